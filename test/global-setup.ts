@@ -1,10 +1,10 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
-// Subprocess tests run bin/run.js, which loads dist/: make sure it is current.
+// Subprocess tests run bin/run.js, which loads dist/: build once so it is current.
+// MEDCTL_SKIP_BUILD=1 skips it for quick focused runs of library tests.
 export default function setup(): void {
+  if (process.env.MEDCTL_SKIP_BUILD === '1') return
   const root = fileURLToPath(new URL('..', import.meta.url))
-  if (process.env.MEDCTL_SKIP_BUILD && existsSync(`${root}/dist`)) return
   execFileSync('npm', ['run', '--silent', 'build'], {cwd: root, stdio: 'inherit'})
 }
