@@ -1,5 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {closeSync, existsSync, openSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {createServer} from 'node:net'
 import {dirname, join} from 'node:path'
@@ -96,12 +96,13 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
   }
   args.push(...(options.extraArgs ?? []))
   let stdio: 'ignore' | ['ignore', number, number] = 'ignore'
+  let logFd: number | undefined
   if (options.logFile) {
-    const {openSync} = await import('node:fs')
-    const fd = openSync(options.logFile, 'a')
-    stdio = ['ignore', fd, fd]
+    logFd = openSync(options.logFile, 'a', 0o600)
+    stdio = ['ignore', logFd, logFd]
   }
   const child = spawn(anvilBinaryPath(), args, {stdio, detached: options.detached ?? false})
+  if (logFd !== undefined) closeSync(logFd)
   if (options.detached) child.unref()
   const rpcUrl = `http://127.0.0.1:${port}`
   const exited = new Promise<never>((_, reject) =>

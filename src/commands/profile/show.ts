@@ -1,0 +1,23 @@
+import {Args} from '@oclif/core'
+import {BaseCommand} from '../../lib/cli/base-command.js'
+import {profileFlag} from '../../lib/cli/flags.js'
+import {renderFields} from '../../lib/cli/output.js'
+import {runningNode} from '../../lib/chain/local-node.js'
+import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js'
+
+export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
+  static override summary = 'Show a profile: address, age recipient, chain and content store (never a secret).'
+  static override description = `Exit codes: 0 ok, 1 failure, 2 no such profile.`
+  static override examples = ['<%= config.bin %> profile show', '<%= config.bin %> profile show clinic --json']
+  static override flags = {profile: profileFlag}
+  static override args = {name: Args.string({description: 'Profile name (default: --profile, else the current profile).'})}
+
+  async run(): Promise<ProfileSummary> {
+    const session = this.openSession(this.args.name ?? this.flags.profile)
+    const {profile} = session
+    const rpcUrl = profile.chain.embedded ? ((await runningNode(this.paths))?.rpcUrl ?? null) : (profile.chain.rpcUrl ?? null)
+    const summary = await summarizeProfile(this.paths, session.profiles, session.keystore, profile, rpcUrl)
+    this.log(renderFields({...summary, chain: summary.chain, store: summary.store}))
+    return summary
+  }
+}

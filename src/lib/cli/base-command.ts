@@ -1,0 +1,216 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import {ExitCode, MedctlError, type ExitCodeValue} from './errors.js'
+import {canPrompt, confirmAction, readPassphrase} from './interaction.js'
+import {configureColor, ProgressReporter} from './output.js'
+import {resolvePaths, type MedctlPaths} from '../config/paths.js'
+import {Session} from '../config/session.js'
+
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export interface ErrorEnvelope {
+  status: 'error'
+  error: {code: string; message: string; exitCode: number; suggestions: string[]; details?: Record<string, unknown>}
+}
+
+export interface SuccessEnvelope<R> {
+  status: 'ok'
+  result: R
+  warnings: string[]
+}
+
+const USAGE_ERRORS: Record<string, string> = {
+  NonExistentFlagsError: 'E_UNKNOWN_FLAG',
+  RequiredArgsError: 'E_MISSING_ARGUMENT',
+  UnexpectedArgsError: 'E_UNEXPECTED_ARGUMENT',
+  FailedFlagValidationError: 'E_INVALID_FLAGS',
+  ViolatedFlagConstraintError: 'E_INVALID_FLAGS',
+  FlagInvalidOptionError: 'E_INVALID_OPTION',
+  ArgInvalidOptionError: 'E_INVALID_OPTION',
+  InvalidArgsSpecError: 'E_USAGE',
+  CLIParseError: 'E_USAGE',
+}
+
+/**
+ * Every medctl command extends this. It owns the JSON envelope, the exit-code contract (kept under
+ * --json too, which oclif alone does not), the error rendering (no stack unless DEBUG), warnings on
+ * stderr, colour and the no-input policy.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    'no-input': Flags.boolean({
+      description: 'Never prompt; fail with exit 2 when an answer is missing.',
+      env: 'MEDCTL_NO_INPUT',
+      helpGroup: 'GLOBAL',
+    }),
+    'no-color': Flags.boolean({description: 'Disable colour (also NO_COLOR).', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: CommandFlags<T>
+  protected args!: CommandArgs<T>
+  private readonly warnings: string[] = []
+  private exitAfterResult: ExitCodeValue = ExitCode.OK
+  private cachedPaths?: MedctlPaths
+  private readonly sessions: Session[] = []
+
+  public override async init(): Promise<void> {
+    await super.init()
+    configureColor({noColor: this.argv.includes('--no-color')})
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as CommandFlags<T>
+    this.args = args as CommandArgs<T>
+  }
+
+  protected get paths(): MedctlPaths {
+    this.cachedPaths ??= resolvePaths({configDir: this.config.configDir, dataDir: this.config.dataDir})
+    return this.cachedPaths
+  }
+
+  /** The profile's session (identity unlocked on demand with the passphrase policy above). */
+  protected openSession(profileName?: string): Session {
+    const session = new Session(this.paths, profileName, () => this.passphrase())
+    this.sessions.push(session)
+    return session
+  }
+
+  public override async finally(error: Error | undefined): Promise<void> {
+    for (const session of this.sessions) session.close()
+    await super.finally(error)
+  }
+
+  protected get noInput(): boolean {
+    return Boolean((this.flags as {'no-input'?: boolean})['no-input'])
+  }
+
+  protected get interactive(): boolean {
+    return canPrompt({json: this.jsonEnabled(), noInput: this.noInput})
+  }
+
+  protected passphrase(options: {confirm?: boolean; message?: string} = {}): Promise<string> {
+    return readPassphrase({json: this.jsonEnabled(), noInput: this.noInput, ...options})
+  }
+
+  protected confirm(message: string, yes: boolean): Promise<void> {
+    return confirmAction(message, {yes, json: this.jsonEnabled(), noInput: this.noInput})
+  }
+
+  protected progress(): ProgressReporter {
+    return ProgressReporter.for({json: this.jsonEnabled()})
+  }
+
+  /** A warning: on stderr for humans, in the envelope's `warnings` under --json. */
+  public override warn(input: string | Error): string | Error {
+    const message = typeof input === 'string' ? input : input.message
+    this.warnings.push(message)
+    if (!this.jsonEnabled()) process.stderr.write(`Warning: ${message}\n`)
+    return input
+  }
+
+  /** Informational line for humans on stderr (never stdout, which carries data only). */
+  protected note(message: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(`${message}\n`)
+  }
+
+  /** Exit with this code after the result has been printed (partial success, denied decision…). */
+  protected setExitCode(code: ExitCodeValue): void {
+    this.exitAfterResult = code
+  }
+
+  protected override toSuccessJson(result: unknown): SuccessEnvelope<unknown> {
+    return {status: 'ok', result, warnings: this.warnings}
+  }
+
+  protected override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
+  public override async _run<R>(): Promise<R> {
+    const result = await super._run<R>()
+    if (this.exitAfterResult !== ExitCode.OK) throw new Errors.ExitError(this.exitAfterResult)
+    return result
+  }
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<never> {
+    if (error instanceof Errors.ExitError) throw error
+    const envelope = toErrorEnvelope(error)
+    if (this.jsonEnabled()) {
+      this.logJson(envelope)
+    } else {
+      const {code, message, suggestions} = envelope.error
+      process.stderr.write(`Error [${code}]: ${message}\n`)
+      for (const suggestion of suggestions) process.stderr.write(`  Try: ${suggestion}\n`)
+      if (process.env.DEBUG && error.stack) process.stderr.write(`${error.stack}\n`)
+    }
+    throw new Errors.ExitError(envelope.error.exitCode)
+  }
+}
+
+function redact(text: string): string {
+  const secret = process.env.MEDCTL_PASSPHRASE
+  return secret ? text.split(secret).join('[redacted]') : text
+}
+
+/** Turns any error into the published envelope; oclif parse errors become exit-2 usage errors. */
+export function toErrorEnvelope(error: unknown): ErrorEnvelope {
+  if (error instanceof MedctlError) {
+    return {
+      status: 'error',
+      error: {
+        code: error.code,
+        message: redact(error.message),
+        exitCode: error.exitCode,
+        suggestions: error.suggestions.map(redact),
+        ...(error.details ? {details: error.details} : {}),
+      },
+    }
+  }
+  const name = (error as {constructor?: {name?: string}})?.constructor?.name ?? ''
+  const isParseError = Boolean(USAGE_ERRORS[name]) || (typeof error === 'object' && error !== null && 'parse' in error)
+  if (isParseError) {
+    return {
+      status: 'error',
+      error: {code: USAGE_ERRORS[name] ?? 'E_USAGE', message: usageMessage(name, error).replace(/(--?[\w-]+)=\S+/g, '$1'), exitCode: ExitCode.USAGE, suggestions: ['See --help for the flags and arguments.']},
+    }
+  }
+  if (isPromptCancel(error)) {
+    return {status: 'error', error: {code: 'E_CANCELLED', message: 'Cancelled.', exitCode: ExitCode.CANCELLED, suggestions: []}}
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return {status: 'error', error: {code: 'E_UNEXPECTED', message: redact(message), exitCode: ExitCode.FAILURE, suggestions: ['Set DEBUG=1 to see the stack trace.']}}
+}
+
+function isPromptCancel(error: unknown): boolean {
+  const name = (error as {name?: string})?.name
+  return name === 'ExitPromptError' || name === 'AbortPromptError'
+}
+
+/** A message built from the command's definition only: it never echoes argv (values may be secrets or paths). */
+function usageMessage(name: string, error: unknown): string {
+  const e = error as {flags?: string[]; args?: Array<{name: string}>; message?: string}
+  switch (name) {
+    case 'NonExistentFlagsError': {
+      const flags = (e.flags ?? []).map((flag) => flag.split('=')[0]).filter((flag) => /^--?[a-zA-Z][\w-]*$/.test(flag))
+      return flags.length > 0 ? `Unknown flag: ${flags.join(', ')}.` : 'Unknown flag.'
+    }
+    case 'RequiredArgsError':
+      return `Missing required argument: ${(e.args ?? []).map((arg) => arg.name.toUpperCase()).join(', ')}.`
+    case 'UnexpectedArgsError':
+      return 'Too many arguments.'
+    case 'FlagInvalidOptionError':
+    case 'ArgInvalidOptionError':
+      return (e.message ?? 'Invalid value.').replace(/Expected (--?[\w-]+)=\S* /, 'Expected $1 ').replace(/Expected \S+ to be one of/, 'Expected a value that is one of')
+    case 'FailedFlagValidationError':
+    case 'ViolatedFlagConstraintError':
+      return (e.message ?? 'Invalid flags.').replace(/^The following errors? occurred:\s*/, '').replace(/\s*See more help with --help\s*$/, '').replace(/\s+/g, ' ').trim()
+    default:
+      return 'Invalid usage.'
+  }
+}

@@ -1,0 +1,120 @@
+import {JsonRpcProvider, type Wallet} from 'ethers'
+import {MedctlError} from '../cli/errors.js'
+import {ensureNode, persistNodeState} from '../chain/local-node.js'
+import {Keystore, type IdentityInfo, type UnlockedIdentity} from './keystore.js'
+import type {MedctlPaths} from './paths.js'
+import {ProfileStore, type Profile} from './profiles.js'
+
+export type PassphraseProvider = () => Promise<string>
+
+export interface ProfileSummary {
+  name: string
+  current: boolean
+  role: Profile['role']
+  address: string | null
+  recipient: string | null
+  chain: {rpcUrl: string | null; chainId: number; registry: string | null; embedded: boolean}
+  store: {type: 'embedded'; path: string} | {type: 'kubo'; url: string}
+  kuboUrl: string | null
+}
+
+/**
+ * What a command works with: one profile, its identity (unlocked on first need), and its chain
+ * (the embedded node is started on demand). Never prints, never prompts: the passphrase comes
+ * from the provider the command passes in.
+ */
+export class Session {
+  readonly profiles: ProfileStore
+  readonly keystore: Keystore
+  readonly profile: Profile
+  private provider?: JsonRpcProvider
+  private resolvedRpcUrl?: string
+
+  constructor(
+    readonly paths: MedctlPaths,
+    profileName: string | undefined,
+    private readonly passphrase: PassphraseProvider,
+  ) {
+    this.profiles = new ProfileStore(paths)
+    this.keystore = new Keystore(paths)
+    this.profile = this.profiles.resolve(profileName)
+  }
+
+  identity(): IdentityInfo {
+    return this.keystore.info(this.profile.identity)
+  }
+
+  async unlock(): Promise<UnlockedIdentity> {
+    return this.keystore.unlock(this.profile.identity, await this.passphrase())
+  }
+
+  async pseudonymKey(): Promise<Buffer> {
+    const identity = await this.unlock()
+    if (!identity.pseudonymKey) {
+      throw new MedctlError('E_NOT_CUSTODIAN', `Profile "${this.profile.name}" has no pseudonym key: only a custodian profile can name patients.`, {
+        exitCode: 2,
+        suggestions: ['Use the custodian profile (--profile local), or create one with `medctl profile create NAME --custodian`.'],
+      })
+    }
+    return identity.pseudonymKey
+  }
+
+  async rpcUrl(): Promise<string> {
+    if (this.resolvedRpcUrl) return this.resolvedRpcUrl
+    const {chain} = this.profile
+    if (chain.embedded) this.resolvedRpcUrl = (await ensureNode(this.paths)).rpcUrl
+    else if (chain.rpcUrl) this.resolvedRpcUrl = chain.rpcUrl
+    else throw new MedctlError('E_NO_CHAIN', `Profile "${this.profile.name}" names no chain.`, {exitCode: 2, suggestions: ['medctl profile set chain.rpcUrl URL']})
+    return this.resolvedRpcUrl
+  }
+
+  async chainProvider(): Promise<JsonRpcProvider> {
+    if (!this.provider) {
+      const url = await this.rpcUrl()
+      // cacheTimeout -1: never serve a stale nonce or block from ethers' short request cache.
+      this.provider = new JsonRpcProvider(url, this.profile.chain.chainId, {staticNetwork: true, cacheTimeout: -1})
+    }
+    return this.provider
+  }
+
+  async signer(): Promise<Wallet> {
+    const identity = await this.unlock()
+    return identity.wallet.connect(await this.chainProvider())
+  }
+
+  /** After confirmed writes: make the embedded node's state durable (see local-node.ts). */
+  async chainWritten(): Promise<void> {
+    if (this.profile.chain.embedded && this.resolvedRpcUrl) await persistNodeState(this.paths, this.resolvedRpcUrl)
+  }
+
+  registry(): string {
+    const registry = this.profile.chain.registry
+    if (!registry) {
+      throw new MedctlError('E_NO_REGISTRY', `Profile "${this.profile.name}" has no ConsentRegistry address.`, {
+        exitCode: 2,
+        suggestions: ['Run `medctl contract deploy`, or `medctl profile set chain.registry ADDRESS`.'],
+      })
+    }
+    return registry
+  }
+
+  close(): void {
+    this.provider?.destroy()
+    this.provider = undefined
+  }
+}
+
+/** Public view of a profile: never a secret. */
+export async function summarizeProfile(paths: MedctlPaths, profiles: ProfileStore, keystore: Keystore, profile: Profile, rpcUrl: string | null): Promise<ProfileSummary> {
+  const identity = keystore.exists(profile.identity) ? keystore.info(profile.identity) : undefined
+  return {
+    name: profile.name,
+    current: profiles.currentName() === profile.name,
+    role: profile.role,
+    address: identity?.address ?? null,
+    recipient: identity?.recipient ?? null,
+    chain: {rpcUrl, chainId: profile.chain.chainId, registry: profile.chain.registry ?? null, embedded: profile.chain.embedded},
+    store: profile.store.type === 'kubo' ? {type: 'kubo', url: profile.store.url} : {type: 'embedded', path: paths.database},
+    kuboUrl: profile.kuboUrl ?? null,
+  }
+}
