@@ -1,0 +1,90 @@
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {runCommand} from '@oclif/test'
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+export const binRun = join(repoRoot, 'bin', 'run.js')
+export const TEST_PASSPHRASE = 'test-passphrase-not-secret'
+
+/** The envelope every command prints under --json. */
+export interface Envelope<R = Record<string, unknown>> {
+  status: 'ok' | 'error'
+  result: R
+  warnings: string[]
+  error: {code: string; message: string; exitCode: number; suggestions: string[]; details?: Record<string, unknown>}
+}
+
+export interface TestHome {
+  home: string
+  env: NodeJS.ProcessEnv
+  /** Stops the home's embedded node (if any) and deletes the home. */
+  cleanup(): Promise<void>
+}
+
+/**
+ * A temporary MEDCTL_HOME, set in process.env for in-process runCommand calls; low KDF cost so the
+ * suite stays fast (production uses scrypt 2^17).
+ */
+export function useTempHome(extra: NodeJS.ProcessEnv = {}): TestHome {
+  const home = mkdtempSync(join(tmpdir(), 'medctl-test-'))
+  const env: NodeJS.ProcessEnv = {
+    MEDCTL_HOME: home,
+    MEDCTL_PASSPHRASE: TEST_PASSPHRASE,
+    MEDCTL_KDF_LOGN: '11',
+    MEDCTL_NO_INPUT: '1',
+    NO_COLOR: '1',
+    ...extra,
+  }
+  Object.assign(process.env, env)
+  return {
+    home,
+    env,
+    async cleanup() {
+      runBin(['node', 'stop', '--json'], {env})
+      rmSync(home, {recursive: true, force: true})
+    },
+  }
+}
+
+/** Runs a command in-process through @oclif/test and parses its --json envelope. */
+export async function runJson<R = Record<string, unknown>>(args: string[]): Promise<{envelope: Envelope<R>; exitCode: number; stderr: string}> {
+  const {stdout, stderr, error} = await runCommand([...args, '--json'], {root: repoRoot})
+  const exitCode = (error as {oclif?: {exit?: number}} | undefined)?.oclif?.exit ?? (error ? 1 : 0)
+  let envelope: Envelope<R>
+  try {
+    envelope = JSON.parse(stdout) as Envelope<R>
+  } catch {
+    throw new Error(`not a JSON envelope (exit ${exitCode}):\nstdout: ${stdout}\nstderr: ${stderr}\nerror: ${error?.stack}`)
+  }
+  return {envelope, exitCode, stderr}
+}
+
+export interface BinResult {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs bin/run.js as a subprocess: real exit codes, real stdout/stderr split. */
+export function runBin(args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number} = {}): BinResult {
+  const result = spawnSync(process.execPath, [binRun, ...args], {
+    cwd: repoRoot,
+    env: {...process.env, ...options.env},
+    input: options.input ?? '',
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 120_000,
+  })
+  return {status: result.status, stdout: result.stdout, stderr: result.stderr}
+}
+
+/** Async variant, for long runs or ones a test kills. */
+export function spawnBin(args: string[], env: NodeJS.ProcessEnv) {
+  return spawn(process.execPath, [binRun, ...args], {cwd: repoRoot, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+}
+
+export function parseEnvelope<R = Record<string, unknown>>(stdout: string): Envelope<R> {
+  return JSON.parse(stdout) as Envelope<R>
+}
