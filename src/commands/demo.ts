@@ -1,0 +1,35 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../lib/cli/base-command.js'
+import {DEMO_PASSPHRASE, defaultDemoHome, runDemo, type DemoResult} from '../lib/demo/index.js'
+
+export default class Demo extends BaseCommand<typeof Demo> {
+  static override summary = 'Run the whole story end to end on the embedded defaults, with bundled sample data.'
+  static override description = `Creates a fresh demo home (MEDCTL_HOME/demo, or medctl's data dir/demo), initialises the custodian, starts the embedded chain and walks through the capabilities with the bundled Synthea patients. It needs no input and no environment variable: without MEDCTL_PASSPHRASE the demo identities use a fixed demo passphrase, which it tells you. The demo home is wiped at the start of every run and never touches your own profiles.
+
+Exit codes: 0 ok, 1 failure.`
+
+  static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --keep-node --json | jq .result.steps']
+
+  static override flags = {
+    'keep-node': Flags.boolean({description: 'Leave the demo chain running afterwards, to explore with MEDCTL_HOME set to the demo home.', default: false}),
+  }
+
+  async run(): Promise<DemoResult> {
+    const home = defaultDemoHome({medctlHome: process.env.MEDCTL_HOME?.trim() || undefined, dataDir: this.config.dataDir})
+    const fromEnv = process.env.MEDCTL_PASSPHRASE
+    this.note(`Demo home: ${home} (wiped and rebuilt on every run).`)
+    if (!fromEnv) this.note(`MEDCTL_PASSPHRASE is not set: the demo identities use the demo passphrase "${DEMO_PASSPHRASE}".`)
+    const result = await runDemo({
+      home,
+      passphrase: fromEnv || DEMO_PASSPHRASE,
+      keepNode: this.flags['keep-node'],
+      onStep: (step) => this.log(`✔ ${step.step}: ${step.detail}`),
+    })
+    this.log(
+      result.nodeStopped
+        ? `Done. Explore it with: MEDCTL_HOME=${home} medctl records list (the chain restarts on demand).`
+        : `Done. The demo chain is still running: MEDCTL_HOME=${home} medctl node status`,
+    )
+    return result
+  }
+}
