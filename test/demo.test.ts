@@ -1,0 +1,45 @@
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parseEnvelope, runBin, useTempHome, type TestHome} from './helpers/cli.js'
+
+interface DemoResult {
+  home: string
+  steps: Array<{step: string; detail: string; data?: Record<string, unknown>}>
+  nodeStopped: boolean
+}
+
+describe('medctl demo (subprocess, temporary home, no passphrase, no input)', () => {
+  let t: TestHome
+  let result: DemoResult
+  let stderr: string
+  beforeAll(() => {
+    t = useTempHome()
+    const env = {...t.env, MEDCTL_PASSPHRASE: '', MEDCTL_KDF_LOGN: ''}
+    const run = runBin(['demo', '--json'], {env, timeoutMs: 600_000})
+    stderr = run.stderr
+    expect(run.status, run.stdout + run.stderr).toBe(0)
+    result = parseEnvelope<DemoResult>(run.stdout).result
+  }, 600_000)
+  afterAll(async () => {
+    runBin(['node', 'stop'], {env: {...t.env, MEDCTL_HOME: join(t.home, 'demo')}})
+    await t.cleanup()
+  })
+
+  it('runs in a demo home of its own and says so', () => {
+    expect(result.home).toBe(join(t.home, 'demo'))
+    expect(existsSync(join(result.home, 'config', 'profiles.json'))).toBe(true)
+    expect(stderr).toBe('') // --json: nothing but the envelope, no notes
+  })
+
+  it('walks through the steps in story order', () => {
+    const names = result.steps.map((s) => s.step)
+    expect(names.slice(0, 2)).toEqual(['init', 'node'])
+  })
+
+  it('stops the demo chain at the end', () => {
+    expect(result.nodeStopped).toBe(true)
+    const status = parseEnvelope<{running: boolean}>(runBin(['node', 'status', '--json'], {env: {...t.env, MEDCTL_HOME: result.home}}).stdout)
+    expect(status.result.running).toBe(false)
+  })
+})
