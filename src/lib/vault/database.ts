@@ -1,0 +1,97 @@
+import Database from 'better-sqlite3'
+import {ensurePrivateDir, type MedctlPaths} from '../config/paths.js'
+import {chmodSync, existsSync} from 'node:fs'
+import {dirname} from 'node:path'
+
+export type Db = Database.Database
+
+/**
+ * The local database: the record index (this file) and the embedded IPFS blocks (ipfs/), so one
+ * transaction can write an object's blocks together with the rows that point at them.
+ * Holds no plaintext PHI: identifiers are HMAC pseudonyms or age ciphertext.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS subjects (
+  custodian TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  identifier_enc BLOB NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (custodian, subject)
+);
+CREATE TABLE IF NOT EXISTS patient_refs (
+  custodian TEXT NOT NULL,
+  ref_hash TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  PRIMARY KEY (custodian, ref_hash)
+);
+CREATE TABLE IF NOT EXISTS objects (
+  custodian TEXT NOT NULL,
+  cid TEXT NOT NULL,
+  subject TEXT,
+  class TEXT NOT NULL,
+  resources INTEGER NOT NULL,
+  plain_bytes INTEGER NOT NULL,
+  cipher_bytes INTEGER NOT NULL,
+  job_id INTEGER,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (custodian, cid)
+);
+CREATE INDEX IF NOT EXISTS objects_by_subject ON objects (custodian, subject, class);
+CREATE TABLE IF NOT EXISTS key_envelopes (
+  cid TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  envelope BLOB NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (cid, recipient)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+  custodian TEXT NOT NULL,
+  key_hash TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  subject TEXT,
+  class TEXT NOT NULL,
+  cid TEXT NOT NULL,
+  job_id INTEGER,
+  PRIMARY KEY (custodian, key_hash)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  custodian TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  counts TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS uploads (
+  custodian TEXT NOT NULL,
+  cid TEXT NOT NULL,
+  target TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  uploaded_at TEXT NOT NULL,
+  PRIMARY KEY (custodian, cid, target)
+);
+`
+
+const handles = new Map<string, Db>()
+
+export function openDatabase(paths: Pick<MedctlPaths, 'database'>): Db {
+  const existing = handles.get(paths.database)
+  if (existing?.open) return existing
+  ensurePrivateDir(dirname(paths.database))
+  const fresh = !existsSync(paths.database)
+  const db = new Database(paths.database)
+  if (fresh) chmodSync(paths.database, 0o600)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.pragma('busy_timeout = 10000')
+  db.pragma('foreign_keys = ON')
+  db.exec(SCHEMA)
+  handles.set(paths.database, db)
+  return db
+}
+
+export function closeDatabases(): void {
+  for (const db of handles.values()) if (db.open) db.close()
+  handles.clear()
+}

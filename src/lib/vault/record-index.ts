@@ -1,0 +1,147 @@
+import type {DataClass} from '../fhir/data-classes.js'
+import type {Db} from './database.js'
+
+export interface SubjectRow {
+  subject: string
+  identifierEnc: Buffer
+  createdAt: string
+}
+
+export interface ObjectRow {
+  cid: string
+  subject: string | null
+  class: DataClass
+  resources: number
+  plainBytes: number
+  cipherBytes: number
+  jobId: number | null
+  createdAt: string
+}
+
+export interface NewObject {
+  cid: string
+  subject: string | null
+  class: DataClass
+  resources: number
+  plainBytes: number
+  cipherBytes: number
+  jobId: number | null
+  /** The object key wrapped to the custodian's age recipient. */
+  envelope: {recipient: string; bytes: Uint8Array}
+  /** What each input resource became: the ledger rows committed with the object. */
+  ledger: Array<{keyHash: string; contentHash: string}>
+}
+
+export type JobStatus = 'running' | 'done' | 'partial' | 'failed'
+
+/**
+ * The record index of one custodian (rows are scoped by its address). Synchronous, so callers can
+ * compose its writes with the embedded store's block writes in one `db.transaction`.
+ */
+export class RecordIndex {
+  readonly custodian: string
+
+  constructor(
+    readonly db: Db,
+    custodianAddress: string,
+  ) {
+    this.custodian = custodianAddress.toLowerCase()
+  }
+
+  upsertSubject(subject: string, identifierEnc: Uint8Array): boolean {
+    const info = this.db
+      .prepare('INSERT OR IGNORE INTO subjects (custodian, subject, identifier_enc, created_at) VALUES (?, ?, ?, ?)')
+      .run(this.custodian, subject, Buffer.from(identifierEnc), new Date().toISOString())
+    return info.changes > 0
+  }
+
+  hasSubject(subject: string): boolean {
+    return Boolean(this.db.prepare('SELECT 1 FROM subjects WHERE custodian = ? AND subject = ?').get(this.custodian, subject))
+  }
+
+  subjects(): SubjectRow[] {
+    return (this.db.prepare('SELECT subject, identifier_enc, created_at FROM subjects WHERE custodian = ? ORDER BY subject').all(this.custodian) as Array<{subject: string; identifier_enc: Buffer; created_at: string}>).map(
+      (r) => ({subject: r.subject, identifierEnc: r.identifier_enc, createdAt: r.created_at}),
+    )
+  }
+
+  mapPatientRef(refHash: string, subject: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO patient_refs (custodian, ref_hash, subject) VALUES (?, ?, ?)').run(this.custodian, refHash, subject)
+  }
+
+  subjectForRef(refHash: string): string | undefined {
+    const row = this.db.prepare('SELECT subject FROM patient_refs WHERE custodian = ? AND ref_hash = ?').get(this.custodian, refHash) as {subject: string} | undefined
+    return row?.subject
+  }
+
+  ledgerEntry(keyHash: string): {contentHash: string; cid: string} | undefined {
+    const row = this.db.prepare('SELECT content_hash, cid FROM ledger WHERE custodian = ? AND key_hash = ?').get(this.custodian, keyHash) as {content_hash: string; cid: string} | undefined
+    return row ? {contentHash: row.content_hash, cid: row.cid} : undefined
+  }
+
+  /** Writes the object row, its custodian envelope and its ledger rows. Call inside a transaction. */
+  insertObject(object: NewObject): void {
+    const now = new Date().toISOString()
+    this.db
+      .prepare('INSERT OR IGNORE INTO objects (custodian, cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(this.custodian, object.cid, object.subject, object.class, object.resources, object.plainBytes, object.cipherBytes, object.jobId, now)
+    this.putEnvelope(object.cid, object.envelope.recipient, object.envelope.bytes)
+    const ledger = this.db.prepare('INSERT OR REPLACE INTO ledger (custodian, key_hash, content_hash, subject, class, cid, job_id) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    for (const row of object.ledger) ledger.run(this.custodian, row.keyHash, row.contentHash, object.subject, object.class, object.cid, object.jobId)
+  }
+
+  putEnvelope(cid: string, recipient: string, envelope: Uint8Array): void {
+    this.db.prepare('INSERT OR REPLACE INTO key_envelopes (cid, recipient, envelope, created_at) VALUES (?, ?, ?, ?)').run(cid, recipient, Buffer.from(envelope), new Date().toISOString())
+  }
+
+  envelope(cid: string, recipient: string): Buffer | undefined {
+    const row = this.db.prepare('SELECT envelope FROM key_envelopes WHERE cid = ? AND recipient = ?').get(cid, recipient) as {envelope: Buffer} | undefined
+    return row?.envelope
+  }
+
+  objects(filter: {subject?: string | null; classes?: readonly DataClass[]} = {}): ObjectRow[] {
+    const where = ['custodian = ?']
+    const params: unknown[] = [this.custodian]
+    if (filter.subject !== undefined) {
+      if (filter.subject === null) where.push('subject IS NULL')
+      else {
+        where.push('subject = ?')
+        params.push(filter.subject)
+      }
+    }
+    if (filter.classes && filter.classes.length > 0) {
+      where.push(`class IN (${filter.classes.map(() => '?').join(', ')})`)
+      params.push(...filter.classes)
+    }
+    const rows = this.db
+      .prepare(`SELECT cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at FROM objects WHERE ${where.join(' AND ')} ORDER BY subject, class, created_at, cid`)
+      .all(...params) as Array<{cid: string; subject: string | null; class: DataClass; resources: number; plain_bytes: number; cipher_bytes: number; job_id: number | null; created_at: string}>
+    return rows.map((r) => ({cid: r.cid, subject: r.subject, class: r.class, resources: r.resources, plainBytes: r.plain_bytes, cipherBytes: r.cipher_bytes, jobId: r.job_id, createdAt: r.created_at}))
+  }
+
+  /** Resource counts per subject and class, from the ledger (the latest version of each resource). */
+  resourceCounts(): Array<{subject: string | null; class: DataClass; resources: number}> {
+    return this.db.prepare('SELECT subject, class, COUNT(*) AS resources FROM ledger WHERE custodian = ? GROUP BY subject, class ORDER BY subject, class').all(this.custodian) as Array<{
+      subject: string | null
+      class: DataClass
+      resources: number
+    }>
+  }
+
+  startJob(kind: string): number {
+    const info = this.db.prepare('INSERT INTO jobs (custodian, kind, status, started_at) VALUES (?, ?, ?, ?)').run(this.custodian, kind, 'running', new Date().toISOString())
+    return Number(info.lastInsertRowid)
+  }
+
+  finishJob(id: number, status: JobStatus, counts: Record<string, number>): void {
+    this.db.prepare('UPDATE jobs SET status = ?, finished_at = ?, counts = ? WHERE id = ?').run(status, new Date().toISOString(), JSON.stringify(counts), id)
+  }
+
+  markUploaded(cid: string, target: string, bytes: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO uploads (custodian, cid, target, bytes, uploaded_at) VALUES (?, ?, ?, ?, ?)').run(this.custodian, cid, target, bytes, new Date().toISOString())
+  }
+
+  isUploaded(cid: string, target: string): boolean {
+    return Boolean(this.db.prepare('SELECT 1 FROM uploads WHERE custodian = ? AND cid = ? AND target = ?').get(this.custodian, cid, target))
+  }
+}
