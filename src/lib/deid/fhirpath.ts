@@ -66,12 +66,44 @@ const invocationTable = {
   },
 }
 
+/**
+ * Splits a path on its top-level `|`. FHIRPath's union removes items that are *equal* (two dates
+ * of the same instant, two identical strings), which would let a node escape its rule; a rule
+ * path's top-level alternatives are therefore evaluated separately and their nodes all kept.
+ */
+export function splitTopLevelUnion(expression: string): string[] {
+  const parts: string[] = []
+  let depth = 0
+  let quote: string | undefined
+  let start = 0
+  for (let i = 0; i < expression.length; i++) {
+    const ch = expression[i]
+    if (quote) {
+      if (ch === '\\') i++
+      else if (ch === quote) quote = undefined
+      continue
+    }
+    if (ch === "'" || ch === '`' || ch === '"') quote = ch
+    else if (ch === '(' || ch === '[' || ch === '{') depth++
+    else if (ch === ')' || ch === ']' || ch === '}') depth--
+    else if (ch === '|' && depth === 0) {
+      parts.push(expression.slice(start, i).trim())
+      start = i + 1
+    }
+  }
+  parts.push(expression.slice(start).trim())
+  return parts
+}
+
 export function compilePath(expression: string): CompiledPath {
-  const fn = fhirpath.compile(expression, r4, {
-    resolveInternalTypes: false,
-    userInvocationTable: invocationTable,
-  })
-  return (resource: unknown) => fn(resource) as unknown[]
+  const fns = splitTopLevelUnion(expression).map((part) =>
+    fhirpath.compile(part, r4, {
+      resolveInternalTypes: false,
+      userInvocationTable: invocationTable,
+    }),
+  )
+  if (fns.length === 1) return (resource: unknown) => fns[0](resource) as unknown[]
+  return (resource: unknown) => fns.flatMap((fn) => fn(resource) as unknown[])
 }
 
 const descendantsFn = compilePath('descendants()')
