@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
+import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import canonicalize from 'canonicalize'
@@ -239,7 +240,14 @@ export function loadRulesFile(path: string, name?: string): LoadedRules {
 /** Path of a rule set shipped in data/rules (e.g. `safe-harbor`). */
 export function builtinRulesPath(name: string): string {
   if (!/^[a-z0-9-]+$/.test(name)) throw invalid(`unknown built-in rule set ${JSON.stringify(name)}`)
-  return fileURLToPath(new URL(`../../../data/rules/${name}.json`, import.meta.url))
+  // src/lib/deid or dist/[src/]lib/deid: walk up to the package root that holds data/rules.
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'data', 'rules', `${name}.json`)
+    if (existsSync(candidate)) return candidate
+    dir = dirname(dir)
+  }
+  throw new MedctlError('E_RULES_NOT_FOUND', `built-in rule set ${JSON.stringify(name)} not found`, {exitCode: ExitCode.USAGE})
 }
 
 export function loadBuiltinRules(name = 'safe-harbor'): LoadedRules {
