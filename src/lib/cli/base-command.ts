@@ -50,6 +50,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
+  /** Every positional argument, for commands with `strict = false` (variadic paths). */
+  protected positionals: string[] = []
   private readonly warnings: string[] = []
   private exitAfterResult: ExitCodeValue = ExitCode.OK
   private cachedPaths?: MedctlPaths
@@ -58,7 +60,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   public override async init(): Promise<void> {
     await super.init()
     configureColor({noColor: this.argv.includes('--no-color')})
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -67,6 +69,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    this.positionals = argv as string[]
   }
 
   protected get paths(): MedctlPaths {
