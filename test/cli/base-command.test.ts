@@ -77,7 +77,6 @@ describe('the CLI contract (subprocess: real exit codes, stdout/stderr split)', 
   it('tables carry no ANSI colour when NO_COLOR is set or stdout is not a TTY', () => {
     const r = runBin(['keys', 'list'], {env: t.env})
     expect(r.status).toBe(0)
-    // eslint-disable-next-line no-control-regex
     expect(r.stdout).not.toMatch(/\u001B\[/)
   })
 })

@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS ledger (
   class TEXT NOT NULL,
   cid TEXT NOT NULL,
   job_id INTEGER,
-  PRIMARY KEY (custodian, key_hash)
+  PRIMARY KEY (custodian, key_hash, content_hash)
 );
 CREATE TABLE IF NOT EXISTS jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

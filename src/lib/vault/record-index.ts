@@ -74,9 +74,9 @@ export class RecordIndex {
     return row?.subject
   }
 
-  ledgerEntry(keyHash: string): {contentHash: string; cid: string} | undefined {
-    const row = this.db.prepare('SELECT content_hash, cid FROM ledger WHERE custodian = ? AND key_hash = ?').get(this.custodian, keyHash) as {content_hash: string; cid: string} | undefined
-    return row ? {contentHash: row.content_hash, cid: row.cid} : undefined
+  /** Whether this exact version of a resource (key and content) was imported before. */
+  hasImported(keyHash: string, contentHash: string): boolean {
+    return Boolean(this.db.prepare('SELECT 1 FROM ledger WHERE custodian = ? AND key_hash = ? AND content_hash = ?').get(this.custodian, keyHash, contentHash))
   }
 
   /** Writes the object row, its custodian envelope and its ledger rows. Call inside a transaction. */
@@ -86,7 +86,7 @@ export class RecordIndex {
       .prepare('INSERT OR IGNORE INTO objects (custodian, cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(this.custodian, object.cid, object.subject, object.class, object.resources, object.plainBytes, object.cipherBytes, object.jobId, now)
     this.putEnvelope(object.cid, object.envelope.recipient, object.envelope.bytes)
-    const ledger = this.db.prepare('INSERT OR REPLACE INTO ledger (custodian, key_hash, content_hash, subject, class, cid, job_id) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    const ledger = this.db.prepare('INSERT OR IGNORE INTO ledger (custodian, key_hash, content_hash, subject, class, cid, job_id) VALUES (?, ?, ?, ?, ?, ?, ?)')
     for (const row of object.ledger) ledger.run(this.custodian, row.keyHash, row.contentHash, object.subject, object.class, object.cid, object.jobId)
   }
 
@@ -119,9 +119,9 @@ export class RecordIndex {
     return rows.map((r) => ({cid: r.cid, subject: r.subject, class: r.class, resources: r.resources, plainBytes: r.plain_bytes, cipherBytes: r.cipher_bytes, jobId: r.job_id, createdAt: r.created_at}))
   }
 
-  /** Resource counts per subject and class, from the ledger (the latest version of each resource). */
+  /** Resource counts per subject and class, from the ledger (each resource once, whatever its versions). */
   resourceCounts(): Array<{subject: string | null; class: DataClass; resources: number}> {
-    return this.db.prepare('SELECT subject, class, COUNT(*) AS resources FROM ledger WHERE custodian = ? GROUP BY subject, class ORDER BY subject, class').all(this.custodian) as Array<{
+    return this.db.prepare('SELECT subject, class, COUNT(DISTINCT key_hash) AS resources FROM ledger WHERE custodian = ? GROUP BY subject, class ORDER BY subject, class').all(this.custodian) as Array<{
       subject: string | null
       class: DataClass
       resources: number

@@ -1,0 +1,41 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../lib/cli/base-command.js'
+import {writePrivateFile} from '../../lib/config/keystore.js'
+import {profileFlag} from '../../lib/cli/flags.js'
+import {classesFlag} from '../../lib/cli/domain-flags.js'
+import {custodianContext} from '../../lib/vault/custodian.js'
+import {showRecords} from '../../lib/vault/read.js'
+
+export interface RecordsShowResult {
+  subject: string
+  classes: string[]
+  resources: number
+  out: string
+}
+
+export default class RecordsShow extends BaseCommand<typeof RecordsShow> {
+  static override summary = 'Decrypt a patient\'s record (as the custodian) into a FHIR Bundle file.'
+  static override description = `Writes a FHIR R4 collection Bundle of the chosen data classes (default: all) to --out, the only place plaintext is written. The file is created with mode 0600.
+
+Exit codes: 0 ok, 1 failure, 2 usage error or unknown patient, 4 a stored object is missing or its key is.`
+
+  static override examples = [
+    '<%= config.bin %> records show --patient "http://hospital.example/mrn|12345" --out patient.json',
+    '<%= config.bin %> records show --patient "urn:oid:1.2.36.146.595.217.0.1|12345" --classes labs,vitals --out labs.json --json',
+  ]
+
+  static override flags = {
+    profile: profileFlag,
+    patient: Flags.string({description: 'The patient, as system|value.', required: true}),
+    classes: classesFlag,
+    out: Flags.string({description: 'File to write the FHIR Bundle to.', required: true}),
+  }
+
+  async run(): Promise<RecordsShowResult> {
+    const custodian = await custodianContext(this.openSession(this.flags.profile))
+    const shown = await showRecords(custodian, {patient: this.flags.patient, classes: this.flags.classes})
+    writePrivateFile(this.flags.out, `${JSON.stringify(shown.bundle, null, 2)}\n`)
+    this.log(`Wrote ${shown.resources} resource(s) (${shown.classes.join(', ')}) to ${this.flags.out}.`)
+    return {subject: shown.subject, classes: shown.classes, resources: shown.resources, out: this.flags.out}
+  }
+}

