@@ -65,7 +65,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const streams = new Map<string, WriteStream>()
   let resources = 0
   let bytes = 0
-  const write = (resource: {resourceType: string}): void => {
+  const write = (resource: {resourceType: string; [element: string]: unknown}): void => {
     let stream = streams.get(resource.resourceType)
     if (!stream) {
       stream = createWriteStream(join(options.out, `${resource.resourceType}.ndjson`))
