@@ -1,0 +1,102 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+
+const fixtures = join(repoRoot, 'test', 'fixtures', 'records')
+
+interface ImportResult {
+  read: number
+  imported: number
+  duplicates: number
+  rejected: number
+  patients: number
+  objects: number
+  report: string | null
+  dryRun: boolean
+}
+
+function reportLines(path: string): Array<{file: string; line?: number; entry?: number; code: string; message: string; resourceType?: string; id?: string}> {
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+}
+
+describe('records import: bad input gets a code and a location, its neighbours still import', () => {
+  let t: TestHome
+  beforeAll(async () => {
+    t = useTempHome()
+    expect((await runJson(['init'])).exitCode).toBe(0)
+  })
+  afterAll(async () => t.cleanup())
+
+  it('--dry-run validates and writes nothing', async () => {
+    const {envelope, exitCode} = await runJson<ImportResult>(['records', 'import', join(fixtures, 'mixed.ndjson'), '--dry-run'])
+    expect(exitCode).toBe(3)
+    expect(envelope.result).toMatchObject({dryRun: true, imported: 3, rejected: 7, objects: 0, report: null})
+    const listed = await runJson<{patients: unknown[]}>(['records', 'list'])
+    expect(listed.envelope.result.patients).toHaveLength(0)
+  })
+
+  it('a mixed NDJSON file: every malformed line rejected with its code and line, the valid ones imported (exit 3)', async () => {
+    const report = join(t.home, 'mixed-report.ndjson')
+    const {envelope, exitCode} = await runJson<ImportResult>(['records', 'import', join(fixtures, 'mixed.ndjson'), '--report', report])
+    expect(exitCode).toBe(3)
+    expect(envelope.warnings.join(' ')).toContain('rejected')
+    const r = envelope.result
+    expect(r).toMatchObject({read: 10, imported: 3, duplicates: 0, rejected: 7, patients: 1, report})
+    expect(r.read).toBe(r.imported + r.duplicates + r.rejected)
+    const byLine = new Map(reportLines(report).map((l) => [l.line, l]))
+    expect(byLine.get(3)?.code).toBe('E_INVALID_JSON')
+    expect(byLine.get(4)?.code).toBe('E_UNKNOWN_RESOURCE_TYPE')
+    expect(byLine.get(5)).toMatchObject({code: 'E_INVALID_PRIMITIVE', resourceType: 'Patient', id: 'p2'})
+    expect(byLine.get(5)?.message).toMatch(/birthDate|active/)
+    expect(byLine.get(6)).toMatchObject({code: 'E_DANGLING_REFERENCE', id: 'c1'})
+    expect(byLine.get(7)).toMatchObject({code: 'E_MISSING_REQUIRED', id: 'o3'})
+    expect(byLine.get(8)?.code).toBe('E_BINARY_INPUT')
+    expect(byLine.get(9)?.code).toBe('E_NOT_A_RESOURCE')
+    for (const line of byLine.values()) expect(line.file).toBe(join(fixtures, 'mixed.ndjson'))
+  })
+
+  it('an empty file and a binary file each get one reject; exit 3 even with nothing imported', async () => {
+    const empty = await runJson<ImportResult>(['records', 'import', join(fixtures, 'empty.ndjson'), join(fixtures, 'garbage.json')])
+    expect(empty.exitCode).toBe(3)
+    expect(empty.envelope.result).toMatchObject({read: 2, imported: 0, rejected: 2})
+    const codes = reportLines(empty.envelope.result.report as string).map((l) => l.code)
+    expect(codes).toEqual(['E_EMPTY_INPUT', 'E_BINARY_INPUT'])
+  })
+
+  it('gzipped Bulk Data NDJSON imports (and its lines are duplicates of the mixed file)', async () => {
+    const {envelope, exitCode} = await runJson<ImportResult>(['records', 'import', join(fixtures, 'bulk.ndjson.gz')])
+    expect(exitCode).toBe(0)
+    expect(envelope.result).toMatchObject({read: 2, imported: 0, duplicates: 2})
+  })
+
+  it('stdin with --file -', () => {
+    const p = readFileSync(join(fixtures, 'mixed.ndjson'), 'utf8').split('\n')[0] as string
+    const patient = JSON.parse(p) as {id: string; identifier: Array<{value: string}>}
+    patient.id = 'p9'
+    patient.identifier[0]!.value = 'MRN-0009'
+    const r = runBin(['records', 'import', '--file', '-', '--json'], {env: t.env, input: `${JSON.stringify(patient)}\n`})
+    expect(r.status, r.stderr).toBe(0)
+    expect(parseEnvelope<ImportResult>(r.stdout).result).toMatchObject({read: 1, imported: 1, patients: 1})
+  })
+
+  it('CSV with a mapping: rows become Patient, Observation, Condition, MedicationStatement; a row without an MRN is rejected', async () => {
+    const {envelope, exitCode} = await runJson<ImportResult>(['records', 'import', join(fixtures, 'legacy.csv'), '--mapping', join(fixtures, 'legacy-mapping.json')])
+    expect(exitCode).toBe(3)
+    expect(envelope.result).toMatchObject({imported: 6, rejected: 1, patients: 2})
+    expect(reportLines(envelope.result.report as string)[0]).toMatchObject({line: 4, code: 'E_CSV_ROW'})
+    const shown = await runJson<{resources: number}>(['records', 'show', '--patient', 'http://legacy.example/mrn|A-100', '--out', join(t.home, 'a100.json')])
+    expect(shown.envelope.result.resources).toBe(4)
+    const types = (JSON.parse(readFileSync(join(t.home, 'a100.json'), 'utf8')) as {entry: Array<{resource: {resourceType: string}}>}).entry.map((e) => e.resource.resourceType).sort()
+    expect(types).toEqual(['Condition', 'MedicationStatement', 'Observation', 'Patient'])
+  })
+
+  it('usage errors: a CSV without --mapping, a missing path, no input at all — exit 2, nothing imported', async () => {
+    expect((await runJson(['records', 'import', join(fixtures, 'legacy.csv')])).envelope.error).toMatchObject({code: 'E_CSV_MAPPING', exitCode: 2})
+    expect((await runJson(['records', 'import', join(fixtures, 'nope.ndjson')])).envelope.error).toMatchObject({code: 'E_FILE_NOT_FOUND', exitCode: 2})
+    expect((await runJson(['records', 'import'])).envelope.error).toMatchObject({code: 'E_NO_INPUT', exitCode: 2})
+  })
+})
