@@ -29,6 +29,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     mapping: Flags.string({description: 'CSV mapping file (JSON) for .csv inputs.'}),
     report: Flags.string({description: 'Where to write rejected lines (NDJSON). Default: under MEDCTL_HOME/data/reports.'}),
     'dry-run': Flags.boolean({description: 'Validate only: write nothing (the report only with --report).', default: false}),
+    'buffer-mb': Flags.integer({description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).', default: 64, min: 1}),
   }
 
   static override args = {paths: Args.string({description: 'Files or directories to import.'})}
@@ -43,7 +44,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     const dryRun = this.flags['dry-run']
     const reportPath = this.flags.report ?? (dryRun ? undefined : join(this.paths.reportsDir, `import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
     const progress = this.progress()
-    const result = await importRecords({db: custodian.db, custodian, sources, mapping, dryRun, reportPath, onProgress: progress.update})
+    const bufferBytes = this.flags['buffer-mb'] * 1024 * 1024
+    const result = await importRecords({db: custodian.db, custodian, sources, mapping, dryRun, reportPath, bufferBytes, groupBytes: Math.min(4 * 1024 * 1024, bufferBytes), onProgress: progress.update})
     progress.finish()
     this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? '(no rejects)', ...(dryRun ? {'dry run': 'nothing written'} : {})}))
     if (result.rejected > 0) {
