@@ -26,7 +26,13 @@ try {
 
   let t = performance.now()
   let parsed = 0
-  for (const file of files) for (const line of readFileSync(file, 'utf8').split('\n')) if (line) (JSON.parse(line), parsed++)
+  for (const file of files) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line) continue
+      JSON.parse(line)
+      parsed++
+    }
+  }
   const parseSeconds = (performance.now() - t) / 1000
 
   const paths = resolvePaths({env: {MEDCTL_HOME: join(work, 'home')}})
