@@ -141,10 +141,17 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
     expect(shown.envelope.result.resources).toBe(bundle.entry.length)
   })
 
-  it('store verify finds the store intact', async () => {
+  it('store verify finds the store intact, then names a corrupt and a missing block with exit 4', async () => {
     const verified = await runJson<{ok: boolean; checked: number}>(['store', 'verify'])
     expect(verified.exitCode).toBe(0)
     expect(verified.envelope.result.ok).toBe(true)
     expect(verified.envelope.result.checked).toBeGreaterThan(0)
+    const db = openDatabase(resolvePaths({env: t.env}))
+    const [a, b] = (db.prepare('SELECT cid FROM objects ORDER BY cid LIMIT 2').all() as Array<{cid: string}>).map((r) => r.cid)
+    db.prepare('UPDATE blocks SET bytes = ? WHERE cid = ?').run(Buffer.from('flipped'), a)
+    db.prepare('DELETE FROM blocks WHERE cid = ?').run(b)
+    const broken = await runJson<{ok: boolean; corrupt: string[]; missing: string[]}>(['store', 'verify'])
+    expect(broken.exitCode).toBe(4)
+    expect(broken.envelope.result).toMatchObject({ok: false, corrupt: [a], missing: [b]})
   })
 })
