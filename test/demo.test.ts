@@ -35,8 +35,9 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
   it('walks through the steps in story order', () => {
     const names = result.steps.map((s) => s.step)
     expect(names.slice(0, 4)).toEqual(['init', 'node', 'import', 'records'])
-    const imported = result.steps.find((s) => s.step === 'import')?.data as {read: number; imported: number; rejected: number; patients: number}
-    expect(imported).toMatchObject({read: 1887, imported: 1887, rejected: 0, patients: 6})
+    const imported = result.steps.find((s) => s.step === 'import')?.data as {read: number; imported: number; duplicates: number; rejected: number; patients: number}
+    expect(imported).toMatchObject({read: 1887, rejected: 0, patients: 6})
+    expect(imported.imported + imported.duplicates).toBe(1887)
   })
 
   it('stops the demo chain at the end', () => {
