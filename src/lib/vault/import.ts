@@ -22,6 +22,8 @@ export interface ImportOptions {
   groupBytes?: number
   /** Flush every group once this much plaintext is buffered in total (bounded memory). */
   bufferBytes?: number
+  /** Objects encrypted at the same time during a flush. */
+  concurrency?: number
   onProgress?: (event: {phase: string; done: number; unit: string}) => void
 }
 
@@ -76,6 +78,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const store = new EmbeddedStore(db)
   const groupBytes = options.groupBytes ?? 4 * 1024 * 1024
   const bufferBytes = options.bufferBytes ?? 64 * 1024 * 1024
+  const concurrency = options.concurrency ?? 8
   const jobId = options.dryRun ? null : index.startJob('import')
   const counts = {read: 0, imported: 0, duplicates: 0, rejected: 0, objects: 0}
   const patients = new Set<string>()
@@ -90,18 +93,19 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     report.write({file: item.file ?? '-', ...item})
   }
 
-  const flush = async (key: string, group: Group): Promise<void> => {
-    groups.delete(key)
-    buffered -= group.bytes
-    if (options.dryRun) {
-      counts.imported += group.items.length
-      return
-    }
+  /** Encrypts a group into an object (no writes): the part that runs concurrently. */
+  const seal = async (group: Group) => {
     const plaintext = Buffer.from(group.items.map((p) => p.json).join('\n') + '\n', 'utf8')
     const objectKey = await newObjectKey()
     const ciphertext = await encryptObject(plaintext, objectKey.recipient)
     const envelope = await wrapKey(objectKey.identity, [custodian.recipient])
     const prepared = await store.prepare(ciphertext)
+    return {group, plaintext, ciphertext, envelope, prepared}
+  }
+
+  /** Blocks, object row, envelope and ledger rows of one object: one transaction. */
+  const commit = (sealed: Awaited<ReturnType<typeof seal>>): void => {
+    const {group, plaintext, ciphertext, envelope, prepared} = sealed
     db.transaction(() => {
       store.writeBlocksSync(prepared.blocks)
       index.insertObject({
@@ -120,9 +124,28 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     counts.objects++
   }
 
-  const flushAll = async (): Promise<void> => {
-    for (const [key, group] of [...groups.entries()]) await flush(key, group)
+  /** Flushes groups into objects, encrypting up to `concurrency` at a time (WebCrypto runs off the main thread). */
+  const flushGroups = async (keys: string[]): Promise<void> => {
+    const batch: Group[] = []
+    for (const key of keys) {
+      const group = groups.get(key)
+      if (!group) continue
+      groups.delete(key)
+      buffered -= group.bytes
+      batch.push(group)
+    }
+    if (options.dryRun) {
+      for (const group of batch) counts.imported += group.items.length
+      return
+    }
+    for (let i = 0; i < batch.length; i += concurrency) {
+      const sealed = await Promise.all(batch.slice(i, i + concurrency).map((group) => seal(group)))
+      for (const one of sealed) commit(one)
+    }
   }
+
+  const flush = (key: string): Promise<void> => flushGroups([key])
+  const flushAll = (): Promise<void> => flushGroups([...groups.keys()])
 
   const subjectFor = async (resource: FhirResource, location: InputItem['location']): Promise<{subject: string | null} | undefined> => {
     if (resource.resourceType === 'Patient') {
@@ -182,7 +205,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       group.items.push({resource, keyHash, contentHash, json})
       group.bytes += json.length
       buffered += json.length
-      if (group.bytes >= groupBytes) await flush(groupKey, group)
+      if (group.bytes >= groupBytes) await flush(groupKey)
       if (buffered >= bufferBytes) await flushAll()
     }
     await flushAll()
