@@ -11,7 +11,7 @@ import {fileURLToPath} from 'node:url'
 import {deidentifyCohort, loadBuiltinRules, type CohortPatient, type FhirResource} from '../../src/lib/deid/index.js'
 import {renderDataset} from '../../src/lib/export/index.js'
 
-const DATA = fileURLToPath(new URL('../../../shared/data/synthea-r4/', import.meta.url))
+const DATA = fileURLToPath(new URL('../../data/samples/synthea-r4/', import.meta.url))
 const REFERENCE = new Set(['Organization', 'Practitioner', 'PractitionerRole', 'Location'])
 const copies = Number(process.argv[2] ?? 20)
 

@@ -4,7 +4,7 @@ import {fileURLToPath} from 'node:url'
 
 import type {CohortPatient, FhirResource} from '../../src/lib/deid/index.js'
 
-export const SYNTHEA_DIR = fileURLToPath(new URL('../../../shared/data/synthea-r4/', import.meta.url))
+export const SYNTHEA_DIR = fileURLToPath(new URL('../../data/samples/synthea-r4/', import.meta.url))
 
 /** Reference data (shared organisations, practitioners, places) is left out of research exports. */
 const REFERENCE_TYPES = new Set(['Organization', 'Practitioner', 'PractitionerRole', 'Location'])
