@@ -8,6 +8,7 @@ import canonicalize from 'canonicalize'
 import {parse as parseCsv} from 'csv-parse'
 import {MedctlError, usageError} from '../cli/errors.js'
 import {rowToResources, type CsvMapping} from './csv-mapping.js'
+import {isReferenceData} from './data-classes.js'
 import {ReferenceResolver, idFromFullUrl, rewriteReferences} from './references.js'
 import type {FhirResource, InputItem, Location} from './types.js'
 import {validateFhir} from './validate.js'
@@ -115,7 +116,8 @@ function checkResource(resource: FhirResource, location: Location, resolver: Ref
   }
   const problem = validateFhir(resource)
   if (problem) return {kind: 'reject', location, ...base, code: problem.code, message: problem.message}
-  resolver.register(resource)
+  // Outside bundles only what others point at across files is remembered (bounded memory).
+  if (location.entry === undefined && (resource.resourceType === 'Patient' || isReferenceData(resource))) resolver.register(resource)
   return {kind: 'resource', resource, location, key: resourceKey(resource)}
 }
 
@@ -144,6 +146,7 @@ function* processBundle(bundle: FhirResource, location: Location, resolver: Refe
     }
     yield* processValue(entry.resource, here, resolver)
   }
+  resolver.endBundle()
 }
 
 async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<string> {

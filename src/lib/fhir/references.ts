@@ -1,3 +1,4 @@
+import {isReferenceData} from './data-classes.js'
 import type {FhirResource} from './types.js'
 
 /**
@@ -7,24 +8,40 @@ import type {FhirResource} from './types.js'
  * organisations and practitioners of an earlier bundle.
  */
 export class ReferenceResolver {
-  private readonly byFullUrl = new Map<string, string>()
-  private readonly byIdentifier = new Map<string, string>()
+  // Import-wide: reference data (organisations, practitioners…) and patients, whatever the file.
+  private readonly globalFullUrls = new Map<string, string>()
+  private readonly globalIdentifiers = new Map<string, string>()
+  // Bundle-wide: everything else, forgotten when the bundle ends, so memory stays bounded by the
+  // largest bundle and the reference data, not by the size of the import.
+  private readonly localFullUrls = new Map<string, string>()
+  private readonly localIdentifiers = new Map<string, string>()
 
   register(resource: FhirResource, fullUrl?: string): void {
     if (!resource.id) return
+    const global = resource.resourceType === 'Patient' || isReferenceData(resource)
+    const fullUrls = global ? this.globalFullUrls : this.localFullUrls
+    const identifiers = global ? this.globalIdentifiers : this.localIdentifiers
     const target = `${resource.resourceType}/${resource.id}`
-    if (fullUrl) this.byFullUrl.set(fullUrl, target)
+    if (fullUrl) fullUrls.set(fullUrl, target)
     for (const identifier of (resource.identifier as Array<{system?: string; value?: string}> | undefined) ?? []) {
       if (identifier.value === undefined) continue
-      this.byIdentifier.set(`${resource.resourceType}?identifier=${identifier.system ?? ''}|${identifier.value}`, target)
-      if (!identifier.system) this.byIdentifier.set(`${resource.resourceType}?identifier=${identifier.value}`, target)
+      identifiers.set(`${resource.resourceType}?identifier=${identifier.system ?? ''}|${identifier.value}`, target)
+      if (!identifier.system) identifiers.set(`${resource.resourceType}?identifier=${identifier.value}`, target)
     }
+  }
+
+  endBundle(): void {
+    this.localFullUrls.clear()
+    this.localIdentifiers.clear()
   }
 
   /** The Type/id a reference stands for, the reference itself when it needs no resolving, or undefined. */
   resolve(reference: string): string | undefined {
-    if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) return this.byFullUrl.get(reference)
-    if (/^[A-Z][A-Za-z]+\?/.test(reference)) return this.byIdentifier.get(decodeURIComponent(reference))
+    if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) return this.localFullUrls.get(reference) ?? this.globalFullUrls.get(reference)
+    if (/^[A-Z][A-Za-z]+\?/.test(reference)) {
+      const key = decodeURIComponent(reference)
+      return this.localIdentifiers.get(key) ?? this.globalIdentifiers.get(key)
+    }
     return reference
   }
 }
