@@ -3,7 +3,7 @@ import {DATA_CLASSES, isDataClass, type DataClass} from '../fhir/data-classes.js
 import {usageError} from './errors.js'
 
 /** `--classes labs,vitals`: a comma-separated list of data classes, validated. */
-export const classesFlag = Flags.custom<DataClass[]>({
+export const classesOption = Flags.custom<DataClass[]>({
   description: `Data classes, comma-separated: ${DATA_CLASSES.join(', ')}.`,
   async parse(input) {
     const classes = input.split(',').map((c) => c.trim()).filter(Boolean)
@@ -11,4 +11,6 @@ export const classesFlag = Flags.custom<DataClass[]>({
     if (unknown.length > 0 || classes.length === 0) throw usageError('E_BAD_CLASS', `Unknown data class. Classes: ${DATA_CLASSES.join(', ')}.`)
     return [...new Set(classes)] as DataClass[]
   },
-})()
+})
+
+export const classesFlag = classesOption()

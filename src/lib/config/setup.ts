@@ -1,5 +1,6 @@
 import {MedctlError} from '../cli/errors.js'
 import {ensureNode, fundFromDevAccount} from '../chain/local-node.js'
+import {ensureLocalRegistry, publishRecipientWith} from '../consent/setup.js'
 import {Keystore, type IdentityInfo} from './keystore.js'
 import type {MedctlPaths} from './paths.js'
 import {LOCAL_CHAIN_ID, ProfileStore, validateProfileName, type Profile} from './profiles.js'
@@ -18,8 +19,6 @@ export interface InitResult {
 }
 
 export interface InitHooks {
-  /** Runs after the node is up and the wallet funded (the consent capability deploys here). */
-  afterChainReady?: (profile: Profile) => Promise<Profile>
   onProgress?: (step: string) => void
 }
 
@@ -33,7 +32,10 @@ export async function initLocal(paths: MedctlPaths, passphrase: () => Promise<st
     const node = await ensureNode(paths)
     const identity = keystore.info(existing.identity)
     let profile = existing
-    if (hooks.afterChainReady) profile = await hooks.afterChainReady(profile)
+    if (!profile.chain.registry) {
+      const unlocked = await keystore.unlock(existing.identity, await passphrase())
+      profile = await ensureLocalRegistry(paths, profile, unlocked.wallet, unlocked.recipient, node.rpcUrl)
+    }
     return {profile: profile.name, address: identity.address, recipient: identity.recipient, rpcUrl: node.rpcUrl, chainId: profile.chain.chainId, alreadyInitialised: true}
   }
   const secret = await passphrase()
@@ -53,7 +55,9 @@ export async function initLocal(paths: MedctlPaths, passphrase: () => Promise<st
   const node = await ensureNode(paths)
   hooks.onProgress?.('funding the wallet')
   await fundFromDevAccount(paths, node.rpcUrl, identity.address, LOCAL_FUNDING_WEI)
-  if (hooks.afterChainReady) profile = await hooks.afterChainReady(profile)
+  hooks.onProgress?.('deploying the consent registry')
+  const unlocked = await keystore.unlock(identity.name, secret)
+  profile = await ensureLocalRegistry(paths, profile, unlocked.wallet, unlocked.recipient, node.rpcUrl)
   return {profile: profile.name, address: identity.address, recipient: identity.recipient, rpcUrl: node.rpcUrl, chainId: profile.chain.chainId, alreadyInitialised: false}
 }
 
@@ -110,6 +114,11 @@ export async function createProfile(paths: MedctlPaths, options: CreateProfileOp
     const node = await ensureNode(paths)
     await fundFromDevAccount(paths, node.rpcUrl, identity.address, LOCAL_FUNDING_WEI)
     funded = true
+    if (chain.registry) {
+      // Publish the new identity's age recipient so custodians can share records with it.
+      const unlocked = await keystore.unlock(identityName, await passphrase())
+      await publishRecipientWith(paths, node.rpcUrl, chain.chainId, chain.registry, unlocked.wallet, unlocked.recipient)
+    }
   }
   return {profile, identity, funded}
 }

@@ -54,7 +54,7 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
   },
   async (ctx) => {
     const identity = await new Keystore(ctx.paths).unlock('local', await ctx.passphrase())
-    const custodian = {db: openDatabase(ctx.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: identity.pseudonymKey as Buffer}
+    const custodian = {db: openDatabase(ctx.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: identity.pseudonymKey as Buffer, wallet: identity.wallet}
     const imported = await importRecords({db: custodian.db, custodian, sources: [SAMPLES_DIR]})
     ctx.record({
       step: 'import',

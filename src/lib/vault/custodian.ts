@@ -1,3 +1,4 @@
+import type {Wallet} from 'ethers'
 import {MedctlError} from '../cli/errors.js'
 import type {Session} from '../config/session.js'
 import {openDatabase, type Db} from './database.js'
@@ -8,6 +9,7 @@ export interface CustodianContext {
   recipient: string
   ageIdentity: string
   pseudonymKey: Buffer
+  wallet: Wallet
 }
 
 /** The custodian's keys and database, for commands that read or write patient records. */
@@ -19,5 +21,5 @@ export async function custodianContext(session: Session): Promise<CustodianConte
     })
   }
   const identity = await session.unlock()
-  return {db: openDatabase(session.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: await session.pseudonymKey()}
+  return {db: openDatabase(session.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: await session.pseudonymKey(), wallet: identity.wallet}
 }
