@@ -111,8 +111,9 @@ export function verifyInclusion(leafIndex: number, treeSize: number, leaf: Uint8
 
 /** RFC 9162 §2.1.4.2. A proof from size 0 is rejected, as by the reference implementation. */
 export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): boolean {
-  if (size1 <= 0 || size1 > size2 || !isHash(root1) || !isHash(root2) || !proof.every(isHash)) return false
+  if (size1 <= 0 || size1 > size2) return false
   if (size1 === size2) return proof.length === 0 && Buffer.from(root1).equals(Buffer.from(root2))
+  if (!isHash(root1) || !isHash(root2) || !proof.every(isHash)) return false
   if (proof.length === 0) return false
   let path = proof.map((p) => Buffer.from(p))
   if ((size1 & (size1 - 1)) === 0) path = [Buffer.from(root1), ...path]
