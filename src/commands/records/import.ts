@@ -7,6 +7,8 @@ import {renderFields} from '../../lib/cli/output.js'
 import {loadCsvMapping} from '../../lib/fhir/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {importRecords, type ImportResult} from '../../lib/vault/import.js'
+import {recordAudit} from '../../lib/audit/record.js'
+import {anchorLog} from '../../lib/audit/service.js'
 
 export default class RecordsImport extends BaseCommand<typeof RecordsImport> {
   static override summary = 'Import FHIR R4 records (JSON, Bundles, Bulk Data NDJSON, CSV with a mapping), encrypted per patient and data class.'
@@ -29,6 +31,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     mapping: Flags.string({description: 'CSV mapping file (JSON) for .csv inputs.'}),
     report: Flags.string({description: 'Where to write rejected lines (NDJSON). Default: under MEDCTL_HOME/data/reports.'}),
     'dry-run': Flags.boolean({description: 'Validate only: write nothing (the report only with --report).', default: false}),
+    'no-anchor': Flags.boolean({description: 'Do not anchor the audit log\'s tree head on chain when the import finishes.'}),
     'buffer-mb': Flags.integer({description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).', default: 64, min: 1}),
   }
 
@@ -47,6 +50,10 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     const bufferBytes = this.flags['buffer-mb'] * 1024 * 1024
     const result = await importRecords({db: custodian.db, custodian, sources, mapping, dryRun, reportPath, bufferBytes, groupBytes: Math.min(4 * 1024 * 1024, bufferBytes), onProgress: progress.update})
     progress.finish()
+    if (!dryRun) {
+      await recordAudit(session, {type: 'import', action: 'C', outcome: result.rejected > 0 ? 'failure' : 'success', detail: {read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects}})
+      if (!this.flags['no-anchor'] && session.profile.chain.registry) await anchorLog(session)
+    }
     this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? '(no rejects)', ...(dryRun ? {'dry run': 'nothing written'} : {})}))
     if (result.rejected > 0) {
       this.warn(`${result.rejected} input line(s) rejected${result.report ? `; see ${result.report}` : ''}.`)

@@ -5,6 +5,7 @@ import {profileFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {showRecords} from '../../lib/vault/read.js'
+import {recordAudit} from '../../lib/audit/record.js'
 
 export interface RecordsShowResult {
   subject: string
@@ -32,8 +33,10 @@ Exit codes: 0 ok, 1 failure, 2 usage error or unknown patient, 4 a stored object
   }
 
   async run(): Promise<RecordsShowResult> {
-    const custodian = await custodianContext(this.openSession(this.flags.profile))
+    const session = this.openSession(this.flags.profile)
+    const custodian = await custodianContext(session)
     const shown = await showRecords(custodian, {patient: this.flags.patient, classes: this.flags.classes})
+    await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes})
     writePrivateFile(this.flags.out, `${JSON.stringify(shown.bundle, null, 2)}\n`)
     this.log(`Wrote ${shown.resources} resource(s) (${shown.classes.join(', ')}) to ${this.flags.out}.`)
     return {subject: shown.subject, classes: shown.classes, resources: shown.resources, out: this.flags.out}

@@ -6,6 +6,7 @@ import {renderFields} from '../../lib/cli/output.js'
 import {KuboStore} from '../../lib/ipfs/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {uploadObjects, type UploadResult} from '../../lib/vault/upload.js'
+import {recordAudit} from '../../lib/audit/record.js'
 
 export default class RecordsUpload extends BaseCommand<typeof RecordsUpload> {
   static override summary = 'Replicate every stored object to a Kubo (IPFS) node and pin it; resumable.'
@@ -42,6 +43,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error (no Kubo URL), 3 partial (some object
       onProgress: progress.update,
     })
     progress.finish()
+    await recordAudit(session, {type: 'upload', action: 'C', outcome: result.failed > 0 ? 'failure' : 'success', detail: {uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}})
     this.log(renderFields({uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}))
     if (result.failed > 0) {
       for (const failure of result.failures.slice(0, 5)) this.warn(`${failure.cid}: ${failure.message}`)

@@ -1,3 +1,4 @@
+import {recordAudit} from '../audit/record.js'
 import type {Session} from '../config/session.js'
 
 export interface AccessAuditInput {
@@ -13,8 +14,19 @@ export interface AccessAuditInput {
   custodian?: string
 }
 
-/** Writes an access attempt to the audit log. Wired to the audit capability's appendAudit. */
+/** Every access attempt, allowed or denied, goes into the audit log. */
 export async function auditAccess(session: Session, input: AccessAuditInput): Promise<void> {
-  void session
-  void input
+  await recordAudit(session, {
+    type: input.type,
+    action: input.type === 'key-release' ? 'E' : 'R',
+    outcome: input.outcome,
+    ...(input.reason ? {reason: input.reason} : {}),
+    ...(input.subject ? {subject: input.subject} : {}),
+    ...(input.cids ? {cids: input.cids} : {}),
+    ...(input.classes ? {classes: input.classes} : {}),
+    ...(input.consentId ? {consentId: input.consentId} : {}),
+    ...(input.purpose ? {purpose: input.purpose} : {}),
+    ...(input.custodian ? {custodian: input.custodian} : {}),
+    ...(input.grantee ? {detail: {grantee: input.grantee}} : {}),
+  })
 }

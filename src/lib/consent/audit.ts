@@ -1,3 +1,4 @@
+import {recordAudit} from '../audit/record.js'
 import type {Session} from '../config/session.js'
 
 export interface ConsentAuditInput {
@@ -12,8 +13,19 @@ export interface ConsentAuditInput {
   detail?: Record<string, string | number | boolean>
 }
 
-/** Writes a consent event to the audit log. */
+const ACTION = {grant: 'C', revoke: 'D', 'consent-decision': 'E', 'break-glass': 'E', review: 'U', 'opt-out': 'U'} as const
+
+/** Consent events (grant, revoke, decision, break-glass, review, opt-out) go into the audit log. */
 export async function auditConsent(session: Session, input: ConsentAuditInput): Promise<void> {
-  void session
-  void input
+  await recordAudit(session, {
+    type: input.type,
+    action: ACTION[input.type],
+    outcome: input.outcome,
+    ...(input.reason ? {reason: input.reason} : {}),
+    ...(input.subject ? {subject: input.subject} : {}),
+    ...(input.classes ? {classes: input.classes} : {}),
+    ...(input.consentId ? {consentId: input.consentId} : {}),
+    ...(input.purposes?.length ? {purpose: input.purposes.join(',')} : {}),
+    detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.detail ?? {})},
+  })
 }

@@ -1,0 +1,6 @@
+export * from './entry.js'
+export * from './heads.js'
+export * from './log.js'
+export * from './merkle.js'
+export * from './service.js'
+export * from './verify.js'

@@ -1,0 +1,201 @@
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import type {Wallet} from 'ethers'
+import {MedctlError, ExitCode} from '../cli/errors.js'
+import type {MedctlPaths} from '../config/paths.js'
+import {anchorTreeHead, listAnchors, registryContract} from '../consent/registry.js'
+import type {Session} from '../config/session.js'
+import {readAll, type ContentStore} from '../ipfs/index.js'
+import {toFhirAuditEvent, type AuditEntry, type AuditInput} from './entry.js'
+import {appendHead, readHeads, signHead, type SignedHead} from './heads.js'
+import {AuditLog, lineHash, readLog} from './log.js'
+import {RootAccumulator, inclusionProof, leafHash, verifyInclusion, type Hash} from './merkle.js'
+import {verifyAuditLog, type ChainAnchor, type VerifyResult} from './verify.js'
+
+export function auditLog(paths: Pick<MedctlPaths, 'auditDir'>): AuditLog {
+  return new AuditLog(paths.auditDir)
+}
+
+export async function appendAudit(paths: Pick<MedctlPaths, 'auditDir'>, input: AuditInput): Promise<{index: number; treeSize: number}> {
+  const {first, size} = auditLog(paths).append([input])
+  return {index: first, treeSize: size}
+}
+
+export async function appendAuditBatch(paths: Pick<MedctlPaths, 'auditDir'>, inputs: AuditInput[]): Promise<{first: number; treeSize: number}> {
+  const {first, size} = auditLog(paths).append(inputs)
+  return {first, treeSize: size}
+}
+
+/** Size, root and last-line hash of the log as it is now. */
+export function treeHead(dir: string): {size: number; root: string; lastHash: string} {
+  const acc = new RootAccumulator()
+  let lastHash = ''
+  for (const line of readLog(dir)) {
+    if (line.torn) throw new MedctlError('E_AUDIT_TORN_TAIL', `Entry ${line.index} is torn.`, {exitCode: ExitCode.VERIFY_FAILED})
+    acc.push(leafHash(line.bytes))
+    lastHash = lineHash(line.bytes)
+  }
+  return {size: acc.size, root: `0x${acc.root().toString('hex')}`, lastHash}
+}
+
+export interface AnchorResult {
+  size: number
+  root: string
+  txHash: string
+  blockNumber: number
+  index: number
+  gasUsed: string
+  alreadyAnchored: boolean
+}
+
+/** Signs the current tree head with the custodian key and anchors it on chain. */
+export async function anchorLog(session: Session): Promise<AnchorResult> {
+  const dir = session.paths.auditDir
+  const head = treeHead(dir)
+  if (head.size === 0) throw new MedctlError('E_AUDIT_EMPTY', 'The audit log is empty: nothing to anchor.', {exitCode: 2})
+  const last = readHeads(dir).at(-1)
+  if (last && last.size === head.size && last.root === head.root && last.anchor) {
+    return {size: head.size, root: head.root, ...last.anchor, gasUsed: '0', alreadyAnchored: true}
+  }
+  const wallet = (await session.unlock()).wallet as Wallet
+  const registryAddress = session.registry()
+  const signed = await signHead(wallet, {size: head.size, root: head.root, lastHash: head.lastHash, time: new Date().toISOString(), chainId: session.profile.chain.chainId, registry: registryAddress})
+  const registry = registryContract(registryAddress, await session.signer())
+  const anchored = await anchorTreeHead(registry, {size: head.size, root: head.root})
+  await session.chainWritten()
+  appendHead(dir, {...signed, anchor: {index: anchored.index, txHash: anchored.txHash, blockNumber: anchored.blockNumber}})
+  return {size: head.size, root: head.root, txHash: anchored.txHash, blockNumber: anchored.blockNumber, index: anchored.index, gasUsed: anchored.gasUsed, alreadyAnchored: false}
+}
+
+/** Anchors when at least `every` entries came since the last anchored head. */
+export async function anchorIfDue(session: Session, every: number): Promise<AnchorResult | undefined> {
+  const last = readHeads(session.paths.auditDir).at(-1)
+  const size = auditLog(session.paths).size()
+  if (size - (last?.size ?? 0) < every) return undefined
+  return anchorLog(session)
+}
+
+export async function chainAnchors(session: Session, registryAddress?: string): Promise<ChainAnchor[]> {
+  const registry = registryContract(registryAddress ?? session.registry(), await session.chainProvider())
+  return listAnchors(registry)
+}
+
+export function verifyLog(dir: string, anchors: ChainAnchor[] | undefined, custodian?: string): VerifyResult {
+  return verifyAuditLog(dir, {anchors, custodian})
+}
+
+export interface InclusionProofFile {
+  format: 'medctl-audit-proof/1'
+  entry: string
+  index: number
+  treeSize: number
+  root: string
+  leafHash: string
+  path: string[]
+  head?: SignedHead
+  anchor?: {chainId: number; registry: string; index: number; txHash: string; blockNumber: number}
+}
+
+/** An inclusion proof of entry `index` in the newest anchored head that covers it (else the current tree). */
+export function proveEntry(dir: string, index: number): InclusionProofFile {
+  const leaves: Hash[] = []
+  const lines: Buffer[] = []
+  for (const line of readLog(dir)) {
+    leaves.push(leafHash(line.bytes))
+    if (line.index === index) lines.push(line.bytes)
+  }
+  if (index < 0 || index >= leaves.length) throw new MedctlError('E_NO_SUCH_ENTRY', `The log has ${leaves.length} entries (0…${leaves.length - 1}).`, {exitCode: 2})
+  const head = readHeads(dir).filter((h) => h.size > index && h.anchor).at(-1)
+  const size = head?.size ?? leaves.length
+  const acc = new RootAccumulator()
+  for (let i = 0; i < size; i++) acc.push(leaves[i] as Hash)
+  const root = `0x${acc.root().toString('hex')}`
+  return {
+    format: 'medctl-audit-proof/1',
+    entry: (lines[0] as Buffer).toString('utf8'),
+    index,
+    treeSize: size,
+    root,
+    leafHash: `0x${(leaves[index] as Hash).toString('hex')}`,
+    path: inclusionProof(leaves, index, size).map((h) => `0x${h.toString('hex')}`),
+    ...(head ? {head} : {}),
+    ...(head?.anchor ? {anchor: {chainId: head.chainId, registry: head.registry, ...head.anchor}} : {}),
+  }
+}
+
+export interface ProofCheck {
+  ok: boolean
+  offline: boolean
+  onChain: boolean | null
+  problem?: string
+}
+
+/** Checks a proof file offline; with anchors from the chain, also that the root is anchored. */
+export function checkProof(proof: InclusionProofFile, anchors?: ChainAnchor[]): ProofCheck {
+  const leaf = leafHash(Buffer.from(proof.entry, 'utf8'))
+  if (`0x${leaf.toString('hex')}` !== proof.leafHash) return {ok: false, offline: false, onChain: null, problem: 'the entry does not hash to the leaf hash'}
+  const offline = verifyInclusion(proof.index, proof.treeSize, leaf, proof.path.map((h) => Buffer.from(h.slice(2), 'hex')), Buffer.from(proof.root.slice(2), 'hex'))
+  if (!offline) return {ok: false, offline, onChain: null, problem: 'the inclusion path does not lead to the root'}
+  if (!anchors) return {ok: true, offline, onChain: null}
+  const onChain = anchors.some((a) => a.size === proof.treeSize && a.root.toLowerCase() === proof.root.toLowerCase())
+  return {ok: onChain, offline, onChain, ...(onChain ? {} : {problem: 'no anchor on chain has this tree size and root'})}
+}
+
+export interface ShowFilter {
+  subject?: string
+  actor?: string
+  types?: string[]
+  outcome?: string
+  since?: string
+}
+
+export function showEntries(dir: string, filter: ShowFilter): Array<AuditEntry & {index: number}> {
+  const out: Array<AuditEntry & {index: number}> = []
+  for (const line of readLog(dir)) {
+    if (line.torn) continue
+    const entry = JSON.parse(line.bytes.toString('utf8')) as AuditEntry
+    if (filter.subject && entry.subject !== filter.subject) continue
+    if (filter.actor && entry.actor.address.toLowerCase() !== filter.actor.toLowerCase() && entry.actor.profile !== filter.actor) continue
+    if (filter.types?.length && !filter.types.includes(entry.type)) continue
+    if (filter.outcome && entry.outcome !== filter.outcome) continue
+    if (filter.since && entry.recorded < filter.since) continue
+    out.push({index: line.index, ...entry})
+  }
+  return out
+}
+
+export function exportFhir(dir: string, out: string): {written: number; out: string} {
+  const lines: string[] = []
+  for (const line of readLog(dir)) if (!line.torn) lines.push(JSON.stringify(toFhirAuditEvent(JSON.parse(line.bytes.toString('utf8')) as AuditEntry, line.index)))
+  writeFileSync(out, lines.length ? `${lines.join('\n')}\n` : '')
+  return {written: lines.length, out}
+}
+
+const PUBLISHED = 'medctl-audit-log/1'
+
+/** The log and its signed heads as one object in the content store. */
+export async function publishLog(dir: string, store: ContentStore): Promise<{cid: string; entries: number; heads: number}> {
+  const heads = readHeads(dir)
+  const parts: Buffer[] = [Buffer.from(`${JSON.stringify({format: PUBLISHED, heads})}\n`)]
+  let entries = 0
+  for (const line of readLog(dir)) {
+    parts.push(line.bytes, Buffer.from(line.torn ? '' : '\n'))
+    entries++
+  }
+  const {cid} = await store.add(Buffer.concat(parts))
+  await store.pin(cid)
+  return {cid, entries, heads: heads.length}
+}
+
+/** Unpacks a published log into a temporary directory that verify can read. */
+export async function fetchPublishedLog(cid: string, store: ContentStore): Promise<string> {
+  const bytes = await readAll(store.cat(cid))
+  const nl = bytes.indexOf(10)
+  const header = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as {format: string; heads: SignedHead[]}
+  if (header.format !== PUBLISHED) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That CID is not a published medctl audit log.', {exitCode: 2})
+  const dir = mkdtempSync(join(tmpdir(), 'medctl-audit-'))
+  writeFileSync(join(dir, 'log-000001.ndjson'), bytes.subarray(nl + 1))
+  writeFileSync(join(dir, 'heads.ndjson'), header.heads.map((h) => `${JSON.stringify(h)}\n`).join(''))
+  return dir
+}
