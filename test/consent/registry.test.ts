@@ -26,7 +26,7 @@ describe('ConsentRegistry on a real anvil', () => {
   let anvil: AnvilHandle
   let provider: JsonRpcProvider
   let custodian: Wallet
-  let grantee: Wallet
+  let grantee: {address: string}
   let stranger: Wallet
   let registry: Contract
   let address: string
@@ -48,7 +48,7 @@ describe('ConsentRegistry on a real anvil', () => {
     anvil = await startAnvil()
     provider = new JsonRpcProvider(anvil.rpcUrl, undefined, {staticNetwork: true, cacheTimeout: -1})
     custodian = new Wallet(ANVIL_DEV_KEYS[0], provider)
-    grantee = Wallet.createRandom().connect(provider)
+    grantee = {address: Wallet.createRandom().address}
     stranger = new Wallet(ANVIL_DEV_KEYS[1], provider)
     address = (await deployRegistry(custodian)).address
     registry = registryContract(address, custodian)
