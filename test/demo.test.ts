@@ -34,10 +34,20 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
 
   it('walks through the steps in story order', () => {
     const names = result.steps.map((s) => s.step)
-    expect(names.slice(0, 4)).toEqual(['init', 'node', 'import', 'records'])
+    expect(names).toEqual(['init', 'node', 'profile', 'profile', 'import', 'records', 'grant', 'share', 'fetch', 'revoke', 'refused', 'export', 'audit'])
     const imported = result.steps.find((s) => s.step === 'import')?.data as {read: number; imported: number; duplicates: number; rejected: number; patients: number}
     expect(imported).toMatchObject({read: 1887, rejected: 0, patients: 6})
     expect(imported.imported + imported.duplicates).toBe(1887)
+  })
+
+  it('shares exactly the granted classes, refuses after the revoke, exports a dataset and ends with an intact audit log', () => {
+    const data = (step: string) => result.steps.find((s) => s.step === step)?.data as Record<string, unknown>
+    expect((data('share').classes as string[]).sort()).toEqual(['conditions', 'labs'])
+    expect(data('refused')).toMatchObject({decision: 'Deny', reason: 'Revoked'})
+    expect(data('export')).toMatchObject({format: 'csv', cohort: {included: 5}})
+    expect(existsSync(join(result.home, 'research-export', 'manifest.json'))).toBe(true)
+    expect(data('audit')).toMatchObject({ok: true})
+    expect(data('audit').entries as number).toBeGreaterThanOrEqual(12)
   })
 
   it('stops the demo chain at the end', () => {

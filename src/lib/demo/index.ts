@@ -1,4 +1,4 @@
-import {rmSync} from 'node:fs'
+import {readFileSync, readdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {nodeStatus, stopNode} from '../chain/local-node.js'
 import {resolvePaths, type MedctlPaths} from '../config/paths.js'
@@ -8,6 +8,19 @@ import {closeDatabases, openDatabase} from '../vault/database.js'
 import {importRecords} from '../vault/import.js'
 import {listRecords} from '../vault/read.js'
 import {fileURLToPath} from 'node:url'
+import {join as joinPath} from 'node:path'
+import {fetchPackage, sharePatient} from '../access/index.js'
+import {auditAccess} from '../access/audit.js'
+import {anchorLog, chainAnchors, verifyLog} from '../audit/index.js'
+import {recordAudit} from '../audit/record.js'
+import {auditConsent} from '../consent/audit.js'
+import {consentContext, granteeAddress, recordTerms} from '../consent/context.js'
+import {classesMask, newNonce, purposesMask, revokeConsent, signGrant, submitGrant, type Purpose} from '../consent/index.js'
+import {Session} from '../config/session.js'
+import {createProfile} from '../config/setup.js'
+import type {DataClass} from '../fhir/data-classes.js'
+import {exportResearch} from '../export/research.js'
+import {custodianContext} from '../vault/custodian.js'
 
 /** The passphrase of the throw-away demo identities when MEDCTL_PASSPHRASE is not set. */
 export const DEMO_PASSPHRASE = 'medctl-demo-passphrase'
@@ -39,6 +52,10 @@ export interface DemoContext {
   paths: MedctlPaths
   passphrase: () => Promise<string>
   record(step: DemoStep): void
+  /** A session on one of the demo's profiles. */
+  session(profile: string): Session
+  /** The sample patients, as system|value, in a fixed order. */
+  patients: string[]
 }
 
 /**
@@ -53,9 +70,16 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     ctx.record({step: 'node', detail: `embedded anvil node at ${status.rpcUrl}, chain ${status.chainId}, block ${status.blockNumber}`, data: {...status}})
   },
   async (ctx) => {
+    for (const name of ['clinic', 'lab']) {
+      const created = await createProfile(ctx.paths, {name}, ctx.passphrase)
+      ctx.record({step: 'profile', detail: `profile "${name}" with its own keys (${created.identity.address}); its age recipient is published in the on-chain key directory`, data: {name, address: created.identity.address}})
+    }
+  },
+  async (ctx) => {
     const identity = await new Keystore(ctx.paths).unlock('local', await ctx.passphrase())
     const custodian = {db: openDatabase(ctx.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: identity.pseudonymKey as Buffer, wallet: identity.wallet}
     const imported = await importRecords({db: custodian.db, custodian, sources: [SAMPLES_DIR]})
+    await recordAudit(ctx.session('local'), {type: 'import', action: 'C', outcome: 'success', detail: {read: imported.read, imported: imported.imported, rejected: imported.rejected, patients: imported.patients, objects: imported.objects}})
     ctx.record({
       step: 'import',
       detail: `${imported.read} FHIR resources from 8 Synthea bundles: ${imported.imported} imported into ${imported.objects} age-encrypted objects for ${imported.patients} patients, ${imported.rejected} rejected`,
@@ -69,13 +93,75 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
       data: {patients: listed.patients.length},
     })
   },
+  async (ctx) => {
+    const local = ctx.session('local')
+    const custodian = await custodianContext(local)
+    const grant = await demoGrant(local, ctx.patients[0] as string, 'clinic', ['TREAT'], ['labs', 'conditions'], '30d')
+    ctx.record({step: 'grant', detail: `patient 1 grants the clinic TREAT access to labs and conditions for 30 days: consent ${grant.consentId} (${grant.gasUsed} gas; on chain only the pseudonym)`, data: {...grant}})
+    const shared = await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: 'clinic', purpose: 'TREAT'})
+    await auditAccess(local, {type: 'key-release', outcome: 'success', subject: shared.subject, grantee: shared.grantee, purpose: 'TREAT', classes: shared.classes, cids: [shared.packageCid], consentId: shared.decision.consentId, reason: 'Permit'})
+    ctx.record({step: 'share', detail: `the hospital checks the chain and releases ${shared.objects} object keys (${shared.classes.join(', ')}) to the clinic in access package ${shared.packageCid}`, data: {...shared}})
+    const clinic = ctx.session('clinic')
+    const out = joinPath(ctx.paths.home, 'clinic-received.json')
+    const {pkg, ...fetched} = await fetchPackage(clinic, {cid: shared.packageCid, out})
+    await auditAccess(clinic, {type: 'fetch', outcome: 'success', subject: fetched.subject, grantee: clinic.identity().address, purpose: pkg.purpose, classes: fetched.classes, cids: pkg.objects.map((o) => o.cid), reason: 'Permit', custodian: pkg.custodian})
+    ctx.record({step: 'fetch', detail: `the clinic decrypts exactly the granted classes: ${fetched.resources} resources written to ${out}`, data: {...fetched}})
+    const ctxChain = await consentContext(local, {write: true})
+    const revoked = await revokeConsent(ctxChain.registry, grant.subject, grant.grantee, grant.consentId)
+    await local.chainWritten()
+    await auditConsent(local, {type: 'revoke', outcome: 'success', subject: grant.subject, grantee: grant.grantee, consentId: grant.consentId})
+    ctx.record({step: 'revoke', detail: `the patient revokes consent ${grant.consentId} (${revoked.gasUsed} gas); revocation is final`, data: {...revoked}})
+    try {
+      await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: 'clinic', purpose: 'TREAT'})
+      throw new Error('the share after a revoke was not refused')
+    } catch (error) {
+      const denied = error as {code?: string; decision?: {decision: string; reason: string}; subject?: string}
+      if (denied.code !== 'E_ACCESS_DENIED') throw error
+      await auditAccess(local, {type: 'consent-decision', outcome: 'denied', subject: denied.subject, grantee: 'clinic', purpose: 'TREAT', reason: denied.decision?.reason})
+      ctx.record({step: 'refused', detail: `a new share is refused: ${denied.decision?.decision} (${denied.decision?.reason}); no key released, the attempt is in the audit log`, data: {...denied.decision}})
+    }
+  },
+  async (ctx) => {
+    const local = ctx.session('local')
+    const classes: DataClass[] = ['demographics', 'conditions', 'labs', 'vitals', 'immunizations']
+    for (const patient of ctx.patients.slice(0, 5)) await demoGrant(local, patient, 'lab', ['HRESCH'], classes, '365d')
+    const out = joinPath(ctx.paths.home, 'research-export')
+    const result = await exportResearch(local, await custodianContext(local), {grantee: granteeAddress(local, 'lab'), classes, outDir: out, format: 'csv', rules: 'safe-harbor', k: 1})
+    await recordAudit(local, {type: 'export', action: 'E', outcome: 'success', purpose: 'HRESCH', classes: result.classes, detail: {block: result.block, included: result.cohort.included, files: result.files.length}})
+    ctx.record({step: 'export', detail: `research export for the lab: ${result.cohort.included} consenting patients (excluded: ${Object.entries(result.cohort.excluded).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ')}), Safe Harbor de-identified, CSV tables and a signed manifest in ${out}`, data: {...result}})
+  },
+  async (ctx) => {
+    const local = ctx.session('local')
+    const anchored = await anchorLog(local)
+    const verified = verifyLog(ctx.paths.auditDir, await chainAnchors(local), local.identity().address)
+    ctx.record({step: 'audit', detail: `${verified.entries} audit entries; tree head ${anchored.root.slice(0, 18)}… anchored in block ${anchored.blockNumber}; audit verify: ${verified.ok ? 'intact' : `FAILED at ${verified.firstBadIndex}`}`, data: {...verified}})
+    if (!verified.ok) throw new Error(`audit verification failed: ${verified.problem}`)
+  },
 ]
+
+async function demoGrant(session: Session, patient: string, grantee: string, purposes: Purpose[], classes: DataClass[], until: string) {
+  const custodian = await custodianContext(session)
+  const ctx = await consentContext(session, {write: true})
+  const {subjectForPatient} = await import('../vault/read.js')
+  const {parseWhen} = await import('../consent/model.js')
+  const subject = subjectForPatient(custodian, patient)
+  const to = granteeAddress(session, grantee)
+  const notAfter = parseWhen(until, ctx.now, 'until')
+  const terms = await recordTerms(custodian, {patient, subject, grantee: to, purposes, classes, notBefore: ctx.now, notAfter})
+  const grant = {subject, grantee: to, purposes: purposesMask(purposes), classes: classesMask(classes), notBefore: ctx.now, notAfter, termsHash: terms.termsHash, nonce: newNonce(), deadline: BigInt(ctx.now + 3600)}
+  const result = await submitGrant(ctx.registry, grant, await signGrant(custodian.wallet, ctx.chainId, ctx.address, grant))
+  await session.chainWritten()
+  terms.store(result.consentId)
+  await auditConsent(session, {type: 'grant', outcome: 'success', subject, grantee: to, purposes, classes, consentId: result.consentId})
+  return {...result, subject, grantee: to}
+}
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const paths = resolvePaths({env: {MEDCTL_HOME: options.home}})
   await stopNode(paths)
   rmSync(options.home, {recursive: true, force: true})
   const steps: DemoStep[] = []
+  const sessions: Session[] = []
   const ctx: DemoContext = {
     paths,
     passphrase: async () => options.passphrase,
@@ -83,14 +169,34 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       steps.push(step)
       options.onStep?.(step)
     },
+    session(profile) {
+      const session = new Session(paths, profile, async () => options.passphrase)
+      sessions.push(session)
+      return session
+    },
+    patients: samplePatients(),
   }
   try {
     for (const act of ACTS) await act(ctx)
   } finally {
+    for (const session of sessions) session.close()
     closeDatabases()
     if (!options.keepNode) await stopNode(paths)
   }
   return {home: options.home, steps, nodeStopped: !options.keepNode}
+}
+
+/** The MRN (system|value) of each bundled sample patient, sorted by file name. */
+function samplePatients(): string[] {
+  return readdirSync(SAMPLES_DIR)
+    .filter((f) => f.endsWith('.json') && !/Information/.test(f))
+    .sort()
+    .map((file) => {
+      const bundle = JSON.parse(readFileSync(joinPath(SAMPLES_DIR, file), 'utf8')) as {entry: Array<{resource: {resourceType: string; identifier?: Array<{system?: string; value?: string; type?: {coding?: Array<{code?: string}>}}>}}>}
+      const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient')?.resource
+      const mrn = patient?.identifier?.find((i) => i.type?.coding?.some((c) => c.code === 'MR'))
+      return `${mrn?.system}|${mrn?.value}`
+    })
 }
 
 export function defaultDemoHome(base: {medctlHome?: string; dataDir: string}): string {
