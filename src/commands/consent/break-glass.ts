@@ -1,0 +1,45 @@
+import {createHash} from 'node:crypto'
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../lib/cli/base-command.js'
+import {profileFlag} from '../../lib/cli/flags.js'
+import {renderFields} from '../../lib/cli/output.js'
+import {auditConsent} from '../../lib/consent/audit.js'
+import {consentContext, granteeAddress} from '../../lib/consent/context.js'
+import {openBreakGlass} from '../../lib/consent/index.js'
+import {custodianContext} from '../../lib/vault/custodian.js'
+import {subjectForPatient} from '../../lib/vault/read.js'
+
+export default class ConsentBreakGlass extends BaseCommand<typeof ConsentBreakGlass> {
+  static override summary = 'Open time-boxed emergency access (ETREAT/BTG) to a patient\'s record, flagged for review.'
+  static override description = `Needs the EMERGENCY role. Refused when the patient opted out of emergency treatment. The reason stays off chain (only its hash goes on chain) and in the audit log; every use waits for \`consent review\`.
+
+Exit codes: 0 ok, 1 failure (role missing), 2 usage error, 5 the patient opted out.`
+
+  static override examples = [
+    '<%= config.bin %> consent break-glass --patient "http://hospital.example/mrn|12345" --grantee er-doctor --reason "unconscious on arrival" --hours 4',
+    '<%= config.bin %> consent break-glass --patient "http://hospital.example/mrn|12345" --grantee 0xAbc… --reason "ED" --hours 2 --json',
+  ]
+
+  static override flags = {
+    profile: profileFlag,
+    patient: Flags.string({description: 'The patient, as system|value.', required: true}),
+    grantee: Flags.string({description: 'Who gets emergency access: an address or a profile (default: this profile).'}),
+    reason: Flags.string({description: 'Why (kept off chain; its hash is anchored).', required: true}),
+    hours: Flags.integer({description: 'How long the access lasts (1–72).', required: true, min: 1, max: 72}),
+  }
+
+  async run(): Promise<{accessId: string; until: number; subject: string; grantee: string; txHash: string}> {
+    const session = this.openSession(this.flags.profile)
+    const custodian = await custodianContext(session)
+    const ctx = await consentContext(session, {write: true})
+    const subject = subjectForPatient(custodian, this.flags.patient)
+    const grantee = granteeAddress(session, this.flags.grantee ?? session.identity().address)
+    const reasonHash = `0x${createHash('sha256').update(this.flags.reason).digest('hex')}`
+    const opened = await openBreakGlass(ctx.registry, {subject, grantee, hours: this.flags.hours, reasonHash})
+    await session.chainWritten()
+    await auditConsent(session, {type: 'break-glass', outcome: 'success', subject, grantee, purposes: ['ETREAT', 'BTG'], reason: 'BreakGlass', detail: {accessId: opened.accessId, hours: this.flags.hours, reasonHash}})
+    this.warn(`Emergency access ${opened.accessId} is open until ${new Date(opened.until * 1000).toISOString()} and flagged for review.`)
+    this.log(renderFields({access: opened.accessId, grantee, until: new Date(opened.until * 1000).toISOString(), tx: opened.txHash}))
+    return {accessId: opened.accessId, until: opened.until, subject, grantee, txHash: opened.txHash}
+  }
+}
