@@ -1,6 +1,4 @@
 import {createHash} from 'node:crypto'
-import {closeSync, mkdirSync, openSync, writeSync, fsyncSync} from 'node:fs'
-import {dirname} from 'node:path'
 import canonicalize from 'canonicalize'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classOf, isReferenceData, patientKeyOf, patientRefOf, readInputs, type CsvMapping, type FhirResource, type InputItem} from '../fhir/index.js'
@@ -9,6 +7,9 @@ import {encryptObject, encryptText, newObjectKey, wrapKey} from './crypto.js'
 import type {Db} from './database.js'
 import {indexHash, subjectOf} from './pseudonym.js'
 import {RecordIndex} from './record-index.js'
+import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
+
+export type {RejectRecord}
 
 export interface ImportOptions {
   db: Db
@@ -39,15 +40,6 @@ export interface ImportResult {
   jobId: number | null
 }
 
-export interface RejectRecord {
-  file: string
-  line?: number
-  entry?: number
-  resourceType?: string
-  id?: string
-  code: string
-  message: string
-}
 
 interface Pending {
   resource: FhirResource
@@ -216,33 +208,4 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   if (jobId !== null) index.finishJob(jobId, status, {...counts, patients: patients.size})
   options.onProgress?.({phase: 'imported', done: counts.read, unit: 'resources'})
   return {...counts, patients: patients.size, report: report.path, dryRun: Boolean(options.dryRun), jobId}
-}
-
-/** The rejects report: NDJSON, created on first reject, fsynced on close. */
-class RejectReport {
-  private fd: number | undefined
-  private written = false
-
-  constructor(private readonly file: string | undefined) {}
-
-  get path(): string | null {
-    return this.written && this.file ? this.file : null
-  }
-
-  write(record: RejectRecord): void {
-    if (!this.file) return
-    if (this.fd === undefined) {
-      mkdirSync(dirname(this.file), {recursive: true, mode: 0o700})
-      this.fd = openSync(this.file, 'w', 0o600)
-    }
-    writeSync(this.fd, `${JSON.stringify(record)}\n`)
-    this.written = true
-  }
-
-  close(): void {
-    if (this.fd === undefined) return
-    fsyncSync(this.fd)
-    closeSync(this.fd)
-    this.fd = undefined
-  }
 }
