@@ -1,4 +1,4 @@
-import {recordAudit} from '../audit/record.js'
+import {recordAuditBatch, type SessionAuditInput} from '../audit/record.js'
 import type {Session} from '../config/session.js'
 
 export interface ConsentAuditInput {
@@ -17,7 +17,15 @@ const ACTION = {grant: 'C', revoke: 'D', 'consent-decision': 'E', 'break-glass':
 
 /** Consent events (grant, revoke, decision, break-glass, review, opt-out) go into the audit log. */
 export async function auditConsent(session: Session, input: ConsentAuditInput): Promise<void> {
-  await recordAudit(session, {
+  await recordAuditBatch(session, [toAuditInput(input)])
+}
+
+export async function auditConsents(session: Session, inputs: readonly ConsentAuditInput[]): Promise<void> {
+  await recordAuditBatch(session, inputs.map(toAuditInput))
+}
+
+function toAuditInput(input: ConsentAuditInput): SessionAuditInput {
+  return {
     type: input.type,
     action: ACTION[input.type],
     outcome: input.outcome,
@@ -27,5 +35,5 @@ export async function auditConsent(session: Session, input: ConsentAuditInput): 
     ...(input.consentId ? {consentId: input.consentId} : {}),
     ...(input.purposes?.length ? {purpose: input.purposes.join(',')} : {}),
     detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.detail ?? {})},
-  })
+  }
 }

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {bech32} from '@scure/base'
-import {Contract, ContractFactory, getAddress, hexlify, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
+import {AbiCoder, Contract, ContractFactory, dataSlice, getAddress, hexlify, keccak256, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
 import {loadArtifact} from '../chain/artifact.js'
 import {decodeChainError, send, type SendOptions} from '../chain/client.js'
 import type {DataClass} from '../fhir/data-classes.js'
@@ -57,6 +57,21 @@ export async function signGrant(signer: Signer, chainId: number, registry: strin
   return signer.signTypedData(grantDomain(chainId, registry), GRANT_TYPES, grant)
 }
 
+/** The consent id the contract will assign: the first 20 bytes of keccak256 over the grant without its deadline. */
+export function consentIdOf(g: GrantInput): string {
+  const encoded = AbiCoder.defaultAbiCoder().encode(
+    ['bytes32', 'address', 'uint8', 'uint16', 'uint32', 'uint32', 'bytes32', 'uint256'],
+    [g.subject, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce],
+  )
+  return dataSlice(keccak256(encoded), 0, 20)
+}
+
+/** The current consent of a (subject, grantee) pair. */
+export async function currentConsent(registry: Contract, subject: string, grantee: string): Promise<{consentId: string | undefined; revoked: boolean}> {
+  const [consentId, , , , , revoked] = (await registry.consentOf(subject, grantee)) as [string, bigint, bigint, bigint, bigint, boolean]
+  return {consentId: /^0x0+$/.test(consentId) ? undefined : consentId.toLowerCase(), revoked}
+}
+
 function toTuple(g: GrantInput) {
   return [g.subject, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline]
 }
@@ -80,6 +95,15 @@ export async function submitGrant(registry: Contract, grant: GrantInput, signatu
     }
   })
   return {consentId, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), noop: !granted}
+}
+
+export const REJECTION_CODES: Record<string, string> = {
+  Revoked: 'E_CONSENT_REVOKED',
+  Expired: 'E_CONSENT_EXPIRED',
+  TooLong: 'E_DURATION_TOO_LONG',
+  BadWindow: 'E_BAD_WINDOW',
+  OptedOut: 'E_OPTED_OUT',
+  Empty: 'E_EMPTY_GRANT',
 }
 
 export interface BatchResult {

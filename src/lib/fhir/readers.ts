@@ -149,7 +149,7 @@ function* processBundle(bundle: FhirResource, location: Location, resolver: Refe
   resolver.endBundle()
 }
 
-async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<string> {
+export async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<string> {
   const lines = createInterface({input: stream, crlfDelay: Number.POSITIVE_INFINITY})
   for await (const line of lines) yield line
 }

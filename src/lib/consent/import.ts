@@ -1,0 +1,196 @@
+import {createHash} from 'node:crypto'
+import type {Contract} from 'ethers'
+import type {ProgressEvent} from '../cli/output.js'
+import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
+import type {CustodianContext} from '../vault/custodian.js'
+import {indexHash} from '../vault/pseudonym.js'
+import {subjectForPatient} from '../vault/read.js'
+import {RecordIndex} from '../vault/record-index.js'
+import type {ConsentAuditInput} from './audit.js'
+import {readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
+import {classesMask, purposesMask} from './model.js'
+import {REJECTION_CODES, consentIdOf, currentConsent, grantBatch, type GrantInput} from './registry.js'
+import {derivedSalt, hasTerms, sealTerms, storeTerms, termsHashOf} from './terms.js'
+
+export interface ConsentImportOptions {
+  file: string
+  custodian: CustodianContext
+  /** The registry, connected to the custodian's signer; not used by a dry run. */
+  registry?: Contract
+  batchSize: number
+  reportPath?: string
+  dryRun?: boolean
+  confirmations?: number
+  resolveGrantee: (nameOrAddress: string) => string
+  stdin?: NodeJS.ReadableStream
+  onProgress?: (event: ProgressEvent) => void
+  /** After each batch transaction: persist the chain, so a crash later loses nothing mined. */
+  afterBatch?: () => Promise<void>
+  /** The audit entries of the grants a batch made (or that an interrupted run made and did not record). */
+  audit?: (entries: ConsentAuditInput[]) => Promise<void>
+}
+
+export interface ConsentImportResult {
+  read: number
+  valid: number
+  granted: number
+  duplicates: number
+  rejected: number
+  transactions: number
+  gasUsed: string
+  /** Grants for patients with no records in this vault (yet): a typo in an identifier shows here. */
+  unknownPatients: number
+  report: string | null
+  dryRun: boolean
+}
+
+interface Prepared {
+  line: ConsentLine
+  subject: string
+  grant: GrantInput
+  consentId: string
+  salt: Buffer
+}
+
+/**
+ * Grants every consent of a file in batches through `grantBatch`. Nonce and salt derive from the
+ * Consent under the custodian's key, so a consent has the same id on every run: what the chain
+ * already holds is a duplicate and costs no gas, which makes the import idempotent and lets an
+ * interrupted one (kill -9) resume by running it again. Invariant: read = granted + duplicates + rejected.
+ */
+export async function importConsents(options: ConsentImportOptions): Promise<ConsentImportResult> {
+  const {custodian} = options
+  const index = new RecordIndex(custodian.db, custodian.address)
+  const counts = {read: 0, valid: 0, granted: 0, duplicates: 0, rejected: 0, transactions: 0, unknownPatients: 0}
+  let gasUsed = 0n
+  const report = new RejectReport(options.reportPath)
+  const outcomes = new Map<string, {code: string; message: string} | 'ok'>()
+  let pending: Prepared[] = []
+
+  const reject = (item: Pick<ConsentReject, 'location' | 'code' | 'message'> & {resourceType?: string; id?: string}): void => {
+    counts.rejected++
+    const record: RejectRecord = {file: item.location.file, ...(item.location.line === undefined ? {} : {line: item.location.line}), ...(item.location.entry === undefined ? {} : {entry: item.location.entry}), resourceType: item.resourceType ?? 'Consent', ...(item.id ? {id: item.id} : {}), code: item.code, message: item.message}
+    report.write(record)
+  }
+  const rejectPrepared = (p: Prepared, code: string, message: string): void => reject({location: p.line.location, code, message, ...(p.line.id ? {id: p.line.id} : {})})
+
+  const flush = async (): Promise<void> => {
+    const batch = pending
+    pending = []
+    if (batch.length === 0) return
+    const registry = options.registry as Contract
+    const onChain = await Promise.all(batch.map((p) => currentConsent(registry, p.subject, p.grant.grantee)))
+    const toSend: Prepared[] = []
+    const twins: Prepared[] = []
+    const recovered: Prepared[] = []
+    const sending = new Set<string>()
+    batch.forEach((p, i) => {
+      const known = outcomes.get(p.consentId)
+      const chain = onChain[i] as Awaited<ReturnType<typeof currentConsent>>
+      if (known === 'ok') counts.duplicates++
+      else if (known) rejectPrepared(p, known.code, known.message)
+      else if (sending.has(p.consentId)) twins.push(p)
+      else if (chain.consentId === p.consentId.toLowerCase() && chain.revoked) {
+        const message = 'This consent was revoked; revocation is final. A new consent needs different terms.'
+        outcomes.set(p.consentId, {code: 'E_CONSENT_REVOKED', message})
+        rejectPrepared(p, 'E_CONSENT_REVOKED', message)
+      } else if (hasTerms(custodian.db, custodian.address, p.consentId)) {
+        // Granted by an earlier run (its terms are stored only once the chain has it), even if
+        // a later consent for the pair, or a revoke-all, has since replaced it: never re-grant.
+        outcomes.set(p.consentId, 'ok')
+        counts.duplicates++
+      } else if (chain.consentId === p.consentId.toLowerCase()) {
+        // On chain but not recorded here: a run was interrupted between its transaction and its bookkeeping.
+        outcomes.set(p.consentId, 'ok')
+        counts.duplicates++
+        recovered.push(p)
+      } else {
+        sending.add(p.consentId)
+        toSend.push(p)
+      }
+    })
+    const granted: Prepared[] = []
+    if (toSend.length > 0) {
+      const result = await grantBatch(registry, toSend.map((p) => p.grant), {confirmations: options.confirmations ?? 1})
+      counts.transactions++
+      gasUsed += BigInt(result.gasUsed)
+      const rejections = new Map(result.rejected.map((r) => [r.index, r.reason]))
+      toSend.forEach((p, i) => {
+        const reason = rejections.get(i)
+        if (reason === undefined) {
+          outcomes.set(p.consentId, 'ok')
+          granted.push(p)
+        } else {
+          const failure = {code: REJECTION_CODES[reason] ?? 'E_GRANT_REJECTED', message: `The registry rejected the grant: ${reason}.`}
+          outcomes.set(p.consentId, failure)
+          rejectPrepared(p, failure.code, failure.message)
+        }
+      })
+      counts.granted += granted.length
+      await options.afterBatch?.()
+    }
+    for (const twin of twins) {
+      const outcome = outcomes.get(twin.consentId)
+      if (outcome === 'ok') counts.duplicates++
+      else if (outcome) rejectPrepared(twin, outcome.code, outcome.message)
+    }
+    const toStore = [...granted, ...recovered]
+    const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))
+    storeTerms(custodian.db, custodian.address, sealed)
+    await options.audit?.(
+      toStore.map((p) => ({
+        type: 'grant',
+        outcome: 'success',
+        subject: p.subject,
+        grantee: p.grant.grantee,
+        purposes: p.line.purposes,
+        classes: p.line.classes,
+        consentId: p.consentId,
+        detail: {via: 'import', ...(recovered.includes(p) ? {recovered: true} : {})},
+      })),
+    )
+  }
+
+  try {
+    for await (const item of readConsents(options.file, {resolveGrantee: options.resolveGrantee, ...(options.stdin ? {stdin: options.stdin} : {})})) {
+      counts.read++
+      options.onProgress?.({phase: options.dryRun ? 'validating' : 'granting', done: counts.read, unit: 'consents'})
+      if (item.kind === 'reject') {
+        reject(item)
+        continue
+      }
+      let subject: string
+      if ('identifier' in item.patient) {
+        subject = subjectForPatient(custodian, item.patient.identifier)
+        if (!index.hasSubject(subject)) counts.unknownPatients++
+      } else {
+        const known = index.subjectForRef(indexHash(custodian.pseudonymKey, 'ref', item.patient.reference))
+        if (!known) {
+          reject({location: item.location, code: 'E_UNKNOWN_PATIENT', message: `${item.patient.reference} is not a patient imported into this vault; name the patient by identifier instead.`, ...(item.id ? {id: item.id} : {})})
+          continue
+        }
+        subject = known
+      }
+      counts.valid++
+      if (options.dryRun) continue
+      const salt = derivedSalt(custodian.pseudonymKey, item.consent, item.grantee)
+      const grant: GrantInput = {
+        subject,
+        grantee: item.grantee,
+        purposes: purposesMask(item.purposes),
+        classes: classesMask(item.classes),
+        notBefore: item.notBefore,
+        notAfter: item.notAfter,
+        termsHash: termsHashOf(salt, item.consent),
+        nonce: BigInt(`0x${createHash('sha256').update('medctl:consent-nonce:').update(salt).digest('hex')}`),
+        deadline: 0n,
+      }
+      pending.push({line: item, subject, grant, consentId: consentIdOf(grant), salt})
+      if (pending.length >= options.batchSize) await flush()
+    }
+    await flush()
+  } finally {
+    report.close()
+  }
+  return {...counts, gasUsed: gasUsed.toString(), report: report.path, dryRun: Boolean(options.dryRun)}
+}
