@@ -5,6 +5,7 @@ import {loadArtifact} from '../../src/lib/chain/artifact.js'
 import {
   checkConsent,
   classesMask,
+  consentIdOf,
   deployRegistry,
   grantBatch,
   newNonce,
@@ -67,6 +68,8 @@ describe('ConsentRegistry on a real anvil', () => {
     const result = await submitGrant(relayed, g, signature)
     expect(result.noop).toBe(false)
     expect(await check()).toMatchObject({decision: 'Permit', reason: 'Permit', consentId: result.consentId})
+    // The id computed off chain (imports use it to find what already landed) is the contract's.
+    expect(consentIdOf(g)).toBe(result.consentId.toLowerCase())
   })
 
   it('re-submitting an identical grant is a no-op; a replayed signature cannot do anything new', async () => {

@@ -134,9 +134,9 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       if (outcome === 'ok') counts.duplicates++
       else if (outcome) rejectPrepared(twin, outcome.code, outcome.message)
     }
+    // Audit first, terms second: a crash between the two makes the next run record the grant again
+    // (flagged recovered), never lose its audit entry.
     const toStore = [...granted, ...recovered]
-    const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))
-    storeTerms(custodian.db, custodian.address, sealed)
     await options.audit?.(
       toStore.map((p) => ({
         type: 'grant',
@@ -149,6 +149,8 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         detail: {via: 'import', ...(recovered.includes(p) ? {recovered: true} : {})},
       })),
     )
+    const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))
+    storeTerms(custodian.db, custodian.address, sealed)
   }
 
   try {
