@@ -59,7 +59,7 @@ describe('consent import through the CLI (embedded chain)', () => {
     const status = await runJson<{rpcUrl: string}>(['node', 'status'])
     const profile = await runJson<{chain: {registry: string}}>(['profile', 'show'])
     provider = new JsonRpcProvider(status.envelope.result.rpcUrl, undefined, {staticNetwork: true, cacheTimeout: -1})
-    registry = new Contract(profile.envelope.result.chain.registry, loadArtifact('ConsentRegistry').abi, provider)
+    registry = new Contract(profile.envelope.result.chain.registry, loadArtifact('ConsentRegistry').abi as never, provider)
   }, 120_000)
   afterAll(async () => {
     provider?.destroy()
