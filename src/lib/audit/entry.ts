@@ -4,7 +4,7 @@ import canonicalize from 'canonicalize'
  * An audit entry carries the fields of a FHIR R4 AuditEvent as profiled by IHE BALP, in canonical
  * JSON (RFC 8785). Pseudonyms only: subjects are bytes32 HMACs, never identifiers or names.
  */
-export const AUDIT_TYPES = ['consent-decision', 'key-release', 'fetch', 'grant', 'revoke', 'break-glass', 'review', 'opt-out', 'import', 'upload', 'export', 'anchor', 'decrypt'] as const
+export const AUDIT_TYPES = ['consent-decision', 'key-release', 'fetch', 'grant', 'revoke', 'break-glass', 'review', 'opt-out', 'controller', 'import', 'upload', 'export', 'anchor', 'decrypt'] as const
 export type AuditType = (typeof AUDIT_TYPES)[number]
 
 export interface AuditInput {
@@ -52,9 +52,10 @@ const SUBTYPES: Record<AuditType, {code: string; display: string}> = {
   'break-glass': {code: 'break-glass', display: 'Emergency access opened'},
   review: {code: 'review', display: 'Emergency access reviewed'},
   'opt-out': {code: 'opt-out', display: 'Purpose opt-out'},
+  controller: {code: 'controller', display: 'Consent controller set'},
   import: {code: 'import', display: 'Records imported'},
   upload: {code: 'upload', display: 'Records replicated'},
-  export: {code: 'export', display: 'Research dataset exported'},
+  export: {code: 'export', display: 'Data exported (research dataset or consents)'},
   anchor: {code: 'anchor', display: 'Audit tree head anchored'},
   decrypt: {code: 'decrypt', display: 'Records decrypted by the custodian'},
 }

@@ -2,7 +2,7 @@ import {recordAuditBatch, type SessionAuditInput} from '../audit/record.js'
 import type {Session} from '../config/session.js'
 
 export interface ConsentAuditInput {
-  type: 'grant' | 'revoke' | 'consent-decision' | 'break-glass' | 'review' | 'opt-out'
+  type: 'grant' | 'revoke' | 'consent-decision' | 'break-glass' | 'review' | 'opt-out' | 'controller'
   outcome: 'success' | 'denied' | 'failure'
   subject?: string
   grantee?: string
@@ -13,7 +13,7 @@ export interface ConsentAuditInput {
   detail?: Record<string, string | number | boolean>
 }
 
-const ACTION = {grant: 'C', revoke: 'D', 'consent-decision': 'E', 'break-glass': 'E', review: 'U', 'opt-out': 'U'} as const
+const ACTION = {grant: 'C', revoke: 'D', 'consent-decision': 'E', 'break-glass': 'E', review: 'U', 'opt-out': 'U', controller: 'U'} as const
 
 /** Consent events (grant, revoke, decision, break-glass, review, opt-out) go into the audit log. */
 export async function auditConsent(session: Session, input: ConsentAuditInput): Promise<void> {

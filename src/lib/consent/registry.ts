@@ -152,6 +152,16 @@ export async function revokeAll(registry: Contract, subject: string, options: Se
   return {subject, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
+export async function setController(registry: Contract, subject: string, controller: string, options: SendOptions = {}) {
+  const sent = await send(registry, 'setController', [subject, controller], options)
+  return {subject, controller, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
+}
+
+export async function controllerOf(registry: Contract, subject: string): Promise<string | undefined> {
+  const controller = (await registry.controllerOf(subject)) as string
+  return /^0x0+$/.test(controller) ? undefined : controller
+}
+
 export async function optOut(registry: Contract, subject: string, purposes: number, options: SendOptions = {}) {
   const sent = await send(registry, 'optOut', [subject, purposes], options)
   return {subject, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
