@@ -4,42 +4,10 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import type {CohortPatient, FhirResource} from '../../src/lib/deid/index.js'
 import type {RenderedFile} from '../../src/lib/export/index.js'
 import {exportAll} from './helpers.js'
-import {loadSyntheaPatients} from './synthea.js'
+import {collectPhi, loadSyntheaPatients} from './synthea.js'
 
 type J = Record<string, unknown>
 const arr = (v: unknown): J[] => (Array.isArray(v) ? (v as J[]) : [])
-
-/** Every direct identifier the source Patients carry, by kind. */
-function collectPhi(patients: CohortPatient[]): Map<string, string> {
-  const phi = new Map<string, string>()
-  const add = (kind: string, v: unknown): void => {
-    if (typeof v === 'string' && v.length >= 4) phi.set(v, kind)
-  }
-  for (const g of patients) {
-    const p = g.resources.find((r) => r.resourceType === 'Patient') as FhirResource
-    add('patient id', p.id)
-    for (const n of arr(p.name)) {
-      add('family name', n.family)
-      for (const given of (n.given as string[] | undefined) ?? []) add('given name', given)
-    }
-    for (const a of arr(p.address)) {
-      for (const line of (a.line as string[] | undefined) ?? []) add('street line', line)
-      add('city', a.city)
-      add('postal code', a.postalCode)
-    }
-    for (const t of arr(p.telecom)) add(`telecom ${String(t.system)}`, t.value)
-    for (const id of arr(p.identifier)) {
-      const code = String((arr((id.type as J | undefined)?.coding)[0] ?? {}).code ?? 'identifier')
-      add(`identifier ${code}`, id.value)
-    }
-    for (const e of arr(p.extension)) {
-      if (typeof e.valueString === 'string' && /maiden/i.test(String(e.url))) add("mother's maiden name", e.valueString)
-      const birthPlace = e.valueAddress as J | undefined
-      if (birthPlace) add('birth place city', birthPlace.city)
-    }
-  }
-  return phi
-}
 
 function notes(patients: CohortPatient[]): string[] {
   const out: string[] = []
