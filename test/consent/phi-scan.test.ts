@@ -18,7 +18,7 @@ describe('the chain holds no PHI and no CID after a full scenario', () => {
   let t: TestHome
   const patients = loadSyntheaPatients()
   const mrns = patients.map((g) => {
-    const p = g.resources.find((r) => r.resourceType === 'Patient') as J & {identifier: Array<{system: string; value: string}>}
+    const p = g.resources.find((r) => r.resourceType === 'Patient') as unknown as {identifier: Array<{system: string; value: string}>}
     return `${MRN_SYSTEM}|${p.identifier.find((i) => i.system === MRN_SYSTEM)!.value}`
   })
   const cids: string[] = []
