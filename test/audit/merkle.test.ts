@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest'
 import {consistencyProof, inclusionProof, leafHash, rootOf, verifyConsistency, verifyInclusion} from '../../src/lib/audit/merkle.js'
 import {repoRoot} from '../helpers/cli.js'
 
-const vectors = join(repoRoot, '..', 'shared', 'testvectors', 'merkle')
+const vectors = join(repoRoot, 'test', 'fixtures', 'merkle-vectors')
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : name.endsWith('.json') ? [join(dir, name)] : []))
