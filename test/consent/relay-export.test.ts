@@ -20,6 +20,7 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
   let alice: string
   let subject: string
   let aliceConsent: string
+  let selfConsent: string
 
   const sign = async (profile: string, out: string, extra: string[] = [], purpose = 'TREAT') => {
     const r = await runJson<{consentId: string}>(['consent', 'sign', '--profile', profile, '--subject', subject, '--grantee', 'clinic', '--purpose', purpose, '--classes', 'labs,vitals', '--until', '30d', '--out', out, ...extra])
@@ -109,6 +110,7 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     const consentId = await runJson<{consentId: string}>(['consent', 'sign', '--profile', 'alice', '--subject', subject, '--grantee', 'mallory', '--purpose', 'HRESCH', '--classes', 'labs', '--until', '90d', '--out', file])
     const r = await runJson<SubmitResult>(['consent', 'submit', file, '--profile', 'alice'])
     expect(r.envelope.result).toMatchObject({consentId: consentId.envelope.result.consentId, signedBy: 'controller', noop: false})
+    selfConsent = consentId.envelope.result.consentId
   })
 
   it('export: valid FHIR R4 Consents, status from the chain (revoked and expired are inactive), terms checked', async () => {
@@ -147,5 +149,24 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(piped.status).toBe(0)
     expect(piped.stdout.trim().split('\n')).toHaveLength(resources.length)
     expect(piped.stderr).toContain('exported')
+  })
+
+  it('the patient revokes and opts out from their own wallet; a stranger cannot', async () => {
+    expect((await runJson(['consent', 'revoke', selfConsent, '--profile', 'alice'])).exitCode).toBe(0)
+    const stranger = await runJson(['consent', 'opt-out', '--profile', 'mallory', '--subject', subject, '--purpose', 'TREAT'])
+    expect(stranger.exitCode).toBe(1)
+    expect(stranger.envelope.error.code).toBe('E_NOT_AUTHORIZED')
+
+    const out = await runJson<{purposes: string[]}>(['consent', 'opt-out', '--profile', 'alice', '--subject', subject, '--purpose', 'TREAT'])
+    expect(out.exitCode).toBe(0)
+    expect(out.envelope.result.purposes).toEqual(['TREAT'])
+    const check = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])
+    expect(check.exitCode).toBe(5)
+    expect(check.envelope.result).toMatchObject({decision: 'Deny', reason: 'OptedOut'})
+    const refused = await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
+    expect(refused.exitCode).toBe(5)
+    expect(refused.envelope.error.code).toBe('E_OPTED_OUT')
+    const audit = await runJson<{entries: Array<{type: string}>}>(['audit', 'show', '--action', 'opt-out'])
+    expect(audit.envelope.result.entries).toHaveLength(1)
   })
 })

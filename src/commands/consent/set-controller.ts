@@ -9,7 +9,7 @@ import {custodianContext} from '../../lib/vault/custodian.js'
 import {subjectForPatient} from '../../lib/vault/read.js'
 
 export default class ConsentSetController extends BaseCommand<typeof ConsentSetController> {
-  static override summary = 'Let a patient\'s own wallet control their consents (sign grants, revoke, opt out).'
+  static override summary = 'Let a patient\'s own wallet control their consents (sign grants, revoke by id, opt out).'
   static override description = `The custodian, who knows the patient, links the patient's subject pseudonym to the wallet the patient controls. From then on the patient signs grants offline (\`consent sign\`), which any relayer submits (\`consent submit\`), and may revoke or opt out directly; the chain records which grants the patient signed. The result includes the subject pseudonym, which the patient needs to sign (it is not PHI).
 
 Exit codes: 0 ok, 1 failure, 2 usage error.`
