@@ -23,7 +23,7 @@ contract ConsentRegistry is AccessControl, EIP712 {
     bytes32 public constant EMERGENCY_ROLE = keccak256("EMERGENCY_ROLE");
 
     bytes32 public constant GRANT_TYPEHASH = keccak256(
-        "Grant(bytes32 subject,address grantee,uint8 purposes,uint16 classes,uint32 notBefore,uint32 notAfter,bytes32 termsHash,uint256 nonce,uint256 deadline)"
+        "Grant(bytes32 subject,uint32 epoch,address grantee,uint8 purposes,uint16 classes,uint32 notBefore,uint32 notAfter,bytes32 termsHash,uint256 nonce,uint256 deadline)"
     );
 
     /// HL7 PurposeOfUse bits: TREAT=0 ETREAT=1 HPAYMT=2 HOPERAT=3 HRESCH=4 PUBHLTH=5 PATRQT=6 BTG=7.
@@ -36,6 +36,9 @@ contract ConsentRegistry is AccessControl, EIP712 {
 
     struct Grant {
         bytes32 subject;
+        /// The subject's revoke-all epoch the grant was made in: a revoke-all voids every grant
+        /// signed before it, so no old signature can be replayed into the new epoch.
+        uint32 epoch;
         address grantee;
         uint8 purposes;
         uint16 classes;
@@ -109,11 +112,11 @@ contract ConsentRegistry is AccessControl, EIP712 {
     // ---------------------------------------------------------------- grants
 
     function consentIdOf(Grant calldata g) public pure returns (bytes20) {
-        return bytes20(keccak256(abi.encode(g.subject, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce)));
+        return bytes20(keccak256(abi.encode(g.subject, g.epoch, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce)));
     }
 
     function grantDigest(Grant calldata g) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(GRANT_TYPEHASH, g.subject, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline)));
+        return _hashTypedDataV4(keccak256(abi.encode(GRANT_TYPEHASH, g.subject, g.epoch, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline)));
     }
 
     /// @notice A grant signed (EIP-712) by the subject's controller or a custodian; any relayer submits.
@@ -158,7 +161,8 @@ contract ConsentRegistry is AccessControl, EIP712 {
             if (g.purposes & (1 << bit) != 0 && duration > maxDuration[bit]) return (consentId, Rejection.TooLong);
         }
         consentId = consentIdOf(g);
-        bytes32 key = _pairKey(g.subject, g.grantee, epochOf[g.subject]);
+        if (g.epoch != epochOf[g.subject]) return (consentId, Rejection.Revoked); // voided by a revoke-all
+        bytes32 key = _pairKey(g.subject, g.grantee, g.epoch);
         uint256 current = _pairs[key];
         if (bytes20(bytes32(current)) == consentId) {
             if (current & FLAG_REVOKED != 0) return (consentId, Rejection.Revoked);

@@ -22,6 +22,7 @@ try {
   let n = 0
   const make = (): GrantInput => ({
     subject: `0x${(++n).toString(16).padStart(64, '0')}`,
+    epoch: 0,
     grantee,
     purposes: purposesMask(['TREAT', 'HRESCH']),
     classes: classesMask(['labs', 'vitals', 'conditions']),

@@ -136,6 +136,16 @@ describe('consent import through the CLI (embedded chain)', () => {
     expect(check.envelope.result.decision).toBe('Permit')
   })
 
+  it('after a revoke-all, importing the same file again re-grants nothing', async () => {
+    expect((await runJson(['consent', 'revoke', '--patient', P, '--all'])).exitCode).toBe(0)
+    const before = (await grantedEvents()).length
+    const again = await runJson<ImportResult>(['consent', 'import', join(t.home, 'consents.ndjson'), '--report', join(t.home, 'r2.ndjson'), '--no-anchor'])
+    expect(again.envelope.result).toMatchObject({granted: 0, duplicates: 2, transactions: 0})
+    expect((await grantedEvents()).length).toBe(before)
+    const check = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])
+    expect(check.envelope.result).toMatchObject({decision: 'Deny', reason: 'Revoked'})
+  })
+
   it('a file that is not consents is a usage error and changes nothing', async () => {
     const r = await runJson(['consent', 'import', join(t.home, 'missing.ndjson')])
     expect(r.exitCode).toBe(2)

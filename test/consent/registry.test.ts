@@ -6,6 +6,7 @@ import {
   checkConsent,
   classesMask,
   consentIdOf,
+  epochOf,
   deployRegistry,
   grantBatch,
   newNonce,
@@ -36,7 +37,8 @@ describe('ConsentRegistry on a real anvil', () => {
   const now = async (): Promise<number> => (await provider.getBlock('latest'))?.timestamp ?? 0
   const grant = async (overrides: Partial<GrantInput> = {}): Promise<GrantInput> => {
     const t = await now()
-    return {subject: SUBJECT, grantee: grantee.address, purposes: purposesMask(['TREAT']), classes: classesMask(['labs', 'conditions']), notBefore: t, notAfter: t + 86_400, termsHash: ZeroHash, nonce: newNonce(), deadline: BigInt(t + 3600), ...overrides}
+    const epoch = await epochOf(registry, overrides.subject ?? SUBJECT)
+    return {subject: SUBJECT, epoch, grantee: grantee.address, purposes: purposesMask(['TREAT']), classes: classesMask(['labs', 'conditions']), notBefore: t, notAfter: t + 86_400, termsHash: ZeroHash, nonce: newNonce(), deadline: BigInt(t + 3600), ...overrides}
   }
   const check = (purpose: 'TREAT' | 'HRESCH' | 'ETREAT' = 'TREAT', classes: Array<'labs' | 'vitals' | 'conditions'> = ['labs'], subject = SUBJECT) =>
     checkConsent(registry, {subject, grantee: grantee.address, purpose, classes})
@@ -131,10 +133,25 @@ describe('ConsentRegistry on a real anvil', () => {
   it('revoke-all is O(1) and turns every consent of the subject into Deny Revoked', async () => {
     const subject = `0x${'03'.repeat(32)}`
     const g = await grant({subject})
-    await submitGrant(registry, g, await signGrant(custodian, chainId, address, g))
+    const signature = await signGrant(custodian, chainId, address, g)
+    await submitGrant(registry, g, signature)
+    const unsent = await grant({subject, purposes: purposesMask(['HRESCH'])})
+    const unsentSignature = await signGrant(custodian, chainId, address, unsent)
     const result = await revokeAll(registry, subject)
     expect(BigInt(result.gasUsed)).toBeLessThan(50_000n)
     expect(await check('TREAT', ['labs'], subject)).toMatchObject({decision: 'Deny', reason: 'Revoked'})
+
+    // Every grant signed before the revoke-all is void: no replay, sent or not, single or batched.
+    await expect(submitGrant(registry, g, signature)).rejects.toMatchObject({code: 'E_CONSENT_REVOKED'})
+    await expect(submitGrant(registry, unsent, unsentSignature)).rejects.toMatchObject({code: 'E_CONSENT_REVOKED'})
+    expect((await grantBatch(registry, [g, unsent])).rejected).toEqual([{index: 0, reason: 'Revoked'}, {index: 1, reason: 'Revoked'}])
+    expect(await check('HRESCH', ['labs'], subject)).toMatchObject({decision: 'Deny', reason: 'Revoked'})
+
+    // A grant made in the new epoch is in force.
+    const fresh = await grant({subject})
+    expect(fresh.epoch).toBe(1)
+    await submitGrant(registry, fresh, await signGrant(custodian, chainId, address, fresh))
+    expect(await check('TREAT', ['labs'], subject)).toMatchObject({decision: 'Permit'})
   })
 
   it('an opt-out makes every decision for the purpose Deny, blocks new grants and break-glass', async () => {

@@ -169,4 +169,15 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     const audit = await runJson<{entries: Array<{type: string}>}>(['audit', 'show', '--action', 'opt-out'])
     expect(audit.envelope.result.entries).toHaveLength(1)
   })
+
+  it('a revoke-all voids grants signed before it: an unsent signed file can no longer be submitted', async () => {
+    expect((await runJson(['consent', 'revoke', '--patient', P, '--all'])).exitCode).toBe(0)
+    const r = await runJson(['consent', 'submit', join(t.home, 'alice-grant-2.json')])
+    expect(r.exitCode).toBe(5)
+    expect(r.envelope.error.code).toBe('E_CONSENT_REVOKED')
+    // Signed in the new epoch, the same grant is accepted.
+    const file = join(t.home, 'alice-grant-3.json')
+    await sign('alice', file, [], 'HOPERAT')
+    expect((await runJson<SubmitResult>(['consent', 'submit', file])).envelope.result).toMatchObject({signedBy: 'controller', noop: false})
+  })
 })

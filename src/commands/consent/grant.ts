@@ -3,8 +3,8 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {classesOption} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {consentContext, granteeAddress, recordTerms} from '../../lib/consent/context.js'
-import {classesMask, newNonce, parsePurposes, parseWhen, purposesMask, signGrant, submitGrant, type GrantResult} from '../../lib/consent/index.js'
+import {consentContext, grantForPatient, granteeAddress} from '../../lib/consent/context.js'
+import {parsePurposes, parseWhen, type GrantResult} from '../../lib/consent/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {subjectForPatient} from '../../lib/vault/read.js'
 import {auditConsent} from '../../lib/consent/audit.js'
@@ -41,12 +41,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error (bad purpose, class, date, duration b
     const grantee = granteeAddress(session, this.flags.grantee)
     const notBefore = this.flags.from ? parseWhen(this.flags.from, ctx.now, 'from') : ctx.now
     const notAfter = parseWhen(this.flags.until, ctx.now, 'until')
-    const terms = await recordTerms(custodian, {patient: this.flags.patient, subject, grantee, purposes, classes, notBefore, notAfter})
-    const grant = {subject, grantee, purposes: purposesMask(purposes), classes: classesMask(classes), notBefore, notAfter, termsHash: terms.termsHash, nonce: newNonce(), deadline: BigInt(ctx.now + 3600)}
-    const signature = await signGrant(custodian.wallet, ctx.chainId, ctx.address, grant)
-    const result = await submitGrant(ctx.registry, grant, signature, {confirmations: this.flags.confirmations})
-    await session.chainWritten()
-    terms.store(result.consentId)
+    const result = await grantForPatient(session, custodian, ctx, {patient: this.flags.patient, subject, grantee, purposes, classes, notBefore, notAfter, confirmations: this.flags.confirmations})
     await auditConsent(session, {type: 'grant', outcome: 'success', subject, grantee, purposes, classes, consentId: result.consentId})
     this.log(renderFields({consent: result.consentId, grantee, purposes: purposes.join(', '), classes: classes.join(', '), until: new Date(notAfter * 1000).toISOString(), tx: result.txHash, gas: result.gasUsed}))
     return {...result, subject, grantee, signedBy: 'custodian'}

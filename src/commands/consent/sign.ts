@@ -6,7 +6,7 @@ import {profileFlag} from '../../lib/cli/flags.js'
 import {classesOption} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {granteeAddress} from '../../lib/consent/context.js'
-import {parsePurposes, parseWhen, signGrantOffline} from '../../lib/consent/index.js'
+import {epochOf, parsePurposes, parseWhen, registryContract, signGrantOffline} from '../../lib/consent/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {subjectForPatient} from '../../lib/vault/read.js'
 
@@ -14,7 +14,7 @@ export default class ConsentSign extends BaseCommand<typeof ConsentSign> {
   static override summary = 'Sign a grant offline with this profile\'s wallet (a patient\'s), for a relayer to submit.'
   static override description = `Writes a signed grant (EIP-712 typed data for this profile's chain and ConsentRegistry) with its terms: a FHIR Consent naming the patient by subject pseudonym, and the salt of its hash. No transaction is sent and no gas is needed: hand the file to the hospital, whose \`consent submit FILE\` relays it. The chain accepts it when the signer is the subject's controller (see \`consent set-controller\`) or a custodian.
 
-The patient names themself by --subject (the pseudonym the custodian gave them); a custodian profile may use --patient instead. Times are this machine's clock.
+The patient names themself by --subject (the pseudonym the custodian gave them); a custodian profile may use --patient instead. Times are this machine's clock. The grant names the subject's revoke-all epoch, read from the chain (or given with --epoch to sign fully offline): a revoke-all voids every grant signed before it.
 
 Exit codes: 0 ok, 1 failure, 2 usage error.`
 
@@ -34,6 +34,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     from: Flags.string({description: 'Start of validity (default: now).'}),
     deadline: Flags.string({description: 'The signature is valid for submission until: an ISO date or a duration.', default: '7d'}),
     out: Flags.string({description: 'Where to write the signed grant (JSON); - for stdout.', required: true}),
+    epoch: Flags.integer({description: 'The subject\'s revoke-all epoch, to sign with no chain access at all (default: read from the chain).', min: 0}),
   }
 
   async run(): Promise<{consentId: string; subject: string; grantee: string; signer: string; deadline: string; out: string}> {
@@ -52,9 +53,11 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     const notAfter = parseWhen(this.flags.until, now, 'until')
     const deadline = parseWhen(this.flags.deadline, now, 'deadline')
     if (notAfter <= notBefore) throw new MedctlError('E_BAD_WINDOW', '--until must be after --from.', {exitCode: 2})
+    const epoch = this.flags.epoch ?? (await epochOf(registryContract(session.registry(), await session.chainProvider()), subject))
     const identity = await session.unlock()
     const file = await signGrantOffline(identity.wallet, {
       subject,
+      epoch,
       grantee: granteeAddress(session, this.flags.grantee),
       purposes: parsePurposes(this.flags.purpose),
       classes: this.flags.classes,

@@ -67,7 +67,7 @@ Exit codes: 0 ok, 1 failure (E_INVALID_SIGNER, E_SIGNATURE_EXPIRED…), 2 usage 
     }
     if (session.profile.role === 'custodian') {
       const custodian = await custodianContext(session)
-      storeTerms(custodian.db, custodian.address, [{consentId: result.consentId, subject: grant.subject, sealed: await sealTerms(custodian.recipient, Buffer.from(file.terms.salt, 'hex'), file.terms.consent)}])
+      storeTerms(custodian.db, custodian.address, [{consentId: result.consentId, subject: grant.subject, termsHash: grant.termsHash, sealed: await sealTerms(custodian.recipient, Buffer.from(file.terms.salt, 'hex'), file.terms.consent)}])
     }
     this.log(renderFields({consent: result.consentId, signer, 'signed by': signedBy, tx: result.txHash ?? '(none)', gas: result.gasUsed, ...(result.noop ? {noop: 'the chain already holds this grant'} : {})}))
     return {...result, signer, signedBy}

@@ -3,8 +3,8 @@ import {MedctlError} from '../cli/errors.js'
 import type {Session} from '../config/session.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import type {CustodianContext} from '../vault/custodian.js'
-import {registryContract} from './registry.js'
-import {PURPOSES, type Purpose} from './model.js'
+import {epochOf, newNonce, registryContract, signGrant, submitGrant, type GrantResult} from './registry.js'
+import {classesMask, PURPOSES, purposesMask, type Purpose} from './model.js'
 import {consentResource, randomSalt, sealTerms, storeTerms, termsHashOf} from './terms.js'
 
 export interface ConsentContext {
@@ -34,15 +34,38 @@ export function granteeAddress(session: Session, nameOrAddress: string): string 
   return session.keystore.info(profile.identity).address
 }
 
-/** Builds the grant's FHIR Consent, its salted hash for the chain, and stores it (encrypted) once the consent id is known. */
-export async function recordTerms(custodian: CustodianContext, q: {patient: string; subject: string; grantee: string; purposes: Purpose[]; classes: DataClass[]; notBefore: number; notAfter: number}): Promise<{termsHash: string; store: (consentId: string) => void}> {
+/**
+ * A grant the custodian signs for a patient without a wallet, submits, and records: its terms
+ * (encrypted) once the chain has given it an id. The grant is made in the subject's current
+ * revoke-all epoch and its signature expires in an hour.
+ */
+export async function grantForPatient(
+  session: Session,
+  custodian: CustodianContext,
+  ctx: ConsentContext,
+  q: {patient: string; subject: string; grantee: string; purposes: Purpose[]; classes: DataClass[]; notBefore: number; notAfter: number; confirmations?: number},
+): Promise<GrantResult> {
   const consent = consentResource({...q, patient: {identifier: q.patient}})
   const salt = randomSalt()
+  const termsHash = termsHashOf(salt, consent)
   const sealed = await sealTerms(custodian.recipient, salt, consent)
-  return {
-    termsHash: termsHashOf(salt, consent),
-    store: (consentId) => storeTerms(custodian.db, custodian.address, [{consentId, subject: q.subject, sealed}]),
+  const grant = {
+    subject: q.subject,
+    epoch: await epochOf(ctx.registry, q.subject),
+    grantee: q.grantee,
+    purposes: purposesMask(q.purposes),
+    classes: classesMask(q.classes),
+    notBefore: q.notBefore,
+    notAfter: q.notAfter,
+    termsHash,
+    nonce: newNonce(),
+    deadline: BigInt(ctx.now + 3600),
   }
+  const signature = await signGrant(custodian.wallet, ctx.chainId, ctx.address, grant)
+  const result = await submitGrant(ctx.registry, grant, signature, {confirmations: q.confirmations ?? 1})
+  await session.chainWritten()
+  storeTerms(custodian.db, custodian.address, [{consentId: result.consentId, subject: q.subject, termsHash, sealed}])
+  return result
 }
 
 export {PURPOSES}

@@ -9,8 +9,8 @@ import {RecordIndex} from '../vault/record-index.js'
 import type {ConsentAuditInput} from './audit.js'
 import {readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
 import {classesMask, purposesMask} from './model.js'
-import {REJECTION_CODES, consentIdOf, currentConsent, grantBatch, type GrantInput} from './registry.js'
-import {derivedSalt, hasTerms, sealTerms, storeTerms, termsHashOf} from './terms.js'
+import {REJECTION_CODES, consentIdOf, currentConsent, epochOf, grantBatch, type GrantInput} from './registry.js'
+import {derivedSalt, sealTerms, storeTerms, termsGranted, termsHashOf} from './terms.js'
 
 export interface ConsentImportOptions {
   file: string
@@ -44,12 +44,17 @@ export interface ConsentImportResult {
   dryRun: boolean
 }
 
-interface Prepared {
+interface Pending {
   line: ConsentLine
   subject: string
+  grant: Omit<GrantInput, 'epoch'>
+  salt: Buffer
+}
+
+/** A pending consent once the subject's revoke-all epoch is known, and with it the consent id. */
+interface Prepared extends Pending {
   grant: GrantInput
   consentId: string
-  salt: Buffer
 }
 
 /**
@@ -65,7 +70,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
   let gasUsed = 0n
   const report = new RejectReport(options.reportPath)
   const outcomes = new Map<string, {code: string; message: string} | 'ok'>()
-  let pending: Prepared[] = []
+  let pending: Pending[] = []
 
   const reject = (item: Pick<ConsentReject, 'location' | 'code' | 'message'> & {resourceType?: string; id?: string}): void => {
     counts.rejected++
@@ -75,10 +80,16 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
   const rejectPrepared = (p: Prepared, code: string, message: string): void => reject({location: p.line.location, code, message, ...(p.line.id ? {id: p.line.id} : {})})
 
   const flush = async (): Promise<void> => {
-    const batch = pending
+    const queued = pending
     pending = []
-    if (batch.length === 0) return
+    if (queued.length === 0) return
     const registry = options.registry as Contract
+    const epochs = new Map<string, number>()
+    for (const subject of new Set(queued.map((p) => p.subject))) epochs.set(subject, await epochOf(registry, subject))
+    const batch: Prepared[] = queued.map((p) => {
+      const grant = {...p.grant, epoch: epochs.get(p.subject) as number}
+      return {...p, grant, consentId: consentIdOf(grant)}
+    })
     const onChain = await Promise.all(batch.map((p) => currentConsent(registry, p.subject, p.grant.grantee)))
     const toSend: Prepared[] = []
     const twins: Prepared[] = []
@@ -94,7 +105,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         const message = 'This consent was revoked; revocation is final. A new consent needs different terms.'
         outcomes.set(p.consentId, {code: 'E_CONSENT_REVOKED', message})
         rejectPrepared(p, 'E_CONSENT_REVOKED', message)
-      } else if (hasTerms(custodian.db, custodian.address, p.consentId)) {
+      } else if (termsGranted(custodian.db, custodian.address, p.grant.termsHash)) {
         // Granted by an earlier run (its terms are stored only once the chain has it), even if
         // a later consent for the pair, or a revoke-all, has since replaced it: never re-grant.
         outcomes.set(p.consentId, 'ok')
@@ -149,7 +160,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         detail: {via: 'import', ...(recovered.includes(p) ? {recovered: true} : {})},
       })),
     )
-    const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))
+    const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, termsHash: p.grant.termsHash, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))
     storeTerms(custodian.db, custodian.address, sealed)
   }
 
@@ -176,7 +187,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       counts.valid++
       if (options.dryRun) continue
       const salt = derivedSalt(custodian.pseudonymKey, item.consent, item.grantee)
-      const grant: GrantInput = {
+      const grant: Omit<GrantInput, 'epoch'> = {
         subject,
         grantee: item.grantee,
         purposes: purposesMask(item.purposes),
@@ -187,7 +198,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         nonce: BigInt(`0x${createHash('sha256').update('medctl:consent-nonce:').update(salt).digest('hex')}`),
         deadline: 0n,
       }
-      pending.push({line: item, subject, grant, consentId: consentIdOf(grant), salt})
+      pending.push({line: item, subject, grant, salt})
       if (pending.length >= options.batchSize) await flush()
     }
     await flush()

@@ -20,6 +20,8 @@ export async function deployRegistry(signer: Signer): Promise<{address: string; 
 
 export interface GrantInput {
   subject: string
+  /** The subject's revoke-all epoch (epochOf): a revoke-all voids grants made in earlier epochs. */
+  epoch: number
   grantee: string
   purposes: number
   classes: number
@@ -33,6 +35,7 @@ export interface GrantInput {
 export const GRANT_TYPES = {
   Grant: [
     {name: 'subject', type: 'bytes32'},
+    {name: 'epoch', type: 'uint32'},
     {name: 'grantee', type: 'address'},
     {name: 'purposes', type: 'uint8'},
     {name: 'classes', type: 'uint16'},
@@ -60,8 +63,8 @@ export async function signGrant(signer: Signer, chainId: number, registry: strin
 /** The consent id the contract will assign: the first 20 bytes of keccak256 over the grant without its deadline. */
 export function consentIdOf(g: GrantInput): string {
   const encoded = AbiCoder.defaultAbiCoder().encode(
-    ['bytes32', 'address', 'uint8', 'uint16', 'uint32', 'uint32', 'bytes32', 'uint256'],
-    [g.subject, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce],
+    ['bytes32', 'uint32', 'address', 'uint8', 'uint16', 'uint32', 'uint32', 'bytes32', 'uint256'],
+    [g.subject, g.epoch, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce],
   )
   return dataSlice(keccak256(encoded), 0, 20)
 }
@@ -73,7 +76,7 @@ export async function currentConsent(registry: Contract, subject: string, grante
 }
 
 function toTuple(g: GrantInput) {
-  return [g.subject, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline]
+  return [g.subject, g.epoch, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline]
 }
 
 export interface GrantResult {
@@ -155,6 +158,10 @@ export async function revokeAll(registry: Contract, subject: string, options: Se
 export async function setController(registry: Contract, subject: string, controller: string, options: SendOptions = {}) {
   const sent = await send(registry, 'setController', [subject, controller], options)
   return {subject, controller, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
+}
+
+export async function epochOf(registry: Contract, subject: string): Promise<number> {
+  return Number((await registry.epochOf(subject)) as bigint)
 }
 
 export async function controllerOf(registry: Contract, subject: string): Promise<string | undefined> {

@@ -16,7 +16,7 @@ export const SIGNED_GRANT_FORMAT = 'medctl.signed-grant.v1'
 export interface SignedGrantFile {
   format: typeof SIGNED_GRANT_FORMAT
   domain: {name: string; version: string; chainId: number; verifyingContract: string}
-  grant: {subject: string; grantee: string; purposes: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: string}
+  grant: {subject: string; epoch: number; grantee: string; purposes: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: string}
   consentId: string
   signer: string
   signature: string
@@ -25,6 +25,8 @@ export interface SignedGrantFile {
 
 export interface SignGrantRequest {
   subject: string
+  /** The subject's revoke-all epoch now (epochOf on the registry). */
+  epoch: number
   grantee: string
   purposes: readonly Purpose[]
   classes: readonly DataClass[]
@@ -40,6 +42,7 @@ export async function signGrantOffline(signer: Signer, q: SignGrantRequest): Pro
   const salt = randomSalt()
   const grant: GrantInput = {
     subject: q.subject,
+    epoch: q.epoch,
     grantee: getAddress(q.grantee),
     purposes: purposesMask(q.purposes),
     classes: classesMask(q.classes),
@@ -77,10 +80,10 @@ export function openSignedGrant(text: string, expected: {chainId: number; regist
   const g = file.grant ?? ({} as SignedGrantFile['grant'])
   if (!isHexString(g.subject, 32) || !isHexString(g.termsHash, 32)) throw bad('grant.subject and grant.termsHash must be 32-byte hex.')
   if (!/^0x[0-9a-fA-F]{40}$/.test(g.grantee ?? '')) throw bad('grant.grantee must be an address.')
-  if (![g.purposes, g.classes, g.notBefore, g.notAfter].every(isInt)) throw bad('grant.purposes, classes, notBefore and notAfter must be integers.')
+  if (![g.epoch, g.purposes, g.classes, g.notBefore, g.notAfter].every(isInt)) throw bad('grant.epoch, purposes, classes, notBefore and notAfter must be integers.')
   if (!/^0x[0-9a-f]+$/i.test(g.nonce ?? '') || !/^\d+$/.test(g.deadline ?? '')) throw bad('grant.nonce (hex) and grant.deadline (decimal) are required.')
   if (!isHexString(file.signature) || !file.terms?.salt || !file.terms.consent) throw bad('signature and terms are required.')
-  const grant: GrantInput = {subject: g.subject, grantee: g.grantee, purposes: g.purposes, classes: g.classes, notBefore: g.notBefore, notAfter: g.notAfter, termsHash: g.termsHash, nonce: BigInt(g.nonce), deadline: BigInt(g.deadline)}
+  const grant: GrantInput = {subject: g.subject, epoch: g.epoch, grantee: g.grantee, purposes: g.purposes, classes: g.classes, notBefore: g.notBefore, notAfter: g.notAfter, termsHash: g.termsHash, nonce: BigInt(g.nonce), deadline: BigInt(g.deadline)}
 
   const d = file.domain
   if (d?.chainId !== expected.chainId || d.verifyingContract?.toLowerCase() !== expected.registry.toLowerCase()) {

@@ -79,7 +79,8 @@ export interface StoredTerms {
 }
 
 function ensureTable(db: Db): void {
-  db.exec('CREATE TABLE IF NOT EXISTS consent_terms (custodian TEXT NOT NULL, consent_id TEXT NOT NULL, subject TEXT NOT NULL, terms_enc BLOB NOT NULL, PRIMARY KEY (custodian, consent_id))')
+  db.exec(`CREATE TABLE IF NOT EXISTS consent_terms (custodian TEXT NOT NULL, consent_id TEXT NOT NULL, subject TEXT NOT NULL, terms_hash TEXT NOT NULL, terms_enc BLOB NOT NULL, PRIMARY KEY (custodian, consent_id));
+    CREATE INDEX IF NOT EXISTS consent_terms_hash ON consent_terms (custodian, terms_hash);`)
 }
 
 /** Terms are sealed (encrypted) before the grant is sent and stored once its id is on chain. */
@@ -87,17 +88,18 @@ export async function sealTerms(recipient: string, salt: Uint8Array, consent: Fh
   return encryptText(JSON.stringify({salt: Buffer.from(salt).toString('hex'), consent}), recipient)
 }
 
-export function storeTerms(db: Db, custodian: string, rows: ReadonlyArray<{consentId: string; subject: string; sealed: Uint8Array}>): void {
+export function storeTerms(db: Db, custodian: string, rows: ReadonlyArray<{consentId: string; subject: string; termsHash: string; sealed: Uint8Array}>): void {
   ensureTable(db)
-  const insert = db.prepare('INSERT OR IGNORE INTO consent_terms (custodian, consent_id, subject, terms_enc) VALUES (?, ?, ?, ?)')
+  const insert = db.prepare('INSERT OR IGNORE INTO consent_terms (custodian, consent_id, subject, terms_hash, terms_enc) VALUES (?, ?, ?, ?, ?)')
   db.transaction(() => {
-    for (const row of rows) insert.run(custodian.toLowerCase(), row.consentId.toLowerCase(), row.subject, Buffer.from(row.sealed))
+    for (const row of rows) insert.run(custodian.toLowerCase(), row.consentId.toLowerCase(), row.subject, row.termsHash.toLowerCase(), Buffer.from(row.sealed))
   })()
 }
 
-export function hasTerms(db: Db, custodian: string, consentId: string): boolean {
+/** Whether a consent with these terms was ever granted from this vault (in any revoke-all epoch). */
+export function termsGranted(db: Db, custodian: string, termsHash: string): boolean {
   ensureTable(db)
-  return db.prepare('SELECT 1 FROM consent_terms WHERE custodian = ? AND consent_id = ?').get(custodian.toLowerCase(), consentId.toLowerCase()) !== undefined
+  return db.prepare('SELECT 1 FROM consent_terms WHERE custodian = ? AND terms_hash = ?').get(custodian.toLowerCase(), termsHash.toLowerCase()) !== undefined
 }
 
 /** Every stored consent's terms, decrypted with the custodian's age identity. */

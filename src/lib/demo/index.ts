@@ -14,8 +14,8 @@ import {auditAccess} from '../access/audit.js'
 import {anchorLog, chainAnchors, verifyLog} from '../audit/index.js'
 import {recordAudit} from '../audit/record.js'
 import {auditConsent} from '../consent/audit.js'
-import {consentContext, granteeAddress, recordTerms} from '../consent/context.js'
-import {classesMask, newNonce, purposesMask, revokeConsent, signGrant, submitGrant, type Purpose} from '../consent/index.js'
+import {consentContext, grantForPatient, granteeAddress} from '../consent/context.js'
+import {revokeConsent, type Purpose} from '../consent/index.js'
 import {Session} from '../config/session.js'
 import {createProfile} from '../config/setup.js'
 import type {DataClass} from '../fhir/data-classes.js'
@@ -147,11 +147,7 @@ async function demoGrant(session: Session, patient: string, grantee: string, pur
   const subject = subjectForPatient(custodian, patient)
   const to = granteeAddress(session, grantee)
   const notAfter = parseWhen(until, ctx.now, 'until')
-  const terms = await recordTerms(custodian, {patient, subject, grantee: to, purposes, classes, notBefore: ctx.now, notAfter})
-  const grant = {subject, grantee: to, purposes: purposesMask(purposes), classes: classesMask(classes), notBefore: ctx.now, notAfter, termsHash: terms.termsHash, nonce: newNonce(), deadline: BigInt(ctx.now + 3600)}
-  const result = await submitGrant(ctx.registry, grant, await signGrant(custodian.wallet, ctx.chainId, ctx.address, grant))
-  await session.chainWritten()
-  terms.store(result.consentId)
+  const result = await grantForPatient(session, custodian, ctx, {patient, subject, grantee: to, purposes, classes, notBefore: ctx.now, notAfter})
   await auditConsent(session, {type: 'grant', outcome: 'success', subject, grantee: to, purposes, classes, consentId: result.consentId})
   return {...result, subject, grantee: to}
 }
