@@ -3,22 +3,13 @@ import {join} from 'node:path'
 import {Contract, JsonRpcProvider, Wallet} from 'ethers'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
+import type {ConsentImportResult} from '../../src/lib/consent/import.js'
 import {parseEnvelope, repoRoot, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const MRN = 'http://hospital.example/mrn'
 const P = `${MRN}|MRN-0001`
 
-interface ImportResult {
-  read: number
-  valid: number
-  granted: number
-  duplicates: number
-  rejected: number
-  transactions: number
-  gasUsed: string
-  unknownPatients: number
-  report: string | null
-}
+type ImportResult = ConsentImportResult
 
 function consent(patient: object, grantee: string, purposes: string[], classes: string[], end: string, extra: Record<string, unknown> = {}) {
   return {

@@ -1,13 +1,10 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {usageError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {auditConsent} from '../../lib/consent/audit.js'
-import {consentContext} from '../../lib/consent/context.js'
+import {consentContext, subjectOf} from '../../lib/consent/context.js'
 import {optOut, parsePurposes, purposesMask, type Purpose} from '../../lib/consent/index.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {subjectForPatient} from '../../lib/vault/read.js'
 
 export default class ConsentOptOut extends BaseCommand<typeof ConsentOptOut> {
   static override summary = 'Opt a patient out of purposes of use: every decision for them becomes Deny.'
@@ -31,13 +28,7 @@ Exit codes: 0 ok, 1 failure (E_NOT_AUTHORIZED: neither custodian nor the subject
   async run(): Promise<{subject: string; purposes: Purpose[]; txHash: string; blockNumber: number; gasUsed: string}> {
     const session = this.openSession(this.flags.profile)
     const purposes = parsePurposes(this.flags.purpose)
-    let subject: string
-    if (this.flags.subject) {
-      if (!/^0x[0-9a-fA-F]{64}$/.test(this.flags.subject)) throw usageError('E_BAD_SUBJECT', '--subject is a 32-byte hex pseudonym (0x followed by 64 hex digits).')
-      subject = this.flags.subject.toLowerCase()
-    } else {
-      subject = subjectForPatient(await custodianContext(session), this.flags.patient as string)
-    }
+    const subject = await subjectOf(session, this.flags)
     const ctx = await consentContext(session, {write: true})
     const result = await optOut(ctx.registry, subject, purposesMask(purposes), {confirmations: this.flags.confirmations})
     await session.chainWritten()

@@ -5,10 +5,8 @@ import {MedctlError, usageError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {classesOption} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {granteeAddress} from '../../lib/consent/context.js'
+import {granteeAddress, subjectOf} from '../../lib/consent/context.js'
 import {epochOf, parsePurposes, parseWhen, registryContract, signGrantOffline} from '../../lib/consent/index.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {subjectForPatient} from '../../lib/vault/read.js'
 
 export default class ConsentSign extends BaseCommand<typeof ConsentSign> {
   static override summary = 'Sign a grant offline with this profile\'s wallet (a patient\'s), for a relayer to submit.'
@@ -41,13 +39,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     const {out} = this.flags
     if (out === '-' && this.jsonEnabled()) throw usageError('E_OUT_CONFLICT', '--out - writes the signed grant to stdout, where --json writes its envelope: choose one.')
     const session = this.openSession(this.flags.profile)
-    let subject: string
-    if (this.flags.subject) {
-      if (!/^0x[0-9a-fA-F]{64}$/.test(this.flags.subject)) throw usageError('E_BAD_SUBJECT', '--subject is a 32-byte hex pseudonym (0x followed by 64 hex digits).')
-      subject = this.flags.subject.toLowerCase()
-    } else {
-      subject = subjectForPatient(await custodianContext(session), this.flags.patient as string)
-    }
+    const subject = await subjectOf(session, this.flags)
     const now = Math.floor(Date.now() / 1000)
     const notBefore = this.flags.from ? parseWhen(this.flags.from, now, 'from') : now
     const notAfter = parseWhen(this.flags.until, now, 'until')

@@ -1,8 +1,9 @@
 import type {Contract} from 'ethers'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../cli/errors.js'
 import type {Session} from '../config/session.js'
 import type {DataClass} from '../fhir/data-classes.js'
-import type {CustodianContext} from '../vault/custodian.js'
+import {custodianContext, type CustodianContext} from '../vault/custodian.js'
+import {subjectForPatient} from '../vault/read.js'
 import {epochOf, newNonce, registryContract, signGrant, submitGrant, type GrantResult} from './registry.js'
 import {classesMask, PURPOSES, purposesMask, type Purpose} from './model.js'
 import {consentResource, randomSalt, sealTerms, storeTerms, termsHashOf} from './terms.js'
@@ -24,6 +25,15 @@ export async function consentContext(session: Session, options: {write: boolean}
   const runner = options.write ? await session.signer() : provider
   const block = await provider.getBlock('latest')
   return {registry: registryContract(address, runner), address, chainId: session.profile.chain.chainId, now: block?.timestamp ?? Math.floor(Date.now() / 1000)}
+}
+
+/** The subject a command acts on: given as a pseudonym (a patient's own wallet), or derived from the patient's identifier (custodian). */
+export async function subjectOf(session: Session, named: {subject?: string; patient?: string}): Promise<string> {
+  if (named.subject) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(named.subject)) throw usageError('E_BAD_SUBJECT', '--subject is a 32-byte hex pseudonym (0x followed by 64 hex digits).')
+    return named.subject.toLowerCase()
+  }
+  return subjectForPatient(await custodianContext(session), named.patient as string)
 }
 
 /** A grantee named by address or by local profile. */

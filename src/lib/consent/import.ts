@@ -84,8 +84,8 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     pending = []
     if (queued.length === 0) return
     const registry = options.registry as Contract
-    const epochs = new Map<string, number>()
-    for (const subject of new Set(queued.map((p) => p.subject))) epochs.set(subject, await epochOf(registry, subject))
+    const subjects = [...new Set(queued.map((p) => p.subject))]
+    const epochs = new Map(await Promise.all(subjects.map(async (subject) => [subject, await epochOf(registry, subject)] as const)))
     const batch: Prepared[] = queued.map((p) => {
       const grant = {...p.grant, epoch: epochs.get(p.subject) as number}
       return {...p, grant, consentId: consentIdOf(grant)}
@@ -93,7 +93,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     const onChain = await Promise.all(batch.map((p) => currentConsent(registry, p.subject, p.grant.grantee)))
     const toSend: Prepared[] = []
     const twins: Prepared[] = []
-    const recovered: Prepared[] = []
+    const recovered = new Set<Prepared>()
     const sending = new Set<string>()
     batch.forEach((p, i) => {
       const known = outcomes.get(p.consentId)
@@ -114,7 +114,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         // On chain but not recorded here: a run was interrupted between its transaction and its bookkeeping.
         outcomes.set(p.consentId, 'ok')
         counts.duplicates++
-        recovered.push(p)
+        recovered.add(p)
       } else {
         sending.add(p.consentId)
         toSend.push(p)
@@ -157,7 +157,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         purposes: p.line.purposes,
         classes: p.line.classes,
         consentId: p.consentId,
-        detail: {via: 'import', ...(recovered.includes(p) ? {recovered: true} : {})},
+        detail: {via: 'import', ...(recovered.has(p) ? {recovered: true} : {})},
       })),
     )
     const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, termsHash: p.grant.termsHash, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))

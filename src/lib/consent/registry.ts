@@ -88,7 +88,7 @@ export interface GrantResult {
 }
 
 export async function submitGrant(registry: Contract, grant: GrantInput, signature: string, options: SendOptions = {}): Promise<GrantResult> {
-  const consentId = (await registry.consentIdOf(toTuple(grant))) as string
+  const consentId = consentIdOf(grant)
   const sent = await send(registry, 'grant', [toTuple(grant), signature], options)
   const granted = sent.receipt.logs.some((log) => {
     try {
