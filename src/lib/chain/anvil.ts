@@ -75,6 +75,17 @@ export interface AnvilOptions {
   /** Detach so the node outlives this process (medctl node start). */
   detached?: boolean
   extraArgs?: string[]
+  /** The daemon's environment; default daemonEnv(): this process's without any MEDCTL_* variable. */
+  env?: NodeJS.ProcessEnv
+}
+
+/**
+ * The environment of a process medctl starts and leaves running (anvil): this process's
+ * environment minus every MEDCTL_* variable, so the passphrase (MEDCTL_PASSPHRASE), a passphrase
+ * file path or any other medctl setting never outlives the command in /proc/<pid>/environ.
+ */
+export function daemonEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.toUpperCase().startsWith('MEDCTL_')))
 }
 
 export interface AnvilHandle {
@@ -101,7 +112,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
     logFd = openSync(options.logFile, 'a', 0o600)
     stdio = ['ignore', logFd, logFd]
   }
-  const child = spawn(anvilBinaryPath(), args, {stdio, detached: options.detached ?? false})
+  const child = spawn(anvilBinaryPath(), args, {stdio, detached: options.detached ?? false, env: options.env ?? daemonEnv()})
   if (logFd !== undefined) closeSync(logFd)
   if (options.detached) child.unref()
   const rpcUrl = `http://127.0.0.1:${port}`

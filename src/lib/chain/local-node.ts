@@ -5,7 +5,7 @@ import {MedctlError} from '../cli/errors.js'
 import {writePrivateFile} from '../config/keystore.js'
 import {ensurePrivateDir, type MedctlPaths} from '../config/paths.js'
 import {LOCAL_CHAIN_ID} from '../config/profiles.js'
-import {freePort, rpcCall, startAnvil} from './anvil.js'
+import {daemonEnv, freePort, rpcCall, startAnvil} from './anvil.js'
 
 /**
  * The embedded chain: anvil from npm, one per MEDCTL_HOME, detached so it outlives the command
@@ -103,6 +103,8 @@ export async function startNode(paths: MedctlPaths): Promise<StartResult> {
     detached: true,
     logFile: log,
     extraArgs: restoredState ? ['--load-state', state] : [],
+    // The node outlives this command: it gets no MEDCTL_* variable (no passphrase) in its environment.
+    env: daemonEnv(),
   })
   const info: NodeInfo = {pid: handle.process.pid ?? 0, port, rpcUrl: handle.rpcUrl, chainId: LOCAL_CHAIN_ID, startedAt: new Date().toISOString()}
   writePrivateFile(infoFile, `${JSON.stringify(info, null, 2)}\n`)

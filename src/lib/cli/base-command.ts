@@ -1,7 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import {ExitCode, MedctlError, type ExitCodeValue} from './errors.js'
+import {ExitCode, MedctlError, fromSystemError, type ExitCodeValue} from './errors.js'
 import {canPrompt, confirmAction, readPassphrase} from './interaction.js'
 import {configureColor, ProgressReporter} from './output.js'
+import {acquireHomeLock, type HomeLock} from '../config/lock.js'
 import {resolvePaths, type MedctlPaths} from '../config/paths.js'
 import {Session} from '../config/session.js'
 
@@ -32,6 +33,41 @@ const USAGE_ERRORS: Record<string, string> = {
 }
 
 /**
+ * Commands that only read the home. Every other command writes to it (records, consents, audit
+ * entries and anchors, keys, profiles, exports, the node) and so holds the home's writer lock
+ * while it runs: one writer per home, a second one fails fast with E_BUSY. A command may decide
+ * for itself with `static writesHome = true | false`.
+ */
+export const READ_ONLY_COMMANDS: ReadonlySet<string> = new Set([
+  'profile:list',
+  'profile:show',
+  'keys:list',
+  'keys:show',
+  'records:list',
+  'records:show',
+  'records:key',
+  'consent:check',
+  'consent:list',
+  'audit:verify',
+  'audit:show',
+  'audit:prove',
+  'audit:check-proof',
+  'contract:info',
+  'node:status',
+  'store:cat',
+  'store:verify',
+])
+
+/** Whether a command takes the home's writer lock (see READ_ONLY_COMMANDS). */
+export function writesHome(command: {id?: string; writesHome?: boolean}): boolean {
+  if (typeof command.writesHome === 'boolean') return command.writesHome
+  return !READ_ONLY_COMMANDS.has(command.id ?? '')
+}
+
+/** Secrets this process has read (a passphrase file): redacted from every message like MEDCTL_PASSPHRASE. */
+const secrets = new Set<string>()
+
+/**
  * Every medctl command extends this. It owns the JSON envelope, the exit-code contract (kept under
  * --json too, which oclif alone does not), the error rendering (no stack unless DEBUG), warnings on
  * stderr, colour and the no-input policy.
@@ -46,7 +82,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     'no-color': Flags.boolean({description: 'Disable colour (also NO_COLOR).', helpGroup: 'GLOBAL'}),
+    'passphrase-file': Flags.string({
+      description: 'Read the passphrase from this file (first line; keep it mode 0600) instead of MEDCTL_PASSPHRASE or a prompt.',
+      env: 'MEDCTL_PASSPHRASE_FILE',
+      helpGroup: 'GLOBAL',
+    }),
   }
+
+  /** true: holds the home's writer lock while it runs; false: never; unset: decided by READ_ONLY_COMMANDS. */
+  static writesHome?: boolean
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
@@ -56,6 +100,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private exitAfterResult: ExitCodeValue = ExitCode.OK
   private cachedPaths?: MedctlPaths
   private readonly sessions: Session[] = []
+  private homeLock?: HomeLock
+  private passphraseFromFile?: string
 
   public override async init(): Promise<void> {
     await super.init()
@@ -71,6 +117,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
     this.positionals = argv as string[]
+    if (writesHome(this.ctor as typeof BaseCommand)) {
+      this.homeLock = acquireHomeLock(this.paths, (this.id ?? this.ctor.name).replaceAll(':', ' '))
+    }
   }
 
   protected get paths(): MedctlPaths {
@@ -86,7 +135,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   public override async finally(error: Error | undefined): Promise<void> {
-    for (const session of this.sessions) session.close()
+    try {
+      for (const session of this.sessions) session.close()
+    } finally {
+      this.homeLock?.release()
+      this.homeLock = undefined
+    }
     await super.finally(error)
   }
 
@@ -98,7 +152,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return canPrompt({json: this.jsonEnabled(), noInput: this.noInput})
   }
 
-  protected passphrase(options: {confirm?: boolean; message?: string} = {}): Promise<string> {
+  /** The passphrase: --passphrase-file (read once), else MEDCTL_PASSPHRASE, else a prompt. */
+  protected async passphrase(options: {confirm?: boolean; message?: string} = {}): Promise<string> {
+    const file = (this.flags as {'passphrase-file'?: string})['passphrase-file']
+    if (file) {
+      if (this.passphraseFromFile === undefined) {
+        this.passphraseFromFile = await readPassphrase({json: this.jsonEnabled(), noInput: this.noInput, file, onWarning: (m) => this.warn(m)})
+        secrets.add(this.passphraseFromFile)
+      }
+      return this.passphraseFromFile
+    }
     return readPassphrase({json: this.jsonEnabled(), noInput: this.noInput, ...options})
   }
 
@@ -158,22 +221,40 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 }
 
 function redact(text: string): string {
-  const secret = process.env.MEDCTL_PASSPHRASE
-  return secret ? text.split(secret).join('[redacted]') : text
+  let out = text
+  for (const secret of [process.env.MEDCTL_PASSPHRASE, ...secrets]) if (secret) out = out.split(secret).join('[redacted]')
+  return out
+}
+
+/** oclif wraps a flag's parse failure as `Parsing --flag \n\t<reason>\nSee more help with --help`. */
+const FLAG_PARSE = /^Parsing (--[\w-]+) \n\t([\s\S]*?)(?:\nSee more help with --help)?$/
+
+function envelopeOf(error: MedctlError): ErrorEnvelope {
+  const message = FLAG_PARSE.exec(error.message)?.[2] ?? error.message
+  return {
+    status: 'error',
+    error: {
+      code: error.code,
+      message: redact(message),
+      exitCode: error.exitCode,
+      suggestions: error.suggestions.map(redact),
+      ...(error.details ? {details: error.details} : {}),
+    },
+  }
 }
 
 /** Turns any error into the published envelope; oclif parse errors become exit-2 usage errors. */
 export function toErrorEnvelope(error: unknown): ErrorEnvelope {
-  if (error instanceof MedctlError) {
+  if (error instanceof MedctlError) return envelopeOf(error)
+  const system = fromSystemError(error)
+  if (system) return envelopeOf(system)
+  const flagParse = error instanceof Error ? FLAG_PARSE.exec(error.message) : null
+  if (flagParse) {
+    // The reason without the value given (it may be a secret or a path): "Expected an integer less than or equal to 500".
+    const reason = flagParse[2].replace(/\s*but received:[\s\S]*$/, '').replace(/\s+/g, ' ').trim().replace(/\.$/, '')
     return {
       status: 'error',
-      error: {
-        code: error.code,
-        message: redact(error.message),
-        exitCode: error.exitCode,
-        suggestions: error.suggestions.map(redact),
-        ...(error.details ? {details: error.details} : {}),
-      },
+      error: {code: 'E_INVALID_FLAGS', message: redact(`Invalid value for ${flagParse[1]}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}.`), exitCode: ExitCode.USAGE, suggestions: ['See --help for the flags and arguments.']},
     }
   }
   const name = (error as {constructor?: {name?: string}})?.constructor?.name ?? ''

@@ -1,10 +1,11 @@
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {Decrypter, Encrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
-import {Wallet, encryptKeystoreJson, getAddress} from 'ethers'
-import {MedctlError, usageError} from '../cli/errors.js'
-import {ensurePrivateDir, type MedctlPaths} from './paths.js'
+import {Wallet, encryptKeystoreJson, getAddress, isKeystoreJson} from 'ethers'
+import {MedctlError, fromSystemError, usageError} from '../cli/errors.js'
+import {writeFileAtomic} from './atomic.js'
+import {ensurePrivateDir, isSafeName, safeChildPath, type MedctlPaths} from './paths.js'
 
 /**
  * An identity: an Ethereum key (ethers encrypted JSON keystore), an age X25519 identity
@@ -50,16 +51,9 @@ export function kdfLogN(env: NodeJS.ProcessEnv = process.env): number {
   return value
 }
 
+/** A private (0600) file written atomically; see writeFileAtomic (temp removed on failure). */
 export function writePrivateFile(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, data, {mode: 0o600})
-  const fd = openSync(tmp, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, path)
+  writeFileAtomic(path, data, {mode: 0o600})
 }
 
 async function encryptWithPassphrase(plaintext: string, passphrase: string): Promise<Uint8Array> {
@@ -79,6 +73,61 @@ async function decryptWithPassphrase(ciphertext: Uint8Array, passphrase: string)
   }
 }
 
+const AGE_HEADER = 'age-encryption.org/v1\n'
+
+function corrupt(file: string, what: string, cause?: unknown): MedctlError {
+  return new MedctlError('E_CORRUPT_KEYSTORE', `${what} (${file}) is damaged or not what medctl wrote.`, {
+    cause,
+    suggestions: ['Restore the identity from a backup made with `medctl keys export` (`medctl keys import --file BACKUP`).'],
+    details: {file},
+  })
+}
+
+function missingKey(file: string, what: string, cause?: unknown): MedctlError {
+  return new MedctlError('E_MISSING_KEY', `${what} is missing: ${file} does not exist.`, {
+    cause,
+    suggestions: ['Restore the identity from a backup made with `medctl keys export` (`medctl keys import --file BACKUP`).'],
+    details: {file},
+  })
+}
+
+/** Reads one key file: absent -> E_MISSING_KEY, unreadable -> its stable code. */
+function readKeyFile(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missingKey(file, what, error)
+    throw fromSystemError(error, file) ?? error
+  }
+}
+
+/** An age file encrypted with the passphrase: a damaged one is not a bad passphrase. */
+async function decryptKeyFile(file: string, what: string, passphrase: string): Promise<string> {
+  const bytes = readKeyFile(file, what)
+  if (!bytes.subarray(0, AGE_HEADER.length).equals(Buffer.from(AGE_HEADER))) throw corrupt(file, what)
+  return decryptWithPassphrase(bytes, passphrase)
+}
+
+function parseInfo(raw: string, file: string, name: string): IdentityInfo {
+  let value: Partial<IdentityInfo>
+  try {
+    value = JSON.parse(raw) as Partial<IdentityInfo>
+  } catch (error) {
+    throw corrupt(file, `The public record of identity "${name}"`, error)
+  }
+  const ok =
+    value !== null &&
+    typeof value === 'object' &&
+    typeof value.address === 'string' &&
+    /^0x[0-9a-fA-F]{40}$/.test(value.address) &&
+    typeof value.recipient === 'string' &&
+    value.recipient.startsWith('age1') &&
+    typeof value.hasPseudonymKey === 'boolean'
+  if (!ok) throw corrupt(file, `The public record of identity "${name}"`)
+  // The directory names the identity, whatever the file says.
+  return {name, address: value.address as string, recipient: value.recipient as string, hasPseudonymKey: value.hasPseudonymKey as boolean, createdAt: typeof value.createdAt === 'string' ? value.createdAt : ''}
+}
+
 function badPassphrase(cause: unknown): MedctlError {
   return new MedctlError('E_BAD_PASSPHRASE', 'The passphrase does not unlock this identity.', {
     cause,
@@ -91,8 +140,9 @@ export class Keystore {
 
   constructor(private readonly paths: MedctlPaths) {}
 
+  /** The identity's directory: the name is checked to stay a direct child of keys/ (E_BAD_KEY_NAME). */
   private dir(name: string): string {
-    return join(this.paths.keysDir, name)
+    return safeChildPath(this.paths.keysDir, name, {what: 'identity', code: 'E_BAD_KEY_NAME'})
   }
 
   exists(name: string): boolean {
@@ -102,7 +152,7 @@ export class Keystore {
   list(): IdentityInfo[] {
     if (!existsSync(this.paths.keysDir)) return []
     return readdirSync(this.paths.keysDir)
-      .filter((name) => this.exists(name))
+      .filter((name) => isSafeName(name) && this.exists(name))
       .sort()
       .map((name) => this.info(name))
   }
@@ -112,7 +162,13 @@ export class Keystore {
     if (!existsSync(file)) {
       throw new MedctlError('E_IDENTITY_NOT_FOUND', `No identity named "${name}".`, {exitCode: 2, suggestions: ['Run `medctl keys generate`.']})
     }
-    return JSON.parse(readFileSync(file, 'utf8')) as IdentityInfo
+    let raw: string
+    try {
+      raw = readFileSync(file, 'utf8')
+    } catch (error) {
+      throw fromSystemError(error, file) ?? error
+    }
+    return parseInfo(raw, file, name)
   }
 
   async generate(name: string, passphrase: string, options: {pseudonymKey: boolean}): Promise<IdentityInfo> {
@@ -126,8 +182,11 @@ export class Keystore {
   }
 
   async import(data: unknown, passphrase: string, name?: string): Promise<IdentityInfo> {
-    const parsed = parseExport(data)
-    return this.store({name: name ?? parsed.name, privateKey: parsed.privateKey, ageIdentity: parsed.ageIdentity, pseudonymKey: parsed.pseudonymKey}, passphrase)
+    const parsed = await parseExport(data)
+    const target = name ?? parsed.name
+    // Checked before anything is written: a name from a file never becomes a path unchecked.
+    this.dir(target)
+    return this.store({name: target, privateKey: parsed.privateKey, ageIdentity: parsed.ageIdentity, pseudonymKey: parsed.pseudonymKey}, passphrase)
   }
 
   private async store(
@@ -149,15 +208,22 @@ export class Keystore {
       createdAt: new Date().toISOString(),
     }
     ensurePrivateDir(this.paths.keysDir)
-    // Write into a staging directory and rename it: a crash leaves no half identity behind.
-    const staging = `${this.dir(input.name)}.${process.pid}.staging`
-    rmSync(staging, {recursive: true, force: true})
-    mkdirSync(staging, {mode: 0o700})
-    writePrivateFile(join(staging, WALLET_FILE), walletJson)
-    writePrivateFile(join(staging, AGE_FILE), ageFile)
-    if (pseudonymFile) writePrivateFile(join(staging, PSEUDONYM_FILE), pseudonymFile)
-    writePrivateFile(join(staging, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
-    renameSync(staging, this.dir(input.name))
+    // Write into a staging directory and rename it: a crash leaves no half identity behind, and a
+    // failure (a full disk) removes the staging directory.
+    const target = this.dir(input.name)
+    const staging = `${target}.${process.pid}.staging`
+    try {
+      rmSync(staging, {recursive: true, force: true})
+      mkdirSync(staging, {mode: 0o700})
+      writePrivateFile(join(staging, WALLET_FILE), walletJson)
+      writePrivateFile(join(staging, AGE_FILE), ageFile)
+      if (pseudonymFile) writePrivateFile(join(staging, PSEUDONYM_FILE), pseudonymFile)
+      writePrivateFile(join(staging, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
+      renameSync(staging, target)
+    } catch (error) {
+      rmSync(staging, {recursive: true, force: true})
+      throw fromSystemError(error, target) ?? error
+    }
     return info
   }
 
@@ -166,17 +232,21 @@ export class Keystore {
     if (cached) return cached
     const info = this.info(name)
     const dir = this.dir(name)
+    const walletFile = join(dir, WALLET_FILE)
+    const walletJson = readKeyFile(walletFile, `The Ethereum key of identity "${name}"`).toString('utf8')
+    if (!isKeystoreJson(walletJson)) throw corrupt(walletFile, `The Ethereum key of identity "${name}"`)
     let wallet: Wallet
     try {
-      const decrypted = await Wallet.fromEncryptedJson(readFileSync(join(dir, WALLET_FILE), 'utf8'), passphrase)
+      const decrypted = await Wallet.fromEncryptedJson(walletJson, passphrase)
       wallet = new Wallet(decrypted.privateKey)
     } catch (error) {
       throw badPassphrase(error)
     }
-    const ageIdentity = (await decryptWithPassphrase(readFileSync(join(dir, AGE_FILE)), passphrase)).trim()
-    const pseudonymHex = info.hasPseudonymKey ? (await decryptWithPassphrase(readFileSync(join(dir, PSEUDONYM_FILE)), passphrase)).trim() : undefined
+    const ageIdentity = (await decryptKeyFile(join(dir, AGE_FILE), `The age identity of "${name}"`, passphrase)).trim()
+    const pseudonymHex = info.hasPseudonymKey ? (await decryptKeyFile(join(dir, PSEUDONYM_FILE), `The pseudonym key of "${name}"`, passphrase)).trim() : undefined
+    if (pseudonymHex !== undefined && !/^[0-9a-f]{64}$/.test(pseudonymHex)) throw corrupt(join(dir, PSEUDONYM_FILE), `The pseudonym key of "${name}"`)
     if (getAddress(wallet.address) !== getAddress(info.address)) {
-      throw new MedctlError('E_KEYSTORE_CORRUPT', `The wallet of identity "${name}" does not match its recorded address.`)
+      throw corrupt(walletFile, `The wallet of identity "${name}" does not match its recorded address; it`)
     }
     const unlocked: UnlockedIdentity = {...info, wallet, ageIdentity, pseudonymKey: pseudonymHex ? Buffer.from(pseudonymHex, 'hex') : undefined}
     this.unlocked.set(name, unlocked)
@@ -202,14 +272,31 @@ export class Keystore {
   }
 }
 
-function parseExport(data: unknown): IdentityExport {
+/** Checks an identity export completely (keys usable, name safe) before anything is written. */
+async function parseExport(data: unknown): Promise<IdentityExport> {
   const value = data as Partial<IdentityExport> | null
-  if (!value || typeof value !== 'object' || value.format !== 'medctl-identity/1') {
+  if (!value || typeof value !== 'object' || Array.isArray(value) || value.format !== 'medctl-identity/1') {
     throw usageError('E_BAD_IDENTITY_FILE', 'The file is not a medctl identity export (format "medctl-identity/1").')
   }
   if (typeof value.privateKey !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(value.privateKey)) throw usageError('E_BAD_IDENTITY_FILE', 'privateKey must be 0x followed by 64 hex digits.')
-  if (typeof value.ageIdentity !== 'string' || !value.ageIdentity.startsWith('AGE-SECRET-KEY-1')) throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity must be an AGE-SECRET-KEY-1… string.')
-  if (value.pseudonymKey !== undefined && !/^[0-9a-f]{64}$/.test(value.pseudonymKey)) throw usageError('E_BAD_IDENTITY_FILE', 'pseudonymKey must be 64 hex digits.')
+  let address: string
+  try {
+    address = new Wallet(value.privateKey).address
+  } catch {
+    throw usageError('E_BAD_IDENTITY_FILE', 'privateKey is not a valid secp256k1 private key.')
+  }
+  if (typeof value.ageIdentity !== 'string' || !/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(value.ageIdentity)) throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity must be an AGE-SECRET-KEY-1… string.')
+  let recipient: string
+  try {
+    recipient = await identityToRecipient(value.ageIdentity)
+  } catch {
+    throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity is not a valid age X25519 identity.')
+  }
+  if (value.pseudonymKey !== undefined && (typeof value.pseudonymKey !== 'string' || !/^[0-9a-f]{64}$/.test(value.pseudonymKey))) throw usageError('E_BAD_IDENTITY_FILE', 'pseudonymKey must be 64 hex digits.')
   if (typeof value.name !== 'string') throw usageError('E_BAD_IDENTITY_FILE', 'name is missing.')
+  if (value.address !== undefined && (typeof value.address !== 'string' || value.address.toLowerCase() !== address.toLowerCase())) {
+    throw usageError('E_BAD_IDENTITY_FILE', 'address does not belong to privateKey.')
+  }
+  if (value.recipient !== undefined && value.recipient !== recipient) throw usageError('E_BAD_IDENTITY_FILE', 'recipient does not belong to ageIdentity.')
   return value as IdentityExport
 }

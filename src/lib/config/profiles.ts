@@ -1,6 +1,8 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
 import Conf from 'conf'
-import {MedctlError, usageError} from '../cli/errors.js'
-import {ensurePrivateDir, type MedctlPaths} from './paths.js'
+import {MedctlError, fromSystemError, quoteInput, usageError} from '../cli/errors.js'
+import {ensurePrivateDir, isSafeName, type MedctlPaths} from './paths.js'
 
 export type ProfileRole = 'custodian' | 'member'
 
@@ -104,14 +106,29 @@ export class ProfileStore {
 
   constructor(paths: MedctlPaths) {
     ensurePrivateDir(paths.configDir)
-    this.conf = new Conf<ProfilesFile>({
-      cwd: paths.configDir,
-      configName: 'profiles',
-      projectName: 'medctl',
-      projectSuffix: '',
-      configFileMode: 0o600,
-      defaults: {profiles: {}},
-    })
+    const file = join(paths.configDir, 'profiles.json')
+    checkProfilesFile(file)
+    try {
+      this.conf = new Conf<ProfilesFile>({
+        cwd: paths.configDir,
+        configName: 'profiles',
+        projectName: 'medctl',
+        projectSuffix: '',
+        configFileMode: 0o600,
+        defaults: {profiles: {}},
+      })
+    } catch (error) {
+      throw fromSystemError(error, file) ?? corruptConfig(file, 'it cannot be read', error)
+    }
+  }
+
+  /** Every write goes through here: a full disk is E_DISK_FULL (conf writes atomically). */
+  private write(change: () => void): void {
+    try {
+      change()
+    } catch (error) {
+      throw fromSystemError(error, this.conf.path) ?? error
+    }
   }
 
   get path(): string {
@@ -127,7 +144,9 @@ export class ProfileStore {
   }
 
   find(name: string): Profile | undefined {
-    return this.conf.get('profiles')[name]
+    // Own properties only: "__proto__" or "constructor" name no profile.
+    const profiles = this.conf.get('profiles')
+    return Object.hasOwn(profiles, name) ? profiles[name] : undefined
   }
 
   get(name: string): Profile {
@@ -156,17 +175,20 @@ export class ProfileStore {
   add(profile: Profile): void {
     validateProfileName(profile.name)
     if (this.find(profile.name)) throw usageError('E_PROFILE_EXISTS', `A profile named "${profile.name}" already exists.`)
-    this.conf.set(`profiles.${profile.name}`, profile)
-    if (!this.currentName()) this.conf.set('current', profile.name)
+    this.write(() => {
+      this.conf.set(`profiles.${profile.name}`, profile)
+      if (!this.currentName()) this.conf.set('current', profile.name)
+    })
   }
 
   save(profile: Profile): void {
-    this.conf.set(`profiles.${profile.name}`, profile)
+    validateProfileName(profile.name)
+    this.write(() => this.conf.set(`profiles.${profile.name}`, profile))
   }
 
   use(name: string): Profile {
     const profile = this.get(name)
-    this.conf.set('current', name)
+    this.write(() => this.conf.set('current', name))
     return profile
   }
 
@@ -183,11 +205,57 @@ export class ProfileStore {
     this.get(name)
     const profiles = {...this.conf.get('profiles')}
     delete profiles[name]
-    this.conf.set('profiles', profiles)
-    if (this.currentName() === name) {
-      const next = Object.keys(profiles).sort()[0]
-      if (next) this.conf.set('current', next)
-      else this.conf.delete('current')
-    }
+    this.write(() => {
+      this.conf.set('profiles', profiles)
+      if (this.currentName() === name) {
+        const next = Object.keys(profiles).sort()[0]
+        if (next) this.conf.set('current', next)
+        else this.conf.delete('current')
+      }
+    })
+  }
+}
+
+function corruptConfig(file: string, why: string, cause?: unknown): MedctlError {
+  return new MedctlError('E_CORRUPT_CONFIG', `The profiles file ${file} is damaged: ${why}.`, {
+    cause,
+    suggestions: [`Fix or restore ${file} (a backup, or delete it and run \`medctl init\` again; the keys under keys/ are kept).`],
+    details: {file},
+  })
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Validates profiles.json before `conf` reads it, so a damaged file is E_CORRUPT_CONFIG naming
+ * the file (never E_UNEXPECTED), and names in it that become paths (identities) are safe names.
+ */
+export function checkProfilesFile(file: string): void {
+  let raw: string
+  try {
+    raw = readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw fromSystemError(error, file) ?? corruptConfig(file, 'it cannot be read', error)
+  }
+  if (raw.trim() === '') throw corruptConfig(file, 'it is empty')
+  let data: unknown
+  try {
+    data = JSON.parse(raw)
+  } catch (error) {
+    throw corruptConfig(file, 'it is not JSON', error)
+  }
+  if (!isObject(data)) throw corruptConfig(file, 'it is not a JSON object')
+  if (data.current !== undefined && typeof data.current !== 'string') throw corruptConfig(file, '"current" is not a profile name')
+  if (data.profiles === undefined) return
+  if (!isObject(data.profiles)) throw corruptConfig(file, '"profiles" is not an object')
+  for (const [name, profile] of Object.entries(data.profiles)) {
+    const label = `profile ${quoteInput(name)}`
+    if (!NAME_PATTERN.test(name)) throw corruptConfig(file, `${label} does not have a valid name`)
+    if (!isObject(profile) || profile.name !== name) throw corruptConfig(file, `${label} is not a profile`)
+    if (!isSafeName(profile.identity)) throw corruptConfig(file, `${label} names an unsafe identity ${quoteInput(profile.identity)}`)
+    if (!isObject(profile.chain) || !Number.isSafeInteger(profile.chain.chainId) || typeof profile.chain.embedded !== 'boolean') throw corruptConfig(file, `${label} has no valid chain`)
+    if (!isObject(profile.store) || (profile.store.type !== 'embedded' && profile.store.type !== 'kubo')) throw corruptConfig(file, `${label} has no valid store`)
+    if (profile.role !== 'custodian' && profile.role !== 'member') throw corruptConfig(file, `${label} has no valid role`)
   }
 }

@@ -1,6 +1,6 @@
 export {DATASET_FORMATS, renderDataset, writeDataset, writeManifest} from './dataset.js'
 export type {DatasetFormat, RenderedFile, WriteDatasetOptions} from './dataset.js'
-export {csvField, tableToCsv} from './csv.js'
+export {csvField, csvLine, neutraliseCsvCell, tableToCsv} from './csv.js'
 export {tableToParquet} from './parquet.js'
 export {resourcesByType, toNdjson} from './ndjson.js'
 export {TABLE_COLUMNS, TABLE_NAMES, buildTables} from './tables.js'

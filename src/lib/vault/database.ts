@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import {fromSystemError} from '../cli/errors.js'
 import {ensurePrivateDir, type MedctlPaths} from '../config/paths.js'
 import {chmodSync, existsSync} from 'node:fs'
 import {dirname} from 'node:path'
@@ -80,15 +81,30 @@ export function openDatabase(paths: Pick<MedctlPaths, 'database'>): Db {
   if (existing?.open) return existing
   ensurePrivateDir(dirname(paths.database))
   const fresh = !existsSync(paths.database)
-  const db = new Database(paths.database)
-  if (fresh) chmodSync(paths.database, 0o600)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = FULL')
-  db.pragma('busy_timeout = 10000')
-  db.pragma('foreign_keys = ON')
-  db.exec(SCHEMA)
+  let db: Db | undefined
+  try {
+    db = new Database(paths.database)
+    if (fresh) chmodSync(paths.database, 0o600)
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+    db.pragma('busy_timeout = 10000')
+    db.pragma('foreign_keys = ON')
+    db.exec(SCHEMA)
+  } catch (error) {
+    if (db?.open) db.close()
+    throw databaseError(error, paths.database)
+  }
   handles.set(paths.database, db)
   return db
+}
+
+/**
+ * SQLite errors as stable codes (no full integrity check at open: it reads every page, and the
+ * database holds the blocks; damage found later by a query is mapped by the base command): a damaged or foreign file is E_CORRUPT_DATABASE, a full disk
+ * E_DISK_FULL, both naming the database file. Anything else is returned unchanged.
+ */
+export function databaseError(error: unknown, file: string): unknown {
+  return fromSystemError(error, file) ?? error
 }
 
 export function closeDatabases(): void {
