@@ -20,7 +20,15 @@ const sources = Object.fromEntries(
     .map((f) => [f, {content: readFileSync(join(contractsDir, f), 'utf8')}]),
 )
 const solcVersion = require('solc/package.json').version
-const hash = createHash('sha256').update(JSON.stringify({sources, solcVersion})).digest('hex')
+// london: no PUSH0 or MCOPY, so the registry deploys on chains configured at the London fork or
+// later — Besu/QBFT consortium networks (londonBlock in the genesis) among them.
+const settings = {
+  optimizer: {enabled: true, runs: 10_000},
+  viaIR: true,
+  evmVersion: 'london',
+  outputSelection: {'*': {'*': ['abi', 'evm.bytecode.object']}},
+}
+const hash = createHash('sha256').update(JSON.stringify({sources, solcVersion, settings})).digest('hex')
 const stamp = (dir) => join(dir, '.sources.sha256')
 if (outputs.every((dir) => existsSync(stamp(dir)) && readFileSync(stamp(dir), 'utf8') === hash)) process.exit(0)
 
@@ -28,12 +36,7 @@ const solc = require('solc')
 const input = {
   language: 'Solidity',
   sources,
-  settings: {
-    optimizer: {enabled: true, runs: 10_000},
-    viaIR: true,
-    evmVersion: 'cancun',
-    outputSelection: {'*': {'*': ['abi', 'evm.bytecode.object']}},
-  },
+  settings,
 }
 function findImports(path) {
   try {
