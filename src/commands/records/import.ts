@@ -4,15 +4,17 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode, usageError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {loadCsvMapping} from '../../lib/fhir/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {importRecords, type ImportResult} from '../../lib/vault/import.js'
 import {recordAudit} from '../../lib/audit/record.js'
+import {DEFAULT_MAX_LINE_BYTES, loadCsvMapping} from '../../lib/fhir/index.js'
 import {anchorLog} from '../../lib/audit/service.js'
 
 export default class RecordsImport extends BaseCommand<typeof RecordsImport> {
   static override summary = 'Import FHIR R4 records (JSON, Bundles, Bulk Data NDJSON, CSV with a mapping), encrypted per patient and data class.'
   static override description = `Reads files and directories (recursively), or stdin with --file -. Every resource is validated against the FHIR R4 definitions; every rejected line or bundle entry goes to the report with its location, code and reason, and its valid neighbours still import. Each patient's resources are grouped by data class into age-encrypted record objects stored in the content store; patients are keyed by the pseudonym HMAC(pseudonymKey, system|value) of their identifier.
+
+The report holds codes, line numbers and keyed references only (no file names, ids or values): the JSON result's rejectedFiles says which file each "file:…" reference stands for. Symbolic links inside a directory are not followed; each is reported. A line longer than --max-line-mb is rejected.
 
 Re-running the same import adds nothing (duplicates are counted), and an interrupted import resumes: run the same command again. The result always satisfies read = imported + duplicates + rejected.
 
@@ -32,6 +34,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     report: Flags.string({description: 'Where to write rejected lines (NDJSON). Default: under MEDCTL_HOME/data/reports.'}),
     'dry-run': Flags.boolean({description: 'Validate only: write nothing (the report only with --report).', default: false}),
     'no-anchor': Flags.boolean({description: 'Do not anchor the audit log\'s tree head on chain when the import finishes.'}),
+    'max-line-mb': Flags.integer({description: 'Reject (rather than read) an NDJSON line or CSV row longer than this.', default: DEFAULT_MAX_LINE_BYTES / 1024 / 1024, min: 1, max: 512, env: 'MEDCTL_MAX_LINE_MB'}),
+    'fhir-base': Flags.string({description: 'Base URL of your own FHIR server: absolute references under it are local (repeatable). Absolute Patient references to any other server are rejected.', multiple: true, env: 'MEDCTL_FHIR_BASE'}),
     'buffer-mb': Flags.integer({description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).', default: 64, min: 1}),
   }
 
@@ -48,15 +52,27 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     const reportPath = this.flags.report ?? (dryRun ? undefined : join(this.paths.reportsDir, `import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
     const progress = this.progress()
     const bufferBytes = this.flags['buffer-mb'] * 1024 * 1024
-    const result = await importRecords({db: custodian.db, custodian, sources, mapping, dryRun, reportPath, bufferBytes, groupBytes: Math.min(4 * 1024 * 1024, bufferBytes), onProgress: progress.update})
+    const result = await importRecords({
+      db: custodian.db,
+      custodian,
+      sources,
+      mapping,
+      dryRun,
+      reportPath,
+      bufferBytes,
+      groupBytes: Math.min(4 * 1024 * 1024, bufferBytes),
+      maxLineBytes: this.flags['max-line-mb'] * 1024 * 1024,
+      localBases: this.flags['fhir-base'] ?? [],
+      // Write-ahead: the service appends an intent entry before each commit and the outcome at the end.
+      audit: dryRun ? undefined : (event) => recordAudit(session, {type: 'import', action: 'C', ...event}),
+      onProgress: progress.update,
+    })
     progress.finish()
-    if (!dryRun) {
-      await recordAudit(session, {type: 'import', action: 'C', outcome: result.rejected > 0 ? 'failure' : 'success', detail: {read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects}})
-      if (!this.flags['no-anchor'] && session.profile.chain.registry) await anchorLog(session)
-    }
+    if (!dryRun && !this.flags['no-anchor'] && session.profile.chain.registry) await anchorLog(session)
     this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? '(no rejects)', ...(dryRun ? {'dry run': 'nothing written'} : {})}))
     if (result.rejected > 0) {
       this.warn(`${result.rejected} input line(s) rejected${result.report ? `; see ${result.report}` : ''}.`)
+      for (const file of result.rejectedFiles.slice(0, 10)) this.warn(`${file.ref} is ${file.path} (${file.rejected} rejected)`)
       this.setExitCode(ExitCode.PARTIAL)
     }
     return result

@@ -1,9 +1,9 @@
-import {createReadStream, existsSync, readFileSync, statSync} from 'node:fs'
-import {createGunzip} from 'node:zlib'
-import {parse as parseCsv} from 'csv-parse'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 import {MedctlError, usageError} from '../cli/errors.js'
 import {DATA_CLASSES, classOf, isDataClass, type DataClass} from '../fhir/data-classes.js'
-import {readLines} from '../fhir/readers.js'
+import {readCsvRecords} from '../fhir/csv-input.js'
+import {parseJson, parseSafeJson, shapeProblem} from '../fhir/json.js'
+import {DEFAULT_MAX_LINE_BYTES, fileLines, splitLines, streamProblem, type LineItem, type LineProblem} from '../fhir/lines.js'
 import type {FhirResource, Location} from '../fhir/types.js'
 import {validateFhir} from '../fhir/validate.js'
 import {PURPOSES, isPurpose, type Purpose} from './model.js'
@@ -40,6 +40,30 @@ export interface ConsentReadOptions {
   /** An address, or a local profile's name (CSV), to an address; throws a MedctlError when unknown. */
   resolveGrantee: (nameOrAddress: string) => string
   stdin?: NodeJS.ReadableStream
+  /** The longest line or CSV row accepted, in bytes (default 64 MiB); a longer one is rejected. */
+  maxLineBytes?: number
+  /** The largest whole-JSON file (a Bundle) read, in bytes (default 256 MiB). */
+  maxJsonBytes?: number
+}
+
+/**
+ * The code of the one reject an input without a single consent in it yields (an empty file, a
+ * header-only CSV, a Bundle without entries), at the file's location with no line: a service can
+ * turn it into an E_EMPTY_INPUT failure instead of reporting "read 0" as success.
+ */
+export const EMPTY_INPUT = 'E_EMPTY_INPUT'
+
+/** Whether a reject says the whole input held nothing to import. */
+export function isEmptyInput(item: ConsentItem): item is ConsentReject {
+  return item.kind === 'reject' && item.code === EMPTY_INPUT
+}
+
+function emptyInput(file: string, what = 'The input holds no consent.'): ConsentReject {
+  return {kind: 'reject', location: {file}, code: EMPTY_INPUT, message: what}
+}
+
+function problemReject(location: Location, problem: LineProblem): ConsentReject {
+  return {kind: 'reject', location, code: problem.code, message: problem.message}
 }
 
 type Format = 'ndjson' | 'ndjson.gz' | 'json' | 'csv'
@@ -69,9 +93,22 @@ function classesOfCoding(coding: {system?: string; code?: string}): DataClass[] 
   return undefined
 }
 
-function seconds(value: string, what: string): number {
-  const ms = Date.parse(value)
-  if (Number.isNaN(ms)) throw new MedctlError('E_BAD_DATE', `${what} "${value.slice(0, 40)}" is not a date.`)
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/
+
+/**
+ * An ISO 8601 date or date-time (years 1970 to 9999, a real calendar day) to Unix seconds. What
+ * `Date.parse` would stretch (year 99999, 2027-02-30, 2027-1-1) is refused.
+ */
+function seconds(value: unknown, what: string): number {
+  const text = typeof value === 'string' ? value.trim() : ''
+  const match = ISO_DATE.exec(text)
+  const ms = match ? Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text) : Number.NaN
+  const [year, month, day] = match ? [Number(match[1]), Number(match[2]), Number(match[3])] : [0, 0, 0]
+  const calendar = new Date(Date.UTC(year, month - 1, day))
+  const realDay = calendar.getUTCFullYear() === year && calendar.getUTCMonth() === month - 1 && calendar.getUTCDate() === day
+  if (!match || Number.isNaN(ms) || year < 1970 || year > 9999 || !realDay) {
+    throw new MedctlError('E_BAD_DATE', `${what} is not an ISO date between the years 1970 and 9999 (such as 2027-01-31).`)
+  }
   return Math.floor(ms / 1000)
 }
 
@@ -89,13 +126,23 @@ interface ConsentShape {
   }
 }
 
-/** A FHIR R4 Consent to the grant it asks for, or the reason it cannot be granted. */
+/** A FHIR R4 Consent to the grant it asks for, or the reason it cannot be granted. Never throws. */
 export function parseConsentResource(value: unknown, location: Location): ConsentItem {
+  try {
+    return parseConsent(value, location)
+  } catch (error) {
+    const code = error instanceof MedctlError ? error.code : error instanceof RangeError ? 'E_TOO_COMPLEX' : 'E_UNPROCESSABLE'
+    return {kind: 'reject', location, code, message: 'The consent could not be processed.'}
+  }
+}
+
+function parseConsent(value: unknown, location: Location): ConsentItem {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return {kind: 'reject', location, code: 'E_NOT_A_CONSENT', message: 'Expected a JSON object: a FHIR Consent.'}
   const resource = value as FhirResource
-  const resourceType = typeof resource?.resourceType === 'string' ? resource.resourceType : undefined
+  const resourceType = typeof resource?.resourceType === 'string' && /^[A-Z][A-Za-z]{0,63}$/.test(resource.resourceType) ? resource.resourceType : undefined
   const id = typeof resource?.id === 'string' ? resource.id : undefined
   const reject = (code: string, message: string): ConsentReject => ({kind: 'reject', location, ...(resourceType ? {resourceType} : {}), ...(id ? {id} : {}), code, message})
-  if (resourceType !== 'Consent') return reject('E_NOT_A_CONSENT', `Expected a Consent resource, found ${resourceType ?? 'no resourceType'}.`)
+  if (resourceType !== 'Consent') return reject('E_NOT_A_CONSENT', `Expected a Consent resource, found ${resourceType ?? 'no (or no valid) resourceType'}.`)
   const problem = validateFhir(resource)
   if (problem) return reject(problem.code, problem.message)
   const c = resource as unknown as ConsentShape
@@ -109,22 +156,22 @@ export function parseConsentResource(value: unknown, location: Location): Consen
   else if (c.patient?.reference && PATIENT_REFERENCE.test(c.patient.reference)) patient = {reference: c.patient.reference}
   else return reject('E_PATIENT_IDENTIFIER', 'Consent.patient needs an identifier (system and value) or a Patient/id reference to an imported patient.')
 
-  const grantees = (provision.actor ?? []).flatMap((actor) => {
+  const grantees = (Array.isArray(provision.actor) ? provision.actor : []).flatMap((actor) => {
     const match = ETHEREUM_ACTOR.exec(actor.reference?.identifier?.value ?? '')
     return match ? [match[1] as string] : []
   })
   if (grantees.length === 0) return reject('E_NO_GRANTEE', 'provision.actor must name the grantee by an identifier whose value is urn:ethereum:0x… (its address).')
   if (new Set(grantees.map((g) => g.toLowerCase())).size > 1) return reject('E_MULTIPLE_GRANTEES', 'One grantee per Consent: split this Consent into one per grantee.')
 
-  const purposeCodes = (provision.purpose ?? []).map((p) => p.code ?? '')
+  const purposeCodes = (Array.isArray(provision.purpose) ? provision.purpose : []).map((p) => (typeof p?.code === 'string' ? p.code : ''))
   const unknownPurpose = purposeCodes.find((p) => !isPurpose(p))
   if (purposeCodes.length === 0 || unknownPurpose !== undefined) {
-    return reject('E_BAD_PURPOSE', `provision.purpose must list purposes of use among ${PURPOSES.join(', ')}${unknownPurpose === undefined ? '' : ` (found "${unknownPurpose.slice(0, 20)}")`}.`)
+    return reject('E_BAD_PURPOSE', `provision.purpose must list purposes of use among ${PURPOSES.join(', ')}.`)
   }
   const classes = new Set<DataClass>()
-  for (const coding of provision.class ?? []) {
+  for (const coding of Array.isArray(provision.class) ? provision.class : []) {
     const found = classesOfCoding(coding)
-    if (!found) return reject('E_BAD_CLASS', `provision.class "${(coding.code ?? '').slice(0, 40)}" is neither a data class (${DATA_CLASSES.join(', ')}) nor a FHIR resource type.`)
+    if (!found) return reject('E_BAD_CLASS', `A provision.class is neither a data class (${DATA_CLASSES.join(', ')}) nor a FHIR resource type.`)
     for (const cls of found) classes.add(cls)
   }
   if (classes.size === 0) return reject('E_BAD_CLASS', 'provision.class must name the data classes granted.')
@@ -151,7 +198,16 @@ function list(value: string | undefined): string[] {
  * grant. Dates must be absolute: a duration would make a re-import a different consent.
  */
 function parseCsvRow(row: Record<string, string>, location: Location, options: ConsentReadOptions): ConsentItem {
+  try {
+    return parseCsvFields(row, location, options)
+  } catch (error) {
+    return {kind: 'reject', location, code: error instanceof MedctlError ? error.code : 'E_UNPROCESSABLE', message: 'The row could not be processed.'}
+  }
+}
+
+function parseCsvFields(row: Record<string, string>, location: Location, options: ConsentReadOptions): ConsentItem {
   const id = row.id || undefined
+  if (id !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return {kind: 'reject', location, code: 'E_INVALID_ID', message: 'The id column is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, "-" and ".").'}
   const reject = (code: string, message: string): ConsentReject => ({kind: 'reject', location, ...(id ? {id} : {}), code, message})
   const patient = (row.patient ?? '').trim()
   const bar = patient.indexOf('|')
@@ -183,63 +239,126 @@ function parseCsvRow(row: Record<string, string>, location: Location, options: C
 }
 
 function parseLine(line: string, location: Location): ConsentItem {
-  let value: unknown
-  try {
-    value = JSON.parse(line)
-  } catch (error) {
-    return {kind: 'reject', location, code: 'E_INVALID_JSON', message: `Not valid JSON: ${(error as Error).message}`}
-  }
-  return parseConsentResource(value, location)
+  const parsed = parseSafeJson(line)
+  if (parsed.problem) return problemReject(location, parsed.problem)
+  return parseConsentResource(parsed.value, location)
 }
 
-async function* fromLines(file: string, lines: AsyncIterable<string>): AsyncGenerator<ConsentItem> {
-  let lineNumber = 0
-  for await (const line of lines) {
-    lineNumber++
-    if (line.trim() === '') continue
-    yield parseLine(line, {file, line: lineNumber})
+async function* fromLines(file: string, lines: AsyncIterable<LineItem>): AsyncGenerator<ConsentItem> {
+  let any = false
+  for await (const item of lines) {
+    const location: Location = {file, line: item.line}
+    if (item.problem) {
+      if (item.problem.code === EMPTY_INPUT) break
+      any = true
+      yield problemReject(location, item.problem)
+      continue
+    }
+    if (item.text.trim() === '') continue
+    any = true
+    yield parseLine(item.text, location)
   }
+  if (!any) yield emptyInput(file)
 }
 
-function* fromJson(file: string, text: string): Generator<ConsentItem> {
-  let value: {resourceType?: string; entry?: Array<{resource?: unknown}>}
+function* fromJson(file: string, maxBytes: number): Generator<ConsentItem> {
+  let text: string
   try {
-    value = JSON.parse(text) as typeof value
+    if (statSync(file).size > maxBytes) {
+      yield problemReject({file}, {code: 'E_FILE_TOO_LARGE', message: `The JSON file is larger than ${maxBytes} bytes: write it as NDJSON (one Consent per line).`})
+      return
+    }
+    text = new TextDecoder('utf-8', {fatal: true}).decode(readFileSync(file))
   } catch (error) {
-    yield {kind: 'reject', location: {file}, code: 'E_INVALID_JSON', message: `Not valid JSON: ${(error as Error).message}`}
+    yield problemReject({file}, error instanceof TypeError ? {code: 'E_INVALID_UTF8', message: 'The file is not valid UTF-8 text.'} : streamProblem(error))
     return
   }
-  if (value?.resourceType !== 'Bundle') {
-    yield parseConsentResource(value, {file})
+  if (text.trim() === '') {
+    yield emptyInput(file)
     return
   }
-  for (const [i, entry] of (value.entry ?? []).entries()) yield parseConsentResource(entry.resource, {file, entry: i})
+  const parsed = parseJson(text)
+  if (parsed.problem) {
+    yield problemReject({file}, parsed.problem)
+    return
+  }
+  const value = parsed.value as {resourceType?: unknown; entry?: unknown} | null
+  if (!value || typeof value !== 'object' || Array.isArray(value) || value.resourceType !== 'Bundle') {
+    const shape = shapeProblem(value)
+    yield shape ? problemReject({file}, shape) : parseConsentResource(value, {file})
+    return
+  }
+  if (value.entry === undefined || (Array.isArray(value.entry) && value.entry.length === 0)) {
+    yield emptyInput(file, 'The Bundle has no entries.')
+    return
+  }
+  if (!Array.isArray(value.entry)) {
+    yield {kind: 'reject', location: {file}, resourceType: 'Bundle', code: 'E_INVALID_RESOURCE', message: 'Bundle.entry must be an array.'}
+    return
+  }
+  for (const [i, entry] of (value.entry as unknown[]).entries()) {
+    const location: Location = {file, entry: i}
+    if (!entry || typeof entry !== 'object' || Array.isArray(entry) || (entry as {resource?: unknown}).resource === undefined) {
+      yield {kind: 'reject', location, code: 'E_NOT_A_RESOURCE', message: 'The bundle entry has no resource.'}
+      continue
+    }
+    const resource = (entry as {resource?: unknown}).resource
+    const shape = shapeProblem(resource)
+    yield shape ? problemReject(location, shape) : parseConsentResource(resource, location)
+  }
 }
 
 async function* fromCsv(file: string, options: ConsentReadOptions): AsyncGenerator<ConsentItem> {
-  const parser = createReadStream(file).pipe(parseCsv({columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, info: true}))
-  try {
-    for await (const {record, info} of parser as AsyncIterable<{record: Record<string, string>; info: {lines: number}}>) {
-      yield parseCsvRow(record, {file, line: info.lines}, options)
+  let header: string[] | undefined
+  let rows = 0
+  for await (const item of readCsvRecords(file, {maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES})) {
+    if (item.problem) {
+      if (item.problem.code === EMPTY_INPUT) continue
+      if (header) rows++
+      yield problemReject({file, ...(item.line === undefined ? {} : {line: item.line})}, item.problem)
+      continue
     }
-  } catch (error) {
-    yield {kind: 'reject', location: {file}, code: 'E_CSV_SYNTAX', message: (error as Error).message}
+    const location: Location = {file, line: item.line}
+    if (!header) {
+      header = item.record.map((h) => h.trim().toLowerCase())
+      if (new Set(header).size !== header.length) {
+        yield problemReject(location, {code: 'E_CSV_DUPLICATE_HEADER', message: 'The header names a column twice: which one is meant is ambiguous, so the file is not read.'})
+        return
+      }
+      continue
+    }
+    rows++
+    if (item.record.some((cell) => cell.includes('\uFFFD'))) {
+      yield problemReject(location, {code: 'E_INVALID_UTF8', message: 'The row holds U+FFFD, the mark of an earlier bad conversion to UTF-8.'})
+      continue
+    }
+    const record: Record<string, string> = {}
+    header.forEach((h, i) => {
+      record[h] = item.record[i] ?? ''
+    })
+    yield parseCsvRow(record, location, options)
   }
+  if (!header || rows === 0) yield emptyInput(file, 'The CSV has no data rows.')
 }
 
-/** Every consent (or reject) of a file, streaming NDJSON and CSV line by line. */
+/**
+ * Every consent (or reject) of a file, streaming NDJSON and CSV line by line. No single line,
+ * entry, row or gzip member stops it: each problem is a reject with a code and a location, and an
+ * input with nothing in it yields one EMPTY_INPUT reject (see isEmptyInput).
+ */
 export async function* readConsents(file: string, options: ConsentReadOptions): AsyncGenerator<ConsentItem> {
   const format = consentFormatOf(file)
   if (file !== '-' && (!existsSync(file) || !statSync(file).isFile())) throw usageError('E_NO_INPUT', `No such file: ${file}`)
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
   switch (format) {
     case 'ndjson':
-      yield* fromLines(file, readLines(file === '-' ? (options.stdin ?? process.stdin) : createReadStream(file)))
+      yield* fromLines(file, file === '-' ? splitLines((options.stdin ?? process.stdin) as AsyncIterable<Buffer | string>, {maxLineBytes}) : fileLines(file, {maxLineBytes}))
       break
     case 'ndjson.gz':
-      yield* fromLines(file, readLines(createReadStream(file).pipe(createGunzip())))
+      yield* fromLines(file, fileLines(file, {maxLineBytes, gzip: true}))
       break
     case 'json':
-      yield* fromJson(file, readFileSync(file, 'utf8'))
+      yield* fromJson(file, options.maxJsonBytes ?? 256 * 1024 * 1024)
       break
     case 'csv':
       yield* fromCsv(file, options)

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../cli/errors.js'
 import type {FhirResource} from './types.js'
 
 /** See CSV-MAPPING.md: how the columns of a legacy export become FHIR resources. */
@@ -54,6 +54,21 @@ function dateTime(value: string | undefined): string | undefined {
   return /^\d{4}-\d{2}-\d{2}$/.test(value) ? value : value
 }
 
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+
+/**
+ * A cell as a decimal number: the number, undefined for text, or 'not-decimal' for what
+ * `Number()` would read as a number but a person would not (0x10, 0o17, 0b1, Infinity, 1e999).
+ */
+export function decimalOf(value: string): number | undefined | 'not-decimal' {
+  if (DECIMAL.test(value)) {
+    const n = Number(value)
+    return Number.isFinite(n) ? n : 'not-decimal'
+  }
+  const loose = Number(value)
+  return value.trim() !== '' && !Number.isNaN(loose) ? 'not-decimal' : /^[+-]?(0[xob]|infinity|nan$)/i.test(value.trim()) ? 'not-decimal' : undefined
+}
+
 /** One CSV row → a Patient and its clinical resources, with ids derived from the content (idempotent). */
 export function rowToResources(row: Record<string, string>, mapping: CsvMapping): FhirResource[] {
   const p = mapping.patient
@@ -80,7 +95,10 @@ export function rowToResources(row: Record<string, string>, mapping: CsvMapping)
     const value = row[o.column]?.trim()
     if (!value) continue
     const when = dateTime(o.date ? row[o.date]?.trim() : undefined)
-    const numeric = Number(value)
+    const numeric = decimalOf(value)
+    if (numeric === 'not-decimal' || (numeric === undefined && o.unit)) {
+      throw new MedctlError('E_CSV_NOT_A_NUMBER', `Column "${o.column}" holds a value that is not a decimal number${o.unit ? ` (the mapping gives it the unit ${o.unit})` : ' (hexadecimal, octal, binary, Infinity and the like are refused)'}.`)
+    }
     resources.push({
       resourceType: 'Observation',
       id: stableId('Observation', patientId, o.column, value, when ?? ''),
@@ -89,7 +107,7 @@ export function rowToResources(row: Record<string, string>, mapping: CsvMapping)
       code: {coding: [{system: o.code.system, code: o.code.code, ...(o.code.display ? {display: o.code.display} : {})}]},
       subject,
       ...(when ? {effectiveDateTime: when} : {}),
-      ...(Number.isFinite(numeric) && value !== '' ? {valueQuantity: {value: numeric, ...(o.unit ? {unit: o.unit, system: 'http://unitsofmeasure.org', code: o.unit} : {})}} : {valueString: value}),
+      ...(typeof numeric === 'number' ? {valueQuantity: {value: numeric, ...(o.unit ? {unit: o.unit, system: 'http://unitsofmeasure.org', code: o.unit} : {})}} : {valueString: value}),
     })
   }
   for (const c of mapping.conditions ?? []) {

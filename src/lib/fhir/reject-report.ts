@@ -6,6 +6,8 @@ export interface RejectRecord {
   file: string
   line?: number
   entry?: number
+  /** Inside a nested Bundle: the entry indexes from the outermost in ("3.1"). */
+  entryPath?: string
   resourceType?: string
   id?: string
   code: string

@@ -9,6 +9,8 @@ export interface Location {
   file: string
   line?: number
   entry?: number
+  /** Inside a nested Bundle: the entry indexes from the outermost in, dot-separated ("3.1"). */
+  entryPath?: string
 }
 
 export type InputItem =

