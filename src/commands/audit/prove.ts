@@ -6,9 +6,9 @@ import {proveEntry, type InclusionProofFile} from '../../lib/audit/index.js'
 
 export default class AuditProve extends BaseCommand<typeof AuditProve> {
   static override summary = 'Write an inclusion proof of one audit entry that an auditor can check offline.'
-  static override description = `The proof holds the entry as stored, its index, the tree size and root of the newest anchored head that covers it, the Merkle path, the signed head and the anchoring transaction.
+  static override description = `The proof holds the entry as stored, its index, the Merkle path to the root of the oldest signed and anchored tree head that covers it, that signed head, and a consistency proof from it to the newest anchored head. An auditor checks it with \`audit check-proof\` against their own registry. An entry in the unanchored tail cannot be proven yet: anchor first.
 
-Exit codes: 0 ok, 1 failure, 2 no such entry.`
+Exit codes: 0 ok, 1 failure, 2 no such entry or entry not anchored yet.`
 
   static override examples = ['<%= config.bin %> audit prove 42 --out proof.json', '<%= config.bin %> audit prove 0 --out - --json | jq .result.root']
   static override flags = {out: Flags.string({description: 'Where to write the proof (JSON).', required: true})}

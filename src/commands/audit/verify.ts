@@ -4,45 +4,67 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode, MedctlError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {chainAnchors, fetchPublishedLog, readHeads, verifyLog, type VerifyResult} from '../../lib/audit/index.js'
+import {fetchPublishedLog, resolveTrust, verifyAgainst, type VerifyReport} from '../../lib/audit/index.js'
 import {EmbeddedStore} from '../../lib/ipfs/index.js'
 import {openDatabase} from '../../lib/vault/database.js'
 
 export default class AuditVerify extends BaseCommand<typeof AuditVerify> {
-  static override summary = 'Verify the audit log: recompute the Merkle tree, check every anchored head and signature, name the first bad entry.'
-  static override description = `Recomputes the RFC 9162 tree over the entries as stored, checks the hash chain between entries, the custodian's signature on every tree head, that every head is anchored on chain with the same root, consistency proofs between anchors, and the newest anchor against the entries. With --log it verifies another log: a directory, or the CID of a log published with \`audit publish\`. --offline skips the chain (signatures and tree only).
+  static override summary = 'Verify the audit log against your own chain, registry and custodian; name the first bad entry and the unanchored tail.'
+  static override description = `Recomputes the RFC 9162 tree over the entries as stored and checks the hash chain between entries. The anchors come from YOUR registry (profile chain.registry, or --rpc-url and --registry, which need no profile), read at one pinned block: the first is compared with the recomputed root, each later one is reached by a consistency proof from the one before. Every signed tree head in the log must be signed by the custodian (--custodian, else the registry's custodian: the account holding CUSTODIAN_ROLE there), for your registry and chain, and be anchored there. Nothing the log says about its own registry or signer is believed. The report names what it checked against (signer, registry, chain, block), how many entries the newest anchor covers and how many it does not (the unanchored tail, which only the hash chain protects).
 
-Exit codes: 0 intact, 1 failure, 2 usage error, 4 verification failed (firstBadIndex names the first entry that differs, counting from 0).`
+With --log it verifies another log: a directory, or the CID of a log published with \`audit publish\`. --offline skips the chain: signatures are checked against --custodian (or your custodian profile's own key), and anchors are not checked.
+
+Exit codes: 0 intact, 1 failure (chain unreachable), 2 usage error (no profile and no --rpc-url/--registry, no registry contract at that address), 4 verification failed (code names why; firstBadIndex is the first entry that differs, counting from 0, or the first entry no intact anchor vouches for, with lastBadIndex closing the range).`
 
   static override examples = [
     '<%= config.bin %> audit verify',
-    '<%= config.bin %> audit verify --log bafy… --json',
-    '<%= config.bin %> audit verify --log /mnt/evidence/audit --offline',
+    '<%= config.bin %> audit verify --log /mnt/evidence/audit --rpc-url https://rpc.example --registry 0x5FbDB2315678afecb367f032d93F642f64180aa3 --json',
+    '<%= config.bin %> audit verify --log bafy… --require-anchored',
+    '<%= config.bin %> audit verify --log /mnt/evidence/audit --offline --custodian 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
   ]
 
   static override flags = {
     profile: profileFlag,
     log: Flags.string({description: 'A log directory or the CID of a published log (default: this home\'s log).'}),
-    offline: Flags.boolean({description: 'Do not read anchors from the chain.'}),
+    offline: Flags.boolean({description: 'Do not read the chain: anchors are not checked, signers only against --custodian.'}),
+    'rpc-url': Flags.string({description: 'Your JSON-RPC endpoint (with --registry, no profile is needed).'}),
+    registry: Flags.string({description: 'Your ConsentRegistry address (default: the profile\'s chain.registry).'}),
+    custodian: Flags.string({description: 'The custodian address heads must be signed by (default: the registry\'s custodian).'}),
+    'require-anchored': Flags.boolean({description: 'Fail (exit 4) when entries exist that no anchor covers.'}),
   }
 
-  async run(): Promise<Omit<VerifyResult, 'exitCode'>> {
+  async run(): Promise<Omit<VerifyReport, 'exitCode'>> {
     let dir = this.paths.auditDir
     if (this.flags.log) {
       if (existsSync(this.flags.log)) dir = this.flags.log
       else if (/^baf[a-z0-9]+$/.test(this.flags.log)) dir = await fetchPublishedLog(this.flags.log, new EmbeddedStore(openDatabase(this.paths)))
       else throw new MedctlError('E_NO_LOG', 'No such log directory, and not a CID.', {exitCode: 2})
     }
-    let anchors
-    let custodian: string | undefined
-    if (!this.flags.offline) {
-      const session = this.openSession(this.flags.profile)
-      const registry = readHeads(dir).at(-1)?.registry ?? session.profile.chain.registry
-      anchors = registry ? await chainAnchors(session, registry) : []
-      custodian = session.profile.role === 'custodian' ? session.identity().address : undefined
+    const trust = await resolveTrust({offline: this.flags.offline, rpcUrl: this.flags['rpc-url'], registry: this.flags.registry, custodian: this.flags.custodian}, () => this.openSession(this.flags.profile))
+    let report: VerifyReport
+    try {
+      report = await verifyAgainst(dir, trust, {requireAnchored: this.flags['require-anchored']})
+    } finally {
+      trust.close()
     }
-    const {exitCode, ...result} = verifyLog(dir, anchors, custodian)
-    this.log(renderFields({ok: result.ok, entries: result.entries, root: result.root, heads: result.heads, anchors: result.anchors, ...(result.ok ? {} : {'first bad entry': result.firstBadIndex, problem: result.problem})}))
+    const {exitCode, ...result} = report
+    const against = result.checkedAgainst
+    this.log(
+      renderFields({
+        ok: result.ok,
+        ...(result.ok ? {} : {code: result.code, 'first bad entry': result.lastBadIndex === undefined ? result.firstBadIndex : `${result.firstBadIndex} (somewhere in ${result.firstBadIndex}…${result.lastBadIndex})`, problem: result.problem}),
+        entries: result.entries,
+        'anchored entries': result.anchoredEntries,
+        unanchored: result.unanchored > 0 ? `${result.unanchored} (entries ${result.anchoredEntries}…${result.entries - 1}: not anchored, only the hash chain protects them)` : 0,
+        root: result.root,
+        heads: result.heads,
+        'head signers': result.signers.length ? result.signers.join(', ') : 'none',
+        anchors: result.anchors === null ? 'not checked (offline)' : result.anchors,
+        'checked against': against.mode === 'chain' ? `custodian ${against.custodian?.join(', ') || '(none of the signers holds the role)'} [${against.custodianFrom}], registry ${against.registry}, chain ${against.chainId}, block ${against.block}` : `offline: custodian ${against.custodian?.join(', ') ?? 'not given (signers unverified)'}${against.registry ? `, registry ${against.registry}` : ''}`,
+      }),
+    )
+    if (result.unanchored > 0) this.warn(`${result.unanchored} entries after the newest anchor (${result.anchoredEntries}…${result.entries - 1}) are not anchored: an edit or a cut there cannot be proven from the chain. Run \`medctl audit anchor\` (custodian).`)
+    if (against.mode === 'offline') this.warn('Offline: anchors were not checked against any chain.')
     if (exitCode !== ExitCode.OK) this.setExitCode(ExitCode.VERIFY_FAILED)
     return result
   }

@@ -14,11 +14,25 @@ export interface LogLine {
   torn: boolean
 }
 
-interface State {
+export interface LogState {
   size: number
   lastHash: string
   segment: string
   bytes: number
+}
+
+/**
+ * The appender's state file (size and hash of the last line it wrote), or undefined when it is
+ * missing or damaged: it is only a cache, so a damaged one means "rescan the log", never a failure.
+ */
+export function readState(dir: string): LogState | undefined {
+  try {
+    const value = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Partial<LogState>
+    if (!Number.isSafeInteger(value.size) || (value.size as number) < 0 || typeof value.lastHash !== 'string' || typeof value.segment !== 'string' || !Number.isSafeInteger(value.bytes)) return undefined
+    return value as LogState
+  } catch {
+    return undefined
+  }
 }
 
 export function lineHash(bytes: Uint8Array): string {
@@ -98,11 +112,9 @@ export class AuditLog {
   }
 
   /** Size and last line hash, from the state file when it matches the segment, else by scanning. */
-  private state(): State {
-    if (existsSync(this.statePath)) {
-      const state = JSON.parse(readFileSync(this.statePath, 'utf8')) as State
-      if (existsSync(state.segment) && statSync(state.segment).size === state.bytes && segments(this.dir).at(-1) === state.segment) return state
-    }
+  private state(): LogState {
+    const state = readState(this.dir)
+    if (state && existsSync(state.segment) && statSync(state.segment).size === state.bytes && segments(this.dir).at(-1) === state.segment) return state
     let size = 0
     let lastHash = GENESIS
     for (const line of readLog(this.dir)) {
@@ -150,7 +162,7 @@ export class AuditLog {
       } finally {
         closeSync(fd)
       }
-      const next: State = {size: state.size + inputs.length, lastHash: prev, segment, bytes: bytes + data.length}
+      const next: LogState = {size: state.size + inputs.length, lastHash: prev, segment, bytes: bytes + data.length}
       writeFileSync(`${this.statePath}.tmp`, JSON.stringify(next), {mode: 0o600})
       renameSync(`${this.statePath}.tmp`, this.statePath)
       return {first: state.size, size: next.size, lastHash: prev}

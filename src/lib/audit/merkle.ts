@@ -144,3 +144,87 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
   }
   return sn === 0 && fr.equals(Buffer.from(root1)) && sr.equals(Buffer.from(root2))
 }
+
+/**
+ * Every perfect subtree of a growing tree (level h holds the roots of the aligned runs of 2^h
+ * leaves), packed in one buffer per level: 64 bytes per leaf in all. Any RFC 9162 range root needed
+ * by a proof is then O(log n) hashes instead of a rescan of the leaves, so consistency proofs
+ * between many anchored heads of a large log stay cheap.
+ */
+export class MerkleTable {
+  private readonly levels: Buffer[] = []
+  private readonly counts: number[] = []
+
+  get size(): number {
+    return this.counts[0] ?? 0
+  }
+
+  private put(level: number, hash: Uint8Array): number {
+    if (this.levels.length <= level) {
+      this.levels.push(Buffer.alloc(32 * 1024))
+      this.counts.push(0)
+    }
+    let buffer = this.levels[level] as Buffer
+    const n = this.counts[level] as number
+    if ((n + 1) * 32 > buffer.length) {
+      const grown = Buffer.alloc(buffer.length * 2)
+      buffer.copy(grown, 0, 0, n * 32)
+      this.levels[level] = grown
+      buffer = grown
+    }
+    buffer.set(hash, n * 32)
+    this.counts[level] = n + 1
+    return n
+  }
+
+  private node(level: number, index: number): Hash {
+    return (this.levels[level] as Buffer).subarray(index * 32, index * 32 + 32)
+  }
+
+  push(leaf: Hash): void {
+    let index = this.put(0, leaf)
+    let level = 0
+    while (index % 2 === 1) {
+      const parent = nodeHash(this.node(level, index - 1), this.node(level, index))
+      level++
+      index = this.put(level, parent)
+    }
+  }
+
+  /** MTH(D[start:end]) of RFC 9162. */
+  rangeRoot(start: number, end: number): Hash {
+    const n = end - start
+    if (start < 0 || n <= 0 || end > this.size) throw new RangeError('bad range')
+    if ((n & (n - 1)) === 0 && start % n === 0) return Buffer.from(this.node(Math.log2(n), start / n))
+    const k = largestPowerOfTwoBelow(n)
+    return nodeHash(this.rangeRoot(start, start + k), this.rangeRoot(start + k, end))
+  }
+
+  root(size = this.size): Hash {
+    return size === 0 ? EMPTY_ROOT : this.rangeRoot(0, size)
+  }
+
+  /** PATH(m, D[0:size]) of RFC 9162 §2.1.3.1. */
+  inclusionProof(index: number, size = this.size): Hash[] {
+    if (index < 0 || index >= size || size > this.size) throw new RangeError('leaf index out of range')
+    const path = (m: number, start: number, end: number): Hash[] => {
+      const n = end - start
+      if (n === 1) return []
+      const k = largestPowerOfTwoBelow(n)
+      return m < k ? [...path(m, start, start + k), this.rangeRoot(start + k, end)] : [...path(m - k, start + k, end), this.rangeRoot(start, start + k)]
+    }
+    return path(index, 0, size)
+  }
+
+  /** PROOF(size1, D[0:size2]) of RFC 9162 §2.1.4.1, from the leaves as they are now. */
+  consistencyProof(size1: number, size2 = this.size): Hash[] {
+    if (size1 <= 0 || size1 > size2 || size2 > this.size) throw new RangeError('bad tree sizes')
+    const subproof = (m: number, start: number, end: number, complete: boolean): Hash[] => {
+      const n = end - start
+      if (m === n) return complete ? [] : [this.rangeRoot(start, end)]
+      const k = largestPowerOfTwoBelow(n)
+      return m <= k ? [...subproof(m, start, start + k, complete), this.rangeRoot(start + k, end)] : [...subproof(m - k, start + k, end, false), this.rangeRoot(start, start + k)]
+    }
+    return size1 === size2 ? [] : subproof(size1, 0, size2, true)
+  }
+}

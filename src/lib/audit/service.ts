@@ -8,9 +8,10 @@ import {anchorTreeHead, listAnchors, registryContract} from '../consent/registry
 import type {Session} from '../config/session.js'
 import {readAll, type ContentStore} from '../ipfs/index.js'
 import {toFhirAuditEvent, type AuditEntry, type AuditInput} from './entry.js'
-import {appendHead, readHeads, signHead, type SignedHead} from './heads.js'
+import {appendHead, headSigner, parseHeads, readHeads, signHead} from './heads.js'
 import {AuditLog, lineHash, readLog} from './log.js'
-import {RootAccumulator, inclusionProof, leafHash, verifyInclusion, type Hash} from './merkle.js'
+import {RootAccumulator, leafHash} from './merkle.js'
+import {acceptedCustodians, openChainView, type CheckedAgainst, type VerifierTrust} from './trust.js'
 import {verifyAuditLog, type ChainAnchor, type VerifyResult} from './verify.js'
 
 export function auditLog(paths: Pick<MedctlPaths, 'auditDir'>): AuditLog {
@@ -85,61 +86,31 @@ export function verifyLog(dir: string, anchors: ChainAnchor[] | undefined, custo
   return verifyAuditLog(dir, {anchors, custodian})
 }
 
-export interface InclusionProofFile {
-  format: 'medctl-audit-proof/1'
-  entry: string
-  index: number
-  treeSize: number
-  root: string
-  leafHash: string
-  path: string[]
-  head?: SignedHead
-  anchor?: {chainId: number; registry: string; index: number; txHash: string; blockNumber: number}
-}
+export type VerifyReport = VerifyResult & {checkedAgainst: CheckedAgainst}
 
-/** An inclusion proof of entry `index` in the newest anchored head that covers it (else the current tree). */
-export function proveEntry(dir: string, index: number): InclusionProofFile {
-  const leaves: Hash[] = []
-  const lines: Buffer[] = []
-  for (const line of readLog(dir)) {
-    leaves.push(leafHash(line.bytes))
-    if (line.index === index) lines.push(line.bytes)
+/**
+ * Verifies a log against the verifier's own roots only: anchors come from the verifier's registry
+ * at a pinned block, heads must be signed by the custodian the verifier names (flag) or its registry
+ * names (`custodian()`, else CUSTODIAN_ROLE), for that registry and chain. Nothing the log says about
+ * its registry or signer is believed.
+ */
+export async function verifyAgainst(dir: string, trust: VerifierTrust, options: {requireAnchored?: boolean} = {}): Promise<VerifyReport> {
+  if (trust.mode === 'offline') {
+    const result = verifyAuditLog(dir, {custodian: trust.custodian, registry: trust.registry, chainId: trust.chainId, requireAnchored: options.requireAnchored})
+    return {
+      ...result,
+      checkedAgainst: {mode: 'offline', source: trust.source, chainId: trust.chainId ?? null, registry: trust.registry ?? null, block: null, custodian: trust.custodian ? [trust.custodian] : null, custodianFrom: trust.custodianFrom ?? null},
+    }
   }
-  if (index < 0 || index >= leaves.length) throw new MedctlError('E_NO_SUCH_ENTRY', `The log has ${leaves.length} entries (0…${leaves.length - 1}).`, {exitCode: 2})
-  const head = readHeads(dir).filter((h) => h.size > index && h.anchor).at(-1)
-  const size = head?.size ?? leaves.length
-  const acc = new RootAccumulator()
-  for (let i = 0; i < size; i++) acc.push(leaves[i] as Hash)
-  const root = `0x${acc.root().toString('hex')}`
-  return {
-    format: 'medctl-audit-proof/1',
-    entry: (lines[0] as Buffer).toString('utf8'),
-    index,
-    treeSize: size,
-    root,
-    leafHash: `0x${(leaves[index] as Hash).toString('hex')}`,
-    path: inclusionProof(leaves, index, size).map((h) => `0x${h.toString('hex')}`),
-    ...(head ? {head} : {}),
-    ...(head?.anchor ? {anchor: {chainId: head.chainId, registry: head.registry, ...head.anchor}} : {}),
+  const view = await openChainView(trust.provider, trust.registry)
+  const candidates = new Set<string>(view.anchors.map((a) => a.by))
+  for (const head of parseHeads(dir).heads) {
+    const signer = headSigner(head)
+    if (signer) candidates.add(signer)
   }
-}
-
-export interface ProofCheck {
-  ok: boolean
-  offline: boolean
-  onChain: boolean | null
-  problem?: string
-}
-
-/** Checks a proof file offline; with anchors from the chain, also that the root is anchored. */
-export function checkProof(proof: InclusionProofFile, anchors?: ChainAnchor[]): ProofCheck {
-  const leaf = leafHash(Buffer.from(proof.entry, 'utf8'))
-  if (`0x${leaf.toString('hex')}` !== proof.leafHash) return {ok: false, offline: false, onChain: null, problem: 'the entry does not hash to the leaf hash'}
-  const offline = verifyInclusion(proof.index, proof.treeSize, leaf, proof.path.map((h) => Buffer.from(h.slice(2), 'hex')), Buffer.from(proof.root.slice(2), 'hex'))
-  if (!offline) return {ok: false, offline, onChain: null, problem: 'the inclusion path does not lead to the root'}
-  if (!anchors) return {ok: true, offline, onChain: null}
-  const onChain = anchors.some((a) => a.size === proof.treeSize && a.root.toLowerCase() === proof.root.toLowerCase())
-  return {ok: onChain, offline, onChain, ...(onChain ? {} : {problem: 'no anchor on chain has this tree size and root'})}
+  const accepted = await acceptedCustodians(view, trust.custodian, candidates)
+  const result = verifyAuditLog(dir, {anchors: view.anchors, custodian: accepted.custodian, registry: view.registry, chainId: view.chainId, requireAnchored: options.requireAnchored})
+  return {...result, checkedAgainst: {mode: 'chain', source: trust.source, chainId: view.chainId, registry: view.registry, block: view.block, custodian: accepted.custodian, custodianFrom: accepted.from}}
 }
 
 export interface ShowFilter {
@@ -192,8 +163,13 @@ export async function publishLog(dir: string, store: ContentStore): Promise<{cid
 export async function fetchPublishedLog(cid: string, store: ContentStore): Promise<string> {
   const bytes = await readAll(store.cat(cid))
   const nl = bytes.indexOf(10)
-  const header = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as {format: string; heads: SignedHead[]}
-  if (header.format !== PUBLISHED) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That CID is not a published medctl audit log.', {exitCode: 2})
+  let header: {format?: unknown; heads?: unknown} | undefined
+  try {
+    header = nl > 0 ? (JSON.parse(bytes.subarray(0, nl).toString('utf8')) as {format?: unknown; heads?: unknown}) : undefined
+  } catch {
+    header = undefined
+  }
+  if (!header || header.format !== PUBLISHED || !Array.isArray(header.heads)) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That CID is not a published medctl audit log.', {exitCode: 2})
   const dir = mkdtempSync(join(tmpdir(), 'medctl-audit-'))
   writeFileSync(join(dir, 'log-000001.ndjson'), bytes.subarray(nl + 1))
   writeFileSync(join(dir, 'heads.ndjson'), header.heads.map((h) => `${JSON.stringify(h)}\n`).join(''))
