@@ -35,7 +35,7 @@ Exit codes: 0 ok, 1 failure (role missing), 2 usage error, 5 the patient opted o
     const subject = subjectForPatient(custodian, this.flags.patient)
     const grantee = granteeAddress(session, this.flags.grantee ?? session.identity().address)
     const reasonHash = `0x${createHash('sha256').update(this.flags.reason).digest('hex')}`
-    const opened = await openBreakGlass(ctx.registry, {subject, grantee, hours: this.flags.hours, reasonHash})
+    const opened = await openBreakGlass(ctx.registry, {subject, grantee, hours: this.flags.hours, reasonHash}, ctx.send)
     await session.chainWritten()
     await auditConsent(session, {type: 'break-glass', outcome: 'success', subject, grantee, purposes: ['ETREAT', 'BTG'], reason: 'BreakGlass', detail: {accessId: opened.accessId, hours: this.flags.hours, reasonHash}})
     this.warn(`Emergency access ${opened.accessId} is open until ${new Date(opened.until * 1000).toISOString()} and flagged for review.`)

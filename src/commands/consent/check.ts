@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode} from '../../lib/cli/errors.js'
-import {profileFlag} from '../../lib/cli/flags.js'
+import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {auditConsent} from '../../lib/consent/audit.js'
-import {consentContext, granteeAddress} from '../../lib/consent/context.js'
+import {assertBlock, consentContext, granteeAddress} from '../../lib/consent/context.js'
 import {checkConsent, PURPOSES, type CheckResult, type Purpose} from '../../lib/consent/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {subjectForPatient} from '../../lib/vault/read.js'
@@ -27,13 +27,15 @@ Exit codes: 0 Permit, 1 failure, 2 usage error, 5 Deny or NoConsent (the result 
     grantee: Flags.string({description: 'The grantee: an address or a profile name.', required: true}),
     purpose: Flags.string({description: 'One purpose of use.', required: true, options: [...PURPOSES]}),
     classes: classesFlag,
-    'at-block': Flags.integer({description: 'Evaluate at this block number.', min: 0}),
+    'at-block': Flags.integer({description: 'Evaluate at this block number (E_BLOCK_NOT_FOUND past the head).', min: 0}),
+    'rpc-timeout': rpcTimeoutFlag,
   }
 
   async run(): Promise<CheckResult & {subject: string; grantee: string}> {
     const session = this.openSession(this.flags.profile)
     const custodian = await custodianContext(session)
     const ctx = await consentContext(session, {write: false})
+    assertBlock(ctx, this.flags['at-block'])
     const subject = subjectForPatient(custodian, this.flags.patient)
     const grantee = granteeAddress(session, this.flags.grantee)
     const purpose = this.flags.purpose as Purpose

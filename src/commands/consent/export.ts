@@ -2,7 +2,7 @@ import {closeSync, fsyncSync, openSync, renameSync, writeSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {usageError} from '../../lib/cli/errors.js'
-import {profileFlag} from '../../lib/cli/flags.js'
+import {logRangeFlag, profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {recordAudit} from '../../lib/audit/record.js'
 import {consentContext, granteeAddress} from '../../lib/consent/context.js'
@@ -40,6 +40,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     out: Flags.string({description: 'File to write (NDJSON); - for stdout.', required: true}),
     patient: Flags.string({description: 'Only this patient (system|value).'}),
     grantee: Flags.string({description: 'Only this grantee (address or profile).'}),
+    'log-range': logRangeFlag,
+    'rpc-timeout': rpcTimeoutFlag,
   }
 
   async run(): Promise<ConsentExportResult> {
@@ -56,7 +58,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     const temp = `${out}.partial`
     const fd = out === '-' ? 1 : openSync(temp, 'w', 0o600)
     try {
-      for await (const item of exportConsents(ctx.registry, custodian, {subject, grantee, now: ctx.now})) {
+      for await (const item of exportConsents(ctx.registry, custodian, {subject, grantee, now: ctx.now, logRange: this.flags['log-range']})) {
         writeSync(fd, `${JSON.stringify(item.resource)}\n`)
         result.exported++
         if (item.resource.status === 'active') result.active++

@@ -2,10 +2,10 @@ import {join} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode} from '../../lib/cli/errors.js'
-import {profileFlag} from '../../lib/cli/flags.js'
+import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {anchorLog} from '../../lib/audit/service.js'
-import {auditConsents} from '../../lib/consent/audit.js'
+import {auditConsents, auditedConsentIds} from '../../lib/consent/audit.js'
 import {consentContext, granteeAddress} from '../../lib/consent/context.js'
 import {importConsents, type ConsentImportResult} from '../../lib/consent/import.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
@@ -31,6 +31,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
     'dry-run': Flags.boolean({description: 'Validate only: send nothing, write nothing (the report only with --report).', default: false}),
     confirmations: Flags.integer({description: 'Blocks to wait for after each batch.', default: 1, min: 1}),
     'no-anchor': Flags.boolean({description: 'Do not anchor the audit log\'s tree head on chain when the import finishes.'}),
+    'allow-unknown-patient': Flags.boolean({description: 'Grant for patients this vault holds no record of (else each such consent is rejected E_UNKNOWN_PATIENT).', default: false}),
+    'rpc-timeout': rpcTimeoutFlag,
   }
 
   static override args = {file: Args.string({description: 'The consents: .ndjson, .ndjson.gz, .json (Consent or Bundle) or .csv; - reads NDJSON from stdin.', required: true})}
@@ -54,6 +56,9 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
       onProgress: progress.update,
       afterBatch: () => session.chainWritten(),
       audit: (entries) => auditConsents(session, entries),
+      auditedGrants: () => auditedConsentIds(session, 'grant'),
+      allowUnknownPatients: this.flags['allow-unknown-patient'],
+      ...(ctx ? {send: ctx.send} : {}),
     })
     progress.finish()
     if (!dryRun && result.transactions > 0 && !this.flags['no-anchor']) await anchorLog(session)
@@ -69,7 +74,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
         ...(dryRun ? {valid: result.valid, 'dry run': 'nothing sent'} : {}),
       }),
     )
-    if (result.unknownPatients > 0) this.warn(`${result.unknownPatients} consent(s) name a patient with no records in this vault; check the identifiers.`)
+    if (result.unknownPatients > 0) this.warn(`${result.unknownPatients} consent(s) were granted for patients with no records in this vault (--allow-unknown-patient).`)
     if (result.rejected > 0) {
       this.warn(`${result.rejected} consent(s) rejected${result.report ? `; see ${result.report}` : ''}.`)
       this.setExitCode(ExitCode.PARTIAL)

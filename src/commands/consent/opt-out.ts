@@ -30,7 +30,7 @@ Exit codes: 0 ok, 1 failure (E_NOT_AUTHORIZED: neither custodian nor the subject
     const purposes = parsePurposes(this.flags.purpose)
     const subject = await subjectOf(session, this.flags)
     const ctx = await consentContext(session, {write: true})
-    const result = await optOut(ctx.registry, subject, purposesMask(purposes), {confirmations: this.flags.confirmations})
+    const result = await optOut(ctx.registry, subject, purposesMask(purposes), {...ctx.send, confirmations: this.flags.confirmations})
     await session.chainWritten()
     await auditConsent(session, {type: 'opt-out', outcome: 'success', subject, purposes})
     this.log(renderFields({subject, 'opted out of': purposes.join(', '), tx: result.txHash, gas: result.gasUsed}))

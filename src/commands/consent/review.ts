@@ -26,7 +26,7 @@ Exit codes: 0 ok, 1 failure, 2 unknown access or usage error.`
     if (!/^0x[0-9a-fA-F]{64}$/.test(this.args.accessId)) throw usageError('E_BAD_ACCESS_ID', 'An access id is 0x followed by 64 hex digits.')
     const session = this.openSession(this.flags.profile)
     const ctx = await consentContext(session, {write: true})
-    const result = await reviewBreakGlass(ctx.registry, this.args.accessId, Boolean(this.flags.approve))
+    const result = await reviewBreakGlass(ctx.registry, this.args.accessId, Boolean(this.flags.approve), ctx.send)
     await session.chainWritten()
     await auditConsent(session, {type: 'review', outcome: 'success', detail: {accessId: this.args.accessId, approved: result.approved}})
     this.log(`Access ${this.args.accessId} reviewed: ${result.approved ? 'justified' : 'not justified'}.`)

@@ -32,7 +32,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     const ctx = await consentContext(session, {write: true})
     const subject = subjectForPatient(custodian, this.flags.patient)
     const controller = granteeAddress(session, this.flags.controller)
-    const result = await setController(ctx.registry, subject, controller, {confirmations: this.flags.confirmations})
+    const result = await setController(ctx.registry, subject, controller, {...ctx.send, confirmations: this.flags.confirmations})
     await session.chainWritten()
     await auditConsent(session, {type: 'controller', outcome: 'success', subject, detail: {controller}})
     this.log(renderFields({subject, controller, tx: result.txHash, gas: result.gasUsed}))

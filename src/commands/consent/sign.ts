@@ -6,7 +6,7 @@ import {profileFlag} from '../../lib/cli/flags.js'
 import {classesOption} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {granteeAddress, subjectOf} from '../../lib/consent/context.js'
-import {epochOf, parsePurposes, parseWhen, registryContract, signGrantOffline} from '../../lib/consent/index.js'
+import {epochOf, parseWhen, PURPOSES, registryContract, signGrantOffline, type Purpose} from '../../lib/consent/index.js'
 
 export default class ConsentSign extends BaseCommand<typeof ConsentSign> {
   static override summary = 'Sign a grant offline with this profile\'s wallet (a patient\'s), for a relayer to submit.'
@@ -26,7 +26,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     subject: Flags.string({description: 'The patient\'s subject pseudonym (0x…, 32 bytes), as the custodian gave it.', exactlyOne: ['subject', 'patient']}),
     patient: Flags.string({description: 'The patient as system|value (custodian profiles only).', exactlyOne: ['subject', 'patient']}),
     grantee: Flags.string({description: 'Who receives access: an address or a local profile name.', required: true}),
-    purpose: Flags.string({description: 'Purposes of use, comma-separated: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PUBHLTH, PATRQT, BTG.', required: true}),
+    purpose: Flags.string({description: 'The purpose of use (one consent per purpose).', required: true, options: [...PURPOSES]}),
     classes: classesOption({required: true}),
     until: Flags.string({description: 'End of validity: an ISO date or a duration from now (30d, 12h, 1y).', required: true}),
     from: Flags.string({description: 'Start of validity (default: now).'}),
@@ -51,7 +51,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
       subject,
       epoch,
       grantee: granteeAddress(session, this.flags.grantee),
-      purposes: parsePurposes(this.flags.purpose),
+      purpose: this.flags.purpose as Purpose,
       classes: this.flags.classes,
       notBefore,
       notAfter,

@@ -130,6 +130,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The profile's session (identity unlocked on demand with the passphrase policy above). */
   protected openSession(profileName?: string): Session {
     const session = new Session(this.paths, profileName, () => this.passphrase())
+    const rpcTimeout = (this.flags as Record<string, unknown>)['rpc-timeout']
+    if (typeof rpcTimeout === 'number') session.rpcTimeoutMs = rpcTimeout
     this.sessions.push(session)
     return session
   }

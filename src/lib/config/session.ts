@@ -1,4 +1,4 @@
-import {JsonRpcProvider, type Wallet} from 'ethers'
+import {FetchRequest, JsonRpcProvider, type Wallet} from 'ethers'
 import {MedctlError} from '../cli/errors.js'
 import {ensureNode, persistNodeState} from '../chain/local-node.js'
 import {Keystore, type IdentityInfo, type UnlockedIdentity} from './keystore.js'
@@ -28,6 +28,8 @@ export class Session {
   readonly keystore: Keystore
   readonly profile: Profile
   private provider?: JsonRpcProvider
+  /** How long one JSON-RPC request may take (flag --rpc-timeout, env MEDCTL_RPC_TIMEOUT, default 5 s). */
+  rpcTimeoutMs = rpcTimeoutFromEnv()
   private resolvedRpcUrl?: string
 
   constructor(
@@ -71,8 +73,11 @@ export class Session {
   async chainProvider(): Promise<JsonRpcProvider> {
     if (!this.provider) {
       const url = await this.rpcUrl()
-      // cacheTimeout -1: never serve a stale nonce or block from ethers' short request cache.
-      this.provider = new JsonRpcProvider(url, this.profile.chain.chainId, {staticNetwork: true, cacheTimeout: -1})
+      // Every request gives up after rpcTimeoutMs (E_RPC_UNAVAILABLE, never a hang); cacheTimeout
+      // -1: never serve a stale nonce or block from ethers' short request cache.
+      const request = new FetchRequest(url)
+      request.timeout = this.rpcTimeoutMs
+      this.provider = new JsonRpcProvider(request, this.profile.chain.chainId, {staticNetwork: true, cacheTimeout: -1})
     }
     return this.provider
   }
@@ -117,4 +122,11 @@ export async function summarizeProfile(paths: MedctlPaths, profiles: ProfileStor
     store: profile.store.type === 'kubo' ? {type: 'kubo', url: profile.store.url} : {type: 'embedded', path: paths.database},
     kuboUrl: profile.kuboUrl ?? null,
   }
+}
+
+export const DEFAULT_RPC_TIMEOUT_MS = 5000
+
+function rpcTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.MEDCTL_RPC_TIMEOUT)
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_RPC_TIMEOUT_MS
 }

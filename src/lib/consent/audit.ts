@@ -1,4 +1,5 @@
 import {recordAuditBatch, type SessionAuditInput} from '../audit/record.js'
+import {readLog} from '../audit/log.js'
 import type {Session} from '../config/session.js'
 
 export interface ConsentAuditInput {
@@ -36,4 +37,23 @@ function toAuditInput(input: ConsentAuditInput): SessionAuditInput {
     ...(input.purposes?.length ? {purpose: input.purposes.join(',')} : {}),
     detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.detail ?? {})},
   }
+}
+
+/**
+ * The consent ids the audit log already records for an event type (recovery only: a run cut short
+ * between its audit entry and its bookkeeping must not write the entry twice). Streams the log.
+ */
+export function auditedConsentIds(session: Session, type: ConsentAuditInput['type']): Set<string> {
+  const ids = new Set<string>()
+  const marker = Buffer.from(`"${type}"`)
+  for (const line of readLog(session.paths.auditDir)) {
+    if (line.torn || !line.bytes.includes(marker)) continue
+    try {
+      const entry = JSON.parse(line.bytes.toString('utf8')) as {type?: string; consentId?: string}
+      if (entry.type === type && entry.consentId) ids.add(entry.consentId.toLowerCase())
+    } catch {
+      // a damaged line is audit verify's business, not this lookup's
+    }
+  }
+  return ids
 }

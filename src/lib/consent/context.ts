@@ -1,12 +1,12 @@
 import type {Contract} from 'ethers'
+import {chainRead, type SendOptions} from '../chain/client.js'
+import {TxJournal} from '../chain/journal.js'
 import {MedctlError, usageError} from '../cli/errors.js'
 import type {Session} from '../config/session.js'
-import type {DataClass} from '../fhir/data-classes.js'
-import {custodianContext, type CustodianContext} from '../vault/custodian.js'
+import {custodianContext} from '../vault/custodian.js'
+import {openDatabase} from '../vault/database.js'
 import {subjectForPatient} from '../vault/read.js'
-import {epochOf, newNonce, registryContract, signGrant, submitGrant, type GrantResult} from './registry.js'
-import {classesMask, PURPOSES, purposesMask, type Purpose} from './model.js'
-import {consentResource, randomSalt, sealTerms, storeTerms, termsHashOf} from './terms.js'
+import {registryContract} from './registry.js'
 
 export interface ConsentContext {
   registry: Contract
@@ -14,17 +14,40 @@ export interface ConsentContext {
   chainId: number
   /** The chain's time (latest block), which the contract decides with. */
   now: number
+  /** The latest block number when the context was made. */
+  head: number
+  /** Signed transactions, kept before broadcast (write contexts only). */
+  journal?: TxJournal
+  /** Send options every write uses: the journal, and how long to wait for a receipt. */
+  send: SendOptions
 }
 
 export async function consentContext(session: Session, options: {write: boolean}): Promise<ConsentContext> {
   const provider = await session.chainProvider()
   const address = session.registry()
-  if ((await provider.getCode(address)) === '0x') {
+  const code = await chainRead(() => provider.getCode(address))
+  if (code === '0x') {
     throw new MedctlError('E_NO_REGISTRY', `No ConsentRegistry at ${address} on this chain.`, {exitCode: 2, suggestions: ['Run `medctl contract deploy`.']})
   }
   const runner = options.write ? await session.signer() : provider
-  const block = await provider.getBlock('latest')
-  return {registry: registryContract(address, runner), address, chainId: session.profile.chain.chainId, now: block?.timestamp ?? Math.floor(Date.now() / 1000)}
+  const block = await chainRead(() => provider.getBlock('latest'))
+  const journal = options.write ? new TxJournal(openDatabase(session.paths)) : undefined
+  return {
+    registry: registryContract(address, runner),
+    address,
+    chainId: session.profile.chain.chainId,
+    now: block?.timestamp ?? Math.floor(Date.now() / 1000),
+    head: block?.number ?? 0,
+    ...(journal ? {journal} : {}),
+    send: {...(journal ? {journal} : {}), waitTimeoutMs: Math.max(30_000, session.rpcTimeoutMs * 12)},
+  }
+}
+
+/** A block to read at: E_BLOCK_NOT_FOUND past the head rather than the node's raw error. */
+export function assertBlock(ctx: Pick<ConsentContext, 'head'>, block: number | undefined): void {
+  if (block !== undefined && block > ctx.head) {
+    throw new MedctlError('E_BLOCK_NOT_FOUND', `Block ${block} is past the chain's head (${ctx.head}).`, {exitCode: 2, suggestions: [`Use --at-block ${ctx.head} or lower.`]})
+  }
 }
 
 /** The subject a command acts on: given as a pseudonym (a patient's own wallet), or derived from the patient's identifier (custodian). */
@@ -43,39 +66,3 @@ export function granteeAddress(session: Session, nameOrAddress: string): string 
   if (!profile) throw new MedctlError('E_GRANTEE_NOT_FOUND', `"${nameOrAddress}" is neither an address nor a profile.`, {exitCode: 2})
   return session.keystore.info(profile.identity).address
 }
-
-/**
- * A grant the custodian signs for a patient without a wallet, submits, and records: its terms
- * (encrypted) once the chain has given it an id. The grant is made in the subject's current
- * revoke-all epoch and its signature expires in an hour.
- */
-export async function grantForPatient(
-  session: Session,
-  custodian: CustodianContext,
-  ctx: ConsentContext,
-  q: {patient: string; subject: string; grantee: string; purposes: Purpose[]; classes: DataClass[]; notBefore: number; notAfter: number; confirmations?: number},
-): Promise<GrantResult> {
-  const consent = consentResource({...q, patient: {identifier: q.patient}})
-  const salt = randomSalt()
-  const termsHash = termsHashOf(salt, consent)
-  const sealed = await sealTerms(custodian.recipient, salt, consent)
-  const grant = {
-    subject: q.subject,
-    epoch: await epochOf(ctx.registry, q.subject),
-    grantee: q.grantee,
-    purposes: purposesMask(q.purposes),
-    classes: classesMask(q.classes),
-    notBefore: q.notBefore,
-    notAfter: q.notAfter,
-    termsHash,
-    nonce: newNonce(),
-    deadline: BigInt(ctx.now + 3600),
-  }
-  const signature = await signGrant(custodian.wallet, ctx.chainId, ctx.address, grant)
-  const result = await submitGrant(ctx.registry, grant, signature, {confirmations: q.confirmations ?? 1})
-  await session.chainWritten()
-  storeTerms(custodian.db, custodian.address, [{consentId: result.consentId, subject: q.subject, termsHash, sealed}])
-  return result
-}
-
-export {PURPOSES}

@@ -5,7 +5,7 @@ import {readCsvRecords} from '../fhir/csv-input.js'
 import {parseJson, parseSafeJson, shapeProblem} from '../fhir/json.js'
 import {DEFAULT_MAX_LINE_BYTES, fileLines, splitLines, streamProblem, type LineItem, type LineProblem} from '../fhir/lines.js'
 import type {FhirResource, Location} from '../fhir/types.js'
-import {validateFhir} from '../fhir/validate.js'
+import {isKnownResourceType, validateFhir} from '../fhir/validate.js'
 import {PURPOSES, isPurpose, type Purpose} from './model.js'
 import {DATA_CLASS_SYSTEM, consentResource} from './terms.js'
 
@@ -139,7 +139,7 @@ export function parseConsentResource(value: unknown, location: Location): Consen
 function parseConsent(value: unknown, location: Location): ConsentItem {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return {kind: 'reject', location, code: 'E_NOT_A_CONSENT', message: 'Expected a JSON object: a FHIR Consent.'}
   const resource = value as FhirResource
-  const resourceType = typeof resource?.resourceType === 'string' && /^[A-Z][A-Za-z]{0,63}$/.test(resource.resourceType) ? resource.resourceType : undefined
+  const resourceType = isKnownResourceType(resource?.resourceType) ? resource.resourceType : undefined
   const id = typeof resource?.id === 'string' ? resource.id : undefined
   const reject = (code: string, message: string): ConsentReject => ({kind: 'reject', location, ...(resourceType ? {resourceType} : {}), ...(id ? {id} : {}), code, message})
   if (resourceType !== 'Consent') return reject('E_NOT_A_CONSENT', `Expected a Consent resource, found ${resourceType ?? 'no (or no valid) resourceType'}.`)

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import type {Contract} from 'ethers'
+import type {SendOptions} from '../chain/client.js'
 import type {ProgressEvent} from '../cli/output.js'
 import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
 import type {CustodianContext} from '../vault/custodian.js'
@@ -8,8 +9,8 @@ import {subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
 import type {ConsentAuditInput} from './audit.js'
 import {readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
-import {classesMask, purposesMask} from './model.js'
-import {REJECTION_CODES, consentIdOf, currentConsent, epochOf, grantBatch, type GrantInput} from './registry.js'
+import {classesMask, purposeBit, type Purpose} from './model.js'
+import {REJECTION_CODES, consentIdOf, currentConsent, epochOf, grantBatch, nonceAt, type GrantInput} from './registry.js'
 import {derivedSalt, sealTerms, storeTerms, termsGranted, termsHashOf} from './terms.js'
 
 export interface ConsentImportOptions {
@@ -28,6 +29,12 @@ export interface ConsentImportOptions {
   afterBatch?: () => Promise<void>
   /** The audit entries of the grants a batch made (or that an interrupted run made and did not record). */
   audit?: (entries: ConsentAuditInput[]) => Promise<void>
+  /** The consent ids the audit log already holds grant entries for (read only when recovering). */
+  auditedGrants?: () => Set<string>
+  /** Grant for patients this vault has no record of (else each is rejected E_UNKNOWN_PATIENT). */
+  allowUnknownPatients?: boolean
+  /** Journal and timeouts for the batch transactions (exactly-once sends). */
+  send?: SendOptions
 }
 
 export interface ConsentImportResult {
@@ -38,7 +45,9 @@ export interface ConsentImportResult {
   rejected: number
   transactions: number
   gasUsed: string
-  /** Grants for patients with no records in this vault (yet): a typo in an identifier shows here. */
+  /** On-chain consents the valid lines make (one per purpose): consents = granted + duplicates + rejected. */
+  consents: number
+  /** Grants for patients with no records in this vault, made because allowUnknownPatients was set. */
   unknownPatients: number
   report: string | null
   dryRun: boolean
@@ -46,6 +55,7 @@ export interface ConsentImportResult {
 
 interface Pending {
   line: ConsentLine
+  purpose: Purpose
   subject: string
   grant: Omit<GrantInput, 'epoch'>
   salt: Buffer
@@ -58,15 +68,20 @@ interface Prepared extends Pending {
 }
 
 /**
- * Grants every consent of a file in batches through `grantBatch`. Nonce and salt derive from the
- * Consent under the custodian's key, so a consent has the same id on every run: what the chain
- * already holds is a duplicate and costs no gas, which makes the import idempotent and lets an
- * interrupted one (kill -9) resume by running it again. Invariant: read = granted + duplicates + rejected.
+ * Grants every consent of a file in batches through `grantBatch`, one on-chain consent per purpose
+ * of a FHIR Consent. Salt derives from the Consent under the custodian's key and the nonce from its
+ * date, so a consent has the same id on every run, and a newer Consent orders after an older one:
+ * what the chain already holds is a duplicate and costs no gas, which makes the import idempotent
+ * and lets an interrupted one (kill -9) resume by running it again. Each batch is reconciled with
+ * the chain's current state first (never a replay of the plan): a scope holding a newer consent
+ * rejects an older one (E_CONSENT_SUPERSEDED), a revoked one stays revoked, and terms granted by an
+ * earlier run are never granted again. Invariant: read = granted + duplicates + rejected (per
+ * consent line: a multi-purpose line counts once, as granted if any of its purposes was).
  */
 export async function importConsents(options: ConsentImportOptions): Promise<ConsentImportResult> {
   const {custodian} = options
   const index = new RecordIndex(custodian.db, custodian.address)
-  const counts = {read: 0, valid: 0, granted: 0, duplicates: 0, rejected: 0, transactions: 0, unknownPatients: 0}
+  const counts = {read: 0, valid: 0, consents: 0, granted: 0, duplicates: 0, rejected: 0, transactions: 0, unknownPatients: 0}
   let gasUsed = 0n
   const report = new RejectReport(options.reportPath)
   const outcomes = new Map<string, {code: string; message: string} | 'ok'>()
@@ -90,7 +105,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       const grant = {...p.grant, epoch: epochs.get(p.subject) as number}
       return {...p, grant, consentId: consentIdOf(grant)}
     })
-    const onChain = await Promise.all(batch.map((p) => currentConsent(registry, p.subject, p.grant.grantee)))
+    const onChain = await Promise.all(batch.map((p) => currentConsent(registry, p.subject, p.grant.grantee, p.grant.purpose)))
     const toSend: Prepared[] = []
     const twins: Prepared[] = []
     const recovered = new Set<Prepared>()
@@ -115,6 +130,10 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         outcomes.set(p.consentId, 'ok')
         counts.duplicates++
         recovered.add(p)
+      } else if (chain.consentId && chain.nonce >= p.grant.nonce) {
+        const message = 'The chain holds a newer consent for this patient, grantee and purpose; an older one never takes its place.'
+        outcomes.set(p.consentId, {code: 'E_CONSENT_SUPERSEDED', message})
+        rejectPrepared(p, 'E_CONSENT_SUPERSEDED', message)
       } else {
         sending.add(p.consentId)
         toSend.push(p)
@@ -122,7 +141,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     })
     const granted: Prepared[] = []
     if (toSend.length > 0) {
-      const result = await grantBatch(registry, toSend.map((p) => p.grant), {confirmations: options.confirmations ?? 1})
+      const result = await grantBatch(registry, toSend.map((p) => p.grant), {...options.send, confirmations: options.confirmations ?? 1})
       counts.transactions++
       gasUsed += BigInt(result.gasUsed)
       const rejections = new Map(result.rejected.map((r) => [r.index, r.reason]))
@@ -148,13 +167,15 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     // Audit first, terms second: a crash between the two makes the next run record the grant again
     // (flagged recovered), never lose its audit entry.
     const toStore = [...granted, ...recovered]
+    // A recovered grant may have its audit entry already (the run died between audit and terms).
+    const audited = recovered.size > 0 ? (options.auditedGrants?.() ?? new Set<string>()) : new Set<string>()
     await options.audit?.(
-      toStore.map((p) => ({
+      toStore.filter((p) => !audited.has(p.consentId)).map((p) => ({
         type: 'grant',
         outcome: 'success',
         subject: p.subject,
         grantee: p.grant.grantee,
-        purposes: p.line.purposes,
+        purposes: [p.purpose],
         classes: p.line.classes,
         consentId: p.consentId,
         detail: {via: 'import', ...(recovered.has(p) ? {recovered: true} : {})},
@@ -169,36 +190,51 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       counts.read++
       options.onProgress?.({phase: options.dryRun ? 'validating' : 'granting', done: counts.read, unit: 'consents'})
       if (item.kind === 'reject') {
+        counts.consents++
         reject(item)
         continue
       }
       let subject: string
       if ('identifier' in item.patient) {
         subject = subjectForPatient(custodian, item.patient.identifier)
-        if (!index.hasSubject(subject)) counts.unknownPatients++
+        if (!index.hasSubject(subject)) {
+          if (!options.allowUnknownPatients) {
+            counts.consents += item.purposes.length
+            for (let i = 0; i < item.purposes.length; i++) reject({location: item.location, code: 'E_UNKNOWN_PATIENT', message: 'This vault holds no record of the patient this consent names (most likely a typo in the identifier); import the records first or pass --allow-unknown-patient.', ...(item.id ? {id: item.id} : {})})
+            continue
+          }
+          counts.unknownPatients++
+        }
       } else {
         const known = index.subjectForRef(indexHash(custodian.pseudonymKey, 'ref', item.patient.reference))
         if (!known) {
-          reject({location: item.location, code: 'E_UNKNOWN_PATIENT', message: `${item.patient.reference} is not a patient imported into this vault; name the patient by identifier instead.`, ...(item.id ? {id: item.id} : {})})
+          counts.consents += item.purposes.length
+          for (let i = 0; i < item.purposes.length; i++) reject({location: item.location, code: 'E_UNKNOWN_PATIENT', message: 'The patient reference names no patient imported into this vault; name the patient by identifier instead.', ...(item.id ? {id: item.id} : {})})
           continue
         }
         subject = known
       }
       counts.valid++
+      counts.consents += item.purposes.length
       if (options.dryRun) continue
-      const salt = derivedSalt(custodian.pseudonymKey, item.consent, item.grantee)
-      const grant: Omit<GrantInput, 'epoch'> = {
-        subject,
-        grantee: item.grantee,
-        purposes: purposesMask(item.purposes),
-        classes: classesMask(item.classes),
-        notBefore: item.notBefore,
-        notAfter: item.notAfter,
-        termsHash: termsHashOf(salt, item.consent),
-        nonce: BigInt(`0x${createHash('sha256').update('medctl:consent-nonce:').update(salt).digest('hex')}`),
-        deadline: 0n,
+      // One on-chain consent per purpose; its nonce orders by the Consent's date (a newer one wins).
+      const dated = Date.parse(String(item.consent.dateTime ?? (item.consent.meta as {lastUpdated?: string} | undefined)?.lastUpdated ?? ''))
+      const ms = Number.isNaN(dated) ? item.notBefore * 1000 : dated
+      for (const purpose of item.purposes) {
+        const salt = derivedSalt(custodian.pseudonymKey, item.consent, `${item.grantee}:${purpose}`)
+        const grant: Omit<GrantInput, 'epoch'> = {
+          subject,
+          grantee: item.grantee,
+          purpose: purposeBit(purpose),
+          classes: classesMask(item.classes),
+          notBefore: item.notBefore,
+          notAfter: item.notAfter,
+          termsHash: termsHashOf(salt, item.consent),
+          nonce: nonceAt(ms, createHash('sha256').update('medctl:consent-nonce:').update(salt).digest()),
+          deadline: 0,
+        }
+        pending.push({line: item, purpose, subject, grant, salt})
       }
-      pending.push({line: item, subject, grant, salt})
       if (pending.length >= options.batchSize) await flush()
     }
     await flush()

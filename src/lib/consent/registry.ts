@@ -1,8 +1,10 @@
 import {randomBytes} from 'node:crypto'
 import {bech32} from '@scure/base'
-import {AbiCoder, Contract, ContractFactory, dataSlice, getAddress, hexlify, keccak256, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
+import {AbiCoder, Contract, ContractFactory, dataSlice, getAddress, hexlify, keccak256, type ContractRunner, type Signer, type TransactionReceipt, type TypedDataDomain} from 'ethers'
 import {loadArtifact} from '../chain/artifact.js'
-import {decodeChainError, send, type SendOptions} from '../chain/client.js'
+import {chainRead, send, type SendOptions, type Sent} from '../chain/client.js'
+import {deploymentBlock, queryPaged} from '../chain/logs.js'
+import {MedctlError} from '../cli/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classesMask, decisionFromChain, purposeBit, type CheckResult, type Purpose} from './model.js'
 
@@ -23,36 +25,57 @@ export interface GrantInput {
   /** The subject's revoke-all epoch (epochOf): a revoke-all voids grants made in earlier epochs. */
   epoch: number
   grantee: string
-  purposes: number
+  /** One purpose of use, as its bit index (model.ts `purposeBit`). */
+  purpose: number
   classes: number
   notBefore: number
   notAfter: number
   termsHash: string
+  /** 48 bits; orders the grants of a (subject, grantee, purpose) scope: only a higher one replaces. */
   nonce: bigint
-  deadline: bigint
+  deadline: number
 }
 
 export const GRANT_TYPES = {
   Grant: [
     {name: 'subject', type: 'bytes32'},
-    {name: 'epoch', type: 'uint32'},
+    {name: 'epoch', type: 'uint24'},
     {name: 'grantee', type: 'address'},
-    {name: 'purposes', type: 'uint8'},
+    {name: 'purpose', type: 'uint8'},
     {name: 'classes', type: 'uint16'},
     {name: 'notBefore', type: 'uint32'},
     {name: 'notAfter', type: 'uint32'},
     {name: 'termsHash', type: 'bytes32'},
-    {name: 'nonce', type: 'uint256'},
-    {name: 'deadline', type: 'uint256'},
+    {name: 'nonce', type: 'uint48'},
+    {name: 'deadline', type: 'uint32'},
   ],
 }
 
+export const REGISTRY_DOMAIN_VERSION = '2'
+
 export function grantDomain(chainId: number, registry: string): TypedDataDomain {
-  return {name: 'medctl ConsentRegistry', version: '1', chainId, verifyingContract: registry}
+  return {name: 'medctl ConsentRegistry', version: REGISTRY_DOMAIN_VERSION, chainId, verifyingContract: registry}
 }
 
-export function newNonce(): bigint {
-  return BigInt(hexlify(randomBytes(32)))
+const NONCE_LIMIT = 1n << 48n
+
+/**
+ * A fresh nonce: milliseconds since 1970 × 64 plus 6 random bits (fits 48 bits until 2109), so a
+ * grant signed later orders after one signed earlier, on any machine; above `floor` when given
+ * (the scope's current nonce).
+ */
+export function newNonce(floor?: bigint): bigint {
+  const timed = BigInt(Date.now()) * 64n + BigInt(randomBytes(1)[0] as number % 64)
+  const nonce = floor !== undefined && timed <= floor ? floor + 1n : timed
+  if (nonce >= NONCE_LIMIT) throw new MedctlError('E_NONCE_RANGE', 'The nonce does not fit 48 bits.')
+  return nonce
+}
+
+/** A nonce fixed by a point in time (ms) and a digest: re-derivable, ordered by the time. */
+export function nonceAt(ms: number, digest: Buffer): bigint {
+  const nonce = BigInt(Math.max(0, Math.floor(ms))) * 64n + BigInt((digest[0] as number) % 64)
+  if (nonce >= NONCE_LIMIT) throw new MedctlError('E_NONCE_RANGE', 'The consent date is out of range.')
+  return nonce
 }
 
 /** EIP-712 signature of a grant, by the subject's controller (patient wallet) or a custodian. */
@@ -60,23 +83,84 @@ export async function signGrant(signer: Signer, chainId: number, registry: strin
   return signer.signTypedData(grantDomain(chainId, registry), GRANT_TYPES, grant)
 }
 
-/** The consent id the contract will assign: the first 20 bytes of keccak256 over the grant without its deadline. */
+/**
+ * The consent id the contract assigns: the first 12 bytes of keccak256 over the grant without its
+ * deadline, then the nonce (6 bytes) and the classes (2 bytes) — the top of the stored record.
+ */
 export function consentIdOf(g: GrantInput): string {
   const encoded = AbiCoder.defaultAbiCoder().encode(
-    ['bytes32', 'uint32', 'address', 'uint8', 'uint16', 'uint32', 'uint32', 'bytes32', 'uint256'],
-    [g.subject, g.epoch, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce],
+    ['bytes32', 'uint24', 'address', 'uint8', 'uint16', 'uint32', 'uint32', 'bytes32', 'uint48'],
+    [g.subject, g.epoch, g.grantee, g.purpose, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce],
   )
-  return dataSlice(keccak256(encoded), 0, 20)
+  const tag = dataSlice(keccak256(encoded), 0, 12)
+  return `${tag}${g.nonce.toString(16).padStart(12, '0')}${g.classes.toString(16).padStart(4, '0')}`.toLowerCase()
 }
 
-/** The current consent of a (subject, grantee) pair. */
-export async function currentConsent(registry: Contract, subject: string, grantee: string): Promise<{consentId: string | undefined; revoked: boolean}> {
-  const [consentId, , , , , revoked] = (await registry.consentOf(subject, grantee)) as [string, bigint, bigint, bigint, bigint, boolean]
-  return {consentId: /^0x0+$/.test(consentId) ? undefined : consentId.toLowerCase(), revoked}
+/** The storage key of a (subject, grantee, purpose) scope: one current consent each. */
+export function scopeOf(subject: string, grantee: string, purpose: number): string {
+  return keccak256(AbiCoder.defaultAbiCoder().encode(['bytes32', 'address', 'uint8'], [subject, grantee, purpose]))
+}
+
+/** The packed record the contract stores per scope (and emits in `Granted`). */
+export interface ConsentRecordFields {
+  consentId: string
+  nonce: bigint
+  classes: number
+  notBefore: number
+  notAfter: number
+  epoch: number
+  purpose: number
+  revoked: boolean
+  byController: boolean
+}
+
+export function decodeRecord(record: bigint): ConsentRecordFields {
+  const consentId = `0x${(record >> 96n).toString(16).padStart(40, '0')}`
+  return {
+    consentId,
+    nonce: (record >> 112n) & (NONCE_LIMIT - 1n),
+    classes: Number((record >> 96n) & 0xffffn),
+    notBefore: Number((record >> 64n) & 0xffffffffn),
+    notAfter: Number((record >> 32n) & 0xffffffffn),
+    epoch: Number((record >> 8n) & 0xffffffn),
+    purpose: Number((record >> 2n) & 7n),
+    revoked: (record & 1n) === 1n,
+    byController: (record & 2n) === 2n,
+  }
+}
+
+export interface CurrentConsent {
+  consentId: string | undefined
+  nonce: bigint
+  notBefore: number
+  notAfter: number
+  classes: number
+  /** Revoked, or voided by a revoke-all. */
+  revoked: boolean
+}
+
+/** The current consent of a (subject, grantee, purpose) scope. */
+export async function currentConsent(registry: Contract, subject: string, grantee: string, purpose: number, blockTag?: number): Promise<CurrentConsent> {
+  const [consentId, nonce, notBefore, notAfter, classes, revoked] = await chainRead(
+    () => registry.consentOf(subject, grantee, purpose, blockTag === undefined ? {} : {blockTag}) as Promise<[string, bigint, bigint, bigint, bigint, boolean]>,
+    registry,
+  )
+  return {consentId: /^0x0+$/.test(consentId) ? undefined : consentId.toLowerCase(), nonce, notBefore: Number(notBefore), notAfter: Number(notAfter), classes: Number(classes), revoked}
 }
 
 function toTuple(g: GrantInput) {
-  return [g.subject, g.epoch, g.grantee, g.purposes, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline]
+  return [g.subject, g.epoch, g.grantee, g.purpose, g.classes, g.notBefore, g.notAfter, g.termsHash, g.nonce, g.deadline]
+}
+
+/** The contract's BatchGrant: small fields packed into `terms` (see ConsentRegistry.sol). */
+function toBatchTuple(g: GrantInput) {
+  const terms = (g.nonce << 112n) | (BigInt(g.notBefore) << 80n) | (BigInt(g.notAfter) << 48n) | (BigInt(g.classes) << 32n) | (BigInt(g.purpose) << 24n) | BigInt(g.epoch)
+  return [g.subject, g.grantee, terms, g.termsHash]
+}
+
+/** The consent id a `Granted` log carries (the top 160 bits of its record). */
+export function grantedConsentId(record: bigint): string {
+  return decodeRecord(record).consentId
 }
 
 export interface GrantResult {
@@ -87,16 +171,21 @@ export interface GrantResult {
   noop: boolean
 }
 
-export async function submitGrant(registry: Contract, grant: GrantInput, signature: string, options: SendOptions = {}): Promise<GrantResult> {
-  const consentId = consentIdOf(grant)
-  const sent = await send(registry, 'grant', [toTuple(grant), signature], options)
-  const granted = sent.receipt.logs.some((log) => {
+function parsedLogs(registry: Contract, receipt: TransactionReceipt) {
+  return receipt.logs.flatMap((log) => {
     try {
-      return registry.interface.parseLog(log)?.name === 'Granted'
+      const parsed = registry.interface.parseLog(log)
+      return parsed ? [parsed] : []
     } catch {
-      return false
+      return []
     }
   })
+}
+
+export async function submitGrant(registry: Contract, grant: GrantInput, signature: string, options: SendOptions = {}): Promise<GrantResult> {
+  const consentId = consentIdOf(grant)
+  const sent = await send(registry, 'grantScopedWithClasses', [toTuple(grant), signature], options)
+  const granted = parsedLogs(registry, sent.receipt).some((p) => p.name === 'Granted')
   return {consentId, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), noop: !granted}
 }
 
@@ -107,6 +196,8 @@ export const REJECTION_CODES: Record<string, string> = {
   BadWindow: 'E_BAD_WINDOW',
   OptedOut: 'E_OPTED_OUT',
   Empty: 'E_EMPTY_GRANT',
+  Superseded: 'E_CONSENT_SUPERSEDED',
+  NonceUsed: 'E_NONCE_USED',
 }
 
 export interface BatchResult {
@@ -117,37 +208,38 @@ export interface BatchResult {
   rejected: Array<{index: number; reason: string}>
 }
 
-const REJECTIONS = ['None', 'Revoked', 'Expired', 'TooLong', 'BadWindow', 'OptedOut', 'Empty']
+const REJECTIONS = ['None', 'Revoked', 'Expired', 'TooLong', 'BadWindow', 'OptedOut', 'Empty', 'Superseded', 'NonceUsed']
 
 export async function grantBatch(registry: Contract, grants: GrantInput[], options: SendOptions = {}): Promise<BatchResult> {
-  const sent = await send(registry, 'grantBatch', [grants.map(toTuple)], options)
+  const sent = await send(registry, 'grantBatchedSubjectClasses', [grants.map(toBatchTuple)], options)
+  return batchOutcome(registry, sent)
+}
+
+export function batchOutcome(registry: Contract, sent: Sent): BatchResult {
   const granted: string[] = []
   const rejected: BatchResult['rejected'] = []
-  for (const log of sent.receipt.logs) {
-    let parsed
-    try {
-      parsed = registry.interface.parseLog(log)
-    } catch {
-      continue
-    }
-    if (parsed?.name === 'Granted') granted.push(parsed.args.consentId as string)
-    if (parsed?.name === 'GrantRejected') rejected.push({index: Number(parsed.args.index), reason: REJECTIONS[Number(parsed.args.reason)] ?? 'Unknown'})
+  for (const parsed of parsedLogs(registry, sent.receipt)) {
+    if (parsed.name === 'Granted') granted.push(grantedConsentId(parsed.args.record as bigint))
+    if (parsed.name === 'GrantRejected') rejected.push({index: Number(parsed.args.index), reason: REJECTIONS[Number(parsed.args.reason)] ?? 'Unknown'})
   }
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), granted, rejected}
 }
 
 export async function checkConsent(registry: Contract, q: {subject: string; grantee: string; purpose: Purpose; classes: readonly DataClass[]; blockTag?: number}): Promise<CheckResult> {
-  try {
-    const [decision, reason, consentId] = (await registry.check(q.subject, q.grantee, purposeBit(q.purpose), classesMask(q.classes), q.blockTag === undefined ? {} : {blockTag: q.blockTag})) as [bigint, bigint, string]
-    return decisionFromChain(decision, reason, consentId)
-  } catch (error) {
-    throw decodeChainError(registry, error)
-  }
+  const [decision, reason, consentId] = await chainRead(
+    () => registry.check(q.subject, q.grantee, purposeBit(q.purpose), classesMask(q.classes), q.blockTag === undefined ? {} : {blockTag: q.blockTag}) as Promise<[bigint, bigint, string]>,
+    registry,
+  )
+  return decisionFromChain(decision, reason, consentId)
 }
 
-export async function revokeConsent(registry: Contract, subject: string, grantee: string, consentId: string, options: SendOptions = {}) {
-  const sent = await send(registry, 'revoke', [subject, grantee, consentId], options)
-  return {consentId, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
+/** Revokes the current consent of a scope: as a custodian (by scope) or as the subject's controller. */
+export async function revokeConsent(registry: Contract, q: {subject: string; grantee: string; purpose: number; asController?: boolean}, options: SendOptions = {}) {
+  const sent = q.asController
+    ? await send(registry, 'revokeAsController', [q.subject, q.grantee, q.purpose], options)
+    : await send(registry, 'revokeByExactPurpose', [scopeOf(q.subject, q.grantee, q.purpose)], options)
+  const revoked = parsedLogs(registry, sent.receipt).find((p) => p.name === 'Revoked')
+  return {consentId: revoked ? (revoked.args.consentId as string).toLowerCase() : undefined, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), resumed: sent.resumed}
 }
 
 export async function revokeAll(registry: Contract, subject: string, options: SendOptions = {}) {
@@ -160,13 +252,18 @@ export async function setController(registry: Contract, subject: string, control
   return {subject, controller, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
+/** A subject's controller, revoke-all epoch and opted-out purposes mask. */
+export async function subjectState(registry: Contract, subject: string, blockTag?: number): Promise<{controller: string | undefined; epoch: number; optOuts: number}> {
+  const [controller, epoch, optOuts] = await chainRead(() => registry.subjectOf(subject, blockTag === undefined ? {} : {blockTag}) as Promise<[string, bigint, bigint]>, registry)
+  return {controller: /^0x0+$/.test(controller) ? undefined : controller, epoch: Number(epoch), optOuts: Number(optOuts)}
+}
+
 export async function epochOf(registry: Contract, subject: string): Promise<number> {
-  return Number((await registry.epochOf(subject)) as bigint)
+  return (await subjectState(registry, subject)).epoch
 }
 
 export async function controllerOf(registry: Contract, subject: string): Promise<string | undefined> {
-  const controller = (await registry.controllerOf(subject)) as string
-  return /^0x0+$/.test(controller) ? undefined : controller
+  return (await subjectState(registry, subject)).controller
 }
 
 export async function optOut(registry: Contract, subject: string, purposes: number, options: SendOptions = {}) {
@@ -224,14 +321,14 @@ export async function anchorTreeHead(registry: Contract, head: {size: number; ro
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, index: Number(anchored?.args.index ?? 0), gasUsed: sent.gasUsed.toString()}
 }
 
-export async function listAnchors(registry: Contract, opts: {blockTag?: number} = {}) {
+export async function listAnchors(registry: Contract, opts: {blockTag?: number; logRange?: number} = {}) {
   const overrides = opts.blockTag === undefined ? {} : {blockTag: opts.blockTag}
-  const count = Number(await registry.anchorCount(overrides))
-  const events = await registry.queryFilter(registry.filters.Anchored(), 0, opts.blockTag ?? 'latest')
+  const count = Number(await chainRead(() => registry.anchorCount(overrides) as Promise<bigint>, registry))
+  const events = count === 0 ? [] : await queryPaged(registry, registry.filters.Anchored(), {fromBlock: await deploymentBlock(registry), ...(opts.blockTag === undefined ? {} : {toBlock: opts.blockTag}), ...(opts.logRange ? {range: opts.logRange} : {})})
   const byIndex = new Map(events.map((e) => [Number((e as unknown as {args: {index: bigint}}).args.index), e]))
   const anchors = []
   for (let i = 0; i < count; i++) {
-    const [by, size, root, timestamp] = (await registry.anchorAt(i, overrides)) as [string, bigint, string, bigint]
+    const [by, size, root, timestamp] = await chainRead(() => registry.anchorAt(i, overrides) as Promise<[string, bigint, string, bigint]>, registry)
     const event = byIndex.get(i)
     anchors.push({index: i, by, size: Number(size), root, timestamp: Number(timestamp), ...(event ? {txHash: event.transactionHash, blockNumber: event.blockNumber} : {})})
   }

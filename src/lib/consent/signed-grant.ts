@@ -2,7 +2,7 @@ import {getAddress, isHexString, verifyTypedData, type Signer} from 'ethers'
 import {MedctlError, usageError} from '../cli/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
-import {classesMask, purposesMask, type Purpose} from './model.js'
+import {classesMask, purposeBit, type Purpose} from './model.js'
 import {GRANT_TYPES, consentIdOf, grantDomain, newNonce, type GrantInput} from './registry.js'
 import {consentResource, randomSalt, termsHashOf} from './terms.js'
 
@@ -16,7 +16,7 @@ export const SIGNED_GRANT_FORMAT = 'medctl.signed-grant.v1'
 export interface SignedGrantFile {
   format: typeof SIGNED_GRANT_FORMAT
   domain: {name: string; version: string; chainId: number; verifyingContract: string}
-  grant: {subject: string; epoch: number; grantee: string; purposes: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: string}
+  grant: {subject: string; epoch: number; grantee: string; purpose: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: number}
   consentId: string
   signer: string
   signature: string
@@ -28,7 +28,7 @@ export interface SignGrantRequest {
   /** The subject's revoke-all epoch now (epochOf on the registry). */
   epoch: number
   grantee: string
-  purposes: readonly Purpose[]
+  purpose: Purpose
   classes: readonly DataClass[]
   notBefore: number
   notAfter: number
@@ -38,26 +38,26 @@ export interface SignGrantRequest {
 }
 
 export async function signGrantOffline(signer: Signer, q: SignGrantRequest): Promise<SignedGrantFile> {
-  const consent = consentResource({patient: {subject: q.subject}, grantee: q.grantee, purposes: q.purposes, classes: q.classes, notBefore: q.notBefore, notAfter: q.notAfter})
+  const consent = consentResource({patient: {subject: q.subject}, grantee: q.grantee, purposes: [q.purpose], classes: q.classes, notBefore: q.notBefore, notAfter: q.notAfter})
   const salt = randomSalt()
   const grant: GrantInput = {
     subject: q.subject,
     epoch: q.epoch,
     grantee: getAddress(q.grantee),
-    purposes: purposesMask(q.purposes),
+    purpose: purposeBit(q.purpose),
     classes: classesMask(q.classes),
     notBefore: q.notBefore,
     notAfter: q.notAfter,
     termsHash: termsHashOf(salt, consent),
     nonce: newNonce(),
-    deadline: BigInt(q.deadline),
+    deadline: q.deadline,
   }
   const domain = grantDomain(q.chainId, q.registry)
   const signature = await signer.signTypedData(domain, GRANT_TYPES, grant)
   return {
     format: SIGNED_GRANT_FORMAT,
     domain: {name: domain.name as string, version: domain.version as string, chainId: q.chainId, verifyingContract: getAddress(q.registry)},
-    grant: {...grant, nonce: `0x${grant.nonce.toString(16)}`, deadline: grant.deadline.toString()},
+    grant: {...grant, nonce: `0x${grant.nonce.toString(16)}`},
     consentId: consentIdOf(grant),
     signer: await signer.getAddress(),
     signature,
@@ -80,10 +80,10 @@ export function openSignedGrant(text: string, expected: {chainId: number; regist
   const g = file.grant ?? ({} as SignedGrantFile['grant'])
   if (!isHexString(g.subject, 32) || !isHexString(g.termsHash, 32)) throw bad('grant.subject and grant.termsHash must be 32-byte hex.')
   if (!/^0x[0-9a-fA-F]{40}$/.test(g.grantee ?? '')) throw bad('grant.grantee must be an address.')
-  if (![g.epoch, g.purposes, g.classes, g.notBefore, g.notAfter].every(isInt)) throw bad('grant.epoch, purposes, classes, notBefore and notAfter must be integers.')
-  if (!/^0x[0-9a-f]+$/i.test(g.nonce ?? '') || !/^\d+$/.test(g.deadline ?? '')) throw bad('grant.nonce (hex) and grant.deadline (decimal) are required.')
+  if (![g.epoch, g.purpose, g.classes, g.notBefore, g.notAfter, g.deadline].every(isInt) || g.purpose > 7 || g.epoch >= 2 ** 24 || [g.notBefore, g.notAfter, g.deadline].some((t) => t >= 2 ** 32) || g.classes >= 2 ** 16) throw bad('grant.epoch, purpose (0-7), classes, notBefore, notAfter and deadline must be integers in range.')
+  if (!/^0x[0-9a-f]{1,12}$/i.test(g.nonce ?? '')) throw bad('grant.nonce must be hex of at most 48 bits.')
   if (!isHexString(file.signature) || !file.terms?.salt || !file.terms.consent) throw bad('signature and terms are required.')
-  const grant: GrantInput = {subject: g.subject, epoch: g.epoch, grantee: g.grantee, purposes: g.purposes, classes: g.classes, notBefore: g.notBefore, notAfter: g.notAfter, termsHash: g.termsHash, nonce: BigInt(g.nonce), deadline: BigInt(g.deadline)}
+  const grant: GrantInput = {subject: g.subject, epoch: g.epoch, grantee: g.grantee, purpose: g.purpose, classes: g.classes, notBefore: g.notBefore, notAfter: g.notAfter, termsHash: g.termsHash, nonce: BigInt(g.nonce), deadline: g.deadline}
 
   const d = file.domain
   if (d?.chainId !== expected.chainId || d.verifyingContract?.toLowerCase() !== expected.registry.toLowerCase()) {

@@ -13,9 +13,10 @@ import {fetchPackage, sharePatient} from '../access/index.js'
 import {auditAccess} from '../access/audit.js'
 import {anchorLog, chainAnchors, verifyLog} from '../audit/index.js'
 import {recordAudit} from '../audit/record.js'
-import {auditConsent} from '../consent/audit.js'
-import {consentContext, grantForPatient, granteeAddress} from '../consent/context.js'
-import {revokeConsent, type Purpose} from '../consent/index.js'
+import {granteeAddress} from '../consent/context.js'
+import {grantConsent, type GrantedConsent} from '../consent/grant.js'
+import {revokeConsents} from '../consent/revoke.js'
+import type {Purpose} from '../consent/index.js'
 import {Session} from '../config/session.js'
 import {createProfile} from '../config/setup.js'
 import type {DataClass} from '../fhir/data-classes.js'
@@ -106,11 +107,8 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     const {pkg, ...fetched} = await fetchPackage(clinic, {cid: shared.packageCid, out})
     await auditAccess(clinic, {type: 'fetch', outcome: 'success', subject: fetched.subject, grantee: clinic.identity().address, purpose: pkg.purpose, classes: fetched.classes, cids: pkg.objects.map((o) => o.cid), reason: 'Permit', custodian: pkg.custodian})
     ctx.record({step: 'fetch', detail: `the clinic decrypts exactly the granted classes: ${fetched.resources} resources written to ${out}`, data: {...fetched}})
-    const ctxChain = await consentContext(local, {write: true})
-    const revoked = await revokeConsent(ctxChain.registry, grant.subject, grant.grantee, grant.consentId)
-    await local.chainWritten()
-    await auditConsent(local, {type: 'revoke', outcome: 'success', subject: grant.subject, grantee: grant.grantee, consentId: grant.consentId})
-    ctx.record({step: 'revoke', detail: `the patient revokes consent ${grant.consentId} (${revoked.gasUsed} gas); revocation is final`, data: {...revoked}})
+    const revoked = await revokeConsents(local, {consentId: grant.consentId})
+    ctx.record({step: 'revoke', detail: `the patient revokes consent ${grant.consentId} (${revoked.revoked[0]?.gasUsed} gas); revocation is final`, data: {...revoked}})
     try {
       await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: 'clinic', purpose: 'TREAT'})
       throw new Error('the share after a revoke was not refused')
@@ -140,16 +138,9 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
 ]
 
 async function demoGrant(session: Session, patient: string, grantee: string, purposes: Purpose[], classes: DataClass[], until: string) {
-  const custodian = await custodianContext(session)
-  const ctx = await consentContext(session, {write: true})
-  const {subjectForPatient} = await import('../vault/read.js')
-  const {parseWhen} = await import('../consent/model.js')
-  const subject = subjectForPatient(custodian, patient)
-  const to = granteeAddress(session, grantee)
-  const notAfter = parseWhen(until, ctx.now, 'until')
-  const result = await grantForPatient(session, custodian, ctx, {patient, subject, grantee: to, purposes, classes, notBefore: ctx.now, notAfter})
-  await auditConsent(session, {type: 'grant', outcome: 'success', subject, grantee: to, purposes, classes, consentId: result.consentId})
-  return {...result, subject, grantee: to}
+  const outcome = await grantConsent(session, {patient, grantee: granteeAddress(session, grantee), purposes, classes, until})
+  const first = outcome.consents[0] as GrantedConsent
+  return {...first, subject: outcome.subject, grantee: outcome.grantee}
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
