@@ -50,13 +50,20 @@ describe('records import: bad input gets a code and a location, its neighbours s
     const byLine = new Map(reportLines(report).map((l) => [l.line, l]))
     expect(byLine.get(3)?.code).toBe('E_INVALID_JSON')
     expect(byLine.get(4)?.code).toBe('E_UNKNOWN_RESOURCE_TYPE')
-    expect(byLine.get(5)).toMatchObject({code: 'E_INVALID_PRIMITIVE', resourceType: 'Patient', id: 'p2'})
+    expect(byLine.get(5)).toMatchObject({code: 'E_INVALID_PRIMITIVE', resourceType: 'Patient', id: expect.stringMatching(/^id:[0-9a-f]{16}$/)})
     expect(byLine.get(5)?.message).toMatch(/birthDate|active/)
-    expect(byLine.get(6)).toMatchObject({code: 'E_DANGLING_REFERENCE', id: 'c1'})
-    expect(byLine.get(7)).toMatchObject({code: 'E_MISSING_REQUIRED', id: 'o3'})
+    expect(byLine.get(6)).toMatchObject({code: 'E_DANGLING_REFERENCE', resourceType: 'Condition'})
+    expect(byLine.get(6)?.message).toContain('subject')
+    expect(byLine.get(7)).toMatchObject({code: 'E_MISSING_REQUIRED', resourceType: 'Observation'})
     expect(byLine.get(8)?.code).toBe('E_BINARY_INPUT')
     expect(byLine.get(9)?.code).toBe('E_NOT_A_RESOURCE')
-    for (const line of byLine.values()) expect(line.file).toBe(join(fixtures, 'mixed.ndjson'))
+    // No file names, ids or quoted lines in the report: keyed references, which the result maps back to the path.
+    const ref = reportLines(report)[0]?.file
+    for (const line of byLine.values()) expect(line.file).toBe(ref)
+    expect(ref).toMatch(/^file:[0-9a-f]{16}$/)
+    expect((r as ImportResult & {rejectedFiles: unknown[]}).rejectedFiles).toEqual([{ref, path: join(fixtures, 'mixed.ndjson'), rejected: 7}])
+    const text = readFileSync(report, 'utf8')
+    for (const value of ['mixed', 'p2', 'broken', 'Nonsense', 'yesterday', 'dead', 'MRN-']) expect(text).not.toContain(value)
   })
 
   it('an empty file and a binary file each get one reject; exit 3 even with nothing imported', async () => {

@@ -41,6 +41,7 @@ function decodeLine(bytes: Buffer, line: number, decoder: TextDecoder): LineItem
   if (end > 0 && bytes[end - 1] === 0x0d) end--
   let start = 0
   if (line === 1 && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3
+  if (bytes.subarray(start, end).includes(0)) return {line, problem: {code: 'E_BINARY_INPUT', message: 'The line is binary data (it holds NUL bytes), not text.'}}
   try {
     return {line, text: decoder.decode(bytes.subarray(start, end))}
   } catch {

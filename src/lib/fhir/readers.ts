@@ -12,7 +12,7 @@ import {DEFAULT_MAX_LINE_BYTES, fileLines, headBytes, splitLines, streamProblem,
 import {patientLinkOf} from './patients.js'
 import {ReferenceResolver, idFromFullUrl, rewriteReferences, type ReferenceProblem} from './references.js'
 import type {FhirResource, InputItem, Location} from './types.js'
-import {validateFhir} from './validate.js'
+import {isKnownResourceType, validateFhir} from './validate.js'
 
 export interface ReadOptions {
   mapping?: CsvMapping
@@ -124,7 +124,7 @@ function looksBinary(text: string): boolean {
 
 /** A reject that names no value of the input: code, location, and what kind of resource it was. */
 function rejectOf(location: Location, problem: LineProblem, resource?: {resourceType?: unknown; id?: unknown}): InputItem {
-  const resourceType = typeof resource?.resourceType === 'string' && /^[A-Z][A-Za-z]{0,63}$/.test(resource.resourceType) ? resource.resourceType : undefined
+  const resourceType = isKnownResourceType(resource?.resourceType) ? resource.resourceType : undefined
   const id = typeof resource?.id === 'string' ? resource.id : undefined
   return {kind: 'reject', location, ...(resourceType ? {resourceType} : {}), ...(id ? {id} : {}), code: problem.code, message: problem.message}
 }

@@ -34,6 +34,12 @@ function codeFor(issue: OperationOutcomeIssue): string {
   return 'E_INVALID_RESOURCE'
 }
 
+/** Whether a value names a FHIR R4 resource type (only then is it safe to echo in a report: anything else is input). */
+export function isKnownResourceType(value: unknown): value is string {
+  loadDefinitions()
+  return typeof value === 'string' && isResourceType(value)
+}
+
 /** An issue's text without quoted values (an unknown property's name may be a patient's data). */
 function scrub(text: string): string {
   return text.replaceAll(/"[^"]*"/g, '').replaceAll(/\s{2,}/g, ' ').trim()
