@@ -11,9 +11,11 @@ const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116
 
 interface Verified {
   ok: boolean
+  code?: string
   entries: number
   anchors: number
   firstBadIndex?: number
+  lastBadIndex?: number
   problem?: string
 }
 
@@ -104,14 +106,23 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
     expect(r.envelope.result).toMatchObject({ok: false, firstBadIndex: 2})
   })
 
-  it('a truncated log is named at the first missing entry', async () => {
+  // Inside an anchored segment the exact entry of a cut or a rewrite cannot be known (the anchor
+  // signs one root); verify names the first entry no intact anchor vouches for and the range.
+  const previousAnchor = (): number => {
+    const sizes = readFileSync(join(logDir, 'heads.ndjson'), 'utf8').split('\n').filter(Boolean).map((h) => (JSON.parse(h) as {size: number}).size)
+    return sizes.filter((s) => s < lines.length).at(-1) ?? 0
+  }
+
+  it('a truncated log is caught by the newest anchor, reported from the first entry no intact anchor covers', async () => {
     const r = await verifyDir(tampered((l) => l.slice(0, -1)))
-    expect(r.envelope.result).toMatchObject({ok: false, firstBadIndex: lines.length - 1})
+    expect(r.exitCode).toBe(4)
+    expect(r.envelope.result).toMatchObject({ok: false, code: 'E_AUDIT_TRUNCATED', firstBadIndex: previousAnchor(), lastBadIndex: lines.length - 1})
   })
 
   it('a rewritten tail (last entry edited, nothing after it to chain) is caught by the anchored head', async () => {
     const r = await verifyDir(tampered((l) => l.map((line, i) => (i === l.length - 1 ? line.replace('"success"', '"failure"').replace('"denied"', '"success"') : line))))
-    expect(r.envelope.result).toMatchObject({ok: false, firstBadIndex: lines.length - 1})
+    expect(r.exitCode).toBe(4)
+    expect(r.envelope.result).toMatchObject({ok: false, code: 'E_AUDIT_ALTERED', firstBadIndex: previousAnchor(), lastBadIndex: lines.length - 1})
   })
 
   it('a forged tree head (not signed by the custodian) fails', async () => {
