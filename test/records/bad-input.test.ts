@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
@@ -99,6 +99,27 @@ describe('records import: bad input gets a code and a location, its neighbours s
     expect(shown.envelope.result.resources).toBe(4)
     const types = (JSON.parse(readFileSync(join(t.home, 'a100.json'), 'utf8')) as {entry: Array<{resource: {resourceType: string}}>}).entry.map((e) => e.resource.resourceType).sort()
     expect(types).toEqual(['Condition', 'MedicationStatement', 'Observation', 'Patient'])
+  })
+
+  it('a line over --max-line-mb (MEDCTL_MAX_LINE_MB) in a file named after a patient: exit 3 with an envelope, neighbours imported; nothing under the home names the file', () => {
+    const dir = join(t.home, 'in')
+    mkdirSync(dir, {recursive: true})
+    const file = join(dir, 'Carolee951_Sanford861.ndjson')
+    const p = JSON.parse(readFileSync(join(fixtures, 'mixed.ndjson'), 'utf8').split('\n')[0] as string) as {id: string; identifier: Array<{value: string}>; name: Array<{family: string}>}
+    p.id = 'p-long'
+    p.identifier[0]!.value = 'MRN-LONG-1'
+    const long = JSON.stringify({resourceType: 'Observation', id: 'o-long', status: 'final', code: {text: 'x'.repeat(2 * 1024 * 1024)}, subject: {reference: 'Patient/p-long'}})
+    writeFileSync(file, `${JSON.stringify(p)}\n${long}\n`)
+    const r = runBin(['records', 'import', file, '--no-anchor', '--json'], {env: {...t.env, MEDCTL_MAX_LINE_MB: '1'}})
+    expect(r.status, r.stderr).toBe(3)
+    expect(r.stderr).not.toMatch(/RangeError|at .*\.js:\d+/)
+    const result = parseEnvelope<ImportResult & {rejectedFiles: Array<{ref: string; path: string}>}>(r.stdout).result
+    expect(result).toMatchObject({read: 2, imported: 1, rejected: 1})
+    expect(result.rejectedFiles[0]?.path).toBe(file)
+    expect(reportLines(result.report as string)).toEqual([expect.objectContaining({line: 2, code: 'E_LINE_TOO_LONG', file: result.rejectedFiles[0]?.ref})])
+    // No file under the home (reports, audit log, database, node state) holds the file's name.
+    const walk = (d: string): string[] => readdirSync(d, {withFileTypes: true}).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []))
+    for (const f of walk(join(t.home, 'data')).concat(walk(join(t.home, 'config')))) expect(readFileSync(f).includes('Carolee951'), f).toBe(false)
   })
 
   it('usage errors: a CSV without --mapping, a missing path, no input at all — exit 2, nothing imported', async () => {
