@@ -121,11 +121,23 @@ export interface ShowFilter {
   since?: string
 }
 
+/** The line as an entry, or undefined when it is not one (a damaged log: `audit verify` names it). */
+function parseEntry(bytes: Buffer): AuditEntry | undefined {
+  try {
+    const value = JSON.parse(bytes.toString('utf8')) as unknown
+    const entry = value as AuditEntry
+    return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof entry.type === 'string' && typeof entry.actor?.address === 'string' ? entry : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export function showEntries(dir: string, filter: ShowFilter): Array<AuditEntry & {index: number}> {
   const out: Array<AuditEntry & {index: number}> = []
   for (const line of readLog(dir)) {
     if (line.torn) continue
-    const entry = JSON.parse(line.bytes.toString('utf8')) as AuditEntry
+    const entry = parseEntry(line.bytes)
+    if (!entry) continue
     if (filter.subject && entry.subject !== filter.subject) continue
     if (filter.actor && entry.actor.address.toLowerCase() !== filter.actor.toLowerCase() && entry.actor.profile !== filter.actor) continue
     if (filter.types?.length && !filter.types.includes(entry.type)) continue
@@ -138,7 +150,10 @@ export function showEntries(dir: string, filter: ShowFilter): Array<AuditEntry &
 
 export function exportFhir(dir: string, out: string): {written: number; out: string} {
   const lines: string[] = []
-  for (const line of readLog(dir)) if (!line.torn) lines.push(JSON.stringify(toFhirAuditEvent(JSON.parse(line.bytes.toString('utf8')) as AuditEntry, line.index)))
+  for (const line of readLog(dir)) {
+    const entry = line.torn ? undefined : parseEntry(line.bytes)
+    if (entry) lines.push(JSON.stringify(toFhirAuditEvent(entry, line.index)))
+  }
   writeFileSync(out, lines.length ? `${lines.join('\n')}\n` : '')
   return {written: lines.length, out}
 }

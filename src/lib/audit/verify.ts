@@ -142,14 +142,14 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
     if (!chainBad) {
       if (line.torn) chainBad = {code: VERIFY_CODES.torn, index: i, problem: `entry ${i} is torn: its write was cut short`}
       else {
-        let entry: AuditEntry | undefined
+        let entry: AuditEntry | null | undefined
         try {
-          entry = JSON.parse(line.bytes.toString('utf8')) as AuditEntry
+          entry = JSON.parse(line.bytes.toString('utf8')) as AuditEntry | null
         } catch {
           chainBad = {code: VERIFY_CODES.notJson, index: i, problem: `entry ${i} is not JSON`}
         }
-        if (entry && !chainBad) {
-          if (typeof entry !== 'object' || entry === null || typeof entry.seq !== 'number') chainBad = {code: VERIFY_CODES.notJson, index: i, problem: `entry ${i} is not an audit entry`}
+        if (!chainBad) {
+          if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || typeof entry.seq !== 'number') chainBad = {code: VERIFY_CODES.notJson, index: i, problem: `entry ${i} is not an audit entry`}
           else if (entry.seq > i) chainBad = {code: VERIFY_CODES.missing, index: i, problem: `entry ${i} is missing or out of order (found entry ${entry.seq} there)`}
           else if (entry.seq < i) chainBad = {code: VERIFY_CODES.inserted, index: i - 1, problem: `entry ${i - 1} was inserted or altered (entry ${entry.seq} follows it)`}
           else if (entry.prev !== prevHash) chainBad = {code: VERIFY_CODES.chain, index: i - 1, problem: `entry ${i - 1} was altered (entry ${i} does not chain to it)`}
