@@ -1,7 +1,9 @@
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {rpcCall} from '../../src/lib/chain/anvil.js'
+import {Contract, JsonRpcProvider, Wallet} from 'ethers'
+import {ANVIL_DEV_KEYS, rpcCall} from '../../src/lib/chain/anvil.js'
+import {loadArtifact} from '../../src/lib/chain/artifact.js'
 import {loadDefinitions, validateFhir, type FhirResource} from '../../src/lib/fhir/index.js'
 import {repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
@@ -21,6 +23,7 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
   let subject: string
   let aliceConsent: string
   let selfConsent: string
+  let g2Consent: string
 
   const sign = async (profile: string, out: string, extra: string[] = [], purpose = 'TREAT') => {
     const r = await runJson<{consentId: string}>(['consent', 'sign', '--profile', profile, '--subject', subject, '--grantee', 'clinic', '--purpose', purpose, '--classes', 'labs,vitals', '--until', '30d', '--out', out, ...extra])
@@ -105,6 +108,37 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(r.envelope.error.code).toBe('E_CONSENT_REVOKED')
   })
 
+  it('the revoked grant never comes back: after a narrower G2, G1\'s signature sent straight to the contract by any funded account is refused', async () => {
+    const g2File = join(t.home, 'alice-g2.json')
+    const r2 = await runJson<{consentId: string}>(['consent', 'sign', '--profile', 'alice', '--subject', subject, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d', '--out', g2File])
+    expect((await runJson<SubmitResult>(['consent', 'submit', g2File])).envelope.result).toMatchObject({consentId: r2.envelope.result.consentId, noop: false})
+    g2Consent = r2.envelope.result.consentId
+
+    // Raw ethers, no medctl code in the way: a funded stranger replays G1.
+    const g1 = JSON.parse(readFileSync(join(t.home, 'alice-grant.json'), 'utf8')) as {grant: {subject: string; epoch: number; grantee: string; purpose: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: number}; signature: string}
+    const rpcUrl = (await runJson<{rpcUrl: string}>(['node', 'status'])).envelope.result.rpcUrl
+    const registryAddress = (await runJson<{chain: {registry: string}}>(['profile', 'show'])).envelope.result.chain.registry
+    const provider = new JsonRpcProvider(rpcUrl, undefined, {staticNetwork: true})
+    try {
+      const raw = new Contract(registryAddress, loadArtifact('ConsentRegistry').abi as never, new Wallet(ANVIL_DEV_KEYS[1], provider))
+      const g = g1.grant
+      const tuple = [g.subject, g.epoch, g.grantee, g.purpose, g.classes, g.notBefore, g.notAfter, g.termsHash, BigInt(g.nonce), g.deadline]
+      const sent = await raw.getFunction('grantScopedWithClasses').send(tuple, g1.signature).then(() => undefined, (error: {data?: string}) => error)
+      expect(sent && raw.interface.parseError(sent.data ?? '0x')?.name).toBe('ConsentSuperseded')
+    } finally {
+      provider.destroy()
+    }
+    const vitals = await runJson<{decision: string; reason: string; consentId: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
+    expect(vitals.exitCode).toBe(5)
+    expect(vitals.envelope.result).toMatchObject({decision: 'Deny', reason: 'ClassNotCovered', consentId: g2Consent})
+    const share = await runJson(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
+    expect(share.exitCode).toBe(5)
+    expect(share.envelope.error.code).toBe('E_ACCESS_DENIED')
+    const resubmit = await runJson(['consent', 'submit', join(t.home, 'alice-grant.json')])
+    expect(resubmit.exitCode).toBe(5)
+    expect(resubmit.envelope.error.code).toMatch(/E_CONSENT_REVOKED|E_CONSENT_SUPERSEDED/)
+  })
+
   it('a grant relayed by the patient themself is valid; the custodian exports it rebuilt from the chain', async () => {
     const file = join(t.home, 'alice-self.json')
     const consentId = await runJson<{consentId: string}>(['consent', 'sign', '--profile', 'alice', '--subject', subject, '--grantee', 'mallory', '--purpose', 'HRESCH', '--classes', 'labs', '--until', '90d', '--out', file])
@@ -115,9 +149,9 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
 
   it('export: valid FHIR R4 Consents, status from the chain (revoked and expired are inactive), terms checked', async () => {
     // A custodian grant that expires: move the chain's clock past it.
-    const short = await runJson<{consentId: string}>(['consent', 'grant', '--patient', P, '--grantee', `0x${'44'.repeat(20)}`, '--purpose', 'TREAT', '--classes', 'labs', '--until', '1h'])
+    const short = await runJson<{consents: Array<{consentId: string}>}>(['consent', 'grant', '--patient', P, '--grantee', `0x${'44'.repeat(20)}`, '--purpose', 'TREAT', '--classes', 'labs', '--until', '1h'])
     expect(short.exitCode).toBe(0)
-    const custodianGrant = await runJson<{consentId: string}>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
+    const custodianGrant = await runJson<{consents: Array<{consentId: string; replaced?: string}>}>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
     const rpcUrl = (await runJson<{rpcUrl: string}>(['node', 'status'])).envelope.result.rpcUrl
     await rpcCall(rpcUrl, 'evm_increaseTime', [7200])
     await rpcCall(rpcUrl, 'evm_mine', [])
@@ -135,14 +169,17 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
       return [c?.status, c?.meta.tag[0]?.code]
     }
     expect(status(aliceConsent)).toEqual(['inactive', 'revoked'])
-    expect(status(short.envelope.result.consentId)).toEqual(['inactive', 'expired'])
-    expect(status(custodianGrant.envelope.result.consentId)).toEqual(['active', 'active'])
+    expect(status(short.envelope.result.consents[0]?.consentId as string)).toEqual(['inactive', 'expired'])
+    expect(status(custodianGrant.envelope.result.consents[0]?.consentId as string)).toEqual(['active', 'active'])
+    // The custodian's TREAT grant to the clinic replaced the patient's G2 (same purpose), reported as such.
+    expect(custodianGrant.envelope.result.consents[0]?.replaced).toBe(g2Consent.toLowerCase())
+    expect(status(g2Consent)).toEqual(['inactive', 'superseded'])
     // Custodian grants keep the patient's identifier; patient-signed ones name the pseudonym.
-    expect(byId.get(custodianGrant.envelope.result.consentId.toLowerCase())?.patient.identifier.value).toBe('MRN-0001')
+    expect(byId.get((custodianGrant.envelope.result.consents[0]?.consentId as string).toLowerCase())?.patient.identifier.value).toBe('MRN-0001')
     expect(byId.get(aliceConsent.toLowerCase())?.patient.identifier).toEqual({system: 'urn:medctl:subject', value: subject})
     // Alice's self-relayed grant is not in the custodian's vault: rebuilt from the chain.
     expect(r.envelope.result.withoutTerms).toBe(1)
-    expect(r.envelope.result).toMatchObject({active: 2, inactive: 2})
+    expect(r.envelope.result).toMatchObject({active: 2, inactive: 3})
 
     // Stdout mode writes the same resources; the summary goes to stderr.
     const piped = runBin(['consent', 'export', '--out', '-'], {env: t.env})

@@ -3,7 +3,7 @@ import {custodianContext} from '../vault/custodian.js'
 import {auditConsent, auditedConsentIds} from './audit.js'
 import {consentContext} from './context.js'
 import {classesFromMask, PURPOSES, type Purpose} from './model.js'
-import {consentIdOf, controllerOf, submitGrant} from './registry.js'
+import {consentIdOf, controllerOf, currentConsent, submitGrant} from './registry.js'
 import {openSignedGrant} from './signed-grant.js'
 import {sealTerms, storeTerms} from './terms.js'
 
@@ -32,6 +32,11 @@ export async function submitSignedGrant(session: Session, text: string, options:
   const consentId = consentIdOf(grant)
   const intent = `submit:${ctx.address}:${consentId}`
   const resumed = Boolean(ctx.journal?.unfinished(ctx.chainId, intent))
+  const current = await currentConsent(ctx.registry, grant.subject, grant.grantee, grant.purpose)
+  if (!resumed && current.consentId === consentId && !current.revoked) {
+    // Already on chain: nothing to send, nothing to pay.
+    return {consentId, txHash: null, blockNumber: null, gasUsed: '0', noop: true, signer, signedBy}
+  }
   const result = await submitGrant(ctx.registry, grant, file.signature, {...ctx.send, confirmations: options.confirmations ?? 1, intent})
   await session.chainWritten()
   const purpose = PURPOSES[grant.purpose] as Purpose
