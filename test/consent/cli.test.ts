@@ -27,17 +27,87 @@ describe('consent commands through the CLI (embedded chain)', () => {
     expect(r.envelope.result.published).toBe(false)
   })
 
-  it('check: NoConsent exits 5 with the result; grant; Permit exits 0; list shows it active', async () => {
+  interface Granted {
+    consents: Array<{purpose: string; consentId: string; gasUsed: string; noop: boolean; replaced?: string}>
+  }
+  interface Listed {
+    consents: Array<{consentId: string; status: string; purpose: string; purposes: string[]; classes: string[]}>
+  }
+
+  it('check: NoConsent exits 5 with the result; one consent per purpose; Permit exits 0; list shows them active', async () => {
     const before = await runJson<{decision: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT'])
     expect(before.exitCode).toBe(5)
     expect(before.envelope).toMatchObject({status: 'ok', result: {decision: 'NoConsent'}})
-    const g = await runJson<{consentId: string; gasUsed: string}>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT,HOPERAT', '--classes', 'labs,vitals', '--until', '30d'])
+    const g = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT,HOPERAT', '--classes', 'labs,vitals', '--until', '30d'])
     expect(g.exitCode).toBe(0)
-    expect(Number(g.envelope.result.gasUsed)).toBeLessThanOrEqual(80_000)
+    expect(g.envelope.result.consents.map((c) => c.purpose)).toEqual(['TREAT', 'HOPERAT'])
+    for (const c of g.envelope.result.consents) expect(Number(c.gasUsed)).toBeLessThanOrEqual(60_000)
     const after = await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
     expect(after.exitCode).toBe(0)
-    const list = await runJson<{consents: Array<{consentId: string; status: string; purposes: string[]}>}>(['consent', 'list', '--status', 'active'])
-    expect(list.envelope.result.consents).toEqual([expect.objectContaining({consentId: g.envelope.result.consentId, status: 'active', purposes: ['TREAT', 'HOPERAT']})])
+    const list = await runJson<Listed>(['consent', 'list', '--status', 'active'])
+    expect(list.envelope.result.consents.map((c) => [c.consentId, c.purpose])).toEqual(g.envelope.result.consents.map((c) => [c.consentId, c.purpose]))
+  })
+
+  it('a grant for another purpose stands beside the first; a new grant for the same purpose replaces it, said out loud', async () => {
+    const pay = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'HPAYMT', '--classes', 'claims', '--until', '30d'])
+    expect(pay.exitCode).toBe(0)
+    expect(pay.envelope.warnings).toEqual([])
+    expect(pay.envelope.result.consents[0]?.replaced).toBeUndefined()
+    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])).exitCode).toBe(0)
+    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'HPAYMT', '--classes', 'claims'])).exitCode).toBe(0)
+
+    const oldTreat = (await runJson<Listed>(['consent', 'list', '--purpose', 'TREAT', '--status', 'active'])).envelope.result.consents[0]?.consentId as string
+    const narrower = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
+    expect(narrower.envelope.result.consents[0]?.replaced).toBe(oldTreat)
+    expect(narrower.envelope.warnings.join(' ')).toContain(`${oldTreat} was replaced`)
+    const treat = (await runJson<Listed>(['consent', 'list', '--purpose', 'TREAT'])).envelope.result.consents
+    expect(treat.map((c) => c.status).sort()).toEqual(['active', 'superseded'])
+    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])).exitCode).toBe(5)
+  })
+
+  it('a patient the vault has never seen: E_UNKNOWN_PATIENT (exit 2) unless --allow-unknown-patient', async () => {
+    const r = await runJson(['consent', 'grant', '--patient', 'http://nope|1', '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '1d'])
+    expect(r.exitCode).toBe(2)
+    expect(r.envelope.error.code).toBe('E_UNKNOWN_PATIENT')
+    expect((await runJson<Listed>(['consent', 'list', '--patient', 'http://nope|1'])).envelope.result.consents).toEqual([])
+    const allowed = await runJson<Granted>(['consent', 'grant', '--patient', 'http://nope|1', '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '1d', '--allow-unknown-patient'])
+    expect(allowed.exitCode).toBe(0)
+  })
+
+  it('revoke: by id, then again (noop, nothing sent); by patient, grantee and purpose; a superseded id is a noop too', async () => {
+    const pay = (await runJson<Listed>(['consent', 'list', '--patient', P, '--purpose', 'HPAYMT'])).envelope.result.consents[0]?.consentId as string
+    const first = await runJson<{revoked: Array<{consentId: string; noop: boolean; txHash?: string}>}>(['consent', 'revoke', pay])
+    expect(first.exitCode).toBe(0)
+    expect(first.envelope.result.revoked).toEqual([expect.objectContaining({consentId: pay, noop: false, txHash: expect.stringMatching(/^0x/)})])
+    const rpcUrl = (await runJson<{rpcUrl: string}>(['node', 'status'])).envelope.result.rpcUrl
+    const blockBefore = (await runJson<{blockNumber: number}>(['node', 'status'])).envelope.result.blockNumber
+    const again = await runJson<{noop: boolean; revoked: Array<{noop: boolean; reason: string; txHash?: string}>}>(['consent', 'revoke', pay])
+    expect(again.exitCode).toBe(0)
+    expect(again.envelope.result).toMatchObject({noop: true, revoked: [{noop: true, reason: 'already-revoked'}]})
+    expect(again.envelope.result.revoked[0]?.txHash).toBeUndefined()
+    expect((await runJson<{blockNumber: number}>(['node', 'status'])).envelope.result.blockNumber).toBe(blockBefore)
+    expect(rpcUrl).toMatch(/^http/)
+
+    const superseded = (await runJson<Listed>(['consent', 'list', '--patient', P, '--purpose', 'TREAT', '--status', 'superseded'])).envelope.result.consents[0]?.consentId as string
+    expect((await runJson<{revoked: Array<{reason: string}>}>(['consent', 'revoke', superseded])).envelope.result.revoked).toEqual([expect.objectContaining({noop: true, reason: 'superseded'})])
+
+    const byPurpose = await runJson<{revoked: Array<{purpose: string; noop: boolean}>}>(['consent', 'revoke', '--patient', P, '--grantee', 'clinic', '--purpose', 'HOPERAT'])
+    expect(byPurpose.envelope.result.revoked).toEqual([expect.objectContaining({purpose: 'HOPERAT', noop: false})])
+    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])).exitCode).toBe(0)
+    const none = await runJson(['consent', 'revoke', '--patient', P, '--grantee', `0x${'55'.repeat(20)}`])
+    expect(none.envelope.error).toMatchObject({code: 'E_UNKNOWN_CONSENT', exitCode: 2})
+  })
+
+  it('a block past the head is E_BLOCK_NOT_FOUND; an unreachable chain is E_RPC_UNAVAILABLE within the timeout', async () => {
+    const r = await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--at-block', '999999'])
+    expect(r.envelope.error).toMatchObject({code: 'E_BLOCK_NOT_FOUND', exitCode: 2})
+    expect((await runJson(['profile', 'create', 'remote', '--custodian'])).exitCode).toBe(0)
+    expect((await runJson(['profile', 'set', 'chain.rpcUrl', 'http://127.0.0.1:1', '--profile', 'remote'])).exitCode).toBe(0)
+    expect((await runJson(['profile', 'set', 'chain.registry', `0x${'66'.repeat(20)}`, '--profile', 'remote'])).exitCode).toBe(0)
+    const started = Date.now()
+    const down = await runJson(['consent', 'list', '--profile', 'remote', '--rpc-timeout', '2000'])
+    expect(down.envelope.error).toMatchObject({code: 'E_RPC_UNAVAILABLE', exitCode: 1})
+    expect(Date.now() - started).toBeLessThan(5000)
   })
 
   it('usage errors: unknown purpose, duration beyond the cap, bad date', async () => {
