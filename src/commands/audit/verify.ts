@@ -55,7 +55,7 @@ Exit codes: 0 intact, 1 failure (chain unreachable), 2 usage error (no profile a
         ...(result.ok ? {} : {code: result.code, 'first bad entry': result.lastBadIndex === undefined ? result.firstBadIndex : `${result.firstBadIndex} (somewhere in ${result.firstBadIndex}…${result.lastBadIndex})`, problem: result.problem}),
         entries: result.entries,
         'anchored entries': result.anchoredEntries,
-        unanchored: result.unanchored > 0 ? `${result.unanchored} (entries ${result.anchoredEntries}…${result.entries - 1}: not anchored, only the hash chain protects them)` : 0,
+        unanchored: result.unanchored === 0 ? 0 : result.ok ? `${result.unanchored} (entries ${result.anchoredEntries}…${result.entries - 1}: not anchored, only the hash chain protects them)` : `${result.unanchored} (entries ${result.anchoredEntries}…${result.entries - 1}: no intact anchor covers them)`,
         root: result.root,
         heads: result.heads,
         'head signers': result.signers.length ? result.signers.join(', ') : 'none',
@@ -63,7 +63,7 @@ Exit codes: 0 intact, 1 failure (chain unreachable), 2 usage error (no profile a
         'checked against': against.mode === 'chain' ? `custodian ${against.custodian?.join(', ') || '(none of the signers holds the role)'} [${against.custodianFrom}], registry ${against.registry}, chain ${against.chainId}, block ${against.block}` : `offline: custodian ${against.custodian?.join(', ') ?? 'not given (signers unverified)'}${against.registry ? `, registry ${against.registry}` : ''}`,
       }),
     )
-    if (result.unanchored > 0) this.warn(`${result.unanchored} entries after the newest anchor (${result.anchoredEntries}…${result.entries - 1}) are not anchored: an edit or a cut there cannot be proven from the chain. Run \`medctl audit anchor\` (custodian).`)
+    if (result.ok && result.unanchored > 0) this.warn(`${result.unanchored} entries after the newest anchor (${result.anchoredEntries}…${result.entries - 1}) are not anchored: an edit or a cut there cannot be proven from the chain. Run \`medctl audit anchor\` (custodian).`)
     if (against.mode === 'offline') this.warn('Offline: anchors were not checked against any chain.')
     if (exitCode !== ExitCode.OK) this.setExitCode(ExitCode.VERIFY_FAILED)
     return result

@@ -87,9 +87,9 @@ export interface VerifyResult {
   entries: number
   treeSize: number
   root: string
-  /** Entries covered by the newest verified anchor (offline: the newest verified signed head). */
+  /** Entries covered by the newest intact anchor (offline: the newest verified signed head). */
   anchoredEntries: number
-  /** Entries after it: no anchor covers them. */
+  /** Entries after it: no intact anchor covers them (the unanchored tail when the log is ok). */
   unanchored: number
   /** Anchors read from the verifier's registry (by its custodian); null when not checked (offline). */
   anchors: number | null
