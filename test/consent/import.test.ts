@@ -4,6 +4,7 @@ import {Contract, JsonRpcProvider, Wallet} from 'ethers'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
 import type {ConsentImportResult} from '../../src/lib/consent/import.js'
+import {decodeRecord} from '../../src/lib/consent/registry.js'
 import {parseEnvelope, repoRoot, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const MRN = 'http://hospital.example/mrn'
@@ -143,6 +144,43 @@ describe('consent import through the CLI (embedded chain)', () => {
     expect(r.envelope.error.code).toBe('E_NO_INPUT')
   })
 
+  it('one consent per purpose; a newer Consent wins its scope whatever the order or the batching, an older one is reported, never revived', async () => {
+    const grantee = Wallet.createRandom().address
+    const patient = {identifier: {system: MRN, value: 'MRN-0001'}}
+    const older = consent(patient, grantee, ['TREAT', 'HPAYMT'], ['labs', 'medications'], '2027-06-30', {dateTime: '2026-02-01T00:00:00Z'})
+    const newer = consent(patient, grantee, ['TREAT'], ['labs'], '2027-06-30', {dateTime: '2026-03-01T00:00:00Z'})
+    const file = join(t.home, 'newer-first.ndjson')
+    writeFileSync(file, ndjson([newer, older]))
+    const run = await runJson<ImportResult & {consents: number}>(['consent', 'import', file, '--batch', '1', '--no-anchor', '--report', join(t.home, 'newer-first.rejects.ndjson')])
+    expect(run.exitCode).toBe(3)
+    expect(run.envelope.result).toMatchObject({read: 2, consents: 3, granted: 2, rejected: 1})
+    const rejects = readFileSync(join(t.home, 'newer-first.rejects.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {code: string; line: number})
+    expect(rejects).toEqual([expect.objectContaining({code: 'E_CONSENT_SUPERSEDED', line: 2})])
+    const check = (purpose: string, classes: string) => runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', 'http://hospital.example/mrn|MRN-0001', '--grantee', grantee, '--purpose', purpose, '--classes', classes])
+    expect((await check('TREAT', 'medications')).envelope.result).toMatchObject({decision: 'Deny', reason: 'ClassNotCovered'})
+    expect((await check('HPAYMT', 'medications')).envelope.result.decision).toBe('Permit')
+    // Re-running (as after a crash) changes nothing and grants nothing twice.
+    const before = (await grantedEvents()).length
+    const again = await runJson<ImportResult>(['consent', 'import', file, '--batch', '1', '--no-anchor', '--report', join(t.home, 'newer-first.rejects2.ndjson')])
+    expect(again.envelope.result).toMatchObject({granted: 0, duplicates: 2, rejected: 1})
+    expect((await grantedEvents()).length).toBe(before)
+    expect((await check('TREAT', 'medications')).envelope.result.reason).toBe('ClassNotCovered')
+  })
+
+  it('an empty consent file is E_EMPTY_INPUT (exit 2), not a silent success; an unknown patient is rejected by line', async () => {
+    writeFileSync(join(t.home, 'empty.ndjson'), '')
+    const empty = await runJson(['consent', 'import', join(t.home, 'empty.ndjson')])
+    expect(empty.envelope.error).toMatchObject({code: 'E_EMPTY_INPUT', exitCode: 2})
+    const file = join(t.home, 'unknown.ndjson')
+    writeFileSync(file, ndjson([consent({identifier: {system: MRN, value: 'NOT-IN-VAULT'}}, clinic, ['TREAT'], ['labs'], '2027-06-30')]))
+    const reportPath = join(t.home, 'unknown.rejects.ndjson')
+    const r = await runJson<ImportResult>(['consent', 'import', file, '--no-anchor', '--report', reportPath])
+    expect(r.exitCode).toBe(3)
+    expect(r.envelope.result).toMatchObject({granted: 0, rejected: 1})
+    expect(readFileSync(reportPath, 'utf8')).toContain('E_UNKNOWN_PATIENT')
+    expect(readFileSync(reportPath, 'utf8')).not.toContain('NOT-IN-VAULT')
+  })
+
   it('kill -9 in the middle of a migration, then resume: every consent granted exactly once', async () => {
     const total = 400
     const grantees = Array.from({length: 8}, () => Wallet.createRandom().address)
@@ -154,7 +192,7 @@ describe('consent import through the CLI (embedded chain)', () => {
     const before = (await grantedEvents()).length
     const auditBefore = (await runJson<{entries: unknown[]}>(['audit', 'show', '--action', 'grant'])).envelope.result.entries.length
 
-    const child = spawnBin(['consent', 'import', file, '--batch', '10', '--no-anchor', '--json'], t.env)
+    const child = spawnBin(['consent', 'import', file, '--batch', '10', '--no-anchor', '--allow-unknown-patient', '--json'], t.env)
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     let landed = 0
     const deadline = Date.now() + 120_000
@@ -170,7 +208,7 @@ describe('consent import through the CLI (embedded chain)', () => {
     expect(atKill).toBeLessThan(total)
 
     const resumed = await new Promise<string>((resolve) => {
-      const again = spawnBin(['consent', 'import', file, '--batch', '50', '--no-anchor', '--json'], t.env)
+      const again = spawnBin(['consent', 'import', file, '--batch', '50', '--no-anchor', '--allow-unknown-patient', '--json'], t.env)
       let out = ''
       again.stdout.on('data', (d: Buffer) => (out += d.toString()))
       again.once('exit', () => resolve(out))
@@ -183,7 +221,7 @@ describe('consent import through the CLI (embedded chain)', () => {
     expect(result.unknownPatients).toBe(total)
 
     const events = (await grantedEvents()).slice(before)
-    const ids = events.map((e) => (e as unknown as {args: {consentId: string}}).args.consentId)
+    const ids = events.map((e) => decodeRecord((e as unknown as {args: {record: bigint}}).args.record).consentId)
     expect(ids).toHaveLength(total)
     expect(new Set(ids).size).toBe(total)
 

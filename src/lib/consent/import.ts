@@ -8,7 +8,8 @@ import {indexHash} from '../vault/pseudonym.js'
 import {subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
 import type {ConsentAuditInput} from './audit.js'
-import {readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
+import {isEmptyInput, readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
+import {MedctlError} from '../cli/errors.js'
 import {classesMask, purposeBit, type Purpose} from './model.js'
 import {REJECTION_CODES, consentIdOf, currentConsent, epochOf, grantBatch, nonceAt, type GrantInput} from './registry.js'
 import {derivedSalt, sealTerms, storeTerms, termsGranted, termsHashOf} from './terms.js'
@@ -190,6 +191,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       counts.read++
       options.onProgress?.({phase: options.dryRun ? 'validating' : 'granting', done: counts.read, unit: 'consents'})
       if (item.kind === 'reject') {
+        if (isEmptyInput(item)) throw new MedctlError('E_EMPTY_INPUT', 'The input holds no consent: nothing to import.', {exitCode: 2, suggestions: ['Check the file (an empty file, a header-only CSV or a Bundle without entries).']})
         counts.consents++
         reject(item)
         continue
