@@ -55,9 +55,9 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
     expect((await runJson(['records', 'import', samples, '--no-anchor'])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'lab'])).exitCode).toBe(0)
     for (const p of patients.slice(0, 4)) {
-      const g = await runJson<{consentId: string}>(['consent', 'grant', '--patient', p.mrn, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', CLASSES, '--until', '365d'])
+      const g = await runJson<{consents: Array<{consentId: string}>}>(['consent', 'grant', '--patient', p.mrn, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', CLASSES, '--until', '365d'])
       expect(g.exitCode).toBe(0)
-      consentToRevoke = g.envelope.result.consentId
+      consentToRevoke = g.envelope.result.consents[0]?.consentId as string
     }
     expect((await runJson(['consent', 'grant', '--patient', patients[4]!.mrn, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', 'demographics', '--until', '365d'])).exitCode).toBe(0)
     keyFile = join(t.home, 'export.key')

@@ -22,9 +22,9 @@ describe('consent-gated access: records share (custodian) and records fetch (gra
     expect((await runJson(['init'])).exitCode).toBe(0)
     expect((await runJson(['records', 'import', samples])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
-    const granted = await runJson<{consentId: string}>(['consent', 'grant', '--patient', PATIENT, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,conditions', '--until', '30d'])
+    const granted = await runJson<{consents: Array<{consentId: string}>}>(['consent', 'grant', '--patient', PATIENT, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,conditions', '--until', '30d'])
     expect(granted.exitCode, JSON.stringify(granted.envelope)).toBe(0)
-    consentId = granted.envelope.result.consentId
+    consentId = granted.envelope.result.consents[0]?.consentId as string
   }, 300_000)
   afterAll(async () => t.cleanup())
 
