@@ -61,7 +61,7 @@ try {
 
   console.log(`${'operation'.padEnd(40)}${'gas'.padStart(8)}   ${'target'.padEnd(14)}previous`)
   row('single grant (EIP-712, relayed)', granted.gasUsed, '<= 60,000', '70,639')
-  row('grant, second purpose, same grantee', secondPurpose.gasUsed, '', '(replaced the first)')
+  row('grant, second purpose, same grantee', secondPurpose.gasUsed, '', '(replaced the first grant)')
   row('grant replacing the same purpose', replaced.gasUsed, '', '')
   row(`batched grant, per grant (x${batchSize})`, (BigInt(batch.gasUsed) / BigInt(batchSize)).toString(), '<= 30,000', '37,872')
   row('revoke', revoked.gasUsed, '<= 28,000', '34,192')
