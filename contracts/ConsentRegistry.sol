@@ -37,6 +37,8 @@ contract ConsentRegistry is AccessControl, EIP712 {
         "Grant(bytes32 subject,uint24 epoch,address grantee,uint8 purpose,uint16 classes,uint32 notBefore,uint32 notAfter,bytes32 termsHash,uint48 nonce,uint32 deadline)"
     );
 
+    bytes32 internal constant RECIPIENT_TYPEHASH = keccak256("Recipient(address account,bytes32 recipient,uint256 nonce,uint32 deadline)");
+
     /// HL7 PurposeOfUse bits: TREAT=0 ETREAT=1 HPAYMT=2 HOPERAT=3 HRESCH=4 PUBHLTH=5 PATRQT=6 BTG=7.
     uint8 internal constant ETREAT = 1;
     uint8 internal constant BTG = 7;
@@ -97,6 +99,8 @@ contract ConsentRegistry is AccessControl, EIP712 {
     /// which spares a second hash per access.
     mapping(bytes32 subject => uint256 state) private _subjects;
     mapping(address account => bytes32) public recipientOf;
+    /// Orders an account's key-directory bindings: a signed registration is used once, in order.
+    mapping(address account => uint256) public recipientNonceOf;
     mapping(bytes32 accessId => BreakGlassAccess) public breakGlassOf;
     mapping(bytes32 pair => bytes32) private _openBreakGlass;
     Anchor[] private _anchors;
@@ -414,8 +418,23 @@ contract ConsentRegistry is AccessControl, EIP712 {
 
     /// @notice The sender publishes its own age X25519 recipient (the 32-byte public key).
     function setRecipient(bytes32 x25519PublicKey) external {
-        recipientOf[msg.sender] = x25519PublicKey;
-        emit RecipientSet(msg.sender, x25519PublicKey);
+        _setRecipient(msg.sender, x25519PublicKey);
+    }
+
+    /// @notice A relayed registration: `account` signed (EIP-712) the binding of its recipient, so a
+    ///         member with no funds joins the key directory through any relayer (the custodian).
+    ///         Each signature carries the account's next nonce: used once, never replayed over a newer key.
+    function setRecipientFor(address account, bytes32 x25519PublicKey, uint32 deadline, bytes calldata signature) external {
+        if (block.timestamp > deadline) revert SignatureExpired();
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(RECIPIENT_TYPEHASH, account, x25519PublicKey, recipientNonceOf[account], deadline)));
+        if (!SignatureChecker.isValidSignatureNow(account, digest, signature)) revert InvalidSigner();
+        _setRecipient(account, x25519PublicKey);
+    }
+
+    function _setRecipient(address account, bytes32 x25519PublicKey) internal {
+        ++recipientNonceOf[account];
+        recipientOf[account] = x25519PublicKey;
+        emit RecipientSet(account, x25519PublicKey);
     }
 
     // ---------------------------------------------------------------- audit anchors

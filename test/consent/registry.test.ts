@@ -11,16 +11,20 @@ import {
   deployRegistry,
   epochOf,
   grantBatch,
+  lookupRecipient,
   newNonce,
   openBreakGlass,
   optOut,
   purposeBit,
   purposesMask,
+  recipientNonce,
   registryContract,
+  relayRecipientRegistration,
   revokeAll,
   revokeConsent,
   setController,
   signGrant,
+  signRecipientRegistration,
   submitGrant,
   type GrantInput,
   type Purpose,
@@ -246,11 +250,30 @@ describe('ConsentRegistry on a real anvil', () => {
     expect(BigInt(revoked.gasUsed)).toBeLessThanOrEqual(28_000n)
   })
 
+  it('a member with no funds joins the key directory through a relayed, signed registration, used once', async () => {
+    const member = Wallet.createRandom()
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'
+    const other = 'age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj'
+    const reg = await signRecipientRegistration(member, {chainId, registry: address, recipient, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})
+    const relayer = registryContract(address, stranger)
+    await relayRecipientRegistration(relayer, reg)
+    expect(await lookupRecipient(registry, member.address)).toBe(recipient)
+    // Replaying it is refused; a newer binding cannot be rolled back by the old signature.
+    await expect(relayRecipientRegistration(relayer, reg)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
+    const rotated = await signRecipientRegistration(member, {chainId, registry: address, recipient: other, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})
+    await relayRecipientRegistration(relayer, rotated)
+    await expect(relayRecipientRegistration(relayer, reg)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
+    expect(await lookupRecipient(registry, member.address)).toBe(other)
+    // Someone else's signature for the member's account is refused.
+    const forged = {...(await signRecipientRegistration(stranger, {chainId, registry: address, recipient, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})), account: member.address}
+    await expect(relayRecipientRegistration(relayer, forged)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
+  })
+
   it('no string, name or CID can go on chain: no function input or event field is a string or bytes of free length', () => {
     const abi = loadArtifact('ConsentRegistry').abi as Array<{type: string; name?: string; inputs?: Array<{type: string; name: string}>}>
     const free = abi
       .filter((item) => item.type === 'function' || item.type === 'event')
-      .flatMap((item) => (item.inputs ?? []).filter((input) => input.type === 'string' || (input.type === 'bytes' && !(item.name === 'grantScopedWithClasses' && input.name === 'signature'))).map((input) => `${item.name}.${input.name}`))
+      .flatMap((item) => (item.inputs ?? []).filter((input) => input.type === 'string' || (input.type === 'bytes' && !(['grantScopedWithClasses', 'setRecipientFor'].includes(item.name ?? '') && input.name === 'signature'))).map((input) => `${item.name}.${input.name}`))
     expect(free).toEqual([])
   })
 })

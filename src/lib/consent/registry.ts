@@ -334,3 +334,38 @@ export async function listAnchors(registry: Contract, opts: {blockTag?: number; 
   }
   return anchors
 }
+
+export const RECIPIENT_TYPES = {
+  Recipient: [
+    {name: 'account', type: 'address'},
+    {name: 'recipient', type: 'bytes32'},
+    {name: 'nonce', type: 'uint256'},
+    {name: 'deadline', type: 'uint32'},
+  ],
+}
+
+/** A key-directory binding signed by its account, for any relayer to submit (no funds needed). */
+export interface RecipientRegistration {
+  account: string
+  /** The age X25519 recipient (age1…). */
+  recipient: string
+  nonce: string
+  deadline: number
+  signature: string
+}
+
+export async function recipientNonce(registry: Contract, account: string): Promise<bigint> {
+  return chainRead(() => registry.recipientNonceOf(getAddress(account)) as Promise<bigint>, registry)
+}
+
+export async function signRecipientRegistration(signer: Signer, q: {chainId: number; registry: string; recipient: string; nonce: bigint; deadline: number}): Promise<RecipientRegistration> {
+  const account = await signer.getAddress()
+  const value = {account, recipient: recipientToBytes32(q.recipient), nonce: q.nonce, deadline: q.deadline}
+  const signature = await signer.signTypedData(grantDomain(q.chainId, q.registry), RECIPIENT_TYPES, value)
+  return {account, recipient: q.recipient, nonce: q.nonce.toString(), deadline: q.deadline, signature}
+}
+
+export async function relayRecipientRegistration(registry: Contract, reg: RecipientRegistration, options: SendOptions = {}): Promise<{txHash: string; gasUsed: string}> {
+  const sent = await send(registry, 'setRecipientFor', [getAddress(reg.account), recipientToBytes32(reg.recipient), reg.deadline, reg.signature], options)
+  return {txHash: sent.txHash, gasUsed: sent.gasUsed.toString()}
+}
