@@ -126,20 +126,21 @@ function takeOver(file: string, staleRaw: string): void {
 
 function tryCreate(file: string, holder: LockHolder): boolean {
   const tmp = `${file}.${process.pid}.${holder.token}.new`
-  const fd = openSync(tmp, 'wx', 0o600)
   try {
-    writeSync(fd, `${JSON.stringify(holder)}\n`)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
+    const fd = openSync(tmp, 'wx', 0o600)
+    try {
+      writeSync(fd, `${JSON.stringify(holder)}\n`)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
     linkSync(tmp, file)
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
     throw error
   } finally {
+    // Whatever happened (a full disk included), the temp record never stays behind.
     rmSync(tmp, {force: true})
   }
 }
