@@ -23,9 +23,10 @@ export function exportAll(
   patients: CohortPatient[],
   key: Uint8Array = KEY,
   k = 1,
+  knownTypes?: ReadonlyMap<string, string>,
 ): {result: DeidentifyCohortResult; files: Record<DatasetFormat | 'manifest', RenderedFile[]>} {
   const rules = loadBuiltinRules('safe-harbor')
-  const result = deidentifyCohort({patients, rules, key, k, referenceDate: REFERENCE_DATE})
+  const result = deidentifyCohort({patients, rules, key, k, referenceDate: REFERENCE_DATE, knownTypes})
   const files = {} as Record<DatasetFormat | 'manifest', RenderedFile[]>
   for (const format of ['ndjson', 'csv', 'parquet'] as const) files[format] = renderDataset(result.patients, format)
   const manifest = buildManifest({

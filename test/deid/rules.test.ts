@@ -160,3 +160,40 @@ describe('unions in rule paths', () => {
     expect(out.issued).toBeUndefined()
   })
 })
+
+describe('rule scope (issue 14)', () => {
+  it('a path that starts with one resource type still applies its other alternatives to every resource', () => {
+    const doc: FhirResource = {
+      resourceType: 'DocumentReference',
+      id: 'd1',
+      status: 'current',
+      content: [{attachment: {contentType: 'text/plain', url: 'https://ehr.example/Doe.txt', title: 'Jane Doe'}}],
+    }
+    const rules: FhirPathRule[] = [{path: "Patient.photo | nodesByType('Attachment').url | nodesByType('Attachment').title", method: 'redact'}]
+    expect((run(rules, doc).content as Array<{attachment: unknown}>)[0].attachment).toEqual({contentType: 'text/plain'})
+    expect(compileRules({fhirVersion: 'R4', fhirPathRules: rules}).rules[0].resourceTypes).toBeUndefined()
+    expect(compileRules({fhirVersion: 'R4', fhirPathRules: [{path: 'Patient.photo | Media.content', method: 'redact'}]}).rules[0].resourceTypes).toEqual(['Media', 'Patient'])
+  })
+
+  it('implicitRules, local codings and non-standard URLs go under safe-harbor on any resource', async () => {
+    const {loadBuiltinRules} = await import('../../src/lib/deid/index.js')
+    const rules = loadBuiltinRules('safe-harbor')
+    const o: FhirResource = {
+      resourceType: 'Observation',
+      id: 'o2',
+      implicitRules: 'https://hospital.example/rules/MRN-123',
+      status: 'final',
+      code: {coding: [{system: 'http://loinc.org', code: '4548-4', display: 'Hemoglobin A1c'}, {system: 'https://hospital.example/codes', code: 'ZQ-1', display: 'Doe family panel'}]},
+    }
+    const out = deidentifyResource(o, {rules, keys, referenceDate: REFERENCE_DATE, idTypes: new Map()}, {patientKey: 'p1'}) as FhirResource
+    expect(out.implicitRules).toBeUndefined()
+    expect(out.code).toEqual({coding: [{system: 'http://loinc.org', code: '4548-4', display: 'Hemoglobin A1c'}]})
+  })
+
+  it('a relative keeps no ZIP3 and no year: partial forms apply only where the rule selected the Address or the date', () => {
+    const p: FhirResource = {resourceType: 'Patient', id: 'p1', contact: [{address: {postalCode: '98052', state: 'WA'}, period: {start: '2001-02-03'}}], address: [{postalCode: '98052'}]}
+    const out = run([{path: 'Patient.contact', method: 'redact'}, {path: "nodesByType('Address')", method: 'redact'}], p, {enablePartialZipCodesForRedact: true, enablePartialDatesForRedact: true})
+    expect(out.contact).toBeUndefined()
+    expect(out.address).toEqual([{postalCode: '980'}])
+  })
+})

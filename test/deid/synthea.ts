@@ -3,21 +3,50 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import type {CohortPatient, FhirResource} from '../../src/lib/deid/index.js'
+import {ReferenceResolver, rewriteReferences} from '../../src/lib/fhir/references.js'
 
 export const SYNTHEA_DIR = fileURLToPath(new URL('../../data/samples/synthea-r4/', import.meta.url))
 
 /** Reference data (shared organisations, practitioners, places) is left out of research exports. */
 const REFERENCE_TYPES = new Set(['Organization', 'Practitioner', 'PractitionerRole', 'Location'])
 
-/** Patient bundles -> one group per patient (reference data left out). */
-export function loadSyntheaPatients(dir = SYNTHEA_DIR): CohortPatient[] {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json') && !/^(hospital|practitioner)Information/.test(f))
+type Bundle = {entry: Array<{fullUrl?: string; resource: FhirResource}>}
+
+function bundles(dir: string): Array<{file: string; bundle: Bundle}> {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
     .sort()
-  return files.map((f) => {
-    const bundle = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {entry: Array<{resource: FhirResource}>}
-    return {resources: bundle.entry.map((e) => e.resource).filter((r) => !REFERENCE_TYPES.has(r.resourceType))}
-  })
+    .map((file) => ({file, bundle: JSON.parse(readFileSync(join(dir, file), 'utf8')) as Bundle}))
+}
+
+/**
+ * Patient bundles -> one group per patient (reference data left out), with their references
+ * resolved as `records import` stores them (`urn:uuid:` fullUrls and conditional references
+ * become `Type/id`; contained resources keep theirs).
+ */
+export function loadSyntheaPatients(dir = SYNTHEA_DIR): CohortPatient[] {
+  const all = bundles(dir)
+  const resolver = new ReferenceResolver()
+  for (const {bundle} of all) for (const e of bundle.entry) resolver.register(e.resource, e.fullUrl)
+  return all
+    .filter(({file}) => !/^(hospital|practitioner)Information/.test(file))
+    .map(({bundle}) => ({
+      resources: bundle.entry
+        .map((e) => e.resource)
+        .filter((r) => !REFERENCE_TYPES.has(r.resourceType))
+        .map((r) => {
+          const copy = structuredClone(r)
+          rewriteReferences(copy, resolver)
+          return copy
+        }),
+    }))
+}
+
+/** Source id -> type of the reference data the patient bundles point at (left out of exports). */
+export function syntheaReferenceTypes(dir = SYNTHEA_DIR): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const {bundle} of bundles(dir)) for (const e of bundle.entry) if (REFERENCE_TYPES.has(e.resource.resourceType) && e.resource.id) out.set(e.resource.id, e.resource.resourceType)
+  return out
 }
 
 type J = Record<string, unknown>

@@ -25,6 +25,12 @@ export interface DeidentifyCohortOptions {
   quasiIdentifiers?: readonly QuasiIdentifier[]
   /** `YYYY-MM-DD` the ages are computed at; pass the pinned block's date so re-runs match. */
   referenceDate: string
+  /**
+   * Source id -> resource type of resources the records point at but the export leaves out
+   * (organisations, practitioners, locations): a `urn:uuid:` reference to one becomes
+   * `Type/<pseudonym>`, a FHIR R4 reference that validators can check, instead of a bare urn.
+   */
+  knownTypes?: ReadonlyMap<string, string>
   onProgress?: (done: number, total: number) => void
 }
 
@@ -96,7 +102,7 @@ export function deidentifyCohort(opts: DeidentifyCohortOptions): DeidentifyCohor
   const keys = deriveExportKeys(opts.key, rules.parameters)
   const quasiIdentifiers = opts.quasiIdentifiers ?? DEFAULT_QUASI_IDENTIFIERS
 
-  const idTypes = new Map<string, string>()
+  const idTypes = new Map<string, string>(opts.knownTypes ?? [])
   for (const p of opts.patients) for (const r of p.resources) if (typeof r.id === 'string') idTypes.set(r.id, r.resourceType)
 
   const stats = {

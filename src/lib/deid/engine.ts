@@ -11,6 +11,7 @@ import {
   nodeType,
   realKey,
   setCurrentDescendants,
+  setStandardSystems,
 } from './fhirpath.js'
 import {
   cryptoHash,
@@ -21,6 +22,7 @@ import {
   pseudonymUuid,
   type ExportKeys,
 } from './keys.js'
+import {repairRequired} from './repair.js'
 import type {CompiledRule, LoadedRules} from './rules.js'
 
 /** A FHIR R4 resource as parsed JSON. */
@@ -155,10 +157,13 @@ export function deidentifyResource(
   if (Array.isArray(res.contained)) for (const c of res.contained) if (isObject(c)) targets.push(c)
 
   setCurrentDescendants(res, nodes)
+  setStandardSystems(p.standardSystems)
   try {
     for (const rule of rules.rules) {
       for (const target of targets) {
-        if (rule.resourceType && rule.resourceType !== target.resourceType) continue
+        // Only a rule whose every alternative names another resource type can be skipped: a
+        // path such as `Patient.photo | nodesByType('Attachment')` applies to every resource.
+        if (rule.resourceTypes && !rule.resourceTypes.includes(String(target.resourceType))) continue
         let result: unknown[]
         try {
           result = rule.evaluate(target)
@@ -196,19 +201,30 @@ export function deidentifyResource(
   const anchorOps: Op[] = []
   const doneAnchors = new Set<string>()
 
+  const sameNode = (a: ResourceNode | null | undefined, b: ResourceNode): boolean => !!a && (a === b || (nodeId(a) !== undefined && nodeId(a) === nodeId(b)))
+
+  // Partial forms (a year, a ZIP3, an age) apply only where the rule selected the date, the
+  // Address or the Age itself: a rule that removes a whole relative (`Patient.contact`) or a
+  // whole block removes their dates and ZIP codes too.
   const ageAncestor = (n: ResourceNode, anchor: ResourceNode): Record<string, unknown> | undefined => {
     for (let x: ResourceNode | null = n; x; x = x.parentResNode) {
-      if (nodeType(x) === 'Age' && isObject(x.data)) return x.data
-      if (x === anchor || x.data === anchor.data) break
+      if (nodeType(x) === 'Age' && isObject(x.data)) return sameNode(x, anchor) || sameNode(x.parentResNode, anchor) || x === n ? x.data : undefined
+      if (sameNode(x, anchor)) break
     }
     return undefined
   }
 
   const redactLeaf = (n: ResourceNode, type: string | undefined, key: string, parentType: string | undefined, anchor: ResourceNode, value: unknown): unknown => {
-    if (typeof value === 'string' && type && DATE_TYPES.has(type) && p.enablePartialDatesForRedact) {
+    if (typeof value === 'string' && type && DATE_TYPES.has(type) && p.enablePartialDatesForRedact && sameNode(n, anchor)) {
       return partialDate(value, referenceDate) ?? REMOVED
     }
-    if (typeof value === 'string' && key === 'postalCode' && parentType === 'Address' && p.enablePartialZipCodesForRedact) {
+    if (
+      typeof value === 'string' &&
+      key === 'postalCode' &&
+      parentType === 'Address' &&
+      p.enablePartialZipCodesForRedact &&
+      (sameNode(n, anchor) || sameNode(n.parentResNode, anchor))
+    ) {
       return partialZip(value, p.restrictedZipPrefixes) ?? REMOVED
     }
     if (p.enablePartialAgesForRedact) {
@@ -326,6 +342,7 @@ export function deidentifyResource(
   applyOps(ops)
   applyOps(anchorOps)
   prune(res)
+  repairRequired(res)
   return res
 }
 

@@ -19,6 +19,27 @@ export function setCurrentDescendants(root: unknown, nodes: ResourceNode[] | und
   currentDescendants = nodes ? {root, nodes} : undefined
 }
 
+/** The standard systems `isStandardSystem()` accepts, set by the engine from the rule parameters. */
+let standardSystems: readonly string[] = []
+
+export function setStandardSystems(list: readonly string[]): void {
+  standardSystems = list
+}
+
+/** Whether a uri is a public terminology / specification URL of the list (see RuleParameters.standardSystems). */
+export function isStandardSystem(value: string, list: readonly string[] = standardSystems): boolean {
+  if (/[?#]/.test(value)) return false
+  return list.some((s) => value === s || ((s.endsWith('/') || s.endsWith(':')) && value.startsWith(s)))
+}
+
+function primitiveOf(item: unknown): unknown {
+  if (isResourceNode(item)) {
+    const d = item.data as unknown
+    return d !== null && typeof d === 'object' && 'value' in (d as object) && !isComplex(d) ? (d as {value: unknown}).value : d
+  }
+  return item
+}
+
 export function isResourceNode(value: unknown): value is ResourceNode {
   return (
     typeof value === 'object' &&
@@ -62,6 +83,15 @@ const invocationTable = {
       return out
     },
     arity: {1: ['String' as const]},
+    internalStructures: true,
+  },
+  isStandardSystem: {
+    fn(coll: unknown[]): boolean[] {
+      if (coll.length !== 1) return []
+      const v = primitiveOf(coll[0])
+      return [typeof v === 'string' && isStandardSystem(v)]
+    },
+    arity: {0: []},
     internalStructures: true,
   },
 }

@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url'
 import canonicalize from 'canonicalize'
 
 import {ExitCode, MedctlError} from '../cli/errors.js'
-import {compilePath, evaluateValue, type CompiledPath} from './fhirpath.js'
+import {compilePath, evaluateValue, splitTopLevelUnion, type CompiledPath} from './fhirpath.js'
 
 export const DEID_METHODS = [
   'keep',
@@ -53,7 +53,41 @@ export interface RuleParameters {
   zipCensusList?: string
   /** Drop string/markdown/xhtml/base64Binary values no rule matched (default true). */
   dropUnmatchedFreeText?: boolean
+  /**
+   * Code systems and URL roots that are public terminology or specification URLs (LOINC, SNOMED
+   * CT, RxNorm, ICD, CVX, UCUM, HL7): what FHIRPath's `isStandardSystem()` tests a uri against.
+   * A value matches an entry when it equals it, or starts with it and the entry ends in `/` or
+   * `:`; values with a query or fragment never match. Default: STANDARD_SYSTEMS.
+   */
+  standardSystems?: string[]
 }
+
+/** Public terminologies and specification roots kept by default (see RuleParameters.standardSystems). */
+export const STANDARD_SYSTEMS: readonly string[] = [
+  'http://loinc.org',
+  'http://snomed.info/sct',
+  'http://www.nlm.nih.gov/research/umls/rxnorm',
+  'http://hl7.org/fhir/sid/icd-10',
+  'http://hl7.org/fhir/sid/icd-10-cm',
+  'http://hl7.org/fhir/sid/icd-10-pcs',
+  'http://hl7.org/fhir/sid/icd-9-cm',
+  'http://id.who.int/icd/release/11/mms',
+  'http://hl7.org/fhir/sid/cvx',
+  'http://hl7.org/fhir/sid/ndc',
+  'http://unitsofmeasure.org',
+  'http://terminology.hl7.org/',
+  'http://hl7.org/fhir/',
+  'http://dicom.nema.org/resources/ontology/DCM',
+  'http://www.ama-assn.org/go/cpt',
+  'http://nucc.org/provider-taxonomy',
+  'http://www.whocc.no/atc',
+  'https://bluebutton.cms.gov/resources/codesystem/',
+  'urn:ietf:bcp:47',
+  'urn:ietf:bcp:13',
+  'urn:iso:std:iso:3166',
+  'urn:iso:std:iso:4217',
+  'urn:oid:2.16.840.1.113883.6.238',
+]
 
 export interface RuleFile {
   name?: string
@@ -66,8 +100,13 @@ export interface RuleFile {
 export interface CompiledRule extends FhirPathRule {
   index: number
   evaluate: CompiledPath
-  /** Resource type the path starts with, when it does (a quick filter); undefined = any. */
-  resourceType?: string
+  /**
+   * Resource types the rule can select anything in: the leading type of every top-level `|`
+   * alternative, when each alternative starts with one (`Patient.photo | Media.content`);
+   * undefined when any alternative can match any resource (`nodesByType('Attachment')`,
+   * `descendants()`, `implicitRules`). A quick filter only, never a narrowing of the path.
+   */
+  resourceTypes?: readonly string[]
   compiledCases?: Array<{when: string; then: string}>
 }
 
@@ -97,6 +136,17 @@ function leadingResourceType(path: string): string | undefined {
   return m[1]
 }
 
+/** The resource types a whole path is confined to (every alternative's leading type), or undefined. */
+export function ruleResourceTypes(path: string): string[] | undefined {
+  const types = new Set<string>()
+  for (const part of splitTopLevelUnion(path)) {
+    const t = leadingResourceType(part)
+    if (t === undefined) return undefined
+    types.add(t)
+  }
+  return [...types].sort()
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
@@ -121,7 +171,7 @@ export function compileRules(input: unknown, options: {name?: string; sha256?: s
     } catch (error) {
       throw invalid(`path ${JSON.stringify(path)} is not valid FHIRPath: ${(error as Error).message}`, index, error)
     }
-    const rule: CompiledRule = {...(raw as unknown as FhirPathRule), index, evaluate, resourceType: leadingResourceType(path)}
+    const rule: CompiledRule = {...(raw as unknown as FhirPathRule), index, evaluate, resourceTypes: ruleResourceTypes(path)}
     switch (method) {
       case 'substitute':
         if (!('replaceWith' in raw)) throw invalid('substitute needs replaceWith', index)
@@ -188,6 +238,11 @@ export function compileRules(input: unknown, options: {name?: string; sha256?: s
     throw invalid('parameters.dateShiftRange must be an integer from 0 to 3650')
   }
 
+  const standard = params.standardSystems ?? STANDARD_SYSTEMS
+  if (!Array.isArray(standard) || !standard.every((x) => typeof x === 'string' && x.length > 0)) {
+    throw invalid('parameters.standardSystems must be an array of non-empty strings')
+  }
+
   const file = input as unknown as RuleFile
   const sha256 =
     options.sha256 ?? createHash('sha256').update(canonicalize(input) ?? '', 'utf8').digest('hex')
@@ -208,6 +263,7 @@ export function compileRules(input: unknown, options: {name?: string; sha256?: s
       restrictedZipPrefixes: [...(zips as string[])].sort(),
       zipCensusList: typeof params.zipCensusList === 'string' ? params.zipCensusList : 'unspecified',
       dropUnmatchedFreeText: bool('dropUnmatchedFreeText', true),
+      standardSystems: [...(standard as string[])],
     },
   }
 }
