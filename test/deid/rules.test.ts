@@ -197,3 +197,23 @@ describe('rule scope (issue 14)', () => {
     expect(out.address).toEqual([{postalCode: '980'}])
   })
 })
+
+describe('standard cryptography (issue 14, 5)', () => {
+  it('encrypt is AES-SIV from @noble/ciphers under its own HKDF-derived key, never the HMAC keys', async () => {
+    const {aessiv} = await import('@noble/ciphers/aes.js')
+    const {hkdfSync} = await import('node:crypto')
+    const k = deriveExportKeys(KEY)
+    expect(k.encrypt).toHaveLength(64)
+    const expectedKey = Buffer.from(hkdfSync('sha256', KEY, Buffer.from('medctl/deid/v1'), Buffer.from('encrypt/aes-siv'), 64))
+    expect(Buffer.compare(k.encrypt, expectedKey)).toBe(0)
+    const token = run([{path: 'Observation.code.coding.display', method: 'encrypt'}], obs)
+    const display = (token.code as {coding: Array<{display: string}>}).coding[0].display
+    expect(Buffer.from(aessiv(expectedKey).decrypt(Buffer.from(display, 'base64'))).toString('utf8')).toBe('Body Weight')
+    const hmacKeys = [k.pseudonym, k.dateShift, k.cryptoHash, k.noise].map((b) => b.toString('hex'))
+    expect(new Set(hmacKeys).size).toBe(4)
+    for (const h of hmacKeys) expect(k.encrypt.toString('hex')).not.toContain(h)
+    const overridden = deriveExportKeys(KEY, {encryptKey: 'same words', cryptoHashKey: 'same words'})
+    expect(overridden.encrypt.subarray(0, 32).equals(overridden.cryptoHash)).toBe(false)
+    expect(() => decryptValue(k, Buffer.from(display, 'base64').fill(1, 0, 4).toString('base64'))).toThrow(/does not decrypt/)
+  })
+})

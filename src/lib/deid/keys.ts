@@ -1,4 +1,6 @@
-import {createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync} from 'node:crypto'
+import {createHash, createHmac, hkdfSync} from 'node:crypto'
+
+import {aessiv} from '@noble/ciphers/aes.js'
 
 import {MedctlError, ExitCode} from '../cli/errors.js'
 
@@ -7,6 +9,9 @@ import {MedctlError, ExitCode} from '../cli/errors.js'
  * shifts, cryptoHash, encrypt, perturbation noise) derives from the 32-byte per-export key with
  * HKDF-SHA256 and a distinct label, so the same key gives the same output (determinism) and a
  * fresh key gives unlinkable output. The on-chain subject pseudonym key is never used here.
+ *
+ * One key per use and per algorithm: `pseudonym`, `dateShift`, `cryptoHash` and `noise` are
+ * HMAC-SHA256 keys only; `encrypt` is an AES-SIV key (RFC 5297, 64 bytes, @noble/ciphers) only.
  */
 export interface ExportKeys {
   pseudonym: Buffer
@@ -18,14 +23,16 @@ export interface ExportKeys {
 
 const SALT = Buffer.from('medctl/deid/v1', 'utf8')
 
-function derive(master: Uint8Array, label: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', master, SALT, Buffer.from(label, 'utf8'), 32))
+function derive(master: Uint8Array, label: string, length = 32): Buffer {
+  return Buffer.from(hkdfSync('sha256', master, SALT, Buffer.from(label, 'utf8'), length))
 }
 
-/** Turns a rule-file key string into 32 bytes (SHA-256 of its UTF-8 bytes, as a passphrase). */
-function keyFromString(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest()
+/** A rule-file key string, as HKDF input keying material (SHA-256 of its UTF-8 bytes), derived for one use. */
+function keyFromString(value: string, label: string, length = 32): Buffer {
+  return derive(createHash('sha256').update(value, 'utf8').digest(), `rule-key/${label}`, length)
 }
+
+const ENCRYPT_LABEL = 'encrypt/aes-siv'
 
 export interface KeyOverrides {
   dateShiftKey?: string
@@ -42,9 +49,9 @@ export function deriveExportKeys(master: Uint8Array, overrides: KeyOverrides = {
   }
   return {
     pseudonym: derive(master, 'pseudonym'),
-    dateShift: overrides.dateShiftKey ? keyFromString(overrides.dateShiftKey) : derive(master, 'date-shift'),
-    cryptoHash: overrides.cryptoHashKey ? keyFromString(overrides.cryptoHashKey) : derive(master, 'crypto-hash'),
-    encrypt: overrides.encryptKey ? keyFromString(overrides.encryptKey) : derive(master, 'encrypt'),
+    dateShift: overrides.dateShiftKey ? keyFromString(overrides.dateShiftKey, 'date-shift') : derive(master, 'date-shift'),
+    cryptoHash: overrides.cryptoHashKey ? keyFromString(overrides.cryptoHashKey, 'crypto-hash') : derive(master, 'crypto-hash'),
+    encrypt: overrides.encryptKey ? keyFromString(overrides.encryptKey, ENCRYPT_LABEL, 64) : derive(master, ENCRYPT_LABEL, 64),
     noise: derive(master, 'perturb'),
   }
 }
@@ -70,22 +77,22 @@ export function cryptoHash(keys: ExportKeys, value: string): string {
 }
 
 /**
- * encrypt: AES-256-GCM with a synthetic IV (HMAC of the plaintext), so the same value under the
- * same key encrypts to the same bytes (determinism); output is base64(iv[12] | ciphertext | tag[16]).
+ * encrypt: AES-SIV (RFC 5297) with the 64-byte encrypt key, from @noble/ciphers: deterministic
+ * (the same value under the same key gives the same token, so equal values stay joinable) and
+ * authenticated; output is base64(SIV[16] | ciphertext). No IV is built by hand.
  */
 export function encryptValue(keys: ExportKeys, value: string): string {
-  const iv = createHmac('sha256', keys.encrypt).update('iv\u0000').update(value, 'utf8').digest().subarray(0, 12)
-  const cipher = createCipheriv('aes-256-gcm', keys.encrypt, iv)
-  const ct = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()])
-  return Buffer.concat([iv, ct, cipher.getAuthTag()]).toString('base64')
+  return Buffer.from(aessiv(keys.encrypt).encrypt(Buffer.from(value, 'utf8'))).toString('base64')
 }
 
 export function decryptValue(keys: ExportKeys, encoded: string): string {
   const raw = Buffer.from(encoded, 'base64')
-  if (raw.length < 28) throw new MedctlError('E_DEID_DECRYPT', 'ciphertext too short')
-  const decipher = createDecipheriv('aes-256-gcm', keys.encrypt, raw.subarray(0, 12))
-  decipher.setAuthTag(raw.subarray(raw.length - 16))
-  return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8')
+  if (raw.length < 16) throw new MedctlError('E_DEID_DECRYPT', 'ciphertext too short')
+  try {
+    return Buffer.from(aessiv(keys.encrypt).decrypt(raw)).toString('utf8')
+  } catch (error) {
+    throw new MedctlError('E_DEID_DECRYPT', 'the token does not decrypt under this key', {cause: error})
+  }
 }
 
 /** Date shift in whole days, uniform in [-range, +range], fixed for a scope value under a key. */
