@@ -26,7 +26,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
 
   static override flags = {
     profile: profileFlag,
-    batch: Flags.integer({description: 'Grants per transaction.', default: 100, min: 1, max: 500}),
+    batch: Flags.integer({description: 'Grants per transaction, from 1 to 500.', default: 100, min: 1, max: 500}),
     report: Flags.string({description: 'Where to write rejected lines (NDJSON). Default: under MEDCTL_HOME/data/reports.'}),
     'dry-run': Flags.boolean({description: 'Validate only: send nothing, write nothing (the report only with --report).', default: false}),
     confirmations: Flags.integer({description: 'Blocks to wait for after each batch.', default: 1, min: 1}),
