@@ -8,7 +8,7 @@ export default class KeysExport extends BaseCommand<typeof KeysExport> {
   static override summary = 'Export the profile\'s identity with its PRIVATE keys (requires --yes).'
   static override description = `Prints (or writes to --out, mode 0600) the Ethereum private key, the age identity and the pseudonym key in the "medctl-identity/1" format that \`keys import\` reads. Anyone holding this can act as the identity and decrypt its records: keep it offline.
 
-Exit codes: 0 ok, 1 bad passphrase, 2 --yes missing or usage error.`
+Exit codes: 0 ok, 1 bad passphrase (E_BAD_PASSPHRASE), missing or damaged key file (E_MISSING_KEY, E_CORRUPT_KEYSTORE), full disk (E_DISK_FULL) or another writer (E_BUSY), 2 --yes missing or usage error.`
 
   static override examples = [
     '<%= config.bin %> keys export --yes --out backup.json',

@@ -5,7 +5,7 @@ import {ProfileStore} from '../../lib/config/profiles.js'
 
 export default class KeysList extends BaseCommand<typeof KeysList> {
   static override summary = 'List the identities in this home (public parts only).'
-  static override description = `Exit codes: 0 ok, 1 failure.`
+  static override description = `Exit codes: 0 ok, 1 failure (E_CORRUPT_CONFIG, E_CORRUPT_KEYSTORE: a damaged file, named).`
   static override examples = ['<%= config.bin %> keys list', '<%= config.bin %> keys list --json | jq -r ".result.identities[].address"']
 
   async run(): Promise<{identities: Array<IdentityInfo & {profiles: string[]}>}> {

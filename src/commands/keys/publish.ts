@@ -7,7 +7,7 @@ export default class KeysPublish extends BaseCommand<typeof KeysPublish> {
   static override summary = 'Publish this identity\'s age recipient in the registry\'s key directory, so custodians can share records with it.'
   static override description = `The address itself sends the transaction (a signed binding). On the embedded chain, \`init\` and \`profile create\` do this already.
 
-Exit codes: 0 ok (also when already published), 1 failure, 2 no registry.`
+Exit codes: 0 ok (also when already published), 1 failure (E_BUSY: another command is writing to the home), 2 no registry.`
 
   static override examples = ['<%= config.bin %> keys publish --profile clinic', '<%= config.bin %> keys publish --json']
   static override flags = {profile: profileFlag}

@@ -9,7 +9,7 @@ export default class ProfileCreate extends BaseCommand<typeof ProfileCreate> {
   static override summary = 'Create a profile with a new identity, on the current chain and store unless flags say otherwise.'
   static override description = `A profile names a chain, a content store and an identity. A clinic, a research lab and the hospital can live in one MEDCTL_HOME: each gets its own keys. On the embedded chain the new wallet is funded from anvil's development accounts.
 
-Exit codes: 0 ok, 1 failure, 2 usage error (bad name, profile exists, no passphrase).`
+Exit codes: 0 ok, 1 failure (E_BUSY: another command is writing to the home; E_DISK_FULL), 2 usage error (bad name, profile exists, no passphrase).`
 
   static override examples = [
     '<%= config.bin %> profile create clinic',

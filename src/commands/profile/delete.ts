@@ -8,7 +8,7 @@ export default class ProfileDelete extends BaseCommand<typeof ProfileDelete> {
   static override summary = 'Delete a profile (and, with --keys, its identity\'s key files).'
   static override description = `Without a terminal, --yes is required. The identity's keys are kept unless --keys is given and no other profile uses them.
 
-Exit codes: 0 ok, 2 no such profile or confirmation missing, 130 cancelled.`
+Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY), 2 no such profile or confirmation missing, 130 cancelled.`
 
   static override examples = ['<%= config.bin %> profile delete clinic --yes', '<%= config.bin %> profile delete lab --yes --keys --json']
   static override flags = {yes: yesFlag, keys: Flags.boolean({description: 'Also delete the identity\'s key files.', default: false})}

@@ -6,7 +6,7 @@ import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js
 
 export default class ProfileList extends BaseCommand<typeof ProfileList> {
   static override summary = 'List the profiles; the current one is marked.'
-  static override description = `Exit codes: 0 ok, 1 failure.`
+  static override description = `Exit codes: 0 ok, 1 failure (E_CORRUPT_CONFIG: profiles.json is damaged, named).`
   static override examples = ['<%= config.bin %> profile list', '<%= config.bin %> profile list --json | jq -r ".result.profiles[].name"']
 
   async run(): Promise<{profiles: ProfileSummary[]}> {

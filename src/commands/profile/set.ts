@@ -7,7 +7,7 @@ export default class ProfileSet extends BaseCommand<typeof ProfileSet> {
   static override summary = 'Change one setting of a profile.'
   static override description = `Settings: ${SETTABLE_KEYS.join(', ')}.
 
-Exit codes: 0 ok, 2 unknown setting, bad value or no such profile.`
+Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY) or profiles.json is damaged (E_CORRUPT_CONFIG), 2 unknown setting, bad value or no such profile.`
 
   static override examples = [
     '<%= config.bin %> profile set store.url http://127.0.0.1:5001',

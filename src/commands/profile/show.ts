@@ -7,7 +7,7 @@ import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js
 
 export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
   static override summary = 'Show a profile: address, age recipient, chain and content store (never a secret).'
-  static override description = `Exit codes: 0 ok, 1 failure, 2 no such profile.`
+  static override description = `Exit codes: 0 ok, 1 failure (E_CORRUPT_CONFIG, E_CORRUPT_KEYSTORE), 2 no such profile.`
   static override examples = ['<%= config.bin %> profile show', '<%= config.bin %> profile show clinic --json']
   static override flags = {profile: profileFlag}
   static override args = {name: Args.string({description: 'Profile name (default: --profile, else the current profile).'})}
