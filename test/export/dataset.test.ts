@@ -33,7 +33,7 @@ describe('dataset writers', () => {
 
   it('reads every Parquet table back with hyparquet, equal to the rows', async () => {
     const tables = buildTables(result.patients)
-    expect(files.parquet.map((f) => f.path)).toEqual(tables.map((t) => `${t.name}.parquet`).sort())
+    expect(files.parquet.map((f) => f.path)).toEqual([...tables.map((t) => `${t.name}.parquet`), 'schema.sql'].sort())
     for (const t of tables) {
       const f = files.parquet.find((x) => x.path === `${t.name}.parquet`) as RenderedFile
       const rows = await parquetReadObjects({file: arrayBuffer(f.bytes)})
@@ -114,7 +114,7 @@ describe('manifest', () => {
       exporter: wallet.address,
     })
     expect(read.rules.restrictedZipPrefixes).toContain('036')
-    expect(read.files.map((f) => f.path)).toEqual(['conditions.csv', 'encounters.csv', 'immunizations.csv', 'medications.csv', 'observations.csv', 'patients.csv', 'procedures.csv'])
+    expect(read.files.map((f) => f.path)).toEqual(['conditions.csv', 'encounters.csv', 'immunizations.csv', 'medications.csv', 'observations.csv', 'patients.csv', 'procedures.csv', 'schema.sql'])
     for (const f of read.files) expect(f.sha256).toMatch(/^[0-9a-f]{64}$/)
 
     const verify = (msg: Uint8Array, sig: string, signer: string): boolean => verifyMessage(msg, sig) === signer

@@ -1,4 +1,4 @@
-import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {parquetReadObjects} from 'hyparquet'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -36,7 +36,8 @@ function filesIn(dir: string): string[] {
 
 interface Result {
   block: number
-  cohort: {included: number; excluded: Record<string, number>}
+  classes: string[]
+  cohort: {included: number; excluded: Record<string, number>; byClass: Record<string, {included: number; excluded: Record<string, number>}>}
   suppressed: number
   files: Array<{path: string; sha256: string; rows: number}>
   manifest: string
@@ -60,6 +61,9 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
       consentToRevoke = g.envelope.result.consents[0]?.consentId as string
     }
     expect((await runJson(['consent', 'grant', '--patient', patients[4]!.mrn, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', 'demographics', '--until', '365d'])).exitCode).toBe(0)
+    // A patient who granted labs only: in the labs rows and, for k-anonymity, a bare Patient; nowhere else.
+    expect((await runJson(['consent', 'grant', '--patient', patients[5]!.mrn, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', 'labs', '--until', '365d'])).exitCode).toBe(0)
+    expect((await runJson(['profile', 'create', 'nobody'])).exitCode).toBe(0)
     keyFile = join(t.home, 'export.key')
     writeFileSync(keyFile, `${'5a'.repeat(32)}\n`)
   }, 300_000)
@@ -68,14 +72,62 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
   const exportTo = (name: string, ...extra: string[]) => runJson<Result>(['export', 'research', '--grantee', 'lab', '--classes', CLASSES, '--out', join(t.home, name), ...(extra.includes('--k') ? [] : ['--k', '1']), ...extra])
 
   let first: Result
-  it('includes exactly the consenting patients and counts the excluded by reason', async () => {
+  it('a cohort per class: each patient contributes the requested classes they granted; counts per class, who is out and why', async () => {
     const r = await exportTo('ndjson', '--format', 'ndjson', '--key-file', keyFile)
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     first = r.envelope.result
-    expect(first.cohort.included).toBe(4)
-    expect(first.cohort.excluded).toMatchObject({noConsent: 1, classNotCovered: 1})
+    expect(first.cohort.included).toBe(6)
+    expect(first.cohort.byClass.demographics).toMatchObject({included: 5, excluded: {classNotCovered: 1}})
+    expect(first.cohort.byClass.conditions).toMatchObject({included: 4, excluded: {classNotCovered: 2}})
+    expect(first.cohort.byClass.labs).toMatchObject({included: 5, excluded: {classNotCovered: 1}})
     const patientFile = first.files.find((f) => f.path.startsWith('Patient'))
-    expect(patientFile?.rows).toBe(4)
+    expect(patientFile?.rows).toBe(6)
+    // The labs-only patient's Patient holds the quasi-identifiers only (no race, marital status, language).
+    const lines = readFileSync(join(t.home, 'ndjson', 'Patient.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const bare = lines.filter((p) => p.extension === undefined && p.maritalStatus === undefined)
+    expect(bare).toHaveLength(1)
+    expect(Object.keys(bare[0]).sort()).toEqual(expect.arrayContaining(['birthDate', 'gender', 'id', 'resourceType']))
+  })
+
+  it('without --classes, a patient who granted part of the default classes is in the export with that part (was: 0 patients, exit 0)', async () => {
+    const r = await runJson<Result>(['export', 'research', '--grantee', 'lab', '--k', '1', '--format', 'csv', '--out', join(t.home, 'default-classes')])
+    expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
+    expect(r.envelope.result.cohort.included).toBe(6)
+    expect(r.envelope.result.cohort.byClass.encounters).toMatchObject({included: 0})
+    expect(r.envelope.result.cohort.byClass.immunizations).toMatchObject({included: 4})
+    const rows = Object.fromEntries(r.envelope.result.files.map((f) => [f.path, f.rows]))
+    expect(rows['patients.csv']).toBe(6)
+    expect(rows['observations.csv']).toBeGreaterThan(0)
+    expect(rows['encounters.csv']).toBe(0)
+  })
+
+  it('writes tables only for the requested classes, and a schema.sql; the manifest records the schema', async () => {
+    const r = await runJson<Result>(['export', 'research', '--grantee', 'lab', '--classes', 'labs', '--k', '1', '--format', 'parquet', '--out', join(t.home, 'labs-only')])
+    expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
+    expect(r.envelope.result.files.map((f) => f.path)).toEqual(['observations.parquet', 'patients.parquet', 'schema.sql'])
+    expect(r.envelope.result.cohort.included).toBe(5)
+    const manifest = JSON.parse(readFileSync(r.envelope.result.manifest, 'utf8')) as {schema: Record<string, Array<{name: string; type: string}>>}
+    expect(Object.keys(manifest.schema).sort()).toEqual(['observations', 'patients'])
+    expect(manifest.schema.patients.find((c) => c.name === 'zip3')).toEqual({name: 'zip3', type: 'VARCHAR'})
+  })
+
+  it('an empty cohort fails with E_EMPTY_COHORT, exit 3, and writes nothing; --allow-empty writes it with a warning', async () => {
+    const out = join(t.home, 'empty')
+    const r = await runJson<Result>(['export', 'research', '--grantee', 'nobody', '--k', '1', '--out', out])
+    expect(r.exitCode).toBe(3)
+    expect(r.envelope.error).toMatchObject({code: 'E_EMPTY_COHORT', exitCode: 3})
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([])
+    const allowed = await runJson<Result>(['export', 'research', '--grantee', 'nobody', '--k', '1', '--out', out, '--allow-empty'])
+    expect(allowed.exitCode).toBe(0)
+    expect(allowed.envelope.result.cohort.excluded).toMatchObject({noConsent: 6})
+    expect((allowed.envelope as unknown as {warnings: string[]}).warnings.join(' ')).toMatch(/empty/)
+  })
+
+  it('k-anonymity that suppresses everyone says so and exits 3 (E_K_SUPPRESSED_ALL)', async () => {
+    const r = await exportTo('k-all', '--format', 'csv', '--k', '7')
+    expect(r.exitCode).toBe(3)
+    expect(r.envelope.error).toMatchObject({code: 'E_K_SUPPRESSED_ALL', exitCode: 3})
+    expect(r.envelope.error?.message).toMatch(/suppressed all 6/)
   })
 
   it('no name, street, city, full ZIP, phone, SSN, MRN, licence or passport number; no full date; no on-chain subject', async () => {
@@ -103,24 +155,27 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
     expect(manifest).toMatchObject({chainId: '31337', rules: {name: 'safe-harbor'}})
     expect(manifest.signature.signer).toMatch(/^0x/)
     const patientsTable = manifest.files.find((f) => f.path === 'patients.parquet')
-    expect(patientsTable?.rows).toBe(4)
+    expect(patientsTable?.rows).toBe(6)
     const bytes = readFileSync(join(t.home, 'parquet', 'patients.parquet'))
     const rows = await parquetReadObjects({file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)})
-    expect(rows).toHaveLength(4)
+    expect(rows).toHaveLength(6)
   })
 
   it('k-anonymity suppresses the patients in classes smaller than k', async () => {
-    const r = await exportTo('k3', '--format', 'csv', '--k', '3')
+    // gender alone: 4 male, 2 female -> the 2 women are suppressed at k = 3
+    const r = await exportTo('k3', '--format', 'csv', '--k', '3', '--quasi-identifiers', 'gender')
     expect(r.exitCode).toBe(0)
     const rows = r.envelope.result.files.find((f) => f.path === 'patients.csv')?.rows ?? 0
     expect(r.envelope.result.suppressed).toBeGreaterThan(0)
-    expect(rows + r.envelope.result.suppressed).toBe(4)
+    expect(r.envelope.result.suppressed).toBe(2)
+    expect(rows + r.envelope.result.suppressed).toBe(6)
+    expect((r.envelope as unknown as {warnings: string[]}).warnings.join(' ')).toMatch(/suppressed \d+ of 6/)
   })
 
   it('a revoked grant removes its patient from the next export', async () => {
     expect((await runJson(['consent', 'revoke', consentToRevoke])).exitCode).toBe(0)
     const r = await exportTo('after-revoke', '--format', 'ndjson')
-    expect(r.envelope.result.cohort.included).toBe(3)
+    expect(r.envelope.result.cohort.included).toBe(5)
     expect(r.envelope.result.cohort.excluded.revoked).toBe(1)
   })
 

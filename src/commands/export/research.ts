@@ -11,9 +11,9 @@ import {custodianContext} from '../../lib/vault/custodian.js'
 
 export default class ExportResearch extends BaseCommand<typeof ExportResearch> {
   static override summary = 'Export a de-identified, k-anonymous dataset of the patients who consented to this research.'
-  static override description = `The cohort is every patient whose decision for (researcher, HRESCH, requested classes) is Permit at the pinned block (--at-block, default the latest); Deny always wins, and the result counts the excluded patients by reason. Demographics are always part of the request (k-anonymity needs them). Records are decrypted in memory only, de-identified with the rules (HIPAA Safe Harbor by default, or a rule file), patients in quasi-identifier classes smaller than k are suppressed, and the files are written as NDJSON (FHIR R4), CSV or Parquet tables with a manifest.json signed by the custodian. Row ids are per-export pseudonyms. With the same inputs, rules, block and --key-file the files are byte-identical. The export is written to the audit log.
+  static override description = `The cohort is decided per class at the pinned block (--at-block, default the latest): each patient contributes exactly the requested classes (--classes, default the clinical record without notes and claims) whose decision for (researcher, HRESCH, class) is Permit; Deny always wins. A patient who granted labs only is in the labs table and in patients (with just the quasi-identifiers, unless they granted demographics), nowhere else. The result counts, overall and per class, who is in and who was excluded and why. Tables are written only for the requested classes. Demographics are always part of the request (k-anonymity needs them). Records are decrypted in memory only, de-identified with the rules (HIPAA Safe Harbor by default, or a rule file), patients in quasi-identifier classes smaller than k are suppressed, and the files are written as NDJSON (FHIR R4), CSV or Parquet tables with a manifest.json signed by the custodian. Row ids are per-export pseudonyms. With the same inputs, rules, block and --key-file the files are byte-identical. The export is written to the audit log.
 
-Exit codes: 0 ok, 1 failure, 2 usage error (output not empty, bad rules, bad key file).`
+Exit codes: 0 ok, 1 failure, 2 usage error (output not empty, bad rules, bad key file), 3 nothing to export: no consenting patient (E_EMPTY_COHORT) or k-anonymity suppressed everyone (E_K_SUPPRESSED_ALL); nothing is written unless --allow-empty.`
 
   static override examples = [
     '<%= config.bin %> export research --grantee lab --purpose HRESCH --out study-42 --format parquet',
@@ -33,6 +33,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error (output not empty, bad rules, bad key
     'at-block': Flags.integer({description: 'Pin the consent decisions to this block.', min: 0}),
     'key-file': Flags.string({description: 'File with the per-export key (64 hex digits) for reproducible pseudonyms; default: a fresh random key.'}),
     force: Flags.boolean({description: 'Write into a non-empty output directory.'}),
+    'allow-empty': Flags.boolean({description: 'Write the export (with a warning) even when the cohort, or what k-anonymity leaves of it, is empty.'}),
   }
 
   async run(): Promise<ResearchResult> {
@@ -50,12 +51,15 @@ Exit codes: 0 ok, 1 failure, 2 usage error (output not empty, bad rules, bad key
       atBlock: this.flags['at-block'],
       keyFile: this.flags['key-file'],
       force: this.flags.force,
+      allowEmpty: this.flags['allow-empty'],
       onProgress: progress.update,
     })
     progress.finish()
+    for (const w of result.warnings) this.warn(w)
     await recordAudit(session, {type: 'export', action: 'E', outcome: 'success', purpose: 'HRESCH', classes: result.classes, detail: {grantee: granteeAddress(session, this.flags.grantee), block: result.block, included: result.cohort.included, suppressed: result.suppressed, files: result.files.length, format: result.format}})
     const excluded = Object.entries(result.cohort.excluded).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`).join(', ')
-    this.log(renderFields({out: result.outDir, block: result.block, consenting: result.cohort.included, excluded: excluded || 'none', 'k-suppressed': result.suppressed, 'max risk': result.maxRisk, files: result.files.map((f) => `${f.path} (${f.rows})`).join(', '), manifest: result.manifest}))
+    const perClass = Object.entries(result.cohort.byClass).map(([c, v]) => `${c} ${v.included}`).join(', ')
+    this.log(renderFields({out: result.outDir, block: result.block, consenting: result.cohort.included, 'per class': perClass, excluded: excluded || 'none', 'k-suppressed': result.suppressed, 'max risk': result.maxRisk, files: result.files.map((f) => `${f.path} (${f.rows})`).join(', '), manifest: result.manifest}))
     return result
   }
 }

@@ -7,7 +7,8 @@ import {manifestToJson, sha256Hex, type Manifest, type ManifestFile} from './man
 import {resourcesByType, toNdjson} from './ndjson.js'
 import {tableToCsv} from './csv.js'
 import {tableToParquet} from './parquet.js'
-import {buildTables} from './tables.js'
+import type {DataClass} from '../fhir/data-classes.js'
+import {buildTables, schemaSql, tablesFor} from './tables.js'
 
 export const DATASET_FORMATS = ['ndjson', 'csv', 'parquet'] as const
 export type DatasetFormat = (typeof DATASET_FORMATS)[number]
@@ -18,9 +19,11 @@ export interface RenderedFile extends ManifestFile {
 
 /**
  * Renders a de-identified cohort in one format, in memory (pure): NDJSON gives one FHIR R4 file
- * per resource type; CSV and Parquet give the seven flattened tables. Files are in path order.
+ * per resource type; CSV and Parquet give the flattened tables of the requested classes (all
+ * seven when `classes` is undefined; `patients` always) plus `schema.sql`, their declared
+ * schema. Files are in path order.
  */
-export function renderDataset(patients: readonly DeidentifiedPatient[], format: DatasetFormat): RenderedFile[] {
+export function renderDataset(patients: readonly DeidentifiedPatient[], format: DatasetFormat, options: {classes?: readonly DataClass[]} = {}): RenderedFile[] {
   const files: RenderedFile[] = []
   const add = (path: string, bytes: Uint8Array, rows: number): void => {
     files.push({path, bytes, rows, sha256: sha256Hex(bytes)})
@@ -30,11 +33,15 @@ export function renderDataset(patients: readonly DeidentifiedPatient[], format: 
       for (const [type, list] of resourcesByType(patients)) add(`${type}.ndjson`, Buffer.from(toNdjson(list), 'utf8'), list.length)
       break
     case 'csv':
-      for (const t of buildTables(patients)) add(`${t.name}.csv`, Buffer.from(tableToCsv(t), 'utf8'), t.rows.length)
+    case 'parquet': {
+      const names = tablesFor(options.classes)
+      for (const t of buildTables(patients, names)) {
+        if (format === 'csv') add(`${t.name}.csv`, Buffer.from(tableToCsv(t), 'utf8'), t.rows.length)
+        else add(`${t.name}.parquet`, tableToParquet(t), t.rows.length)
+      }
+      add('schema.sql', Buffer.from(schemaSql(names, format), 'utf8'), 0)
       break
-    case 'parquet':
-      for (const t of buildTables(patients)) add(`${t.name}.parquet`, tableToParquet(t), t.rows.length)
-      break
+    }
     default:
       throw new MedctlError('E_EXPORT_FORMAT', `unknown format ${JSON.stringify(format)} (use ${DATASET_FORMATS.join(', ')})`, {
         exitCode: ExitCode.USAGE,
@@ -48,11 +55,13 @@ export interface WriteDatasetOptions {
   format: DatasetFormat
   /** Created when missing. The caller decides what to do with an existing directory. */
   outDir: string
+  /** Tables only for these classes (CSV / Parquet); all when undefined. */
+  classes?: readonly DataClass[]
 }
 
 /** Writes the rendered files to outDir; returns their paths, hashes and row counts for the manifest. */
 export async function writeDataset(o: WriteDatasetOptions): Promise<ManifestFile[]> {
-  const files = renderDataset(o.patients, o.format)
+  const files = renderDataset(o.patients, o.format, {classes: o.classes})
   await mkdir(o.outDir, {recursive: true})
   for (const f of files) await writeFile(join(o.outDir, f.path), f.bytes, {mode: 0o600})
   return files.map(({path, sha256, rows}) => ({path, sha256, rows}))

@@ -3,7 +3,7 @@ export type {DatasetFormat, RenderedFile, WriteDatasetOptions} from './dataset.j
 export {csvField, csvLine, neutraliseCsvCell, tableToCsv} from './csv.js'
 export {tableToParquet} from './parquet.js'
 export {resourcesByType, toNdjson} from './ndjson.js'
-export {TABLE_COLUMNS, TABLE_NAMES, buildTables} from './tables.js'
+export {SQL_TYPES, TABLE_CLASSES, TABLE_COLUMNS, TABLE_NAMES, buildTables, schemaSql, tableSchema, tablesFor} from './tables.js'
 export type {Cell, Column, ColumnType, Table, TableName} from './tables.js'
 export {
   buildManifest,

@@ -22,10 +22,12 @@ export interface Manifest {
   contract: string
   block: string
   format: string
-  cohort: {included: number; excluded: Record<string, number>}
+  cohort: {included: number; excluded: Record<string, number>; byClass?: Record<string, {included: number; excluded: Record<string, number>}>}
   rules: {name: string; sha256: string; zipList: string; restrictedZipPrefixes: string[]}
   k: number
   kAnonymity: KAnonReport
+  /** The declared schema of the CSV / Parquet tables (column name and DuckDB type, in file order); absent for NDJSON. */
+  schema?: Record<string, Array<{name: string; type: string}>>
   files: ManifestFile[]
   createdAt: string
   exporter: string
@@ -37,7 +39,8 @@ export interface BuildManifestOptions {
   contract: string
   block: number | bigint | string
   format: string
-  cohort: {included: number; excluded?: Record<string, number>}
+  cohort: {included: number; excluded?: Record<string, number>; byClass?: Record<string, {included: number; excluded: Record<string, number>}>}
+  schema?: Record<string, Array<{name: string; type: string}>>
   rules: LoadedRules
   kanon: KAnonReport
   files: readonly ManifestFile[]
@@ -61,7 +64,13 @@ export function buildManifest(o: BuildManifestOptions): Manifest {
     contract: o.contract,
     block: String(o.block),
     format: o.format,
-    cohort: {included: o.cohort.included, excluded: sortedRecord(o.cohort.excluded)},
+    cohort: {
+      included: o.cohort.included,
+      excluded: sortedRecord(o.cohort.excluded),
+      ...(o.cohort.byClass
+        ? {byClass: Object.fromEntries(Object.keys(o.cohort.byClass).sort().map((c) => [c, {included: o.cohort.byClass![c].included, excluded: sortedRecord(o.cohort.byClass![c].excluded)}]))}
+        : {}),
+    },
     rules: {
       name: o.rules.name,
       sha256: o.rules.sha256,
@@ -70,6 +79,7 @@ export function buildManifest(o: BuildManifestOptions): Manifest {
     },
     k: o.kanon.k,
     kAnonymity: o.kanon,
+    ...(o.schema ? {schema: o.schema} : {}),
     files: [...o.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     createdAt: o.createdAt,
     exporter: o.exporter,

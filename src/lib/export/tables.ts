@@ -1,4 +1,5 @@
 import type {DeidentifiedPatient} from '../deid/cohort.js'
+import type {DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../deid/engine.js'
 import {ageGroupOf, AGE_90_PLUS} from '../deid/kanon.js'
 
@@ -55,6 +56,52 @@ export const TABLE_COLUMNS: Record<TableName, Column[]> = {
     S('immunization_id'), S('patient_id'), S('encounter_id'), S('status'), S('vaccine_system'),
     S('vaccine_code'), S('vaccine_display'), S('occurrence'), B('primary_source'),
   ],
+}
+
+/** The data classes whose records fill each table; `patients` is always written (it joins the others). */
+export const TABLE_CLASSES: Record<TableName, readonly DataClass[]> = {
+  patients: ['demographics'],
+  encounters: ['encounters'],
+  conditions: ['conditions'],
+  observations: ['labs', 'vitals', 'imaging', 'procedures', 'other'],
+  medications: ['medications'],
+  procedures: ['procedures'],
+  immunizations: ['immunizations'],
+}
+
+/** The tables a request for these classes gives (all of them when classes is undefined). */
+export function tablesFor(classes?: readonly DataClass[]): TableName[] {
+  if (!classes) return [...TABLE_NAMES]
+  return TABLE_NAMES.filter((t) => t === 'patients' || TABLE_CLASSES[t].some((c) => classes.includes(c)))
+}
+
+/** DuckDB / SQL type of each column type; Parquet carries the same (STRING is UTF-8 text). */
+export const SQL_TYPES: Record<ColumnType, string> = {STRING: 'VARCHAR', INT32: 'INTEGER', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN'}
+
+/** The declared schema of the tables (what the manifest records): column name and SQL type, in file order. */
+export function tableSchema(names: readonly TableName[] = TABLE_NAMES): Record<string, Array<{name: string; type: string}>> {
+  return Object.fromEntries(names.map((t) => [t, TABLE_COLUMNS[t].map((c) => ({name: c.name, type: SQL_TYPES[c.type]}))]))
+}
+
+/**
+ * `schema.sql`, written beside the tables: one DuckDB `CREATE TABLE` per table with the declared
+ * types, then the statement that loads its file, so `duckdb study.db -c ".read schema.sql"` run in
+ * the export directory gives typed tables whatever the data looks like (a ZIP3 column of `980`s
+ * stays text, codes stay text, years in date columns stay text).
+ */
+export function schemaSql(names: readonly TableName[], format: 'csv' | 'parquet'): string {
+  const lines = [
+    '-- medctl research export: the declared schema of every table (the same in CSV and Parquet).',
+    '-- Run in the export directory: duckdb study.db -c ".read schema.sql"',
+    '',
+  ]
+  for (const t of names) {
+    const cols = TABLE_COLUMNS[t].map((c) => `  ${c.name} ${SQL_TYPES[c.type]}`).join(',\n')
+    lines.push(`CREATE TABLE ${t} (\n${cols}\n);`)
+    lines.push(format === 'csv' ? `COPY ${t} FROM '${t}.csv' (FORMAT csv, HEADER true);` : `INSERT INTO ${t} SELECT * FROM read_parquet('${t}.parquet');`)
+    lines.push('')
+  }
+  return lines.join('\n')
 }
 
 type Json = Record<string, unknown>
@@ -211,14 +258,14 @@ function compareRows(a: Cell[], b: Cell[]): number {
  * Flattens de-identified patients into the seven research tables. Rows are sorted by
  * (patient_id, first column, ...) so the same input always gives the same tables.
  */
-export function buildTables(patients: readonly DeidentifiedPatient[]): Table[] {
+export function buildTables(patients: readonly DeidentifiedPatient[], names: readonly TableName[] = TABLE_NAMES): Table[] {
   const rows = Object.fromEntries(TABLE_NAMES.map((t) => [t, [] as Cell[][]])) as Record<TableName, Cell[][]>
   for (const p of patients) {
     const patient = p.resources.find((r) => r.resourceType === 'Patient')
     if (patient) rows.patients.push(patientRow(p.patientId, patient))
     for (const r of p.resources) rowsFor(p.patientId, r, rows)
   }
-  return TABLE_NAMES.map((name) => {
+  return TABLE_NAMES.filter((name) => names.includes(name)).map((name) => {
     const sorted = [...rows[name]].sort((a, b) => {
       // patient first (column 0 of patients, column 1 elsewhere), then the whole row
       if (name !== 'patients') {
