@@ -1,4 +1,10 @@
+import {closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync} from 'node:fs'
 import type {Contract} from 'ethers'
+import {recordAudit} from '../audit/record.js'
+import type {Session} from '../config/session.js'
+import {custodianContext} from '../vault/custodian.js'
+import {subjectForPatient} from '../vault/read.js'
+import {consentContext} from './context.js'
 import type {FhirResource} from '../fhir/index.js'
 import type {CustodianContext} from '../vault/custodian.js'
 import {listConsents, type ConsentRecord, type ConsentStatus} from './list.js'
@@ -55,4 +61,64 @@ function toExported(record: ConsentRecord, stored: {salt: string; consent: FhirR
       status: fhirStatus(record.status),
     },
   }
+}
+
+export interface ConsentExportResult {
+  exported: number
+  active: number
+  inactive: number
+  /** Consents whose full terms this vault holds (and that hash to the chain's terms hash). */
+  withTerms: number
+  /** Consents granted elsewhere (signed and submitted by another relayer): rebuilt from the chain, patient by pseudonym. */
+  withoutTerms: number
+  /** Stored terms that do not hash to the chain's terms hash (exported as the chain records them). */
+  mismatched: number
+  out: string
+}
+
+/**
+ * The custodian exports consents as FHIR NDJSON, as a use case: streams to a temp file (mode 0600,
+ * fsync, rename; removed on failure) or to the given stream for `-`, then audits the export.
+ */
+export async function exportConsentsToFile(
+  session: Session,
+  q: {out: string; patient?: string; grantee?: string; logRange?: number; stdout?: NodeJS.WritableStream},
+): Promise<ConsentExportResult> {
+  const custodian = await custodianContext(session)
+  const ctx = await consentContext(session, {write: false})
+  const subject = q.patient ? subjectForPatient(custodian, q.patient) : undefined
+  const result: ConsentExportResult = {exported: 0, active: 0, inactive: 0, withTerms: 0, withoutTerms: 0, mismatched: 0, out: q.out}
+  const toStdout = q.out === '-'
+  const temp = `${q.out}.${process.pid}.partial`
+  const fd = toStdout ? undefined : openSync(temp, 'wx', 0o600)
+  try {
+    for await (const item of exportConsents(ctx.registry, custodian, {...(subject ? {subject} : {}), ...(q.grantee ? {grantee: q.grantee} : {}), now: ctx.now, ...(q.logRange ? {logRange: q.logRange} : {})})) {
+      const line = `${JSON.stringify(item.resource)}\n`
+      if (fd === undefined) (q.stdout ?? process.stdout).write(line)
+      else writeSync(fd, line)
+      result.exported++
+      if (item.resource.status === 'active') result.active++
+      else result.inactive++
+      if (item.terms === 'verified') result.withTerms++
+      else result.withoutTerms++
+      if (item.terms === 'mismatch') result.mismatched++
+    }
+    if (fd !== undefined) {
+      fsyncSync(fd)
+      closeSync(fd)
+      renameSync(temp, q.out)
+    }
+  } catch (error) {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd)
+      } catch {
+        // the original error is the one to report
+      }
+      rmSync(temp, {force: true})
+    }
+    throw error
+  }
+  await recordAudit(session, {type: 'export', action: 'E', outcome: 'success', ...(subject ? {subject} : {}), detail: {what: 'consents', format: 'fhir', exported: result.exported, ...(q.grantee ? {grantee: q.grantee} : {})}})
+  return result
 }
