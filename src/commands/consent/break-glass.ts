@@ -1,13 +1,9 @@
-import {createHash} from 'node:crypto'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {auditConsent} from '../../lib/consent/audit.js'
-import {consentContext, granteeAddress} from '../../lib/consent/context.js'
-import {openBreakGlass} from '../../lib/consent/index.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {subjectForPatient} from '../../lib/vault/read.js'
+import {granteeAddress} from '../../lib/consent/context.js'
+import {openEmergencyAccess} from '../../lib/consent/actions.js'
 
 export default class ConsentBreakGlass extends BaseCommand<typeof ConsentBreakGlass> {
   static override summary = 'Open time-boxed emergency access (ETREAT/BTG) to a patient\'s record, flagged for review.'
@@ -30,16 +26,9 @@ Exit codes: 0 ok, 1 failure (role missing), 2 usage error, 5 the patient opted o
 
   async run(): Promise<{accessId: string; until: number; subject: string; grantee: string; txHash: string}> {
     const session = this.openSession(this.flags.profile)
-    const custodian = await custodianContext(session)
-    const ctx = await consentContext(session, {write: true})
-    const subject = subjectForPatient(custodian, this.flags.patient)
-    const grantee = granteeAddress(session, this.flags.grantee ?? session.identity().address)
-    const reasonHash = `0x${createHash('sha256').update(this.flags.reason).digest('hex')}`
-    const opened = await openBreakGlass(ctx.registry, {subject, grantee, hours: this.flags.hours, reasonHash}, ctx.send)
-    await session.chainWritten()
-    await auditConsent(session, {type: 'break-glass', outcome: 'success', subject, grantee, purposes: ['ETREAT', 'BTG'], reason: 'BreakGlass', detail: {accessId: opened.accessId, hours: this.flags.hours, reasonHash}})
+    const opened = await openEmergencyAccess(session, {patient: this.flags.patient, grantee: granteeAddress(session, this.flags.grantee ?? session.identity().address), reason: this.flags.reason, hours: this.flags.hours})
     this.warn(`Emergency access ${opened.accessId} is open until ${new Date(opened.until * 1000).toISOString()} and flagged for review.`)
-    this.log(renderFields({access: opened.accessId, grantee, until: new Date(opened.until * 1000).toISOString(), tx: opened.txHash}))
-    return {accessId: opened.accessId, until: opened.until, subject, grantee, txHash: opened.txHash}
+    this.log(renderFields({access: opened.accessId, grantee: opened.grantee, until: new Date(opened.until * 1000).toISOString(), tx: opened.txHash}))
+    return opened
   }
 }

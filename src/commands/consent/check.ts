@@ -4,11 +4,9 @@ import {ExitCode} from '../../lib/cli/errors.js'
 import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {auditConsent} from '../../lib/consent/audit.js'
-import {assertBlock, consentContext, granteeAddress} from '../../lib/consent/context.js'
-import {checkConsent, PURPOSES, type CheckResult, type Purpose} from '../../lib/consent/index.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {subjectForPatient} from '../../lib/vault/read.js'
+import {granteeAddress} from '../../lib/consent/context.js'
+import {PURPOSES, type CheckResult, type Purpose} from '../../lib/consent/index.js'
+import {decideConsent} from '../../lib/consent/actions.js'
 
 export default class ConsentCheck extends BaseCommand<typeof ConsentCheck> {
   static override summary = 'Ask the chain whether a grantee may access a patient\'s classes for a purpose.'
@@ -33,16 +31,9 @@ Exit codes: 0 Permit, 1 failure, 2 usage error, 5 Deny or NoConsent (the result 
 
   async run(): Promise<CheckResult & {subject: string; grantee: string}> {
     const session = this.openSession(this.flags.profile)
-    const custodian = await custodianContext(session)
-    const ctx = await consentContext(session, {write: false})
-    assertBlock(ctx, this.flags['at-block'])
-    const subject = subjectForPatient(custodian, this.flags.patient)
-    const grantee = granteeAddress(session, this.flags.grantee)
-    const purpose = this.flags.purpose as Purpose
-    const result = await checkConsent(ctx.registry, {subject, grantee, purpose, classes: this.flags.classes ?? [], blockTag: this.flags['at-block']})
-    await auditConsent(session, {type: 'consent-decision', outcome: result.decision === 'Permit' ? 'success' : 'denied', subject, grantee, purposes: [purpose], classes: this.flags.classes, consentId: result.consentId, reason: result.reason})
+    const result = await decideConsent(session, {patient: this.flags.patient, grantee: granteeAddress(session, this.flags.grantee), purpose: this.flags.purpose as Purpose, classes: this.flags.classes ?? [], ...(this.flags['at-block'] === undefined ? {} : {atBlock: this.flags['at-block']})})
     this.log(renderFields({decision: result.decision, reason: result.reason, consent: result.consentId ?? ''}))
     if (result.decision !== 'Permit') this.setExitCode(ExitCode.DENIED)
-    return {...result, subject, grantee}
+    return result
   }
 }

@@ -1,14 +1,11 @@
-import {join} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode} from '../../lib/cli/errors.js'
 import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {anchorLog} from '../../lib/audit/service.js'
-import {auditConsents, auditedConsentIds} from '../../lib/consent/audit.js'
-import {consentContext, granteeAddress} from '../../lib/consent/context.js'
-import {importConsents, type ConsentImportResult} from '../../lib/consent/import.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
+import {granteeAddress} from '../../lib/consent/context.js'
+import type {ConsentImportResult} from '../../lib/consent/import.js'
+import {importConsentFile} from '../../lib/consent/actions.js'
 
 export default class ConsentImport extends BaseCommand<typeof ConsentImport> {
   static override summary = 'Grant consents in bulk from FHIR R4 Consent NDJSON/JSON or CSV (migrations).'
@@ -39,29 +36,20 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
 
   async run(): Promise<ConsentImportResult> {
     const session = this.openSession(this.flags.profile)
-    const custodian = await custodianContext(session)
     const dryRun = this.flags['dry-run']
-    const ctx = dryRun ? undefined : await consentContext(session, {write: true})
-    const reportPath = this.flags.report ?? (dryRun ? undefined : join(this.paths.reportsDir, `consent-import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
     const progress = this.progress()
-    const result = await importConsents({
+    const result = await importConsentFile(session, {
       file: this.args.file,
-      custodian,
-      ...(ctx ? {registry: ctx.registry} : {}),
       batchSize: this.flags.batch,
-      ...(reportPath ? {reportPath} : {}),
+      ...(this.flags.report ? {reportPath: this.flags.report} : {}),
       dryRun,
       confirmations: this.flags.confirmations,
+      allowUnknownPatients: this.flags['allow-unknown-patient'],
+      anchor: !this.flags['no-anchor'],
       resolveGrantee: (name) => granteeAddress(session, name),
       onProgress: progress.update,
-      afterBatch: () => session.chainWritten(),
-      audit: (entries) => auditConsents(session, entries),
-      auditedGrants: () => auditedConsentIds(session, 'grant'),
-      allowUnknownPatients: this.flags['allow-unknown-patient'],
-      ...(ctx ? {send: ctx.send} : {}),
     })
     progress.finish()
-    if (!dryRun && result.transactions > 0 && !this.flags['no-anchor']) await anchorLog(session)
     this.log(
       renderFields({
         read: result.read,

@@ -2,9 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {auditConsent} from '../../lib/consent/audit.js'
-import {consentContext, subjectOf} from '../../lib/consent/context.js'
-import {optOut, parsePurposes, purposesMask, type Purpose} from '../../lib/consent/index.js'
+import {parsePurposes, type Purpose} from '../../lib/consent/index.js'
+import {optOutOfPurposes} from '../../lib/consent/actions.js'
 
 export default class ConsentOptOut extends BaseCommand<typeof ConsentOptOut> {
   static override summary = 'Opt a patient out of purposes of use: every decision for them becomes Deny.'
@@ -27,13 +26,8 @@ Exit codes: 0 ok, 1 failure (E_NOT_AUTHORIZED: neither custodian nor the subject
 
   async run(): Promise<{subject: string; purposes: Purpose[]; txHash: string; blockNumber: number; gasUsed: string}> {
     const session = this.openSession(this.flags.profile)
-    const purposes = parsePurposes(this.flags.purpose)
-    const subject = await subjectOf(session, this.flags)
-    const ctx = await consentContext(session, {write: true})
-    const result = await optOut(ctx.registry, subject, purposesMask(purposes), {...ctx.send, confirmations: this.flags.confirmations})
-    await session.chainWritten()
-    await auditConsent(session, {type: 'opt-out', outcome: 'success', subject, purposes})
-    this.log(renderFields({subject, 'opted out of': purposes.join(', '), tx: result.txHash, gas: result.gasUsed}))
-    return {...result, purposes}
+    const result = await optOutOfPurposes(session, {...(this.flags.patient ? {patient: this.flags.patient} : {}), ...(this.flags.subject ? {subject: this.flags.subject} : {}), purposes: parsePurposes(this.flags.purpose), confirmations: this.flags.confirmations})
+    this.log(renderFields({subject: result.subject, 'opted out of': result.purposes.join(', '), tx: result.txHash, gas: result.gasUsed}))
+    return result
   }
 }

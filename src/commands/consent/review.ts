@@ -2,9 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {usageError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
-import {auditConsent} from '../../lib/consent/audit.js'
-import {consentContext} from '../../lib/consent/context.js'
-import {reviewBreakGlass} from '../../lib/consent/index.js'
+import {reviewEmergencyAccess} from '../../lib/consent/actions.js'
 
 export default class ConsentReview extends BaseCommand<typeof ConsentReview> {
   static override summary = 'Record the review of a break-glass access: justified (--approve) or not (--reject).'
@@ -25,11 +23,8 @@ Exit codes: 0 ok, 1 failure, 2 unknown access or usage error.`
     if (!this.flags.approve && !this.flags.reject) throw usageError('E_USAGE', 'Say --approve or --reject.')
     if (!/^0x[0-9a-fA-F]{64}$/.test(this.args.accessId)) throw usageError('E_BAD_ACCESS_ID', 'An access id is 0x followed by 64 hex digits.')
     const session = this.openSession(this.flags.profile)
-    const ctx = await consentContext(session, {write: true})
-    const result = await reviewBreakGlass(ctx.registry, this.args.accessId, Boolean(this.flags.approve), ctx.send)
-    await session.chainWritten()
-    await auditConsent(session, {type: 'review', outcome: 'success', detail: {accessId: this.args.accessId, approved: result.approved}})
+    const result = await reviewEmergencyAccess(session, {accessId: this.args.accessId, approved: Boolean(this.flags.approve)})
     this.log(`Access ${this.args.accessId} reviewed: ${result.approved ? 'justified' : 'not justified'}.`)
-    return {accessId: this.args.accessId, approved: result.approved, txHash: result.txHash}
+    return result
   }
 }

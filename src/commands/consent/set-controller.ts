@@ -2,11 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {auditConsent} from '../../lib/consent/audit.js'
-import {consentContext, granteeAddress} from '../../lib/consent/context.js'
-import {setController} from '../../lib/consent/index.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {subjectForPatient} from '../../lib/vault/read.js'
+import {granteeAddress} from '../../lib/consent/context.js'
+import {setPatientController} from '../../lib/consent/actions.js'
 
 export default class ConsentSetController extends BaseCommand<typeof ConsentSetController> {
   static override summary = 'Let a patient\'s own wallet control their consents (sign grants, revoke by id, opt out).'
@@ -28,14 +25,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
 
   async run(): Promise<{subject: string; controller: string; txHash: string; blockNumber: number; gasUsed: string}> {
     const session = this.openSession(this.flags.profile)
-    const custodian = await custodianContext(session)
-    const ctx = await consentContext(session, {write: true})
-    const subject = subjectForPatient(custodian, this.flags.patient)
-    const controller = granteeAddress(session, this.flags.controller)
-    const result = await setController(ctx.registry, subject, controller, {...ctx.send, confirmations: this.flags.confirmations})
-    await session.chainWritten()
-    await auditConsent(session, {type: 'controller', outcome: 'success', subject, detail: {controller}})
-    this.log(renderFields({subject, controller, tx: result.txHash, gas: result.gasUsed}))
+    const result = await setPatientController(session, {patient: this.flags.patient, controller: granteeAddress(session, this.flags.controller), confirmations: this.flags.confirmations})
+    this.log(renderFields({subject: result.subject, controller: result.controller, tx: result.txHash, gas: result.gasUsed}))
     return result
   }
 }
