@@ -3,15 +3,15 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {fetchPackage, type FetchResult} from '../../lib/access/index.js'
-import {auditAccess} from '../../lib/access/audit.js'
 
 export default class RecordsFetch extends BaseCommand<typeof RecordsFetch> {
   static override summary = 'Open an access package as the grantee: check the grant is still valid, decrypt, write a FHIR Bundle.'
-  static override description = `Decrypts the package with this profile's age identity, asks the chain whether the grant is still Permit for every class in it, and only then unwraps the object keys and decrypts the objects into a FHIR collection Bundle at --out (mode 0600). After a revoke or an expiry nothing is decrypted. The fetch, allowed or denied, is written to the audit log.
+  static override description = `The package is a CAR file received from the custodian (\`records share --out\`) or a CID read through this profile's content store (its Kubo node fetches it from the IPFS network). Every block of a CAR file is checked against its CID before anything in it is used; one altered byte refuses the whole file and nothing is written. The package is decrypted with this profile's age identity; the chain named by this profile (never the one the package names) must still say Permit for every class in it; only then are the object keys unwrapped and the objects decrypted into a FHIR collection Bundle at --out (mode 0600). After a revoke or an expiry nothing is decrypted. The fetch, allowed or denied, is written to this home's audit log, before the file.
 
-Exit codes: 0 ok, 1 failure, 2 unknown CID or usage error, 4 a damaged package or object, 5 denied (not addressed to you, revoked, expired).`
+Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 unknown CID or usage error, 4 a damaged CAR file, package or object (E_CAR_CORRUPT, E_CID_MISMATCH) or a package of another network, 5 denied (not addressed to you, revoked, expired).`
 
   static override examples = [
+    '<%= config.bin %> records fetch hospital-pkg.car --out patient.json',
     '<%= config.bin %> records fetch bafy… --out patient.json --profile clinic',
     '<%= config.bin %> records fetch bafy… --out labs.json --json | jq .result.classes',
   ]
@@ -21,21 +21,12 @@ Exit codes: 0 ok, 1 failure, 2 unknown CID or usage error, 4 a damaged package o
     out: Flags.string({description: 'File to write the FHIR Bundle to.', required: true}),
   }
 
-  static override args = {cid: Args.string({description: 'CID of the access package (printed by `records share`).', required: true})}
+  static override args = {package: Args.string({description: 'The access package: a CAR file (from `records share --out`) or its CID.', required: true})}
 
   async run(): Promise<FetchResult> {
     const session = this.openSession(this.flags.profile)
-    try {
-      const {pkg, ...result} = await fetchPackage(session, {cid: this.args.cid, out: this.flags.out})
-      await auditAccess(session, {type: 'fetch', outcome: 'success', subject: result.subject, grantee: session.identity().address, purpose: pkg.purpose, classes: result.classes, cids: pkg.objects.map((o) => o.cid), consentId: result.decision.consentId, reason: 'Permit', custodian: pkg.custodian})
-      this.log(renderFields({out: result.out, classes: result.classes.join(', '), resources: result.resources, objects: result.objects}))
-      return result
-    } catch (error) {
-      const denied = error as {code?: string; decision?: {reason: string; consentId?: string}; subject?: string}
-      if (denied.code === 'E_ACCESS_DENIED' || denied.code === 'E_NOT_FOR_YOU') {
-        await auditAccess(session, {type: 'fetch', outcome: 'denied', subject: denied.subject, grantee: session.identity().address, reason: denied.decision?.reason ?? denied.code, cids: [this.args.cid]})
-      }
-      throw error
-    }
+    const {pkg, ...result} = await fetchPackage(session, {ref: this.args.package, out: this.flags.out})
+    this.log(renderFields({out: result.out, from: result.source, package: result.packageCid, classes: result.classes.join(', '), resources: result.resources, objects: pkg.objects.length}))
+    return result
   }
 }

@@ -5,6 +5,7 @@ import {profileFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {showRecords} from '../../lib/vault/read.js'
+import {openContentStore} from '../../lib/ipfs/index.js'
 import {recordAudit} from '../../lib/audit/record.js'
 
 export interface RecordsShowResult {
@@ -18,7 +19,7 @@ export default class RecordsShow extends BaseCommand<typeof RecordsShow> {
   static override summary = 'Decrypt a patient\'s record (as the custodian) into a FHIR Bundle file.'
   static override description = `Writes a FHIR R4 collection Bundle of the chosen data classes (default: all) to --out, the only place plaintext is written. The file is created with mode 0600.
 
-Exit codes: 0 ok, 1 failure, 2 usage error or unknown patient, 4 a stored object is missing or its key is.`
+Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the profile's Kubo node is down), 2 usage error or unknown patient, 4 a stored object is missing, corrupt, or its key is.`
 
   static override examples = [
     '<%= config.bin %> records show --patient "http://hospital.example/mrn|12345" --out patient.json',
@@ -35,7 +36,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error or unknown patient, 4 a stored object
   async run(): Promise<RecordsShowResult> {
     const session = this.openSession(this.flags.profile)
     const custodian = await custodianContext(session)
-    const shown = await showRecords(custodian, {patient: this.flags.patient, classes: this.flags.classes})
+    const shown = await showRecords(custodian, {patient: this.flags.patient, classes: this.flags.classes}, openContentStore(session))
     await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes})
     writePrivateFile(this.flags.out, `${JSON.stringify(shown.bundle, null, 2)}\n`)
     this.log(`Wrote ${shown.resources} resource(s) (${shown.classes.join(', ')}) to ${this.flags.out}.`)

@@ -3,16 +3,16 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode, MedctlError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {KuboStore} from '../../lib/ipfs/index.js'
+import {KuboStore, openContentStore, openLocalBlocks} from '../../lib/ipfs/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {uploadObjects, type UploadResult} from '../../lib/vault/upload.js'
 import {recordAudit} from '../../lib/audit/record.js'
 
 export default class RecordsUpload extends BaseCommand<typeof RecordsUpload> {
   static override summary = 'Replicate every stored object to a Kubo (IPFS) node and pin it; resumable.'
-  static override description = `Copies each encrypted record object the node does not have yet (same CIDs: CIDv1, raw leaves, 256 KiB chunks) and pins it. Requests time out and are retried with backoff; re-running skips what the node already holds.
+  static override description = `Copies each encrypted record object the node does not have yet (same CIDs: CIDv1, raw leaves, 256 KiB chunks) and pins it. The node is probed first: one that does not answer (connection refused, no answer within min(--timeout-ms, 5 s)) fails the whole job at once with E_STORE_UNAVAILABLE, as does one that goes down mid-job; once it has answered, a failed request is retried with backoff and then counted against its object. Re-running skips what the node already holds.
 
-Exit codes: 0 ok, 1 failure, 2 usage error (no Kubo URL), 3 partial (some objects failed).`
+Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the node is down or unreachable), 2 usage error (no Kubo URL), 3 partial (some objects failed).`
 
   static override examples = [
     '<%= config.bin %> records upload --kubo http://127.0.0.1:5001',
@@ -34,14 +34,24 @@ Exit codes: 0 ok, 1 failure, 2 usage error (no Kubo URL), 3 partial (some object
       throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2, suggestions: ['Pass --kubo URL, or `medctl profile set store.url URL`.']})
     }
     const custodian = await custodianContext(session)
+    const target = openContentStore(session, {kuboUrl: url, tuning: {timeoutMs: this.flags['timeout-ms'], retries: this.flags.retries}})
+    if (!(target instanceof KuboStore)) throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2})
     const progress = this.progress()
-    const result = await uploadObjects({
-      db: custodian.db,
-      custodianAddress: custodian.address,
-      target: new KuboStore({url, timeoutMs: this.flags['timeout-ms'], retries: this.flags.retries}),
-      targetId: url,
-      onProgress: progress.update,
-    })
+    let result: UploadResult
+    try {
+      result = await uploadObjects({
+        db: custodian.db,
+        custodianAddress: custodian.address,
+        source: openLocalBlocks(custodian.db),
+        target,
+        targetId: url,
+        onProgress: progress.update,
+      })
+    } catch (error) {
+      progress.finish()
+      await recordAudit(session, {type: 'upload', action: 'C', outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED'})
+      throw error
+    }
     progress.finish()
     await recordAudit(session, {type: 'upload', action: 'C', outcome: result.failed > 0 ? 'failure' : 'success', detail: {uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}})
     this.log(renderFields({uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}))

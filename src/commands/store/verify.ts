@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode} from '../../lib/cli/errors.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {EmbeddedStore} from '../../lib/ipfs/index.js'
+import {openLocalBlocks} from '../../lib/ipfs/index.js'
 import {openDatabase} from '../../lib/vault/database.js'
 
 export interface StoreVerifyResult {
@@ -22,7 +22,7 @@ Exit codes: 0 intact, 1 failure, 4 missing or corrupt blocks.`
   async run(): Promise<StoreVerifyResult> {
     const db = openDatabase(this.paths)
     const roots = (db.prepare('SELECT DISTINCT cid FROM objects').all() as Array<{cid: string}>).map((r) => r.cid)
-    const report = await new EmbeddedStore(db).verify(roots)
+    const report = await openLocalBlocks(db).verify(roots)
     const result = {ok: report.corrupt.length === 0 && report.missing.length === 0, ...report}
     this.log(renderFields({ok: result.ok, checked: result.checked, corrupt: result.corrupt.length, missing: result.missing.length}))
     if (!result.ok) this.setExitCode(ExitCode.VERIFY_FAILED)

@@ -12,6 +12,8 @@ export interface AccessAuditInput {
   consentId?: string
   reason?: string
   custodian?: string
+  /** Write-ahead steps of one action: `intent` before the act, `written` once it is done. */
+  phase?: 'intent' | 'written'
 }
 
 /** Every access attempt, allowed or denied, goes into the audit log. */
@@ -27,6 +29,6 @@ export async function auditAccess(session: Session, input: AccessAuditInput): Pr
     ...(input.consentId ? {consentId: input.consentId} : {}),
     ...(input.purpose ? {purpose: input.purpose} : {}),
     ...(input.custodian ? {custodian: input.custodian} : {}),
-    ...(input.grantee ? {detail: {grantee: input.grantee}} : {}),
+    ...(input.grantee || input.phase ? {detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.phase ? {phase: input.phase} : {})}} : {}),
   })
 }

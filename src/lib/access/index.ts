@@ -1,16 +1,18 @@
-import {writeFileSync} from 'node:fs'
+import {statSync} from 'node:fs'
 import type {Wallet} from 'ethers'
+import {CID} from 'multiformats/cid'
 import {MedctlError, ExitCode} from '../cli/errors.js'
+import {writePrivateFile} from '../config/keystore.js'
 import {checkConsent, lookupRecipient, registryContract, type CheckResult, type Purpose} from '../consent/index.js'
 import type {Session} from '../config/session.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
-import {EmbeddedStore, readAll} from '../ipfs/index.js'
+import {dagBlocks, openCarFile, openContentStore, prepareFile, readAll, writeCarFile, type Block, type ContentSource} from '../ipfs/index.js'
 import {decryptObject, decryptText, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
 import type {CustodianContext} from '../vault/custodian.js'
-import {openDatabase} from '../vault/database.js'
 import {mergeResources, subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
+import {auditAccess, type AccessAuditInput} from './audit.js'
 import {parsePackage, type AccessPackage} from './package.js'
 
 export type {AccessPackage} from './package.js'
@@ -51,6 +53,10 @@ export interface ShareResult {
   objects: number
   decision: CheckResult
   withheld: Array<{class: DataClass; decision: string; reason: string}>
+  /** Where the package went: the profile's store (`embedded` or `kubo`) or a CAR file. */
+  delivery: 'embedded' | 'kubo' | 'car'
+  /** With --out: the CAR file written (the package and every object it names). */
+  car?: {out: string; blocks: number; bytes: number}
 }
 
 export class AccessDenied extends MedctlError {
@@ -67,11 +73,16 @@ export class AccessDenied extends MedctlError {
  * The custodian releases a patient's object keys to a grantee — only for the classes the chain
  * says Permit for this purpose, now. Explicit classes must all be permitted; without them, each
  * class the patient has is checked and only the permitted ones are released.
+ *
+ * The package goes to the profile's content store, or with `out` into a CARv1 file holding the
+ * package and every block of every object it names (roots = the package CID), for a grantee in
+ * another home. Audited write-ahead: the key release is in the log before the package leaves;
+ * a denial is logged too.
  */
 export async function sharePatient(
   session: Session,
   custodian: CustodianContext,
-  options: {patient: string; grantee: string; purpose: Purpose; classes?: DataClass[]},
+  options: {patient: string; grantee: string; purpose: Purpose; classes?: DataClass[]; out?: string},
 ): Promise<ShareResult> {
   const registry = registryContract(session.registry(), await session.chainProvider())
   const subject = subjectForPatient(custodian, options.patient)
@@ -95,8 +106,10 @@ export async function sharePatient(
   }
   if (permitted.length === 0 || (options.classes && withheld.length > 0)) {
     const first = withheld[0]
+    const denied = decision.decision === 'Permit' ? {decision: first?.decision as CheckResult['decision'], reason: first?.reason ?? 'ClassNotCovered'} : decision
+    await auditAccess(session, {type: 'consent-decision', outcome: 'denied', subject, grantee: grantee.address, purpose: options.purpose, classes: options.classes, reason: denied.reason, consentId: denied.consentId})
     throw new AccessDenied(
-      decision.decision === 'Permit' ? {decision: first?.decision as CheckResult['decision'], reason: first?.reason ?? 'ClassNotCovered'} : decision,
+      denied,
       subject,
       `No key released: the chain says ${first?.decision ?? decision.decision} (${first?.reason ?? decision.reason}) for ${options.purpose}${first ? ` on ${first.class}` : ''}.`,
     )
@@ -107,7 +120,7 @@ export async function sharePatient(
     const envelope = index.envelope(object.cid, custodian.recipient)
     if (!envelope) throw new MedctlError('E_KEY_MISSING', `No key envelope for object ${object.cid}.`, {exitCode: 4})
     const objectKey = await unwrapKey(envelope, custodian.ageIdentity)
-    entries.push({cid: object.cid, class: object.class, resources: object.resources, envelope: Buffer.from(await wrapKey(objectKey, [grantee.recipient])).toString('base64')}) 
+    entries.push({cid: object.cid, class: object.class, resources: object.resources, envelope: Buffer.from(await wrapKey(objectKey, [grantee.recipient])).toString('base64')})
   }
   const pkg: AccessPackage = {
     format: 'medctl-access/1',
@@ -122,15 +135,37 @@ export async function sharePatient(
     issuedAt: new Date().toISOString(),
     objects: entries,
   }
-  const store = new EmbeddedStore(custodian.db)
-  const {cid} = await store.add(await encryptText(JSON.stringify(pkg), grantee.recipient))
-  await store.pin(cid)
-  return {packageCid: cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, decision, withheld}
+  const sealed = await encryptText(JSON.stringify(pkg), grantee.recipient)
+  const prepared = await prepareFile(sealed)
+  const store = openContentStore(session)
+  const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId}
+  await auditAccess(session, {...released, outcome: 'success', reason: 'Permit'})
+  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, decision, withheld}
+  try {
+    if (options.out) {
+      const packageBlocks = new Map(prepared.blocks.map((b) => [b.cid, b.bytes]))
+      const blocks = async function* (): AsyncGenerator<Block> {
+        yield* dagBlocks([prepared.cid], async (cid) => packageBlocks.get(cid))
+        yield* dagBlocks(entries.map((e) => e.cid), (cid) => store.getBlock(cid))
+      }
+      const written = await writeCarFile(options.out, [prepared.cid], blocks())
+      return {...base, delivery: 'car', car: {out: options.out, ...written}}
+    }
+    const {cid} = await store.add(sealed)
+    await store.pin(cid)
+    return {...base, packageCid: cid, delivery: store.kind}
+  } catch (error) {
+    await auditAccess(session, {...released, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED'})
+    throw error
+  }
 }
 
 export interface FetchResult {
   packageCid: string
+  /** Where the package was read from: a CAR file (every block checked) or the profile's store. */
+  source: 'car' | 'embedded' | 'kubo'
   subject: string
+  custodian: string
   classes: DataClass[]
   resources: number
   objects: number
@@ -138,34 +173,115 @@ export interface FetchResult {
   decision: CheckResult
 }
 
+/** `records fetch pkg.car|CID`: an existing file is a CAR; otherwise the argument must be a CID. */
+export function packageReference(ref: string): {car: string} | {cid: string} {
+  let isFile = false
+  try {
+    isFile = statSync(ref).isFile()
+  } catch {
+    // not a file: a CID then
+  }
+  if (isFile) return {car: ref}
+  try {
+    return {cid: CID.parse(ref).toString()}
+  } catch {
+    throw new MedctlError('E_BAD_PACKAGE_REF', 'Name the access package by its CAR file (an existing file) or its CID (bafy…).', {exitCode: ExitCode.USAGE})
+  }
+}
+
 /**
- * The grantee opens an access package: it must still be Permit on chain for every class in it;
- * then each object key is unwrapped with the grantee's identity and the objects decrypted.
+ * The grantee opens an access package, from a CAR file or by CID through its own content store.
+ * A CAR file is checked block by block against its CIDs before anything in it is used. The grant
+ * must still be Permit — asked of the registry in the grantee's own profile, never the one the
+ * package names — for every class in it; then each object key is unwrapped and the objects are
+ * decrypted in memory. Audited write-ahead: the fetch is logged before the plaintext is written,
+ * and its outcome after; a denial or a damaged file is logged too. Nothing is written unless all
+ * of it checks out.
  */
-export async function fetchPackage(session: Session, options: {cid: string; out: string}): Promise<FetchResult & {pkg: AccessPackage}> {
+export async function fetchPackage(session: Session, options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string}): Promise<FetchResult & {pkg: AccessPackage}> {
+  const reference = packageReference(options.ref ?? options.cid ?? '')
+  const grantee = session.identity().address
+  let source: ContentSource & {close?: () => void}
+  let packageCid: string
+  let kind: FetchResult['source']
+  if ('car' in reference) {
+    try {
+      const car = await openCarFile(reference.car)
+      if (car.roots.length !== 1) {
+        car.close()
+        throw new MedctlError('E_BAD_PACKAGE', 'This CAR file is not a medctl access package (it must have exactly one root).', {exitCode: ExitCode.VERIFY_FAILED})
+      }
+      source = car
+      packageCid = car.roots[0] as string
+      kind = 'car'
+    } catch (error) {
+      const code = (error as {code?: string}).code
+      if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
+      throw error
+    }
+  } else {
+    const store = openContentStore(session)
+    if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such access package in the content store.', {exitCode: 2})
+    source = store
+    packageCid = reference.cid
+    kind = store.kind
+  }
+  try {
+    return await openPackage(session, source, {packageCid, kind, out: options.out, grantee})
+  } finally {
+    source.close?.()
+  }
+}
+
+async function openPackage(
+  session: Session,
+  source: ContentSource,
+  options: {packageCid: string; kind: FetchResult['source']; out: string; grantee: string},
+): Promise<FetchResult & {pkg: AccessPackage}> {
+  const {packageCid, grantee} = options
   const identity = await session.unlock()
-  const store = new EmbeddedStore(openDatabase(session.paths))
-  if (!(await store.has(options.cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such access package in the content store.', {exitCode: 2})
+  const sealed = await readAll(source.cat(packageCid))
   let text: string
   try {
-    text = await decryptText(await readAll(store.cat(options.cid)), identity.ageIdentity)
+    text = await decryptText(sealed, identity.ageIdentity)
   } catch (error) {
+    await auditAccess(session, {type: 'fetch', outcome: 'denied', grantee, reason: 'E_NOT_FOR_YOU', cids: [packageCid]})
     throw new MedctlError('E_NOT_FOR_YOU', 'This access package is not addressed to this profile.', {cause: error, exitCode: ExitCode.DENIED})
   }
   const pkg = parsePackage(text)
-  const registry = registryContract(pkg.registry, await session.chainProvider())
+  // The verifier's own roots: the registry and chain come from this profile, not from the package.
+  const ownRegistry = session.registry()
+  if (pkg.registry.toLowerCase() !== ownRegistry.toLowerCase() || pkg.chainId !== session.profile.chain.chainId) {
+    await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, subject: pkg.subject, reason: 'E_OTHER_NETWORK', cids: [packageCid], custodian: pkg.custodian})
+    throw new MedctlError('E_OTHER_NETWORK', `This package was issued under registry ${pkg.registry} on chain ${pkg.chainId}; this profile uses ${ownRegistry} on chain ${session.profile.chain.chainId}.`, {
+      exitCode: ExitCode.VERIFY_FAILED,
+      suggestions: ['Fetch with the profile of the network the custodian shares on (--profile).'],
+    })
+  }
+  const registry = registryContract(ownRegistry, await session.chainProvider())
   const decision = await checkConsent(registry, {subject: pkg.subject, grantee: (identity.wallet as Wallet).address, purpose: pkg.purpose as Purpose, classes: pkg.classes})
+  const audited: Omit<AccessAuditInput, 'outcome'> = {type: 'fetch', grantee, subject: pkg.subject, purpose: pkg.purpose, classes: pkg.classes, cids: [packageCid, ...pkg.objects.map((o) => o.cid)], custodian: pkg.custodian}
   if (decision.decision !== 'Permit') {
+    await auditAccess(session, {...audited, outcome: 'denied', reason: decision.reason, consentId: decision.consentId})
     throw new AccessDenied(decision, pkg.subject, `The grant is no longer valid: ${decision.decision} (${decision.reason}). Nothing was decrypted.`)
   }
   const parts: FhirResource[][] = []
   for (const object of pkg.objects) {
+    if (!pkg.classes.includes(object.class)) throw new MedctlError('E_BAD_PACKAGE', 'The package names an object outside its classes.', {exitCode: ExitCode.VERIFY_FAILED})
     const objectKey = await unwrapKey(Buffer.from(object.envelope, 'base64'), identity.ageIdentity)
-    const plaintext = await decryptObject(await readAll(store.cat(object.cid)), objectKey)
+    const plaintext = await decryptObject(await readAll(source.cat(object.cid)), objectKey)
     parts.push(Buffer.from(plaintext).toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FhirResource))
   }
   const resources = mergeResources(parts)
   const bundle = {resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource}))}
-  writeFileSync(options.out, `${JSON.stringify(bundle, null, 2)}\n`, {mode: 0o600})
-  return {packageCid: options.cid, subject: pkg.subject, classes: pkg.classes, resources: resources.length, objects: pkg.objects.length, out: options.out, decision, pkg}
+  // Write-ahead: the fetch is in the log before any plaintext is on disk.
+  await auditAccess(session, {...audited, outcome: 'success', reason: 'Permit', consentId: decision.consentId, phase: 'intent'})
+  try {
+    writePrivateFile(options.out, `${JSON.stringify(bundle, null, 2)}\n`)
+  } catch (error) {
+    await auditAccess(session, {...audited, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', consentId: decision.consentId, phase: 'written'})
+    throw error
+  }
+  await auditAccess(session, {...audited, outcome: 'success', reason: 'Permit', consentId: decision.consentId, phase: 'written'})
+  return {packageCid, source: options.kind, subject: pkg.subject, custodian: pkg.custodian, classes: pkg.classes, resources: resources.length, objects: pkg.objects.length, out: options.out, decision, pkg}
 }

@@ -1,8 +1,17 @@
-/** What medctl needs from a content store: the embedded SQLite blocks or a Kubo node. */
-export interface ContentStore {
-  add(content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{cid: string; size: number}>
+/** Where content can be read from: a content store, or a CAR file received from another party. */
+export interface ContentSource {
+  /** The file (UnixFS DAG) under a CID; every block is checked against its CID before it is used. */
   cat(cid: string): AsyncIterable<Uint8Array>
   has(cid: string): Promise<boolean>
+  /** One raw block (checked against its CID); undefined when the source does not hold it. */
+  getBlock(cid: string): Promise<Uint8Array | undefined>
+}
+
+/** What medctl needs from a content store: the embedded SQLite blocks or a Kubo node. */
+export interface ContentStore extends ContentSource {
+  /** Which store this is, for messages and results (never a secret). */
+  readonly kind: 'embedded' | 'kubo'
+  add(content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{cid: string; size: number}>
   pin(cid: string): Promise<void>
 }
 

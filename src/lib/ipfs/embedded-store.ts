@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3'
+import {ExitCode, MedctlError} from '../cli/errors.js'
 import type {ContentStore, VerifyReport} from './content-store.js'
 import {blockMatches, childLinks, encodeUnixfs, prepareFile, readUnixfs, type Block, type PreparedFile} from './unixfs.js'
 
@@ -20,6 +21,8 @@ CREATE TABLE IF NOT EXISTS pins (cid TEXT PRIMARY KEY, pinned_at TEXT NOT NULL);
  * leaves only content-addressed orphan blocks, which no row references and which are harmless.
  */
 export class EmbeddedStore implements ContentStore {
+  readonly kind = 'embedded' as const
+
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA)
   }
@@ -41,9 +44,18 @@ export class EmbeddedStore implements ContentStore {
     return encodeUnixfs(content, (block) => this.writeBlocksSync([block]))
   }
 
-  getBlock(cid: string): Uint8Array | undefined {
+  getBlockSync(cid: string): Uint8Array | undefined {
     const row = this.db.prepare('SELECT bytes FROM blocks WHERE cid = ?').get(cid) as {bytes: Buffer} | undefined
     return row?.bytes
+  }
+
+  /** One block, checked against its CID (a damaged database is E_BLOCK_CORRUPT, exit 4). */
+  async getBlock(cid: string): Promise<Uint8Array | undefined> {
+    const bytes = this.getBlockSync(cid)
+    if (bytes && !(await blockMatches(cid, bytes))) {
+      throw new MedctlError('E_BLOCK_CORRUPT', `Stored block ${cid} does not match its CID.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid}, suggestions: ['Run `medctl store verify`.']})
+    }
+    return bytes
   }
 
   async has(cid: string): Promise<boolean> {
@@ -74,7 +86,7 @@ export class EmbeddedStore implements ContentStore {
       const cid = stack.pop() as string
       if (visited.has(cid)) continue
       visited.add(cid)
-      const bytes = this.getBlock(cid)
+      const bytes = this.getBlockSync(cid)
       if (!bytes) {
         missing.add(cid)
         continue

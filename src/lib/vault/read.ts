@@ -1,7 +1,7 @@
 import {MedctlError} from '../cli/errors.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
-import {EmbeddedStore} from '../ipfs/index.js'
+import type {ContentSource} from '../ipfs/index.js'
 import {decryptObject, decryptText, unwrapKey} from './crypto.js'
 import type {CustodianContext} from './custodian.js'
 import {subjectOf} from './pseudonym.js'
@@ -59,7 +59,7 @@ export async function listRecords(custodian: CustodianContext, options: {patient
 }
 
 /** Decrypts one stored object with the object key unwrapped by `identity` from the envelope. */
-export async function readObject(store: EmbeddedStore, object: Pick<ObjectRow, 'cid'>, envelope: Uint8Array, identity: string): Promise<FhirResource[]> {
+export async function readObject(store: Pick<ContentSource, 'cat'>, object: Pick<ObjectRow, 'cid'>, envelope: Uint8Array, identity: string): Promise<FhirResource[]> {
   const objectIdentity = await unwrapKey(envelope, identity)
   const chunks: Uint8Array[] = []
   for await (const chunk of store.cat(object.cid)) chunks.push(chunk)
@@ -85,12 +85,14 @@ export interface ShowResult {
   bundle: {resourceType: 'Bundle'; type: 'collection'; entry: Array<{fullUrl?: string; resource: FhirResource}>}
 }
 
-/** The custodian decrypts a patient's record (the chosen classes) into a FHIR collection Bundle. */
-export async function showRecords(custodian: CustodianContext, options: {patient: string; classes?: DataClass[]}): Promise<ShowResult> {
+/**
+ * The custodian decrypts a patient's record (the chosen classes) into a FHIR collection Bundle,
+ * reading the objects from `store` (the profile's content store, from `openContentStore`).
+ */
+export async function showRecords(custodian: CustodianContext, options: {patient: string; classes?: DataClass[]}, store: Pick<ContentSource, 'cat'>): Promise<ShowResult> {
   const index = new RecordIndex(custodian.db, custodian.address)
   const subject = subjectForPatient(custodian, options.patient)
   if (!index.hasSubject(subject)) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
-  const store = new EmbeddedStore(custodian.db)
   const objects = index.objects({subject, classes: options.classes})
   const parts: FhirResource[][] = []
   for (const object of objects) {
