@@ -69,7 +69,7 @@ describe('the CLI contract (subprocess: real exit codes, stdout/stderr split)', 
   it('runCommand in-process returns the ok envelope with warnings', async () => {
     const {envelope, exitCode} = await runJson<{profiles: unknown[]}>(['profile', 'list'])
     expect(exitCode).toBe(0)
-    expect(envelope.status).toBe('ok')
+    expect(envelope).toMatchObject({status: 'ok', exitCode: 0})
     expect(envelope.warnings).toEqual([])
     expect(Array.isArray(envelope.result.profiles)).toBe(true)
   })

@@ -71,7 +71,7 @@ describe('exit codes are honoured with and without --json', () => {
   it('partial success (3) still prints the result, with warnings in the envelope', async () => {
     const json = await run(Partial, ['--json'])
     expect(json.exit).toBe(3)
-    expect(JSON.parse(json.stdout)).toEqual({status: 'ok', result: {read: 3}, warnings: ['two lines rejected']})
+    expect(JSON.parse(json.stdout)).toEqual({status: 'partial', exitCode: 3, result: {read: 3}, warnings: ['two lines rejected']})
     expect(json.stderr).toBe('')
     const human = await run(Partial, [])
     expect(human.exit).toBe(3)

@@ -37,7 +37,7 @@ describe('consent commands through the CLI (embedded chain)', () => {
   it('check: NoConsent exits 5 with the result; one consent per purpose; Permit exits 0; list shows them active', async () => {
     const before = await runJson<{decision: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT'])
     expect(before.exitCode).toBe(5)
-    expect(before.envelope).toMatchObject({status: 'ok', result: {decision: 'NoConsent'}})
+    expect(before.envelope).toMatchObject({status: 'denied', exitCode: 5, result: {decision: 'NoConsent'}})
     const g = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT,HOPERAT', '--classes', 'labs,vitals', '--until', '30d'])
     expect(g.exitCode).toBe(0)
     expect(g.envelope.result.consents.map((c) => c.purpose)).toEqual(['TREAT', 'HOPERAT'])
@@ -112,7 +112,9 @@ describe('consent commands through the CLI (embedded chain)', () => {
 
   it('usage errors: unknown purpose, duration beyond the cap, bad date', async () => {
     expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'FUN', '--classes', 'labs', '--until', '1d'])).envelope.error).toMatchObject({code: 'E_BAD_PURPOSE', exitCode: 2})
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'ETREAT', '--classes', 'labs', '--until', '30d'])).envelope.error).toMatchObject({code: 'E_DURATION_TOO_LONG', exitCode: 2})
+    const long = await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'ETREAT', '--classes', 'labs', '--until', '30d'])
+    expect(long.envelope.error).toMatchObject({code: 'E_DURATION_TOO_LONG', exitCode: 2})
+    expect(long.envelope.error.message).toBe('A ETREAT consent may last at most 1 day; this one would last 30 days.')
     expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', 'someday'])).envelope.error).toMatchObject({code: 'E_BAD_DATE', exitCode: 2})
   })
 

@@ -11,7 +11,9 @@ export const TEST_PASSPHRASE = 'test-passphrase-not-secret'
 
 /** The envelope every command prints under --json. */
 export interface Envelope<R = Record<string, unknown>> {
-  status: 'ok' | 'error'
+  /** Mirrors the exit code: ok 0, partial 3, failed 4, denied 5; error for an error envelope. */
+  status: 'ok' | 'partial' | 'failed' | 'denied' | 'error'
+  exitCode?: number
   result: R
   warnings: string[]
   error: {code: string; message: string; exitCode: number; suggestions: string[]; details?: Record<string, unknown>}

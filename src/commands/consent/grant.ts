@@ -36,11 +36,12 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE when the chain does not answer wi
   }
 
   async run(): Promise<GrantOutcome & {signedBy: 'custodian'}> {
+    const purposes = parsePurposes(this.flags.purpose)
     const session = this.openSession(this.flags.profile)
     const outcome = await grantConsent(session, {
       patient: this.flags.patient,
       grantee: granteeAddress(session, this.flags.grantee),
-      purposes: parsePurposes(this.flags.purpose),
+      purposes,
       classes: this.flags.classes,
       ...(this.flags.from ? {from: this.flags.from} : {}),
       until: this.flags.until,

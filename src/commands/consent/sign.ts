@@ -6,7 +6,7 @@ import {profileFlag} from '../../lib/cli/flags.js'
 import {classesOption} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {granteeAddress, subjectOf} from '../../lib/consent/context.js'
-import {epochOf, parseWhen, PURPOSES, registryContract, signGrantOffline, type Purpose} from '../../lib/consent/index.js'
+import {assertDuration, epochOf, parseWhen, PURPOSES, registryContract, signGrantOffline, type Purpose} from '../../lib/consent/index.js'
 
 export default class ConsentSign extends BaseCommand<typeof ConsentSign> {
   static override summary = 'Sign a grant offline with this profile\'s wallet (a patient\'s), for a relayer to submit.'
@@ -45,6 +45,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     const notAfter = parseWhen(this.flags.until, now, 'until')
     const deadline = parseWhen(this.flags.deadline, now, 'deadline')
     if (notAfter <= notBefore) throw new MedctlError('E_BAD_WINDOW', '--until must be after --from.', {exitCode: 2})
+    assertDuration(this.flags.purpose as Purpose, notBefore, notAfter, now)
     const epoch = this.flags.epoch ?? (await epochOf(registryContract(session.registry(), await session.chainProvider()), subject))
     const identity = await session.unlock()
     const file = await signGrantOffline(identity.wallet, {

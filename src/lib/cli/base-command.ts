@@ -14,11 +14,17 @@ export interface ErrorEnvelope {
   error: {code: string; message: string; exitCode: number; suggestions: string[]; details?: Record<string, unknown>}
 }
 
+/** The published contract: `status` says what the exit code says (0 ok, 3 partial, 4 failed, 5 denied). */
+export type SuccessStatus = 'ok' | 'partial' | 'failed' | 'denied'
+
 export interface SuccessEnvelope<R> {
-  status: 'ok'
+  status: SuccessStatus
+  exitCode: number
   result: R
   warnings: string[]
 }
+
+const STATUS_OF: Partial<Record<number, SuccessStatus>> = {0: 'ok', 3: 'partial', 4: 'failed', 5: 'denied'}
 
 const USAGE_ERRORS: Record<string, string> = {
   NonExistentFlagsError: 'E_UNKNOWN_FLAG',
@@ -193,8 +199,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.exitAfterResult = code
   }
 
+  /** `status` mirrors the exit code, so a script reading it alone is never misled (see README). */
   protected override toSuccessJson(result: unknown): SuccessEnvelope<unknown> {
-    return {status: 'ok', result, warnings: this.warnings}
+    return {status: STATUS_OF[this.exitAfterResult] ?? 'ok', exitCode: this.exitAfterResult, result, warnings: this.warnings}
   }
 
   protected override logJson(json: unknown): void {
@@ -214,7 +221,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.logJson(envelope)
     } else {
       const {code, message, suggestions} = envelope.error
-      process.stderr.write(`Error [${code}]: ${message}\n`)
+      const [first, ...rest] = message.split('\n')
+      process.stderr.write(`Error [${code}]: ${first}\n`)
+      for (const line of rest) process.stderr.write(`  ${line}\n`)
       for (const suggestion of suggestions) process.stderr.write(`  Try: ${suggestion}\n`)
       if (process.env.DEBUG && error.stack) process.stderr.write(`${error.stack}\n`)
     }
@@ -296,7 +305,14 @@ function usageMessage(name: string, error: unknown): string {
       return (e.message ?? 'Invalid value.').replace(/Expected (--?[\w-]+)=\S* /, 'Expected $1 ').replace(/Expected \S+ to be one of/, 'Expected a value that is one of')
     case 'FailedFlagValidationError':
     case 'ViolatedFlagConstraintError':
-      return (e.message ?? 'Invalid flags.').replace(/^The following errors? occurred:\s*/, '').replace(/\s*See more help with --help\s*$/, '').replace(/\s+/g, ' ').trim()
+      // One line per problem, each naming its flag as typed (--out, not out).
+      return (e.message ?? 'Invalid flags.')
+        .replace(/^The following errors? occurred:\s*/, '')
+        .replace(/\s*See more help with --help\s*$/, '')
+        .split('\n')
+        .map((line) => line.trim().replace(/^Missing required flag ([a-z][\w-]*)$/, 'Missing required flag --$1.'))
+        .filter(Boolean)
+        .join('\n')
     default:
       return 'Invalid usage.'
   }

@@ -8,9 +8,15 @@ export const classesOption = Flags.custom<DataClass[]>({
   async parse(input) {
     const classes = input.split(',').map((c) => c.trim()).filter(Boolean)
     const unknown = classes.filter((c) => !isDataClass(c))
-    if (unknown.length > 0 || classes.length === 0) throw usageError('E_BAD_CLASS', `Unknown data class. Classes: ${DATA_CLASSES.join(', ')}.`)
+    if (classes.length === 0) throw usageError('E_BAD_CLASS', `--classes is empty. Classes: ${DATA_CLASSES.join(', ')}.`)
+    if (unknown.length > 0) throw usageError('E_BAD_CLASS', `Unknown data class ${unknown.map(shownValue).join(', ')}. Classes: ${DATA_CLASSES.join(', ')}.`)
     return [...new Set(classes)] as DataClass[]
   },
 })
 
 export const classesFlag = classesOption()
+
+/** A value from argv, shown only when it is a short plain word (never a path, a secret or PHI). */
+export function shownValue(value: string): string {
+  return /^[A-Za-z][A-Za-z0-9_-]{0,23}$/.test(value) ? `"${value}"` : '(a value that is not a class name)'
+}

@@ -8,7 +8,7 @@ import {subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
 import {auditConsent, auditedConsentIds} from './audit.js'
 import {consentContext, type ConsentContext} from './context.js'
-import {classesMask, parseWhen, purposeBit, type Purpose} from './model.js'
+import {assertDuration, classesMask, parseWhen, purposeBit, type Purpose} from './model.js'
 import {consentIdOf, currentConsent, epochOf, newNonce, signGrant, submitGrant, type GrantInput} from './registry.js'
 import {consentResource, randomSalt, sealTerms, storeTerms, termsGranted, termsHashOf} from './terms.js'
 
@@ -77,6 +77,7 @@ export async function grantConsent(session: Session, request: GrantRequest): Pro
   const grantee = getAddress(request.grantee)
   const notBefore = request.from ? parseWhen(request.from, ctx.now, 'from') : ctx.now
   const notAfter = parseWhen(request.until, ctx.now, 'until')
+  for (const purpose of request.purposes) assertDuration(purpose, notBefore, notAfter, ctx.now)
   const epoch = await epochOf(ctx.registry, subject)
   const consents: GrantedConsent[] = []
   const warnings: string[] = []

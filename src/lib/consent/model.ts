@@ -1,5 +1,5 @@
 import {MedctlError, usageError} from '../cli/errors.js'
-import {DATA_CLASSES, isDataClass, type DataClass} from '../fhir/data-classes.js'
+import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 
 /** HL7 v3 PurposeOfUse codes; a code's position is its bit in the on-chain purposes mask. */
 export const PURPOSES = ['TREAT', 'ETREAT', 'HPAYMT', 'HOPERAT', 'HRESCH', 'PUBHLTH', 'PATRQT', 'BTG'] as const
@@ -42,14 +42,35 @@ export function classesFromMask(mask: number): DataClass[] {
 export function parsePurposes(input: string): Purpose[] {
   const list = input.split(',').map((p) => p.trim().toUpperCase()).filter(Boolean)
   const bad = list.filter((p) => !isPurpose(p))
-  if (list.length === 0 || bad.length > 0) throw usageError('E_BAD_PURPOSE', `Unknown purpose of use. Purposes: ${PURPOSES.join(', ')}.`)
+  if (list.length === 0 || bad.length > 0) {
+    const shown = bad.map((p) => (/^[A-Z][A-Z0-9_-]{0,23}$/.test(p) ? `"${p}"` : '(a value)')).join(', ')
+    throw usageError('E_BAD_PURPOSE', `${list.length === 0 ? 'No purpose of use given' : `Unknown purpose of use ${shown}`}. Purposes: ${PURPOSES.join(', ')}.`)
+  }
   return [...new Set(list)] as Purpose[]
 }
 
-export function parseClasses(input: string): DataClass[] {
-  const list = input.split(',').map((c) => c.trim()).filter(Boolean)
-  if (list.length === 0 || list.some((c) => !isDataClass(c))) throw usageError('E_BAD_CLASS', `Unknown data class. Classes: ${DATA_CLASSES.join(', ')}.`)
-  return [...new Set(list)] as DataClass[]
+const YEAR = 365 * 86_400
+
+/** The contract's cap on a consent's duration, per purpose (BTG: only through break-glass). */
+export const MAX_DURATION_SECONDS: Record<Purpose, number> = {TREAT: 5 * YEAR, ETREAT: 86_400, HPAYMT: 2 * YEAR, HOPERAT: 2 * YEAR, HRESCH: 10 * YEAR, PUBHLTH: 5 * YEAR, PATRQT: YEAR, BTG: 0}
+
+function humanDuration(seconds: number): string {
+  if (seconds === 0) return 'no time at all (break-glass only)'
+  if (seconds % YEAR === 0) return `${seconds / YEAR} year${seconds === YEAR ? '' : 's'}`
+  if (seconds % 86_400 === 0) return `${seconds / 86_400} day${seconds === 86_400 ? '' : 's'}`
+  return `${Math.round(seconds / 3600)} hours`
+}
+
+/** Refuses, before anything is signed, a window longer than the purpose allows, naming the limit. */
+export function assertDuration(purpose: Purpose, notBefore: number, notAfter: number, now: number): void {
+  const duration = notAfter - Math.max(notBefore, now)
+  const cap = MAX_DURATION_SECONDS[purpose]
+  if (duration > cap) {
+    throw new MedctlError('E_DURATION_TOO_LONG', `A ${purpose} consent may last at most ${humanDuration(cap)}; this one would last ${humanDuration(Math.ceil(duration / 86_400) * 86_400)}.`, {
+      exitCode: 2,
+      suggestions: [`Choose an --until within ${humanDuration(cap)} of the start.`],
+    })
+  }
 }
 
 const UNITS: Record<string, number> = {m: 60, h: 3600, d: 86_400, w: 604_800, y: 31_536_000}
