@@ -6,8 +6,10 @@ import {runningNode} from '../../lib/chain/local-node.js'
 import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js'
 
 export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
-  static override summary = 'Show a profile: address, age recipient, chain and content store (never a secret).'
-  static override description = `Exit codes: 0 ok, 1 failure (E_CORRUPT_CONFIG, E_CORRUPT_KEYSTORE), 2 no such profile.`
+  static override summary = 'Show a profile: address, age recipient, chain, content store and network (never a secret).'
+  static override description = `A profile that joined a custodian's network (\`medctl init --join\`) names it: network name, chain id, registry and custodian, as checked on chain when it joined.
+
+Exit codes: 0 ok, 1 failure (E_CORRUPT_CONFIG, E_CORRUPT_KEYSTORE), 2 no such profile.`
   static override examples = ['<%= config.bin %> profile show', '<%= config.bin %> profile show clinic --json']
   static override flags = {profile: profileFlag}
   static override args = {name: Args.string({description: 'Profile name (default: --profile, else the current profile).'})}
@@ -17,7 +19,9 @@ export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
     const {profile} = session
     const rpcUrl = profile.chain.embedded ? ((await runningNode(this.paths))?.rpcUrl ?? null) : (profile.chain.rpcUrl ?? null)
     const summary = await summarizeProfile(this.paths, session.profiles, session.keystore, profile, rpcUrl)
-    this.log(renderFields({...summary, chain: summary.chain, store: summary.store}))
+    const {network} = summary
+    const networkLine = network ? `${network.name ?? '(unnamed)'}: chain ${network.chainId}, registry ${network.registry}, custodian ${network.custodian}` : null
+    this.log(renderFields({...summary, chain: summary.chain, store: summary.store, network: networkLine}))
     return summary
   }
 }

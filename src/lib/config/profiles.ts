@@ -16,6 +16,17 @@ export interface ChainSettings {
   registry?: string
 }
 
+/** The network a joined profile belongs to (`medctl init --join`), as checked on chain when it joined. */
+export interface NetworkMembership {
+  name?: string
+  chainId: number
+  registry: string
+  /** The registry's custodian, who admitted this member. */
+  custodian: string
+  deployedBlock: number
+  joinedAt: string
+}
+
 export type StoreSettings = {type: 'embedded'} | {type: 'kubo'; url: string}
 
 export interface Profile {
@@ -27,6 +38,8 @@ export interface Profile {
   store: StoreSettings
   /** Optional Kubo node that `records upload` replicates to, even when the store is embedded. */
   kuboUrl?: string
+  /** Set for a profile that joined a custodian's network (`init --join`). */
+  network?: NetworkMembership
   createdAt: string
 }
 
@@ -257,5 +270,8 @@ export function checkProfilesFile(file: string): void {
     if (!isObject(profile.chain) || !Number.isSafeInteger(profile.chain.chainId) || typeof profile.chain.embedded !== 'boolean') throw corruptConfig(file, `${label} has no valid chain`)
     if (!isObject(profile.store) || (profile.store.type !== 'embedded' && profile.store.type !== 'kubo')) throw corruptConfig(file, `${label} has no valid store`)
     if (profile.role !== 'custodian' && profile.role !== 'member') throw corruptConfig(file, `${label} has no valid role`)
+    if (profile.network !== undefined && (!isObject(profile.network) || !Number.isSafeInteger(profile.network.chainId) || typeof profile.network.registry !== 'string' || typeof profile.network.custodian !== 'string')) {
+      throw corruptConfig(file, `${label} has no valid network`)
+    }
   }
 }

@@ -16,6 +16,8 @@ export interface ProfileSummary {
   chain: {rpcUrl: string | null; chainId: number; registry: string | null; embedded: boolean}
   store: {type: 'embedded'; path: string} | {type: 'kubo'; url: string}
   kuboUrl: string | null
+  /** The network a joined profile belongs to (`init --join`); null for a profile that did not join one. */
+  network: {name: string | null; chainId: number; registry: string; custodian: string; deployedBlock: number; joinedAt: string} | null
 }
 
 /**
@@ -121,6 +123,9 @@ export async function summarizeProfile(paths: MedctlPaths, profiles: ProfileStor
     chain: {rpcUrl, chainId: profile.chain.chainId, registry: profile.chain.registry ?? null, embedded: profile.chain.embedded},
     store: profile.store.type === 'kubo' ? {type: 'kubo', url: profile.store.url} : {type: 'embedded', path: paths.database},
     kuboUrl: profile.kuboUrl ?? null,
+    network: profile.network
+      ? {name: profile.network.name ?? null, chainId: profile.network.chainId, registry: profile.network.registry, custodian: profile.network.custodian, deployedBlock: profile.network.deployedBlock, joinedAt: profile.network.joinedAt}
+      : null,
   }
 }
 
