@@ -3,7 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Wallet} from 'ethers'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {buildEntry, lineHash, serializeEntry, signHead, treeHead} from '../../src/lib/audit/index.js'
+import {MEDCTL_EVENT, buildEntry, lineHash, serializeEntry, signHead, treeHead} from '../../src/lib/audit/index.js'
+import {r4Problems} from '../deid/r4.js'
 import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
@@ -173,8 +174,9 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
     const out = join(t.home, 'audit.ndjson')
     const r = await runJson<{written: number}>(['audit', 'export', '--format', 'fhir', '--out', out])
     expect(r.envelope.result.written).toBe(lines.length)
-    const first = JSON.parse(readFileSync(out, 'utf8').split('\n')[0] as string) as {resourceType: string; agent: unknown[]; recorded: string}
-    expect(first.resourceType).toBe('AuditEvent')
-    expect(first.agent.length).toBe(1)
+    const events = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {resourceType: string; meta?: {profile: string[]}; subtype: Array<{system: string; code: string}>; outcome: string})
+    for (const e of events) expect(r4Problems(e)).toEqual([])
+    const profiles = new Set(events.map((e) => `${e.subtype.find((s) => s.system === MEDCTL_EVENT)?.code}:${e.outcome}:${e.meta?.profile[0]?.split('/').at(-1) ?? '-'}`))
+    for (const p of ['grant:0:IHE.BasicAudit.PatientCreate', 'key-release:0:IHE.BasicAudit.PrivacyDisclosure.Source', 'fetch:0:IHE.BasicAudit.PrivacyDisclosure.Recipient', 'consent-decision:4:IHE.BasicAudit.AuthZconsent']) expect(profiles).toContain(p)
   })
 })

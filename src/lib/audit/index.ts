@@ -1,4 +1,5 @@
 export * from './entry.js'
+export * from './fhir.js'
 export * from './heads.js'
 export * from './log.js'
 export * from './merkle.js'
