@@ -1,7 +1,9 @@
 import {existsSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {parseEnvelope, runBin, useTempHome, type TestHome} from './helpers/cli.js'
+import {DEMO_PASSPHRASE} from '../src/lib/demo/index.js'
+import {parseEnvelope, repoRoot, runBin, useTempHome, type TestHome} from './helpers/cli.js'
 
 interface DemoResult {
   home: string
@@ -54,5 +56,11 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
     expect(result.nodeStopped).toBe(true)
     const status = parseEnvelope<{running: boolean}>(runBin(['node', 'status', '--json'], {env: {...t.env, MEDCTL_HOME: result.home}}).stdout)
     expect(status.result.running).toBe(false)
+  })
+
+  it('the closing hint works as written: npx finds medctl, the demo passphrase opens the demo home', () => {
+    const r = spawnSync('npx', ['medctl', 'records', 'list', '--json'], {cwd: repoRoot, env: {...process.env, ...t.env, MEDCTL_HOME: result.home, MEDCTL_PASSPHRASE: DEMO_PASSPHRASE, MEDCTL_KDF_LOGN: ''}, encoding: 'utf8', timeout: 120_000})
+    expect(r.status, r.stderr).toBe(0)
+    expect(parseEnvelope<{patients: unknown[]}>(r.stdout).result.patients).toHaveLength(6)
   })
 })

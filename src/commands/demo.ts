@@ -25,10 +25,13 @@ Exit codes: 0 ok, 1 failure.`
       keepNode: this.flags['keep-node'],
       onStep: (step) => this.log(`✔ ${step.step}: ${step.detail}`),
     })
+    // A hint that works as written: medctl is not on the PATH after `npm ci` (npx finds it), and
+    // outside a terminal the passphrase must come from the environment.
+    const env = `MEDCTL_HOME=${home} MEDCTL_PASSPHRASE=${fromEnv ? '"$MEDCTL_PASSPHRASE"' : DEMO_PASSPHRASE}`
     this.log(
       result.nodeStopped
-        ? `Done. Explore it with: MEDCTL_HOME=${home} medctl records list (the chain restarts on demand).`
-        : `Done. The demo chain is still running: MEDCTL_HOME=${home} medctl node status`,
+        ? `Done. Explore it with: ${env} npx medctl records list (the chain restarts on demand).`
+        : `Done. The demo chain is still running: ${env} npx medctl node status`,
     )
     return result
   }

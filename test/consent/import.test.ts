@@ -5,7 +5,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
 import type {ConsentImportResult} from '../../src/lib/consent/import.js'
 import {decodeRecord} from '../../src/lib/consent/registry.js'
-import {parseEnvelope, repoRoot, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {importConsents} from '../../src/lib/consent/import.js'
+import {auditConsents, auditedConsentIds} from '../../src/lib/consent/audit.js'
+import {consentContext} from '../../src/lib/consent/context.js'
+import {resolvePaths} from '../../src/lib/config/paths.js'
+import {Session} from '../../src/lib/config/session.js'
+import {custodianContext} from '../../src/lib/vault/custodian.js'
+import {TEST_PASSPHRASE, parseEnvelope, repoRoot, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const MRN = 'http://hospital.example/mrn'
 const P = `${MRN}|MRN-0001`
@@ -165,6 +171,37 @@ describe('consent import through the CLI (embedded chain)', () => {
     expect(again.envelope.result).toMatchObject({granted: 0, duplicates: 2, rejected: 1})
     expect((await grantedEvents()).length).toBe(before)
     expect((await check('TREAT', 'medications')).envelope.result.reason).toBe('ClassNotCovered')
+  })
+
+  it('a run killed after its batch was mined (older and newer consent of one scope in it) is recovered: both recorded once, nothing rejected', async () => {
+    const grantee = Wallet.createRandom().address
+    const patient = {identifier: {system: MRN, value: 'MRN-0001'}}
+    const file = join(t.home, 'same-batch.ndjson')
+    writeFileSync(file, ndjson([consent(patient, grantee, ['TREAT'], ['labs', 'medications'], '2027-06-30', {dateTime: '2026-02-01T00:00:00Z'}), consent(patient, grantee, ['TREAT'], ['labs'], '2027-06-30', {dateTime: '2026-03-01T00:00:00Z'})]))
+    const session = new Session(resolvePaths({env: {MEDCTL_HOME: t.home}}), undefined, async () => TEST_PASSPHRASE)
+    try {
+      const custodian = await custodianContext(session)
+      const ctx = await consentContext(session, {write: true})
+      const base = {file, custodian, registry: ctx.registry, send: ctx.send, batchSize: 10, resolveGrantee: (g: string) => g, afterBatch: () => session.chainWritten()}
+      const before = (await grantedEvents()).length
+      // The "crash": the batch is mined, then the process dies before any audit entry or terms.
+      await expect(importConsents({...base, audit: async () => Promise.reject(new Error('killed'))})).rejects.toThrow('killed')
+      expect((await grantedEvents()).length).toBe(before + 2)
+      const auditBefore = (await runJson<{entries: unknown[]}>(['audit', 'show', '--action', 'grant'])).envelope.result.entries.length
+      const again = await importConsents({...base, audit: (entries) => auditConsents(session, entries), auditedGrants: () => auditedConsentIds(session, 'grant')})
+      expect(again).toMatchObject({granted: 0, duplicates: 2, rejected: 0, transactions: 0})
+      expect((await grantedEvents()).length).toBe(before + 2)
+      const audit = await runJson<{entries: Array<{consentId?: string; detail?: {recovered?: boolean}}>}>(['audit', 'show', '--action', 'grant'])
+      const added = audit.envelope.result.entries.slice(auditBefore)
+      expect(added).toHaveLength(2)
+      expect(added.every((e) => e.detail?.recovered === true)).toBe(true)
+      // A third run finds both recorded: nothing more to audit.
+      const third = await importConsents({...base, audit: (entries) => auditConsents(session, entries), auditedGrants: () => auditedConsentIds(session, 'grant')})
+      expect(third).toMatchObject({granted: 0, duplicates: 2, rejected: 0})
+      expect((await runJson<{entries: unknown[]}>(['audit', 'show', '--action', 'grant'])).envelope.result.entries).toHaveLength(auditBefore + 2)
+    } finally {
+      session.close()
+    }
   })
 
   it('an empty consent file is E_EMPTY_INPUT (exit 2), not a silent success; an unknown patient is rejected by line', async () => {

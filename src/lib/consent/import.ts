@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
-import type {Contract} from 'ethers'
+import type {Contract, EventLog} from 'ethers'
+import {deploymentBlock, queryPaged} from '../chain/logs.js'
 import type {SendOptions} from '../chain/client.js'
 import type {ProgressEvent} from '../cli/output.js'
 import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
@@ -11,7 +12,7 @@ import type {ConsentAuditInput} from './audit.js'
 import {isEmptyInput, readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
 import {MedctlError} from '../cli/errors.js'
 import {classesMask, purposeBit, type Purpose} from './model.js'
-import {REJECTION_CODES, consentIdOf, currentConsent, epochOf, grantBatch, nonceAt, type GrantInput} from './registry.js'
+import {REJECTION_CODES, consentIdOf, currentConsent, decodeRecord, epochOf, grantBatch, nonceAt, type GrantInput} from './registry.js'
 import {derivedSalt, sealTerms, storeTerms, termsGranted, termsHashOf} from './terms.js'
 
 export interface ConsentImportOptions {
@@ -107,6 +108,22 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       return {...p, grant, consentId: consentIdOf(grant)}
     })
     const onChain = await Promise.all(batch.map((p) => currentConsent(registry, p.subject, p.grant.grantee, p.grant.purpose)))
+    // Where a scope holds another consent, ask the chain's history whether these very terms were
+    // granted before (by a run killed before its bookkeeping, possibly superseded in the same
+    // batch, or voided since by a revoke-all): reconcile with what happened, never replay the plan.
+    const history = new Map<string, Promise<Map<string, string>>>()
+    const priorGrant = (p: Prepared): Promise<string | undefined> => {
+      const pair = `${p.subject}|${p.grant.grantee}`
+      if (!history.has(pair)) history.set(pair, grantsByTerms(registry, p.subject, p.grant.grantee))
+      return (history.get(pair) as Promise<Map<string, string>>).then((byTerms) => byTerms.get(p.grant.termsHash.toLowerCase()))
+    }
+    const prior = await Promise.all(
+      batch.map((p, i) => {
+        const chain = onChain[i] as Awaited<ReturnType<typeof currentConsent>>
+        const suspicious = chain.consentId !== undefined && chain.consentId !== p.consentId && !outcomes.has(p.consentId) && !termsGranted(custodian.db, custodian.address, p.grant.termsHash)
+        return suspicious ? priorGrant(p) : Promise.resolve(undefined)
+      }),
+    )
     const toSend: Prepared[] = []
     const twins: Prepared[] = []
     const recovered = new Set<Prepared>()
@@ -131,6 +148,13 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         outcomes.set(p.consentId, 'ok')
         counts.duplicates++
         recovered.add(p)
+      } else if (prior[i]) {
+        // Granted by an interrupted run under this id, and replaced since: record it, never re-grant.
+        outcomes.set(p.consentId, 'ok')
+        counts.duplicates++
+        const original = {...p, consentId: prior[i] as string}
+        outcomes.set(original.consentId, 'ok')
+        recovered.add(original)
       } else if (chain.consentId && chain.nonce >= p.grant.nonce) {
         const message = 'The chain holds a newer consent for this patient, grantee and purpose; an older one never takes its place.'
         outcomes.set(p.consentId, {code: 'E_CONSENT_SUPERSEDED', message})
@@ -244,4 +268,10 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     report.close()
   }
   return {...counts, gasUsed: gasUsed.toString(), report: report.path, dryRun: Boolean(options.dryRun)}
+}
+
+/** termsHash → consent id of every grant a (subject, grantee) pair ever received, from the chain's events. */
+async function grantsByTerms(registry: Contract, subject: string, grantee: string): Promise<Map<string, string>> {
+  const events = (await queryPaged(registry, registry.filters.Granted(subject, grantee), {fromBlock: await deploymentBlock(registry)})) as EventLog[]
+  return new Map(events.map((e) => [(e.args.termsHash as string).toLowerCase(), decodeRecord(e.args.record as bigint).consentId]))
 }

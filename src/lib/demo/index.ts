@@ -83,7 +83,7 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     await recordAudit(ctx.session('local'), {type: 'import', action: 'C', outcome: 'success', detail: {read: imported.read, imported: imported.imported, rejected: imported.rejected, patients: imported.patients, objects: imported.objects}})
     ctx.record({
       step: 'import',
-      detail: `${imported.read} FHIR resources from 8 Synthea bundles: ${imported.imported} imported into ${imported.objects} age-encrypted objects for ${imported.patients} patients, ${imported.rejected} rejected`,
+      detail: `${imported.read} FHIR resources from 8 Synthea bundles: ${imported.imported} imported into ${imported.objects} age-encrypted objects for ${imported.patients} patients, ${imported.duplicates} duplicates skipped, ${imported.rejected} rejected (read = imported + duplicates + rejected)`,
       data: {...imported},
     })
     const listed = await listRecords(custodian, {})
