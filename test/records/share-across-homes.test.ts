@@ -195,3 +195,21 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
     expect(Date.now() - started).toBeLessThan(5000)
   })
 })
+
+describe('records fetch and share --out: bad references and output paths are usage errors (exit 2), before anything is done', () => {
+  let home: TestHome
+  beforeAll(() => {
+    home = useTempHome()
+  })
+  afterAll(async () => home.cleanup())
+
+  it('neither an existing file nor a CID; an --out whose folder does not exist', async () => {
+    expect((await runJson(['init'])).exitCode).toBe(0)
+    const ref = await runJson(['records', 'fetch', join(home.home, 'no-such.car'), '--out', join(home.home, 'x.json')])
+    expect(ref.envelope.error).toMatchObject({code: 'E_BAD_PACKAGE_REF', exitCode: 2})
+    const out = await runJson(['records', 'fetch', 'bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e', '--out', join(home.home, 'missing', 'x.json')])
+    expect(out.envelope.error).toMatchObject({code: 'E_BAD_OUT', exitCode: 2})
+    const share = await runJson(['records', 'share', '--patient', PATIENT, '--to', 'local', '--purpose', 'TREAT', '--out', join(home.home, 'missing', 'p.car')])
+    expect(share.envelope.error).toMatchObject({code: 'E_BAD_OUT', exitCode: 2})
+  }, 120_000)
+})

@@ -1,4 +1,5 @@
-import {statSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
 import type {Wallet} from 'ethers'
 import {CID} from 'multiformats/cid'
 import {MedctlError, ExitCode} from '../cli/errors.js'
@@ -84,6 +85,7 @@ export async function sharePatient(
   custodian: CustodianContext,
   options: {patient: string; grantee: string; purpose: Purpose; classes?: DataClass[]; out?: string},
 ): Promise<ShareResult> {
+  if (options.out) checkOutputPath(options.out)
   const registry = registryContract(session.registry(), await session.chainProvider())
   const subject = subjectForPatient(custodian, options.patient)
   const index = new RecordIndex(custodian.db, custodian.address)
@@ -173,6 +175,17 @@ export interface FetchResult {
   decision: CheckResult
 }
 
+/** An output file's folder must exist: checked before anything is released or decrypted. */
+export function checkOutputPath(out: string): void {
+  let ok = false
+  try {
+    ok = statSync(dirname(resolve(out))).isDirectory() && !(existsSync(out) && statSync(out).isDirectory())
+  } catch {
+    ok = false
+  }
+  if (!ok) throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
+}
+
 /** `records fetch pkg.car|CID`: an existing file is a CAR; otherwise the argument must be a CID. */
 export function packageReference(ref: string): {car: string} | {cid: string} {
   let isFile = false
@@ -200,6 +213,7 @@ export function packageReference(ref: string): {car: string} | {cid: string} {
  */
 export async function fetchPackage(session: Session, options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string}): Promise<FetchResult & {pkg: AccessPackage}> {
   const reference = packageReference(options.ref ?? options.cid ?? '')
+  checkOutputPath(options.out)
   const grantee = session.identity().address
   let source: ContentSource & {close?: () => void}
   let packageCid: string
