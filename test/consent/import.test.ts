@@ -11,7 +11,7 @@ import {consentContext} from '../../src/lib/consent/context.js'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {Session} from '../../src/lib/config/session.js'
 import {custodianContext} from '../../src/lib/vault/custodian.js'
-import {TEST_PASSPHRASE, parseEnvelope, repoRoot, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {TEST_PASSPHRASE, parseEnvelope, repoRoot, runBin, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const MRN = 'http://hospital.example/mrn'
 const P = `${MRN}|MRN-0001`
@@ -123,6 +123,15 @@ describe('consent import through the CLI (embedded chain)', () => {
     const dry = await runJson<ImportResult & {dryRun: boolean}>(['consent', 'import', file, '--dry-run'])
     expect(dry.exitCode).toBe(3)
     expect(dry.envelope.result).toMatchObject({read: 3, valid: 1, granted: 0, rejected: 2, transactions: 0, dryRun: true})
+    // A dry run says why, line by line, even without --report (stderr for people, `rejects` in JSON).
+    expect((dry.envelope.result as {rejects?: unknown[]}).rejects).toEqual([
+      {line: 3, code: expect.stringMatching(/^E_/)},
+      {line: 4, code: 'E_BAD_CLASS'},
+    ])
+    const human = runBin(['consent', 'import', file, '--dry-run'], {env: t.env})
+    expect(human.status).toBe(3)
+    expect(human.stderr).toContain('rejected line 4: E_BAD_CLASS')
+    expect(human.stdout).toContain('(dry run: listed below)')
     expect((await grantedEvents()).length).toBe(before)
 
     const real = await runJson<ImportResult>(['consent', 'import', file, '--no-anchor'])

@@ -58,10 +58,11 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
         rejected: result.rejected,
         transactions: result.transactions,
         'gas used': result.gasUsed,
-        report: result.report ?? '(no rejects)',
+        report: result.report ?? (result.rejected === 0 ? '(no rejects)' : result.rejects ? '(dry run: listed below)' : '(none written)'),
         ...(dryRun ? {valid: result.valid, 'dry run': 'nothing sent'} : {}),
       }),
     )
+    for (const r of result.rejects ?? []) this.note(`rejected ${r.line === undefined ? `entry ${r.entry ?? '?'}` : `line ${r.line}`}: ${r.code}`)
     if (result.unknownPatients > 0) this.warn(`${result.unknownPatients} consent(s) were granted for patients with no records in this vault (--allow-unknown-patient).`)
     if (result.rejected > 0) {
       this.warn(`${result.rejected} consent(s) rejected${result.report ? `; see ${result.report}` : ''}.`)

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import type {Contract, EventLog} from 'ethers'
 import {deploymentBlock, queryPaged} from '../chain/logs.js'
 import type {SendOptions} from '../chain/client.js'
-import type {ProgressEvent} from '../cli/output.js'
+import type {ProgressEvent} from '../core/progress.js'
 import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
 import type {CustodianContext} from '../vault/custodian.js'
 import {indexHash} from '../vault/pseudonym.js'
@@ -10,7 +10,7 @@ import {subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
 import type {ConsentAuditInput} from './audit.js'
 import {isEmptyInput, readConsents, type ConsentLine, type ConsentReject} from './import-reader.js'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {classesMask, purposeBit, type Purpose} from './model.js'
 import {REJECTION_CODES, consentIdOf, currentConsent, decodeRecord, epochOf, grantBatch, nonceAt, type GrantInput} from './registry.js'
 import {derivedSalt, sealTerms, storeTerms, termsGranted, termsHashOf} from './terms.js'
@@ -53,6 +53,8 @@ export interface ConsentImportResult {
   unknownPatients: number
   report: string | null
   dryRun: boolean
+  /** A dry run without a report lists its rejects here (line or entry, code; no values). */
+  rejects?: Array<{line?: number; entry?: number; code: string}>
 }
 
 interface Pending {
@@ -86,11 +88,14 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
   const counts = {read: 0, valid: 0, consents: 0, granted: 0, duplicates: 0, rejected: 0, transactions: 0, unknownPatients: 0}
   let gasUsed = 0n
   const report = new RejectReport(options.reportPath)
+  const listRejects = Boolean(options.dryRun) && !options.reportPath
+  const listed: NonNullable<ConsentImportResult['rejects']> = []
   const outcomes = new Map<string, {code: string; message: string} | 'ok'>()
   let pending: Pending[] = []
 
   const reject = (item: Pick<ConsentReject, 'location' | 'code' | 'message'> & {resourceType?: string; id?: string}): void => {
     counts.rejected++
+    if (listRejects && listed.length < 10_000) listed.push({...(item.location.line === undefined ? {} : {line: item.location.line}), ...(item.location.entry === undefined ? {} : {entry: item.location.entry}), code: item.code})
     const record: RejectRecord = {file: item.location.file, ...(item.location.line === undefined ? {} : {line: item.location.line}), ...(item.location.entry === undefined ? {} : {entry: item.location.entry}), resourceType: item.resourceType ?? 'Consent', ...(item.id ? {id: item.id} : {}), code: item.code, message: item.message}
     report.write(record)
   }
@@ -267,7 +272,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
   } finally {
     report.close()
   }
-  return {...counts, gasUsed: gasUsed.toString(), report: report.path, dryRun: Boolean(options.dryRun)}
+  return {...counts, gasUsed: gasUsed.toString(), report: report.path, dryRun: Boolean(options.dryRun), ...(listRejects ? {rejects: listed} : {})}
 }
 
 /** termsHash → consent id of every grant a (subject, grantee) pair ever received, from the chain's events. */
