@@ -1,4 +1,4 @@
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {isDataClass, type DataClass} from '../fhir/data-classes.js'
 
 /**

@@ -1,7 +1,7 @@
 import {existsSync, readFileSync, appendFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {verifyMessage, type Wallet} from 'ethers'
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 
 /** A tree head signed by the custodian key (EIP-191), and where it was anchored on chain. */
 export interface SignedHead {

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync, ftruncateSync} from 'node:fs'
 import {join} from 'node:path'
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import {GENESIS, buildEntry, serializeEntry, type AuditInput} from './entry.js'
 
 const SEGMENT_BYTES = 64 * 1024 * 1024

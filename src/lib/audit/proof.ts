@@ -7,7 +7,7 @@
  * head that is). The proof's own `anchor` field (registry, transaction) is a hint for humans and is
  * never used to decide.
  */
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {headShapeProblem, headSigner, readHeads, type SignedHead} from './heads.js'
 import {readLog} from './log.js'
 import {MerkleTable, leafHash, verifyConsistency, verifyInclusion} from './merkle.js'

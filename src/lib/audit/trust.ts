@@ -4,7 +4,7 @@
  * pinned block so the report can say exactly what was checked against.
  */
 import {Contract, FetchRequest, JsonRpcProvider, getAddress, id, type Provider} from 'ethers'
-import {ExitCode, MedctlError, usageError} from '../cli/errors.js'
+import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {isTransientRpc} from '../chain/client.js'
 import type {Session} from '../config/session.js'
 import {listAnchors, registryContract} from '../consent/registry.js'

@@ -17,7 +17,7 @@
  * Entries after the newest checkpoint (the unanchored tail) are said out loud (`unanchored`): only
  * the hash chain and the appender's own state file can show an edit or a cut there.
  */
-import {ExitCode} from '../cli/errors.js'
+import {ExitCode} from '../core/errors.js'
 import {GENESIS, type AuditEntry} from './entry.js'
 import {headSigner, parseHeads, type SignedHead} from './heads.js'
 import {lineHash, readLog, readState} from './log.js'

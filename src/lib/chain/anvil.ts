@@ -3,7 +3,7 @@ import {closeSync, existsSync, openSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {createServer} from 'node:net'
 import {dirname, join} from 'node:path'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 
 const require = createRequire(import.meta.url)
 

@@ -1,6 +1,6 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 
 export interface Artifact {
   contractName: string

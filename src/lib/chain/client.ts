@@ -1,5 +1,5 @@
 import {keccak256, type Contract, type JsonRpcProvider, type Provider, type TransactionReceipt, type TransactionRequest} from 'ethers'
-import {ExitCode, MedctlError, type ExitCodeValue} from '../cli/errors.js'
+import {ExitCode, MedctlError, type ExitCodeValue} from '../core/errors.js'
 import type {JournalRow, TxJournal} from './journal.js'
 
 /** Custom errors of ConsentRegistry (and OpenZeppelin's) → stable medctl codes. */

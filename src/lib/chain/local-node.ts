@@ -1,7 +1,7 @@
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {writePrivateFile} from '../config/keystore.js'
 import {ensurePrivateDir, type MedctlPaths} from '../config/paths.js'
 import {LOCAL_CHAIN_ID} from '../config/profiles.js'

@@ -1,5 +1,6 @@
 import chalk from 'chalk'
 import Table from 'cli-table3'
+import type {ProgressEvent} from '../core/progress.js'
 
 /**
  * Colour is off for NO_COLOR, --no-color and a stdout that is not a terminal (tables included).
@@ -31,12 +32,7 @@ export function renderFields(fields: Record<string, unknown>): string {
     .join('\n')
 }
 
-export interface ProgressEvent {
-  phase?: string
-  done: number
-  total?: number
-  unit?: string
-}
+export type {ProgressEvent} from '../core/progress.js'
 
 /**
  * A progress line on stderr, redrawn in place; silent when stderr is not a TTY, in CI or under --json.

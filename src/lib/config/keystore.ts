@@ -3,8 +3,8 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync} fr
 import {join} from 'node:path'
 import {Decrypter, Encrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
 import {Wallet, encryptKeystoreJson, getAddress, isKeystoreJson} from 'ethers'
-import {MedctlError, fromSystemError, usageError} from '../cli/errors.js'
-import {writeFileAtomic} from './atomic.js'
+import {MedctlError, fromSystemError, usageError} from '../core/errors.js'
+import {writeFileAtomic} from '../core/atomic.js'
 import {ensurePrivateDir, isSafeName, safeChildPath, type MedctlPaths} from './paths.js'
 
 /**

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync} from 'node:fs'
 import {hostname} from 'node:os'
 import {dirname} from 'node:path'
-import {MedctlError, fromSystemError} from '../cli/errors.js'
+import {MedctlError, fromSystemError} from '../core/errors.js'
 import {ensurePrivateDir, type MedctlPaths} from './paths.js'
 
 /**

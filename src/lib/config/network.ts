@@ -2,7 +2,7 @@ import {existsSync, readFileSync, statSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {FetchRequest, HDNodeWallet, JsonRpcProvider, getAddress, isAddress, verifyTypedData, type Wallet} from 'ethers'
 import {chainRead, decodeChainError, isTransientRpc} from '../chain/client.js'
-import {ExitCode, MedctlError, quoteInput, usageError} from '../cli/errors.js'
+import {ExitCode, MedctlError, quoteInput, usageError} from '../core/errors.js'
 import {auditConsent} from '../consent/audit.js'
 import {consentContext} from '../consent/context.js'
 import {
@@ -17,7 +17,7 @@ import {
   signRecipientRegistration,
   type RecipientRegistration,
 } from '../consent/registry.js'
-import {writeFileAtomic} from './atomic.js'
+import {writeFileAtomic} from '../core/atomic.js'
 import {Keystore} from './keystore.js'
 import type {MedctlPaths} from './paths.js'
 import {LOCAL_CHAIN_ID, ProfileStore, validateProfileName, type NetworkMembership, type Profile} from './profiles.js'

@@ -1,7 +1,7 @@
 import {lstatSync, mkdirSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {isAbsolute, join, relative, resolve, sep} from 'node:path'
-import {MedctlError, quoteInput} from '../cli/errors.js'
+import {MedctlError, quoteInput} from '../core/errors.js'
 
 /** Where everything medctl writes lives. */
 export interface MedctlPaths {

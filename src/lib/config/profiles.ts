@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import Conf from 'conf'
-import {MedctlError, fromSystemError, quoteInput, usageError} from '../cli/errors.js'
+import {MedctlError, fromSystemError, quoteInput, usageError} from '../core/errors.js'
 import {ensurePrivateDir, isSafeName, type MedctlPaths} from './paths.js'
 
 export type ProfileRole = 'custodian' | 'member'

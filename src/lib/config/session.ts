@@ -1,5 +1,5 @@
 import {FetchRequest, JsonRpcProvider, type Wallet} from 'ethers'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {ensureNode, persistNodeState} from '../chain/local-node.js'
 import {Keystore, type IdentityInfo, type UnlockedIdentity} from './keystore.js'
 import type {MedctlPaths} from './paths.js'

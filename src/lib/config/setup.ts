@@ -1,4 +1,4 @@
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {ensureNode, fundFromDevAccount} from '../chain/local-node.js'
 import {ensureLocalRegistry, publishRecipientWith} from '../consent/setup.js'
 import {Keystore, type IdentityInfo} from './keystore.js'

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {join} from 'node:path'
 import {anchorLog} from '../audit/service.js'
-import type {ProgressEvent} from '../cli/output.js'
+import type {ProgressEvent} from '../core/progress.js'
 import type {Session} from '../config/session.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {custodianContext} from '../vault/custodian.js'

@@ -1,7 +1,7 @@
 import type {Contract} from 'ethers'
 import {chainRead, type SendOptions} from '../chain/client.js'
 import {TxJournal} from '../chain/journal.js'
-import {MedctlError, usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../core/errors.js'
 import type {Session} from '../config/session.js'
 import {custodianContext} from '../vault/custodian.js'
 import {openDatabase} from '../vault/database.js'

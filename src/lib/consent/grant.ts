@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import {getAddress} from 'ethers'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import type {Session} from '../config/session.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {custodianContext, type CustodianContext} from '../vault/custodian.js'

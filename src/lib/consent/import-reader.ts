@@ -1,5 +1,5 @@
 import {existsSync, readFileSync, statSync} from 'node:fs'
-import {MedctlError, usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../core/errors.js'
 import {DATA_CLASSES, classOf, isDataClass, type DataClass} from '../fhir/data-classes.js'
 import {readCsvRecords} from '../fhir/csv-input.js'
 import {parseJson, parseSafeJson, shapeProblem} from '../fhir/json.js'

@@ -1,4 +1,4 @@
-import {MedctlError, usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../core/errors.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 
 /** HL7 v3 PurposeOfUse codes; a code's position is its bit in the on-chain purposes mask. */

@@ -4,7 +4,7 @@ import {AbiCoder, Contract, ContractFactory, dataSlice, getAddress, hexlify, kec
 import {loadArtifact} from '../chain/artifact.js'
 import {chainRead, send, type SendOptions, type Sent} from '../chain/client.js'
 import {deploymentBlock, queryPaged} from '../chain/logs.js'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classesMask, decisionFromChain, purposeBit, type CheckResult, type Purpose} from './model.js'
 

@@ -1,5 +1,5 @@
 import {getAddress} from 'ethers'
-import {MedctlError, usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../core/errors.js'
 import type {Session} from '../config/session.js'
 import {auditConsent} from './audit.js'
 import {consentContext, subjectOf, type ConsentContext} from './context.js'

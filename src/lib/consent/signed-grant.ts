@@ -1,5 +1,5 @@
 import {getAddress, isHexString, verifyTypedData, type Signer} from 'ethers'
-import {MedctlError, usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
 import {classesMask, purposeBit, type Purpose} from './model.js'

@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {dirname} from 'node:path'
-import {fromSystemError} from '../cli/errors.js'
+import {fromSystemError} from './errors.js'
 
 export interface AtomicWriteOptions {
   /** File mode of the new file (default 0600: everything medctl keeps is private). */

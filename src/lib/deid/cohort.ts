@@ -1,4 +1,4 @@
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import {deidentifyResource, type FhirResource} from './engine.js'
 import {
   AGE_90_PLUS,

@@ -1,6 +1,6 @@
 import type {ResourceNode} from 'fhirpath'
 
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import {
   allNodes,
   containerOf,

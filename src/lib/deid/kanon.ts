@@ -1,4 +1,4 @@
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import type {FhirResource} from './engine.js'
 
 /** URL of the extension that marks a patient whose age is over 89 (Safe Harbor's single 90+ category). */

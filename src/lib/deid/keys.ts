@@ -2,7 +2,7 @@ import {createHash, createHmac, hkdfSync} from 'node:crypto'
 
 import {aessiv} from '@noble/ciphers/aes.js'
 
-import {MedctlError, ExitCode} from '../cli/errors.js'
+import {MedctlError, ExitCode} from '../core/errors.js'
 
 /**
  * Keys of one export. Everything keyed in a de-identified dataset (resource pseudonyms, date

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 
 import canonicalize from 'canonicalize'
 
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import {compilePath, evaluateValue, splitTopLevelUnion, type CompiledPath} from './fhirpath.js'
 
 export const DEID_METHODS = [

@@ -1,7 +1,7 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import type {DeidentifiedPatient} from '../deid/cohort.js'
 import {manifestToJson, sha256Hex, type Manifest, type ManifestFile} from './manifest.js'
 import {resourcesByType, toNdjson} from './ndjson.js'

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import canonicalize from 'canonicalize'
 
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import type {KAnonReport} from '../deid/kanon.js'
 import type {LoadedRules} from '../deid/rules.js'
 

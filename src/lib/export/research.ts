@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
-import {ExitCode, MedctlError, usageError} from '../cli/errors.js'
+import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {checkConsent, registryContract} from '../consent/index.js'
 import type {Session} from '../config/session.js'
 import {DEFAULT_QUASI_IDENTIFIERS, GENDER, ZIP3, birthYearBand, deidentifyCohort, loadBuiltinRules, loadRulesFile, type CohortPatient, type FhirResource, type QuasiIdentifier} from '../deid/index.js'

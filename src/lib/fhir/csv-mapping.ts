@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {MedctlError, usageError} from '../cli/errors.js'
+import {MedctlError, usageError} from '../core/errors.js'
 import type {FhirResource} from './types.js'
 
 /** See CSV-MAPPING.md: how the columns of a legacy export become FHIR resources. */

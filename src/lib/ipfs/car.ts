@@ -1,9 +1,9 @@
 import {randomBytes} from 'node:crypto'
 import {closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, fstatSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
-import {syncDirectory} from '../config/atomic.js'
+import {syncDirectory} from '../core/atomic.js'
 import {CID} from 'multiformats/cid'
-import {MedctlError, ExitCode, fromSystemError} from '../cli/errors.js'
+import {MedctlError, ExitCode, fromSystemError} from '../core/errors.js'
 import {blockMatches, childLinks, readUnixfs, type Block} from './unixfs.js'
 
 /**

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import type {ContentStore, VerifyReport} from './content-store.js'
 import {blockMatches, childLinks, encodeUnixfs, prepareFile, readUnixfs, type Block, type PreparedFile} from './unixfs.js'
 

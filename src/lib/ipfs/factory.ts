@@ -1,6 +1,6 @@
 import type {StoreSettings} from '../config/profiles.js'
 import type {MedctlPaths} from '../config/paths.js'
-import {MedctlError, ExitCode} from '../cli/errors.js'
+import {MedctlError, ExitCode} from '../core/errors.js'
 import {openDatabase, type Db} from '../vault/database.js'
 import {readAll, type ContentStore} from './content-store.js'
 import {EmbeddedStore} from './embedded-store.js'

@@ -1,6 +1,6 @@
 import {create, type KuboRPCClient} from 'kubo-rpc-client'
 import {CID} from 'multiformats/cid'
-import {ExitCode, MedctlError} from '../cli/errors.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import type {ContentStore} from './content-store.js'
 import {CHUNK_SIZE, blockMatches, encodeUnixfs} from './unixfs.js'
 

@@ -1,5 +1,5 @@
 import {Decrypter, Encrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 
 /**
  * Record-object crypto, all in the standard age format (any age tool can decrypt):

@@ -1,5 +1,5 @@
 import type {Wallet} from 'ethers'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import type {Session} from '../config/session.js'
 import {openDatabase, type Db} from './database.js'
 

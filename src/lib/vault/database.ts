@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import {fromSystemError} from '../cli/errors.js'
+import {fromSystemError} from '../core/errors.js'
 import {ensurePrivateDir, type MedctlPaths} from '../config/paths.js'
 import {chmodSync, existsSync} from 'node:fs'
 import {dirname} from 'node:path'

@@ -1,7 +1,7 @@
 import {createHash, createHmac} from 'node:crypto'
 import {resolve as resolvePath} from 'node:path'
 import canonicalize from 'canonicalize'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classOf, isReferenceData, patientKeyOf, patientRefOf, readInputs, type CsvMapping, type FhirResource, type InputItem} from '../fhir/index.js'
 import {EmbeddedStore} from '../ipfs/index.js'

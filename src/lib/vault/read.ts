@@ -1,4 +1,4 @@
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
 import type {ContentSource} from '../ipfs/index.js'

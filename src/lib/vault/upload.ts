@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {MedctlError} from '../cli/errors.js'
+import {MedctlError} from '../core/errors.js'
 import type {ContentSource, KuboStore} from '../ipfs/index.js'
 import type {Db} from './database.js'
 import {RecordIndex} from './record-index.js'
