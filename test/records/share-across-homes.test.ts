@@ -8,7 +8,7 @@ import {lookupRecipient, recipientNonce, registryContract, relayRecipientRegistr
 import {classOf, type FhirResource} from '../../src/lib/fhir/index.js'
 import {openCarFile} from '../../src/lib/ipfs/index.js'
 import {KuboMock} from '../helpers/kubo-mock.js'
-import {repoRoot, runJson, TEST_PASSPHRASE, useTempHome, type TestHome} from '../helpers/cli.js'
+import {parseEnvelope, repoRoot, runBin, runJson, TEST_PASSPHRASE, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
 const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
@@ -148,6 +148,13 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
       expect(r.envelope.error.code).toBe('E_CAR_CORRUPT')
       expect(existsSync(out)).toBe(false)
     }
+    // the real process: exit 4, the envelope on stdout, no stack trace
+    const tampered = join(clinic.home, `tampered-30.car`)
+    const bin = runBin(['records', 'fetch', tampered, '--out', join(clinic.home, 'bin.json'), '--json'], {env: clinic.env})
+    expect(bin.status).toBe(4)
+    expect(parseEnvelope(bin.stdout).error.code).toBe('E_CAR_CORRUPT')
+    expect(bin.stderr).not.toMatch(/\n\s+at /)
+    expect(existsSync(join(clinic.home, 'bin.json'))).toBe(false)
   })
 
   it('by CID over a shared Kubo node: the hospital shares into its Kubo store, the clinic fetches through its own', async () => {
