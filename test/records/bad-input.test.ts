@@ -35,6 +35,10 @@ describe('records import: bad input gets a code and a location, its neighbours s
     const {envelope, exitCode} = await runJson<ImportResult>(['records', 'import', join(fixtures, 'mixed.ndjson'), '--dry-run'])
     expect(exitCode).toBe(3)
     expect(envelope.result).toMatchObject({dryRun: true, imported: 3, rejected: 7, objects: 0, report: null})
+    // It says why, line by line, even without --report.
+    const rejects = (envelope.result as {rejects?: Array<{line?: number; code: string}>}).rejects ?? []
+    expect(rejects).toHaveLength(7)
+    expect(rejects.every((r) => typeof r.line === 'number' && /^E_/.test(r.code))).toBe(true)
     const listed = await runJson<{patients: unknown[]}>(['records', 'list'])
     expect(listed.envelope.result.patients).toHaveLength(0)
   })

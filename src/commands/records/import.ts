@@ -69,7 +69,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     })
     progress.finish()
     if (!dryRun && !this.flags['no-anchor'] && session.profile.chain.registry) await anchorLog(session)
-    this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? '(no rejects)', ...(dryRun ? {'dry run': 'nothing written'} : {})}))
+    for (const r of result.rejects ?? []) this.note(`rejected ${r.file}${r.line === undefined ? (r.entry === undefined ? '' : ` entry ${r.entry}`) : `:${r.line}`}: ${r.code}`)
+    this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? (result.rejected === 0 ? '(no rejects)' : result.rejects ? '(dry run: listed below)' : '(none written)'), ...(dryRun ? {'dry run': 'nothing written'} : {})}))
     if (result.rejected > 0) {
       this.warn(`${result.rejected} input line(s) rejected${result.report ? `; see ${result.report}` : ''}.`)
       for (const file of result.rejectedFiles.slice(0, 10)) this.warn(`${file.ref} is ${file.path} (${file.rejected} rejected)`)

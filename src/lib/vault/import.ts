@@ -70,6 +70,8 @@ export interface ImportResult {
   jobId: number | null
   /** Which file each report `file` reference stands for (the first 1000 files with rejects). */
   rejectedFiles: RejectedSource[]
+  /** A dry run without a report lists its rejects here (the file's path as given, line or entry, code). */
+  rejects?: Array<{file: string; line?: number; entry?: number; code: string}>
 }
 
 /** Objects committed in one transaction after one write-ahead audit entry. */
@@ -139,9 +141,12 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     else if (rejectedFiles.size < MAX_REJECTED_FILES) rejectedFiles.set(ref, {ref, path: file, rejected: 1})
     return ref
   }
+  const listRejects = Boolean(options.dryRun) && !options.reportPath
+  const listed: NonNullable<ImportResult['rejects']> = []
   const reject = (item: Omit<RejectRecord, 'file'> & {file?: string}): void => {
     counts.rejected++
     const {file, id, resourceType, line, entry, entryPath, code, message} = item
+    if (listRejects && listed.length < 10_000) listed.push({file: file ?? '-', ...(line === undefined ? {} : {line}), ...(entry === undefined ? {} : {entry}), code})
     report.write({
       file: fileRef(file ?? '-'),
       ...(line === undefined ? {} : {line}),
@@ -318,5 +323,5 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const status = counts.rejected > 0 ? 'partial' : 'done'
   await finish(status, {outcome: counts.rejected > 0 ? 'failure' : 'success', detail: {phase: 'finished', job: jobId ?? 0, status, ...counts, patients: patients.size}})
   options.onProgress?.({phase: 'imported', done: counts.read, unit: 'resources'})
-  return {...counts, patients: patients.size, report: report.path, dryRun: Boolean(options.dryRun), jobId, rejectedFiles: [...rejectedFiles.values()]}
+  return {...counts, patients: patients.size, report: report.path, dryRun: Boolean(options.dryRun), jobId, rejectedFiles: [...rejectedFiles.values()], ...(listRejects ? {rejects: listed} : {})}
 }
