@@ -139,6 +139,14 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
     const types = new Set(bundle.entry.map((e) => e.resource.resourceType))
     expect([...types].sort()).toEqual(['Condition', 'Patient'])
     expect(shown.envelope.result.resources).toBe(bundle.entry.length)
+
+    // --out - is stdout, as everywhere: the Bundle on stdout, the summary on stderr, no file named "-".
+    const piped = runBin(['records', 'show', '--patient', 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6', '--classes', 'demographics', '--out', '-'], {env: t.env})
+    expect(piped.status).toBe(0)
+    expect((JSON.parse(piped.stdout) as {resourceType: string}).resourceType).toBe('Bundle')
+    expect(piped.stderr).toContain('to stdout')
+    expect(readdirSync(repoRoot)).not.toContain('-')
+    expect(runBin(['records', 'show', '--patient', 'x|y', '--out', '-', '--json'], {env: t.env}).status).toBe(2)
   })
 
   it('store verify finds the store intact, then names a corrupt and a missing block with exit 4', async () => {
