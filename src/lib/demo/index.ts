@@ -2,23 +2,22 @@ import {readFileSync, readdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {nodeStatus, stopNode} from '../chain/local-node.js'
 import {resolvePaths, type MedctlPaths} from '../config/paths.js'
-import {initLocal} from '../config/setup.js'
+import {initLocal} from '../app/setup.js'
 import {Keystore} from '../config/keystore.js'
-import {closeDatabases, openDatabase} from '../vault/database.js'
+import {closeDatabases, openDatabase} from '../db/database.js'
 import {importRecords} from '../vault/import.js'
 import {listRecords} from '../vault/read.js'
 import {fileURLToPath} from 'node:url'
 import {join as joinPath} from 'node:path'
 import {fetchPackage, sharePatient} from '../access/index.js'
-import {auditAccess} from '../access/audit.js'
 import {anchorLog, chainAnchors, verifyLog} from '../audit/index.js'
 import {recordAudit} from '../audit/record.js'
 import {granteeAddress} from '../consent/context.js'
 import {grantConsent, type GrantedConsent} from '../consent/grant.js'
 import {revokeConsents} from '../consent/revoke.js'
 import type {Purpose} from '../consent/index.js'
-import {Session} from '../config/session.js'
-import {createProfile} from '../config/setup.js'
+import {Session} from '../session/session.js'
+import {createProfile} from '../app/setup.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {exportResearch} from '../export/research.js'
 import {custodianContext} from '../vault/custodian.js'
@@ -100,12 +99,10 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     const grant = await demoGrant(local, ctx.patients[0] as string, 'clinic', ['TREAT'], ['labs', 'conditions'], '30d')
     ctx.record({step: 'grant', detail: `patient 1 grants the clinic TREAT access to labs and conditions for 30 days: consent ${grant.consentId} (${grant.gasUsed} gas; on chain only the pseudonym)`, data: {...grant}})
     const shared = await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: 'clinic', purpose: 'TREAT'})
-    await auditAccess(local, {type: 'key-release', outcome: 'success', subject: shared.subject, grantee: shared.grantee, purpose: 'TREAT', classes: shared.classes, cids: [shared.packageCid], consentId: shared.decision.consentId, reason: 'Permit'})
     ctx.record({step: 'share', detail: `the hospital checks the chain and releases ${shared.objects} object keys (${shared.classes.join(', ')}) to the clinic in access package ${shared.packageCid}`, data: {...shared}})
     const clinic = ctx.session('clinic')
     const out = joinPath(ctx.paths.home, 'clinic-received.json')
-    const {pkg, ...fetched} = await fetchPackage(clinic, {cid: shared.packageCid, out})
-    await auditAccess(clinic, {type: 'fetch', outcome: 'success', subject: fetched.subject, grantee: clinic.identity().address, purpose: pkg.purpose, classes: fetched.classes, cids: pkg.objects.map((o) => o.cid), reason: 'Permit', custodian: pkg.custodian})
+    const {pkg: _pkg, ...fetched} = await fetchPackage(clinic, {cid: shared.packageCid, out})
     ctx.record({step: 'fetch', detail: `the clinic decrypts exactly the granted classes: ${fetched.resources} resources written to ${out}`, data: {...fetched}})
     const revoked = await revokeConsents(local, {consentId: grant.consentId})
     ctx.record({step: 'revoke', detail: `the patient revokes consent ${grant.consentId} (${revoked.revoked[0]?.gasUsed} gas); revocation is final`, data: {...revoked}})
@@ -115,7 +112,6 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     } catch (error) {
       const denied = error as {code?: string; decision?: {decision: string; reason: string}; subject?: string}
       if (denied.code !== 'E_ACCESS_DENIED') throw error
-      await auditAccess(local, {type: 'consent-decision', outcome: 'denied', subject: denied.subject, grantee: 'clinic', purpose: 'TREAT', reason: denied.decision?.reason})
       ctx.record({step: 'refused', detail: `a new share is refused: ${denied.decision?.decision} (${denied.decision?.reason}); no key released, the attempt is in the audit log`, data: {...denied.decision}})
     }
   },
