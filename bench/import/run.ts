@@ -11,7 +11,7 @@ import {parseArgs} from 'node:util'
 import {Keystore} from '../../src/lib/config/keystore.js'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {loadDefinitions} from '../../src/lib/fhir/index.js'
-import {closeDatabases, openDatabase} from '../../src/lib/vault/database.js'
+import {closeDatabases, openDatabase} from '../../src/lib/db/database.js'
 import {importRecords} from '../../src/lib/vault/import.js'
 import {generate} from './generate.js'
 

@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/cli/base-command.js'
 import {rpcTimeoutFlag} from '../lib/cli/flags.js'
 import {renderFields} from '../lib/cli/output.js'
-import {joinNetwork, type JoinResult} from '../lib/config/network.js'
-import {initLocal, type InitResult} from '../lib/config/setup.js'
+import {joinNetwork, type JoinResult} from '../lib/app/network.js'
+import {initLocal, type InitResult} from '../lib/app/setup.js'
 
 export default class Init extends BaseCommand<typeof Init> {
   static override summary = 'Create the local custodian profile, its keys and the embedded chain in one step — or join a custodian\'s network with --join.'

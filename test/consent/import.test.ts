@@ -9,7 +9,7 @@ import {importConsents} from '../../src/lib/consent/import.js'
 import {auditConsents, auditedConsentIds} from '../../src/lib/consent/audit.js'
 import {consentContext} from '../../src/lib/consent/context.js'
 import {resolvePaths} from '../../src/lib/config/paths.js'
-import {Session} from '../../src/lib/config/session.js'
+import {Session} from '../../src/lib/session/session.js'
 import {custodianContext} from '../../src/lib/vault/custodian.js'
 import {TEST_PASSPHRASE, parseEnvelope, repoRoot, runBin, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {EmbeddedStore} from '../../src/lib/ipfs/index.js'
-import {openDatabase} from '../../src/lib/vault/database.js'
+import {openDatabase} from '../../src/lib/db/database.js'
 import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')

@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {publishLog} from '../../lib/audit/index.js'
 import {EmbeddedStore} from '../../lib/ipfs/index.js'
-import {openDatabase} from '../../lib/vault/database.js'
+import {openDatabase} from '../../lib/db/database.js'
 
 export default class AuditPublish extends BaseCommand<typeof AuditPublish> {
   static override summary = 'Write the audit log and its signed tree heads to the content store and print the CID.'

@@ -6,7 +6,7 @@ import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {fetchPublishedLog, resolveTrust, verifyAgainst, type VerifyReport} from '../../lib/audit/index.js'
 import {EmbeddedStore} from '../../lib/ipfs/index.js'
-import {openDatabase} from '../../lib/vault/database.js'
+import {openDatabase} from '../../lib/db/database.js'
 
 export default class AuditVerify extends BaseCommand<typeof AuditVerify> {
   static override summary = 'Verify the audit log against your own chain, registry and custodian; name the first bad entry and the unanchored tail.'

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
-import {admitRegistration, type AdmitResult} from '../../lib/config/network.js'
+import {admitRegistration, type AdmitResult} from '../../lib/app/network.js'
 
 export default class NetworkAdmit extends BaseCommand<typeof NetworkAdmit> {
   static override summary = 'Relay a member\'s signed registration into the key directory, so the member needs no funds.'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {exportNetwork, type ExportNetworkResult} from '../../lib/config/network.js'
+import {exportNetwork, type ExportNetworkResult} from '../../lib/app/network.js'
 
 export default class NetworkExport extends BaseCommand<typeof NetworkExport> {
   static override summary = 'Write the network descriptor other organisations join with (`medctl init --join`).'

@@ -2,8 +2,8 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {Keystore} from '../../lib/config/keystore.js'
 import {ProfileStore} from '../../lib/config/profiles.js'
-import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js'
-import {createProfile} from '../../lib/config/setup.js'
+import {summarizeProfile, type ProfileSummary} from '../../lib/session/session.js'
+import {createProfile} from '../../lib/app/setup.js'
 
 export default class ProfileCreate extends BaseCommand<typeof ProfileCreate> {
   static override summary = 'Create a profile with a new identity, on the current chain and store unless flags say otherwise.'

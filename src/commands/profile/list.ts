@@ -2,7 +2,7 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {renderTable} from '../../lib/cli/output.js'
 import {Keystore} from '../../lib/config/keystore.js'
 import {ProfileStore} from '../../lib/config/profiles.js'
-import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js'
+import {summarizeProfile, type ProfileSummary} from '../../lib/session/session.js'
 
 export default class ProfileList extends BaseCommand<typeof ProfileList> {
   static override summary = 'List the profiles; the current one is marked.'

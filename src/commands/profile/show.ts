@@ -3,7 +3,7 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {runningNode} from '../../lib/chain/local-node.js'
-import {summarizeProfile, type ProfileSummary} from '../../lib/config/session.js'
+import {summarizeProfile, type ProfileSummary} from '../../lib/session/session.js'
 
 export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
   static override summary = 'Show a profile: address, age recipient, chain, content store and network (never a secret).'

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {MedctlError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
-import {openDatabase} from '../../lib/vault/database.js'
+import {openDatabase} from '../../lib/db/database.js'
 import {RecordIndex} from '../../lib/vault/record-index.js'
 
 export default class RecordsKey extends BaseCommand<typeof RecordsKey> {

@@ -2,7 +2,7 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode} from '../../lib/cli/errors.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {openLocalBlocks} from '../../lib/ipfs/index.js'
-import {openDatabase} from '../../lib/vault/database.js'
+import {openDatabase} from '../../lib/db/database.js'
 
 export interface StoreVerifyResult {
   ok: boolean

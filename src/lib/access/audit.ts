@@ -1,5 +1,5 @@
 import {recordAudit} from '../audit/record.js'
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 
 export interface AccessAuditInput {
   type: 'key-release' | 'consent-decision' | 'fetch'

@@ -1,4 +1,4 @@
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 import type {AuditInput} from './entry.js'
 import {anchorIfDue, appendAuditBatch} from './service.js'
 

@@ -6,8 +6,8 @@
 import {Contract, FetchRequest, JsonRpcProvider, getAddress, id, type Provider} from 'ethers'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {isTransientRpc} from '../chain/client.js'
-import type {Session} from '../config/session.js'
-import {listAnchors, registryContract} from '../consent/registry.js'
+import type {Session} from '../session/session.js'
+import {listAnchors, registryContract} from '../chain/registry.js'
 import type {ChainAnchor} from './verify.js'
 
 /** Read-only views every ConsentRegistry has (AccessControl), plus `custodian()` where deployed. */

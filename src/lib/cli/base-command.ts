@@ -4,7 +4,7 @@ import {canPrompt, confirmAction, readPassphrase} from './interaction.js'
 import {configureColor, ProgressReporter} from './output.js'
 import {acquireHomeLock, type HomeLock} from '../config/lock.js'
 import {resolvePaths, type MedctlPaths} from '../config/paths.js'
-import {Session} from '../config/session.js'
+import {Session} from '../session/session.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>

@@ -1,6 +1,6 @@
 import {recordAuditBatch, type SessionAuditInput} from '../audit/record.js'
 import {readLog} from '../audit/log.js'
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 
 export interface ConsentAuditInput {
   type: 'grant' | 'revoke' | 'consent-decision' | 'break-glass' | 'review' | 'opt-out' | 'controller'

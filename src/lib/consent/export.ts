@@ -1,7 +1,7 @@
 import {closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync} from 'node:fs'
 import type {Contract} from 'ethers'
 import {recordAudit} from '../audit/record.js'
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 import {custodianContext} from '../vault/custodian.js'
 import {subjectForPatient} from '../vault/read.js'
 import {consentContext} from './context.js'

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {getAddress} from 'ethers'
 import {MedctlError} from '../core/errors.js'
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {custodianContext, type CustodianContext} from '../vault/custodian.js'
 import {subjectForPatient} from '../vault/read.js'

@@ -1,24 +1,30 @@
 import {randomBytes} from 'node:crypto'
-import {bech32} from '@scure/base'
-import {AbiCoder, Contract, ContractFactory, dataSlice, getAddress, hexlify, keccak256, type ContractRunner, type Signer, type TransactionReceipt, type TypedDataDomain} from 'ethers'
-import {loadArtifact} from '../chain/artifact.js'
+import {AbiCoder, Contract, dataSlice, keccak256, type Signer, type TransactionReceipt} from 'ethers'
 import {chainRead, send, type SendOptions, type Sent} from '../chain/client.js'
-import {deploymentBlock, queryPaged} from '../chain/logs.js'
+import {grantDomain} from '../chain/registry.js'
 import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classesMask, decisionFromChain, purposeBit, type CheckResult, type Purpose} from './model.js'
 
-export function registryContract(address: string, runner: ContractRunner): Contract {
-  return new Contract(address, loadArtifact('ConsentRegistry').abi as never, runner)
-}
-
-export async function deployRegistry(signer: Signer): Promise<{address: string; txHash: string; blockNumber: number}> {
-  const {abi, bytecode} = loadArtifact('ConsentRegistry')
-  const factory = new ContractFactory(abi as never, bytecode, signer)
-  const contract = await factory.deploy(await signer.getAddress())
-  const receipt = await contract.deploymentTransaction()?.wait()
-  return {address: await contract.getAddress(), txHash: receipt?.hash ?? '', blockNumber: receipt?.blockNumber ?? 0}
-}
+// Plain chain access (binding, deployment, key directory, audit anchors) lives in src/lib/chain so
+// that the audit log can anchor without depending on consent; re-exported for existing callers.
+export {
+  REGISTRY_DOMAIN_VERSION,
+  RECIPIENT_TYPES,
+  anchorTreeHead,
+  bytes32ToRecipient,
+  deployRegistry,
+  grantDomain,
+  listAnchors,
+  lookupRecipient,
+  publishRecipient,
+  recipientNonce,
+  recipientToBytes32,
+  registryContract,
+  relayRecipientRegistration,
+  signRecipientRegistration,
+  type RecipientRegistration,
+} from '../chain/registry.js'
 
 export interface GrantInput {
   subject: string
@@ -49,12 +55,6 @@ export const GRANT_TYPES = {
     {name: 'nonce', type: 'uint48'},
     {name: 'deadline', type: 'uint32'},
   ],
-}
-
-export const REGISTRY_DOMAIN_VERSION = '2'
-
-export function grantDomain(chainId: number, registry: string): TypedDataDomain {
-  return {name: 'medctl ConsentRegistry', version: REGISTRY_DOMAIN_VERSION, chainId, verifyingContract: registry}
 }
 
 const NONCE_LIMIT = 1n << 48n
@@ -288,84 +288,3 @@ export async function reviewBreakGlass(registry: Contract, accessId: string, app
   return {accessId, approved, txHash: sent.txHash, blockNumber: sent.blockNumber}
 }
 
-/** age1… ⇄ the 32-byte X25519 public key stored on chain. */
-export function recipientToBytes32(recipient: string): string {
-  const {prefix, bytes} = bech32.decodeToBytes(recipient)
-  if (prefix !== 'age' || bytes.length !== 32) throw new Error('not an age X25519 recipient')
-  return hexlify(bytes)
-}
-
-export function bytes32ToRecipient(value: string): string {
-  return bech32.encodeFromBytes('age', Buffer.from(value.replace(/^0x/, ''), 'hex'))
-}
-
-export async function publishRecipient(registry: Contract, ageRecipient: string, options: SendOptions = {}): Promise<{txHash: string}> {
-  const sent = await send(registry, 'setRecipient', [recipientToBytes32(ageRecipient)], options)
-  return {txHash: sent.txHash}
-}
-
-export async function lookupRecipient(registry: Contract, address: string): Promise<string | undefined> {
-  const value = (await registry.recipientOf(getAddress(address))) as string
-  return /^0x0+$/.test(value) ? undefined : bytes32ToRecipient(value)
-}
-
-export async function anchorTreeHead(registry: Contract, head: {size: number; root: string}, options: SendOptions = {}) {
-  const sent = await send(registry, 'anchor', [head.size, head.root], options)
-  const anchored = sent.receipt.logs.map((log) => {
-    try {
-      return registry.interface.parseLog(log)
-    } catch {
-      return null
-    }
-  }).find((p) => p?.name === 'Anchored')
-  return {txHash: sent.txHash, blockNumber: sent.blockNumber, index: Number(anchored?.args.index ?? 0), gasUsed: sent.gasUsed.toString()}
-}
-
-export async function listAnchors(registry: Contract, opts: {blockTag?: number; logRange?: number} = {}) {
-  const overrides = opts.blockTag === undefined ? {} : {blockTag: opts.blockTag}
-  const count = Number(await chainRead(() => registry.anchorCount(overrides) as Promise<bigint>, registry))
-  const events = count === 0 ? [] : await queryPaged(registry, registry.filters.Anchored(), {fromBlock: await deploymentBlock(registry), ...(opts.blockTag === undefined ? {} : {toBlock: opts.blockTag}), ...(opts.logRange ? {range: opts.logRange} : {})})
-  const byIndex = new Map(events.map((e) => [Number((e as unknown as {args: {index: bigint}}).args.index), e]))
-  const anchors = []
-  for (let i = 0; i < count; i++) {
-    const [by, size, root, timestamp] = await chainRead(() => registry.anchorAt(i, overrides) as Promise<[string, bigint, string, bigint]>, registry)
-    const event = byIndex.get(i)
-    anchors.push({index: i, by, size: Number(size), root, timestamp: Number(timestamp), ...(event ? {txHash: event.transactionHash, blockNumber: event.blockNumber} : {})})
-  }
-  return anchors
-}
-
-export const RECIPIENT_TYPES = {
-  Recipient: [
-    {name: 'account', type: 'address'},
-    {name: 'recipient', type: 'bytes32'},
-    {name: 'nonce', type: 'uint256'},
-    {name: 'deadline', type: 'uint32'},
-  ],
-}
-
-/** A key-directory binding signed by its account, for any relayer to submit (no funds needed). */
-export interface RecipientRegistration {
-  account: string
-  /** The age X25519 recipient (age1…). */
-  recipient: string
-  nonce: string
-  deadline: number
-  signature: string
-}
-
-export async function recipientNonce(registry: Contract, account: string): Promise<bigint> {
-  return chainRead(() => registry.recipientNonceOf(getAddress(account)) as Promise<bigint>, registry)
-}
-
-export async function signRecipientRegistration(signer: Signer, q: {chainId: number; registry: string; recipient: string; nonce: bigint; deadline: number}): Promise<RecipientRegistration> {
-  const account = await signer.getAddress()
-  const value = {account, recipient: recipientToBytes32(q.recipient), nonce: q.nonce, deadline: q.deadline}
-  const signature = await signer.signTypedData(grantDomain(q.chainId, q.registry), RECIPIENT_TYPES, value)
-  return {account, recipient: q.recipient, nonce: q.nonce.toString(), deadline: q.deadline, signature}
-}
-
-export async function relayRecipientRegistration(registry: Contract, reg: RecipientRegistration, options: SendOptions = {}): Promise<{txHash: string; gasUsed: string}> {
-  const sent = await send(registry, 'setRecipientFor', [getAddress(reg.account), recipientToBytes32(reg.recipient), reg.deadline, reg.signature], options)
-  return {txHash: sent.txHash, gasUsed: sent.gasUsed.toString()}
-}

@@ -1,6 +1,6 @@
 import {getAddress} from 'ethers'
 import {MedctlError, usageError} from '../core/errors.js'
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 import {auditConsent} from './audit.js'
 import {consentContext, subjectOf, type ConsentContext} from './context.js'
 import {findConsent} from './list.js'

@@ -1,4 +1,4 @@
-import type {Session} from '../config/session.js'
+import type {Session} from '../session/session.js'
 import {custodianContext} from '../vault/custodian.js'
 import {auditConsent, auditedConsentIds} from './audit.js'
 import {consentContext} from './context.js'

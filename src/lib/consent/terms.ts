@@ -2,7 +2,7 @@ import {createHash, createHmac, randomBytes} from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type {DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
-import type {Db} from '../vault/database.js'
+import type {Db} from '../db/database.js'
 import {decryptText, encryptText} from '../vault/crypto.js'
 import type {Purpose} from './model.js'
 

@@ -1,7 +1,7 @@
 import type {StoreSettings} from '../config/profiles.js'
 import type {MedctlPaths} from '../config/paths.js'
 import {MedctlError, ExitCode} from '../core/errors.js'
-import {openDatabase, type Db} from '../vault/database.js'
+import {openDatabase, type Db} from '../db/database.js'
 import {readAll, type ContentStore} from './content-store.js'
 import {EmbeddedStore} from './embedded-store.js'
 import {KuboStore, type KuboStoreOptions} from './kubo-store.js'

@@ -1,7 +1,7 @@
 import type {Wallet} from 'ethers'
 import {MedctlError} from '../core/errors.js'
-import type {Session} from '../config/session.js'
-import {openDatabase, type Db} from './database.js'
+import type {Session} from '../session/session.js'
+import {openDatabase, type Db} from '../db/database.js'
 
 export interface CustodianContext {
   db: Db

@@ -1,5 +1,5 @@
 import type {DataClass} from '../fhir/data-classes.js'
-import type {Db} from './database.js'
+import type {Db} from '../db/database.js'
 
 export interface SubjectRow {
   subject: string

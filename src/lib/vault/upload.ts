@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {MedctlError} from '../core/errors.js'
 import type {ContentSource, KuboStore} from '../ipfs/index.js'
-import type {Db} from './database.js'
+import type {Db} from '../db/database.js'
 import {RecordIndex} from './record-index.js'
 
 export interface UploadOptions {

@@ -1,9 +1,9 @@
 import {FetchRequest, JsonRpcProvider, type Wallet} from 'ethers'
 import {MedctlError} from '../core/errors.js'
 import {ensureNode, persistNodeState} from '../chain/local-node.js'
-import {Keystore, type IdentityInfo, type UnlockedIdentity} from './keystore.js'
-import type {MedctlPaths} from './paths.js'
-import {ProfileStore, type Profile} from './profiles.js'
+import {Keystore, type IdentityInfo, type UnlockedIdentity} from '../config/keystore.js'
+import type {MedctlPaths} from '../config/paths.js'
+import {ProfileStore, type Profile} from '../config/profiles.js'
 
 export type PassphraseProvider = () => Promise<string>
 

@@ -18,10 +18,10 @@ import {
   type RecipientRegistration,
 } from '../consent/registry.js'
 import {writeFileAtomic} from '../core/atomic.js'
-import {Keystore} from './keystore.js'
-import type {MedctlPaths} from './paths.js'
-import {LOCAL_CHAIN_ID, ProfileStore, validateProfileName, type NetworkMembership, type Profile} from './profiles.js'
-import {DEFAULT_RPC_TIMEOUT_MS, type Session} from './session.js'
+import {Keystore} from '../config/keystore.js'
+import type {MedctlPaths} from '../config/paths.js'
+import {LOCAL_CHAIN_ID, ProfileStore, validateProfileName, type NetworkMembership, type Profile} from '../config/profiles.js'
+import {DEFAULT_RPC_TIMEOUT_MS, type Session} from '../session/session.js'
 
 /**
  * Joining a network (DESIGN §8b). The custodian exports a descriptor — chain id, RPC URL,

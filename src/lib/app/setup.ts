@@ -1,9 +1,9 @@
 import {MedctlError} from '../core/errors.js'
 import {ensureNode, fundFromDevAccount} from '../chain/local-node.js'
 import {ensureLocalRegistry, publishRecipientWith} from '../consent/setup.js'
-import {Keystore, type IdentityInfo} from './keystore.js'
-import type {MedctlPaths} from './paths.js'
-import {LOCAL_CHAIN_ID, ProfileStore, validateProfileName, type Profile} from './profiles.js'
+import {Keystore, type IdentityInfo} from '../config/keystore.js'
+import type {MedctlPaths} from '../config/paths.js'
+import {LOCAL_CHAIN_ID, ProfileStore, validateProfileName, type Profile} from '../config/profiles.js'
 
 export const LOCAL_PROFILE = 'local'
 /** What a fresh local wallet receives from anvil's development accounts. */
