@@ -78,6 +78,12 @@ contract ConsentRegistry is AccessControl, EIP712 {
         uint8 status; // 0 none, 1 open (awaiting review), 2 reviewed ok, 3 reviewed not ok
     }
 
+    struct Attestation {
+        address payer;
+        uint64 attestedAt;
+        bytes32 subject;
+    }
+
     struct Anchor {
         address by;
         uint64 size;
@@ -104,6 +110,9 @@ contract ConsentRegistry is AccessControl, EIP712 {
     mapping(bytes32 accessId => BreakGlassAccess) public breakGlassOf;
     mapping(bytes32 pair => bytes32) private _openBreakGlass;
     Anchor[] private _anchors;
+    /// Claim attestations: the hash of a canonical FHIR Claim and its supporting resources → who
+    /// may verify it (the payer), when, and for which subject pseudonym. Nothing else goes on chain.
+    mapping(bytes32 claimHash => Attestation) private _attestations;
     uint256 private _breakGlassCount;
 
     /// `record` is the stored record; the consent id is its top 160 bits.
@@ -117,6 +126,7 @@ contract ConsentRegistry is AccessControl, EIP712 {
     event BreakGlassReviewed(bytes32 indexed accessId, address indexed reviewer, bool approved);
     event RecipientSet(address indexed account, bytes32 recipient);
     event Anchored(address indexed by, uint64 size, bytes32 root, uint256 index);
+    event ClaimAttested(bytes32 indexed claimHash, bytes32 indexed subject, address indexed payer);
 
     error SignatureExpired();
     error InvalidSigner();
@@ -133,6 +143,7 @@ contract ConsentRegistry is AccessControl, EIP712 {
     error UnknownAccess();
     error BadAnchor();
     error EpochOverflow();
+    error ClaimAlreadyAttested();
 
     constructor(address admin) EIP712("medctl ConsentRegistry", "2") {
         custodian = admin;
@@ -435,6 +446,23 @@ contract ConsentRegistry is AccessControl, EIP712 {
         ++recipientNonceOf[account];
         recipientOf[account] = x25519PublicKey;
         emit RecipientSet(account, x25519PublicKey);
+    }
+
+    // ---------------------------------------------------------------- claim attestations
+
+    /// @notice The custodian attests a claim: only its hash, the subject pseudonym and the payer.
+    ///         A hash is attested once (a second attestation of the same claim is refused).
+    function attestClaim(bytes32 claimHash, bytes32 subject, address payer) external {
+        if (!_isCustodian(msg.sender)) revert NotAuthorized();
+        if (claimHash == bytes32(0) || payer == address(0)) revert EmptyGrant();
+        if (_attestations[claimHash].attestedAt != 0) revert ClaimAlreadyAttested();
+        _attestations[claimHash] = Attestation(payer, uint64(block.timestamp), subject);
+        emit ClaimAttested(claimHash, subject, payer);
+    }
+
+    function attestationOf(bytes32 claimHash) external view returns (address payer, uint64 attestedAt, bytes32 subject) {
+        Attestation storage a = _attestations[claimHash];
+        return (a.payer, a.attestedAt, a.subject);
     }
 
     // ---------------------------------------------------------------- audit anchors

@@ -4,6 +4,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANVIL_DEV_KEYS, rpcCall, startAnvil, type AnvilHandle} from '../../src/lib/chain/anvil.js'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
 import {
+  attestClaim,
+  attestationOf,
   checkConsent,
   classesMask,
   consentIdOf,
@@ -267,6 +269,18 @@ describe('ConsentRegistry on a real anvil', () => {
     // Someone else's signature for the member's account is refused.
     const forged = {...(await signRecipientRegistration(stranger, {chainId, registry: address, recipient, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})), account: member.address}
     await expect(relayRecipientRegistration(relayer, forged)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
+  })
+
+  it('claim attestations: custodian only, once per hash, only hash + subject + payer on chain', async () => {
+    const claimHash = hexlify(randomBytes(32))
+    const subject = newSubject()
+    const payer = Wallet.createRandom().address
+    expect(await attestationOf(registry, claimHash)).toBeUndefined()
+    await expect(attestClaim(registryContract(address, stranger), {claimHash, subject, payer})).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
+    const attested = await attestClaim(registry, {claimHash, subject, payer})
+    expect(BigInt(attested.gasUsed)).toBeLessThan(80_000n)
+    expect(await attestationOf(registry, claimHash)).toMatchObject({payer, subject, attestedAt: expect.any(Number)})
+    await expect(attestClaim(registry, {claimHash, subject, payer})).rejects.toMatchObject({code: 'E_CLAIM_ALREADY_ATTESTED', exitCode: 4})
   })
 
   it('no string, name or CID can go on chain: no function input or event field is a string or bytes of free length', () => {

@@ -20,6 +20,7 @@ const REVERTS: Record<string, {code: string; exitCode: ExitCodeValue; message: s
   UnknownAccess: {code: 'E_UNKNOWN_ACCESS', exitCode: ExitCode.USAGE, message: 'No such break-glass access.'},
   BadAnchor: {code: 'E_BAD_ANCHOR', exitCode: ExitCode.FAILURE, message: 'An anchor may not shrink the log.'},
   EpochOverflow: {code: 'E_EPOCH_OVERFLOW', exitCode: ExitCode.FAILURE, message: 'This subject was revoked-all too many times.'},
+  ClaimAlreadyAttested: {code: 'E_CLAIM_ALREADY_ATTESTED', exitCode: ExitCode.VERIFY_FAILED, message: 'This claim was attested before: a claim is attested once.'},
 }
 
 const rpcUnavailable = (error: unknown, detail: string): MedctlError =>

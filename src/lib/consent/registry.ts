@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {AbiCoder, Contract, dataSlice, keccak256, type Signer, type TransactionReceipt} from 'ethers'
+import {AbiCoder, Contract, dataSlice, getAddress, keccak256, type Signer, type TransactionReceipt} from 'ethers'
 import {chainRead, send, type SendOptions, type Sent} from '../chain/client.js'
 import {grantDomain} from '../chain/registry.js'
 import {MedctlError} from '../core/errors.js'
@@ -288,3 +288,15 @@ export async function reviewBreakGlass(registry: Contract, accessId: string, app
   return {accessId, approved, txHash: sent.txHash, blockNumber: sent.blockNumber}
 }
 
+
+/** A claim attestation on chain (payer, time, subject pseudonym), or undefined. */
+export async function attestationOf(registry: Contract, claimHash: string): Promise<{payer: string; attestedAt: number; subject: string} | undefined> {
+  const [payer, attestedAt, subject] = await chainRead(() => registry.attestationOf(claimHash) as Promise<[string, bigint, string]>, registry)
+  return attestedAt === 0n ? undefined : {payer: getAddress(payer), attestedAt: Number(attestedAt), subject: subject.toLowerCase()}
+}
+
+/** The custodian attests a claim hash for a payer (once per hash: E_CLAIM_ALREADY_ATTESTED). */
+export async function attestClaim(registry: Contract, q: {claimHash: string; subject: string; payer: string}, options: SendOptions = {}): Promise<{txHash: string; blockNumber: number; gasUsed: string}> {
+  const sent = await send(registry, 'attestClaim', [q.claimHash, q.subject, getAddress(q.payer)], options)
+  return {txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
+}
