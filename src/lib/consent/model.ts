@@ -93,8 +93,3 @@ export function decisionFromChain(decision: bigint | number, reason: bigint | nu
   const hasId = consentId && !/^0x0+$/.test(consentId)
   return {decision: d, reason: d === 'NoConsent' ? 'NoConsent' : r === 'Granted' ? 'Permit' : r, ...(hasId ? {consentId} : {}), ...(r === 'BreakGlass' ? {breakGlass: true} : {})}
 }
-
-export function assertAddress(value: string, what: string): string {
-  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) throw new MedctlError('E_BAD_ADDRESS', `${what} must be a 0x address or a profile name.`, {exitCode: 2})
-  return value
-}

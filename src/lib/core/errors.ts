@@ -44,10 +44,6 @@ export function usageError(code: string, message: string, suggestions: string[] 
   return new MedctlError(code, message, {exitCode: ExitCode.USAGE, suggestions})
 }
 
-export function isMedctlError(error: unknown): error is MedctlError {
-  return error instanceof MedctlError
-}
-
 /** A short, printable rendering of a value read from input (never a whole line, no control characters). */
 export function quoteInput(value: unknown, max = 60): string {
   const text = typeof value === 'string' ? value : String(value)

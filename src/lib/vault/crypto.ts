@@ -23,13 +23,6 @@ export async function encryptObject(plaintext: Uint8Array, recipient: string): P
   return encrypter.encrypt(plaintext)
 }
 
-/** Streaming variant for objects that must not be held in memory whole (imaging). */
-export async function encryptObjectStream(plaintext: ReadableStream<Uint8Array>, recipient: string): Promise<ReadableStream<Uint8Array>> {
-  const encrypter = new Encrypter()
-  encrypter.addRecipient(recipient)
-  return encrypter.encrypt(plaintext)
-}
-
 export async function decryptObject(ciphertext: Uint8Array, objectIdentity: string): Promise<Uint8Array> {
   const decrypter = new Decrypter()
   decrypter.addIdentity(objectIdentity)
@@ -38,12 +31,6 @@ export async function decryptObject(ciphertext: Uint8Array, objectIdentity: stri
   } catch (error) {
     throw new MedctlError('E_DECRYPT', 'The object does not decrypt with its key: the key or the stored bytes are wrong.', {cause: error, exitCode: 4})
   }
-}
-
-export async function decryptObjectStream(ciphertext: ReadableStream<Uint8Array>, objectIdentity: string): Promise<ReadableStream<Uint8Array>> {
-  const decrypter = new Decrypter()
-  decrypter.addIdentity(objectIdentity)
-  return decrypter.decrypt(ciphertext)
 }
 
 /** The object identity, age-encrypted to each recipient (one stanza per recipient). */
