@@ -40,6 +40,8 @@ export interface Profile {
   kuboUrl?: string
   /** Set for a profile that joined a custodian's network (`init --join`). */
   network?: NetworkMembership
+  /** When the custodian's audit log anchors its tree head by itself (`audit.anchorEvery`, `audit.anchorMinutes`). */
+  audit?: {anchorEvery?: number; anchorMinutes?: number}
   createdAt: string
 }
 
@@ -88,6 +90,16 @@ const SETTABLE: Record<string, (profile: Profile, value: string) => void> = {
     const url = parseUrl(value, 'store.url')
     profile.kuboUrl = url
     if (profile.store.type === 'kubo') profile.store = {type: 'kubo', url}
+  },
+  'audit.anchorEvery'(profile, value) {
+    const every = Number(value)
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(every) || every < 1) throw usageError('E_BAD_SETTING', 'audit.anchorEvery is a whole number of entries, at least 1.')
+    profile.audit = {...profile.audit, anchorEvery: every}
+  },
+  'audit.anchorMinutes'(profile, value) {
+    const minutes = Number(value)
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(minutes)) throw usageError('E_BAD_SETTING', 'audit.anchorMinutes is a whole number of minutes (0: no time-based anchoring).')
+    profile.audit = {...profile.audit, anchorMinutes: minutes}
   },
   role(profile, value) {
     if (value !== 'custodian' && value !== 'member') throw usageError('E_BAD_SETTING', 'role is "custodian" or "member".')
