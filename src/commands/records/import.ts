@@ -1,14 +1,11 @@
-import {join} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {ExitCode, usageError} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {importRecords, type ImportResult} from '../../lib/vault/import.js'
-import {recordAudit} from '../../lib/audit/record.js'
+import type {ImportResult} from '../../lib/vault/import.js'
 import {DEFAULT_MAX_LINE_BYTES, loadCsvMapping} from '../../lib/fhir/index.js'
-import {anchorLog} from '../../lib/audit/service.js'
+import {importRecordFiles} from '../../lib/vault/use-cases.js'
 
 export default class RecordsImport extends BaseCommand<typeof RecordsImport> {
   static override summary = 'Import FHIR R4 records (JSON, Bundles, Bulk Data NDJSON, CSV with a mapping), encrypted per patient and data class.'
@@ -45,30 +42,22 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
   async run(): Promise<ImportResult> {
     const sources = [...new Set([...this.positionals, ...(this.flags.file ?? [])])]
     if (sources.length === 0) throw usageError('E_NO_INPUT', 'Name at least one file or directory to import, or --file - for stdin.')
-    const session = this.openSession(this.flags.profile)
-    const custodian = await custodianContext(session)
     const mapping = this.flags.mapping ? loadCsvMapping(this.flags.mapping) : undefined
     const dryRun = this.flags['dry-run']
-    const reportPath = this.flags.report ?? (dryRun ? undefined : join(this.paths.reportsDir, `import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
+    const session = this.openSession(this.flags.profile)
     const progress = this.progress()
-    const bufferBytes = this.flags['buffer-mb'] * 1024 * 1024
-    const result = await importRecords({
-      db: custodian.db,
-      custodian,
+    const result = await importRecordFiles(session, {
       sources,
-      mapping,
+      ...(mapping ? {mapping} : {}),
       dryRun,
-      reportPath,
-      bufferBytes,
-      groupBytes: Math.min(4 * 1024 * 1024, bufferBytes),
+      ...(this.flags.report ? {reportPath: this.flags.report} : {}),
+      bufferBytes: this.flags['buffer-mb'] * 1024 * 1024,
       maxLineBytes: this.flags['max-line-mb'] * 1024 * 1024,
       localBases: this.flags['fhir-base'] ?? [],
-      // Write-ahead: the service appends an intent entry before each commit and the outcome at the end.
-      audit: dryRun ? undefined : (event) => recordAudit(session, {type: 'import', action: 'C', ...event}),
+      anchor: !this.flags['no-anchor'],
       onProgress: progress.update,
     })
     progress.finish()
-    if (!dryRun && !this.flags['no-anchor'] && session.profile.chain.registry) await anchorLog(session)
     for (const r of result.rejects ?? []) this.note(`rejected ${r.file}${r.line === undefined ? (r.entry === undefined ? '' : ` entry ${r.entry}`) : `:${r.line}`}: ${r.code}`)
     this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? (result.rejected === 0 ? '(no rejects)' : result.rejects ? '(dry run: listed below)' : '(none written)'), ...(dryRun ? {'dry run': 'nothing written'} : {})}))
     if (result.rejected > 0) {

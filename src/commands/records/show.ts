@@ -4,10 +4,7 @@ import {usageError} from '../../lib/cli/errors.js'
 import {writePrivateFile} from '../../lib/config/keystore.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {showRecords} from '../../lib/vault/read.js'
-import {openContentStore} from '../../lib/ipfs/index.js'
-import {recordAudit} from '../../lib/audit/record.js'
+import {decryptPatient} from '../../lib/vault/use-cases.js'
 
 export interface RecordsShowResult {
   subject: string
@@ -39,9 +36,7 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the profile's Kubo node is dow
     const toStdout = this.flags.out === '-'
     if (toStdout && this.jsonEnabled()) throw usageError('E_OUT_CONFLICT', '--out - writes the Bundle to stdout, where --json writes its envelope: choose one.')
     const session = this.openSession(this.flags.profile)
-    const custodian = await custodianContext(session)
-    const shown = await showRecords(custodian, {patient: this.flags.patient, classes: this.flags.classes}, openContentStore(session))
-    await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes})
+    const shown = await decryptPatient(session, {patient: this.flags.patient, ...(this.flags.classes ? {classes: this.flags.classes} : {})})
     const text = `${JSON.stringify(shown.bundle, null, 2)}\n`
     if (toStdout) {
       process.stdout.write(text)

@@ -1,12 +1,10 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {ExitCode, MedctlError} from '../../lib/cli/errors.js'
+import {ExitCode} from '../../lib/cli/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {KuboStore, openContentStore, openLocalBlocks} from '../../lib/ipfs/index.js'
-import {custodianContext} from '../../lib/vault/custodian.js'
-import {uploadObjects, type UploadResult} from '../../lib/vault/upload.js'
-import {recordAudit} from '../../lib/audit/record.js'
+import type {UploadResult} from '../../lib/vault/upload.js'
+import {uploadRecords} from '../../lib/vault/use-cases.js'
 
 export default class RecordsUpload extends BaseCommand<typeof RecordsUpload> {
   static override summary = 'Replicate every stored object to a Kubo (IPFS) node and pin it; resumable.'
@@ -26,39 +24,19 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the node is down or unreachabl
     retries: Flags.integer({description: 'Retries of a failed request (exponential backoff).', default: 4, min: 0}),
   }
 
-  async run(): Promise<Omit<UploadResult, 'failures'> & {failures: UploadResult['failures']}> {
+  async run(): Promise<UploadResult> {
     const session = this.openSession(this.flags.profile)
-    const profile = session.profile
-    const url = this.flags.kubo ?? (profile.store.type === 'kubo' ? profile.store.url : profile.kuboUrl)
-    if (!url) {
-      throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2, suggestions: ['Pass --kubo URL, or `medctl profile set store.url URL`.']})
-    }
-    const custodian = await custodianContext(session)
-    const target = openContentStore(session, {kuboUrl: url, tuning: {timeoutMs: this.flags['timeout-ms'], retries: this.flags.retries}})
-    if (!(target instanceof KuboStore)) throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2})
     const progress = this.progress()
-    let result: UploadResult
     try {
-      result = await uploadObjects({
-        db: custodian.db,
-        custodianAddress: custodian.address,
-        source: openLocalBlocks(custodian.db),
-        target,
-        targetId: url,
-        onProgress: progress.update,
-      })
-    } catch (error) {
+      const result = await uploadRecords(session, {...(this.flags.kubo ? {kuboUrl: this.flags.kubo} : {}), timeoutMs: this.flags['timeout-ms'], retries: this.flags.retries, onProgress: progress.update})
+      this.log(renderFields({uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}))
+      if (result.failed > 0) {
+        for (const failure of result.failures.slice(0, 5)) this.warn(`${failure.cid}: ${failure.message}`)
+        this.setExitCode(ExitCode.PARTIAL)
+      }
+      return result
+    } finally {
       progress.finish()
-      await recordAudit(session, {type: 'upload', action: 'C', outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED'})
-      throw error
     }
-    progress.finish()
-    await recordAudit(session, {type: 'upload', action: 'C', outcome: result.failed > 0 ? 'failure' : 'success', detail: {uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}})
-    this.log(renderFields({uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}))
-    if (result.failed > 0) {
-      for (const failure of result.failures.slice(0, 5)) this.warn(`${failure.cid}: ${failure.message}`)
-      this.setExitCode(ExitCode.PARTIAL)
-    }
-    return result
   }
 }
