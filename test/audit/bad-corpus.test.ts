@@ -52,7 +52,8 @@ describe('audit corpus through the CLI, offline, from an empty home', () => {
       const r = await runJson<{ok: boolean; code?: string; firstBadIndex?: number}>([...args, '--offline', '--custodian', custodian, ...(c.flags ?? [])])
       expect(r.exitCode, JSON.stringify(r.envelope)).toBe(c.exitCode)
       if (c.exitCode === 0) expect(r.envelope.result.ok).toBe(true)
-      else if (r.envelope.status === 'ok') {
+      else if (r.envelope.status !== 'error') {
+        expect(r.envelope.status).toBe('failed')
         expect(r.envelope.result.ok).toBe(false)
         expect(r.envelope.result.code).toBe(c.code)
         if (c.firstBadIndex !== undefined) expect(r.envelope.result.firstBadIndex).toBe(c.firstBadIndex)
