@@ -1,14 +1,15 @@
 /**
  * Audit-log benchmark: append rate, Merkle-only verify (recompute the RFC 9162 root over the
- * lines as stored), full verify (hash chain, every signed head, consistency between heads), peak RSS.
+ * lines as stored: `logTreeHead`, the path `audit anchor` takes), full verify (hash chain, every
+ * signed head, consistency between heads), peak RSS, and the machine's load while it ran.
  *   node --import tsx bench/audit/run.ts [--entries 1000000] [--batch 1000]
  */
 import {mkdtempSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 import {Wallet} from 'ethers'
-import {AuditLog, RootAccumulator, appendHead, leafHash, readLog, signHead, treeHead, verifyAuditLog, type AuditInput} from '../../src/lib/audit/index.js'
+import {AuditLog, appendHead, logTreeHead, logTreeHeadAsync, signHead, treeHead, verifyAuditLog, type AuditInput} from '../../src/lib/audit/index.js'
 
 const {values} = parseArgs({options: {entries: {type: 'string', default: '1000000'}, batch: {type: 'string', default: '1000'}}})
 const total = Number(values.entries)
@@ -40,10 +41,21 @@ try {
   }
   const appendSeconds = (performance.now() - t) / 1000
 
+  // Merkle-only verify: best of three (the first run also warms the page cache for the others).
+  const load = loadavg()[0] as number
+  const runs: number[] = []
+  const fallbacks: string[] = []
+  let merkle = logTreeHead(dir)
+  for (let run = 0; run < 3; run++) {
+    t = performance.now()
+    merkle = await logTreeHeadAsync(dir, {onFallback: (why) => fallbacks.push(why)})
+    runs.push((performance.now() - t) / 1000)
+  }
+  const merkleSeconds = Math.min(...runs)
   t = performance.now()
-  const acc = new RootAccumulator()
-  for (const line of readLog(dir)) acc.push(leafHash(line.bytes))
-  const merkleSeconds = (performance.now() - t) / 1000
+  logTreeHead(dir)
+  const singleSeconds = (performance.now() - t) / 1000
+  if (merkle.size !== total) throw new Error(`Merkle-only verify saw ${merkle.size} entries, expected ${total}`)
 
   t = performance.now()
   const full = verifyAuditLog(dir, {custodian: wallet.address})
@@ -52,7 +64,8 @@ try {
   clearInterval(sampler)
   console.log(`entries: ${total} (appended in batches of ${batch}, fsync per batch)`)
   console.log(`append: ${appendSeconds.toFixed(1)} s, ${(total / appendSeconds).toFixed(0)} entries/s (incl. a signed head every ${100 * batch} entries)`)
-  console.log(`Merkle-only verify: ${merkleSeconds.toFixed(2)} s (target < 10 s), root 0x${acc.root().toString('hex').slice(0, 16)}…`)
+  console.log(`Merkle-only verify: ${merkleSeconds.toFixed(2)} s (target ≤ 3 s: ${merkleSeconds <= 3 ? 'met' : 'MISSED'}), root ${merkle.root.slice(0, 18)}…, best of 3 runs (${runs.map((r) => r.toFixed(2)).join(', ')} s), load average ${load.toFixed(2)} on ${cpus().length} cores`)
+  console.log(`  (leaves hashed in a worker thread${fallbacks.length ? ` — FELL BACK to one thread: ${fallbacks[0]}` : ''}; all on one thread: ${singleSeconds.toFixed(2)} s)`)
   console.log(`full verify: ${fullSeconds.toFixed(2)} s, ok=${full.ok}, heads=${full.heads}`)
   console.log(`peak RSS: ${(peak / 1024 / 1024).toFixed(0)} MiB`)
 } finally {

@@ -3,6 +3,7 @@ import {closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rea
 import {join} from 'node:path'
 import {ExitCode, MedctlError} from '../core/errors.js'
 import {GENESIS, buildEntry, serializeEntry, type AuditInput} from './entry.js'
+import {SCAN_CHUNK, treeHeadOfSegments, treeHeadOfSegmentsAsync, type AsyncScanOptions, type LogTreeHead} from './scan.js'
 
 const SEGMENT_BYTES = 64 * 1024 * 1024
 const SEGMENT = /^log-(\d{6})\.ndjson$/
@@ -70,6 +71,16 @@ export function* readLog(dir: string): Generator<LogLine> {
       closeSync(fd)
     }
   }
+}
+
+/** Size, Merkle root and last-line hash of the log in one pass, on this thread (see scan.ts). */
+export function logTreeHead(dir: string, chunkBytes = SCAN_CHUNK): LogTreeHead {
+  return treeHeadOfSegments(segments(dir), chunkBytes)
+}
+
+/** The same, with the leaves hashed in a worker thread for a large log (see scan.ts). */
+export async function logTreeHeadAsync(dir: string, options: AsyncScanOptions = {}): Promise<LogTreeHead> {
+  return treeHeadOfSegmentsAsync(segments(dir), options)
 }
 
 /**

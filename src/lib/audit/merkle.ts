@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {createHash, hash} from 'node:crypto'
 
 /**
  * RFC 9162 (Certificate Transparency 2.0) Merkle trees: leaf = SHA-256(0x00 || entry),
@@ -7,41 +7,53 @@ import {createHash} from 'node:crypto'
  */
 export type Hash = Buffer
 
-const LEAF = Buffer.from([0])
-const NODE = Buffer.from([1])
+/**
+ * One-shot SHA-256 (crypto.hash, Node ≥ 20.12): about twice as fast as createHash().update()
+ * .digest() for the short inputs of a Merkle tree, where the per-call cost dominates.
+ */
+export const sha256 = (data: Uint8Array): Hash => hash('sha256', data, 'buffer')
+
+// Scratch buffers for the prefixed inputs (synchronous use only: no await between fill and hash).
+let leafScratch = Buffer.alloc(4096)
+const nodeScratch = Buffer.alloc(65)
+nodeScratch[0] = 1
 
 export function leafHash(entry: Uint8Array): Hash {
-  return createHash('sha256').update(LEAF).update(entry).digest()
+  if (entry.length + 1 > leafScratch.length) leafScratch = Buffer.alloc(Math.max(entry.length + 1, leafScratch.length * 2))
+  leafScratch[0] = 0
+  leafScratch.set(entry, 1)
+  return sha256(leafScratch.subarray(0, entry.length + 1))
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
-  return createHash('sha256').update(NODE).update(left).update(right).digest()
+  if (left.length !== 32 || right.length !== 32) return createHash('sha256').update(Buffer.from([1])).update(left).update(right).digest()
+  nodeScratch.set(left, 1)
+  nodeScratch.set(right, 33)
+  return sha256(nodeScratch)
 }
 
 export const EMPTY_ROOT: Hash = createHash('sha256').digest()
 
 /**
- * Streaming root: push leaf hashes in order; equal-sized complete subtrees merge as they form, so
- * memory is O(log n). The final fold from the right gives exactly RFC 9162's MTH.
+ * Streaming root: push leaf hashes in order; equal-sized complete subtrees merge as they form (the
+ * stack holds one perfect subtree per set bit of the size), so memory is O(log n). The final fold
+ * from the right gives exactly RFC 9162's MTH.
  */
 export class RootAccumulator {
-  private readonly stack: Array<{hash: Hash; size: number}> = []
+  private readonly stack: Hash[] = []
   size = 0
 
   push(leaf: Hash): void {
-    let item = {hash: leaf, size: 1}
-    while (this.stack.length > 0 && (this.stack.at(-1) as {size: number}).size === item.size) {
-      const left = this.stack.pop() as {hash: Hash; size: number}
-      item = {hash: nodeHash(left.hash, item.hash), size: left.size * 2}
-    }
-    this.stack.push(item)
+    let hash = leaf
+    for (let n = this.size; n % 2 === 1; n = Math.floor(n / 2)) hash = nodeHash(this.stack.pop() as Hash, hash)
+    this.stack.push(hash)
     this.size++
   }
 
   root(): Hash {
     if (this.stack.length === 0) return EMPTY_ROOT
-    let hash = (this.stack.at(-1) as {hash: Hash}).hash
-    for (let i = this.stack.length - 2; i >= 0; i--) hash = nodeHash((this.stack[i] as {hash: Hash}).hash, hash)
+    let hash = this.stack.at(-1) as Hash
+    for (let i = this.stack.length - 2; i >= 0; i--) hash = nodeHash(this.stack[i] as Hash, hash)
     return hash
   }
 }

@@ -1,17 +1,18 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 import type {Wallet} from 'ethers'
+import {CID} from 'multiformats/cid'
 import {MedctlError, ExitCode} from '../core/errors.js'
 import type {MedctlPaths} from '../config/paths.js'
 import {anchorTreeHead, listAnchors, registryContract} from '../chain/registry.js'
 import type {Session} from '../session/session.js'
-import {readAll, type ContentStore} from '../ipfs/index.js'
+import {MissingBlockError, openCarFile, prepareFile, readAll, writeCarFile, type ContentSource, type ContentStore} from '../ipfs/index.js'
 import type {AuditEntry, AuditInput} from './entry.js'
 import {toFhirAuditEvent} from './fhir.js'
 import {appendHead, headSigner, parseHeads, readHeads, signHead} from './heads.js'
-import {AuditLog, lineHash, readLog} from './log.js'
-import {RootAccumulator, leafHash} from './merkle.js'
+import {AuditLog, logTreeHead, logTreeHeadAsync, readLog} from './log.js'
+import type {LogTreeHead} from './scan.js'
 import {acceptedCustodians, openChainView, type CheckedAgainst, type VerifierTrust} from './trust.js'
 import {verifyAuditLog, type ChainAnchor, type VerifyResult} from './verify.js'
 
@@ -29,16 +30,19 @@ export async function appendAuditBatch(paths: Pick<MedctlPaths, 'auditDir'>, inp
   return {first, treeSize: size}
 }
 
-/** Size, root and last-line hash of the log as it is now. */
+/** Size, root and last-line hash of the log as it is now (one pass, no line copied). */
 export function treeHead(dir: string): {size: number; root: string; lastHash: string} {
-  const acc = new RootAccumulator()
-  let lastHash = ''
-  for (const line of readLog(dir)) {
-    if (line.torn) throw new MedctlError('E_AUDIT_TORN_TAIL', `Entry ${line.index} is torn.`, {exitCode: ExitCode.VERIFY_FAILED})
-    acc.push(leafHash(line.bytes))
-    lastHash = lineHash(line.bytes)
-  }
-  return {size: acc.size, root: `0x${acc.root().toString('hex')}`, lastHash}
+  return untorn(logTreeHead(dir))
+}
+
+/** As `treeHead`, with the leaves of a large log hashed in a worker thread. */
+export async function treeHeadAsync(dir: string): Promise<{size: number; root: string; lastHash: string}> {
+  return untorn(await logTreeHeadAsync(dir))
+}
+
+function untorn(head: LogTreeHead): {size: number; root: string; lastHash: string} {
+  if (head.torn !== undefined) throw new MedctlError('E_AUDIT_TORN_TAIL', `Entry ${head.torn} is torn.`, {exitCode: ExitCode.VERIFY_FAILED})
+  return {size: head.size, root: head.root, lastHash: head.lastHash}
 }
 
 export interface AnchorResult {
@@ -54,7 +58,7 @@ export interface AnchorResult {
 /** Signs the current tree head with the custodian key and anchors it on chain. */
 export async function anchorLog(session: Session): Promise<AnchorResult> {
   const dir = session.paths.auditDir
-  const head = treeHead(dir)
+  const head = await treeHeadAsync(dir)
   if (head.size === 0) throw new MedctlError('E_AUDIT_EMPTY', 'The audit log is empty: nothing to anchor.', {exitCode: 2})
   const last = readHeads(dir).at(-1)
   if (last && last.size === head.size && last.root === head.root && last.anchor) {
@@ -68,14 +72,6 @@ export async function anchorLog(session: Session): Promise<AnchorResult> {
   await session.chainWritten()
   appendHead(dir, {...signed, anchor: {index: anchored.index, txHash: anchored.txHash, blockNumber: anchored.blockNumber}})
   return {size: head.size, root: head.root, txHash: anchored.txHash, blockNumber: anchored.blockNumber, index: anchored.index, gasUsed: anchored.gasUsed, alreadyAnchored: false}
-}
-
-/** Anchors when at least `every` entries came since the last anchored head. */
-export async function anchorIfDue(session: Session, every: number): Promise<AnchorResult | undefined> {
-  const last = readHeads(session.paths.auditDir).at(-1)
-  const size = auditLog(session.paths).size()
-  if (size - (last?.size ?? 0) < every) return undefined
-  return anchorLog(session)
 }
 
 export async function chainAnchors(session: Session, registryAddress?: string): Promise<ChainAnchor[]> {
@@ -161,23 +157,64 @@ export function exportFhir(dir: string, out: string): {written: number; out: str
 
 const PUBLISHED = 'medctl-audit-log/1'
 
-/** The log and its signed heads as one object in the content store. */
-export async function publishLog(dir: string, store: ContentStore): Promise<{cid: string; entries: number; heads: number}> {
+/**
+ * The published form of a log: one header line `{"format":"medctl-audit-log/1","heads":[…]}` (the
+ * signed tree heads), then every line of the log as stored, produced line by line.
+ */
+function* publishedLog(dir: string, counts: {entries: number; heads: number}): Generator<Uint8Array> {
   const heads = readHeads(dir)
-  const parts: Buffer[] = [Buffer.from(`${JSON.stringify({format: PUBLISHED, heads})}\n`)]
-  let entries = 0
+  counts.heads = heads.length
+  yield Buffer.from(`${JSON.stringify({format: PUBLISHED, heads})}\n`)
   for (const line of readLog(dir)) {
-    parts.push(line.bytes, Buffer.from(line.torn ? '' : '\n'))
-    entries++
+    yield line.torn ? line.bytes : Buffer.concat([line.bytes, NEWLINE])
+    counts.entries++
   }
-  const {cid} = await store.add(Buffer.concat(parts))
-  await store.pin(cid)
-  return {cid, entries, heads: heads.length}
+}
+const NEWLINE = Buffer.from('\n')
+
+export interface PublishResult {
+  cid: string
+  entries: number
+  heads: number
+  /** Where it went: the profile's content store, or a CARv1 file. */
+  delivery: 'embedded' | 'kubo' | 'car'
+  car?: {out: string; blocks: number; bytes: number}
 }
 
-/** Unpacks a published log into a temporary directory that verify can read. */
-export async function fetchPublishedLog(cid: string, store: ContentStore): Promise<string> {
-  const bytes = await readAll(store.cat(cid))
+/** The log and its signed heads as one object in the profile's content store (pinned). */
+export async function publishLog(dir: string, store: ContentStore): Promise<PublishResult> {
+  const counts = {entries: 0, heads: 0}
+  const {cid} = await store.add(publishedLog(dir, counts))
+  await store.pin(cid)
+  return {cid, ...counts, delivery: store.kind}
+}
+
+/**
+ * The log and its signed heads as a CARv1 file (roots = the published log's CID, then every block
+ * of its UnixFS DAG), for an auditor with no access to the custodian's store. Written atomically.
+ */
+export async function publishLogCar(dir: string, out: string): Promise<PublishResult> {
+  let writable = false
+  try {
+    writable = statSync(dirname(resolve(out))).isDirectory() && !(existsSync(out) && statSync(out).isDirectory())
+  } catch {
+    writable = false
+  }
+  if (!writable) throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
+  const counts = {entries: 0, heads: 0}
+  // The blocks are gathered first: the CAR header names the root, known only once all are made.
+  const prepared = await prepareFile(publishedLog(dir, counts))
+  const written = await writeCarFile(out, [prepared.cid], prepared.blocks)
+  return {cid: prepared.cid, ...counts, delivery: 'car', car: {out, ...written}}
+}
+
+/**
+ * Unpacks a published log (by CID from a content store, or the root of a CAR file whose every
+ * block was checked against its CID) into a temporary directory that verify can read. The caller
+ * removes the directory (`rmSync(dir, {recursive: true})`).
+ */
+export async function fetchPublishedLog(cid: string, source: ContentSource): Promise<string> {
+  const bytes = await readAll(source.cat(cid))
   const nl = bytes.indexOf(10)
   let header: {format?: unknown; heads?: unknown} | undefined
   try {
@@ -185,9 +222,84 @@ export async function fetchPublishedLog(cid: string, store: ContentStore): Promi
   } catch {
     header = undefined
   }
-  if (!header || header.format !== PUBLISHED || !Array.isArray(header.heads)) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That CID is not a published medctl audit log.', {exitCode: 2})
+  if (!header || header.format !== PUBLISHED || !Array.isArray(header.heads)) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That is not a published medctl audit log.', {exitCode: 2})
   const dir = mkdtempSync(join(tmpdir(), 'medctl-audit-'))
-  writeFileSync(join(dir, 'log-000001.ndjson'), bytes.subarray(nl + 1))
-  writeFileSync(join(dir, 'heads.ndjson'), header.heads.map((h) => `${JSON.stringify(h)}\n`).join(''))
+  writeFileSync(join(dir, 'log-000001.ndjson'), bytes.subarray(nl + 1), {mode: 0o600})
+  writeFileSync(join(dir, 'heads.ndjson'), header.heads.map((h) => `${JSON.stringify(h)}\n`).join(''), {mode: 0o600})
   return dir
+}
+
+/** Opens a published log's CAR file (every block checked against its CID) and unpacks it (see fetchPublishedLog). */
+export async function fetchPublishedLogCar(path: string): Promise<{dir: string; cid: string}> {
+  const car = await openCarFile(path)
+  try {
+    if (car.roots.length !== 1) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'This CAR file is not a published medctl audit log (it must have exactly one root).', {exitCode: 2})
+    const cid = car.roots[0] as string
+    return {dir: await fetchPublishedLog(cid, car), cid}
+  } finally {
+    car.close()
+  }
+}
+
+/** `audit publish`: to a CARv1 file with `out`, else to the profile's content store. */
+export async function publishAuditLog(dir: string, options: {out?: string; store: () => ContentStore}): Promise<PublishResult> {
+  return options.out ? publishLogCar(dir, options.out) : publishLog(dir, options.store())
+}
+
+/** Which log `audit verify --log` names: this home's, a directory, a CAR file, or a CID. */
+export type LogRef = {kind: 'home' | 'dir'; dir: string} | {kind: 'car'; path: string} | {kind: 'cid'; cid: string}
+
+export function logReference(ref: string | undefined, homeDir: string): LogRef {
+  if (ref === undefined) return {kind: 'home', dir: homeDir}
+  let stat: ReturnType<typeof statSync> | undefined
+  try {
+    stat = statSync(ref)
+  } catch {
+    stat = undefined
+  }
+  if (stat?.isDirectory()) return {kind: 'dir', dir: ref}
+  if (stat?.isFile()) return {kind: 'car', path: ref}
+  try {
+    if (/^b[a-z2-7]{20,}$/.test(ref)) return {kind: 'cid', cid: CID.parse(ref).toString()}
+  } catch {
+    // not a CID: said below
+  }
+  throw new MedctlError('E_NO_LOG', 'Name the log by a directory, a CAR file written by `audit publish --out`, or the CID of a published log.', {exitCode: ExitCode.USAGE})
+}
+
+export type LogVerifyReport = VerifyReport & {log: {kind: LogRef['kind']; cid?: string}}
+
+/**
+ * Verifies the log `ref` names against the verifier's own roots (see verifyAgainst). A CAR file is
+ * checked block by block against its CIDs before anything in it is used (E_CAR_CORRUPT, exit 4); a
+ * CID is read through the verifier's own content store (`store`). The unpacked copy is removed.
+ */
+export async function verifyLogRef(ref: LogRef, trust: VerifierTrust | (() => Promise<VerifierTrust>), options: {requireAnchored?: boolean; store?: () => ContentSource} = {}): Promise<LogVerifyReport> {
+  let dir: string
+  let cid: string | undefined
+  let temporary = false
+  if (ref.kind === 'car') {
+    ;({dir, cid} = await fetchPublishedLogCar(ref.path))
+    temporary = true
+  } else if (ref.kind === 'cid') {
+    if (!options.store) throw new MedctlError('E_NO_STORE', 'A published log named by CID is read through your content store: use a profile.', {exitCode: ExitCode.USAGE})
+    cid = ref.cid
+    try {
+      dir = await fetchPublishedLog(ref.cid, options.store())
+    } catch (error) {
+      if (error instanceof MissingBlockError) throw new MedctlError('E_CID_NOT_FOUND', `Your content store does not hold the published log ${ref.cid} (block ${error.cid} is missing): fetch it through a Kubo node that reaches the custodian's, or ask for the CAR file (\`audit publish --out\`).`, {exitCode: ExitCode.USAGE})
+      throw error
+    }
+    temporary = true
+  } else dir = ref.dir
+  try {
+    const resolved = typeof trust === 'function' ? await trust() : trust
+    try {
+      return {...(await verifyAgainst(dir, resolved, {requireAnchored: options.requireAnchored})), log: {kind: ref.kind, ...(cid ? {cid} : {})}}
+    } finally {
+      resolved.close()
+    }
+  } finally {
+    if (temporary) rmSync(dir, {recursive: true, force: true})
+  }
 }
