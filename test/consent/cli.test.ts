@@ -22,6 +22,17 @@ describe('consent commands through the CLI (embedded chain)', () => {
     expect(clinic.envelope.result.custodian).toBe(false)
   })
 
+  it('contract deploy: a new registry for a profile, recorded in it, its recipient published', async () => {
+    expect((await runJson(['profile', 'create', 'second', '--custodian'])).exitCode).toBe(0)
+    const deployed = await runJson<{address: string; profile: string}>(['contract', 'deploy', '--profile', 'second'])
+    expect(deployed.exitCode).toBe(0)
+    const shown = await runJson<{chain: {registry: string}}>(['profile', 'show', '--profile', 'second'])
+    expect(shown.envelope.result.chain.registry).toBe(deployed.envelope.result.address)
+    const local = await runJson<{chain: {registry: string}}>(['profile', 'show'])
+    expect(local.envelope.result.chain.registry).not.toBe(deployed.envelope.result.address)
+    expect((await runJson<{published: boolean}>(['keys', 'publish', '--profile', 'second'])).envelope.result.published).toBe(false)
+  })
+
   it('keys publish is idempotent', async () => {
     const r = await runJson<{published: boolean}>(['keys', 'publish', '--profile', 'clinic'])
     expect(r.envelope.result.published).toBe(false)

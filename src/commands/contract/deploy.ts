@@ -1,7 +1,6 @@
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
-import {ProfileStore} from '../../lib/config/profiles.js'
-import {deployRegistry, publishRecipient, registryContract} from '../../lib/consent/index.js'
+import {deployRegistryForProfile} from '../../lib/app/registry.js'
 
 export default class ContractDeploy extends BaseCommand<typeof ContractDeploy> {
   static override summary = 'Deploy a ConsentRegistry with this profile as admin and custodian, and record its address in the profile.'
@@ -14,12 +13,8 @@ Exit codes: 0 ok, 1 failure (no funds, chain unreachable), 2 usage error.`
 
   async run(): Promise<{address: string; txHash: string; blockNumber: number; profile: string}> {
     const session = this.openSession(this.flags.profile)
-    const signer = await session.signer()
-    const deployed = await deployRegistry(signer)
-    await publishRecipient(registryContract(deployed.address, signer), session.identity().recipient)
-    await session.chainWritten()
-    new ProfileStore(this.paths).set(session.profile.name, 'chain.registry', deployed.address)
-    this.log(`ConsentRegistry deployed at ${deployed.address} (tx ${deployed.txHash}); recorded in profile "${session.profile.name}".`)
-    return {...deployed, profile: session.profile.name}
+    const deployed = await deployRegistryForProfile(session)
+    this.log(`ConsentRegistry deployed at ${deployed.address} (tx ${deployed.txHash}); recorded in profile "${deployed.profile}".`)
+    return deployed
   }
 }

@@ -1,7 +1,6 @@
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
-import {consentContext} from '../../lib/consent/context.js'
-import {lookupRecipient, publishRecipient} from '../../lib/consent/index.js'
+import {publishOwnRecipient} from '../../lib/app/registry.js'
 
 export default class KeysPublish extends BaseCommand<typeof KeysPublish> {
   static override summary = 'Publish this identity\'s age recipient in the registry\'s key directory, so custodians can share records with it.'
@@ -14,14 +13,8 @@ Exit codes: 0 ok (also when already published), 1 failure (E_BUSY: another comma
 
   async run(): Promise<{address: string; recipient: string; published: boolean}> {
     const session = this.openSession(this.flags.profile)
-    const ctx = await consentContext(session, {write: true})
-    const {address, recipient} = session.identity()
-    const already = (await lookupRecipient(ctx.registry, address)) === recipient
-    if (!already) {
-      await publishRecipient(ctx.registry, recipient)
-      await session.chainWritten()
-    }
-    this.log(already ? `${recipient} was already published for ${address}.` : `Published ${recipient} for ${address}.`)
-    return {address, recipient, published: !already}
+    const result = await publishOwnRecipient(session)
+    this.log(result.published ? `Published ${result.recipient} for ${result.address}.` : `${result.recipient} was already published for ${result.address}.`)
+    return result
   }
 }
