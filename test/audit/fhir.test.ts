@@ -178,6 +178,23 @@ describe('audit export as FHIR AuditEvent (IHE BALP)', () => {
     expect(JSON.stringify(event)).not.toContain('"blank"')
   })
 
+  it('export says what was exported: a claim attested for a payer is not a de-identified dataset', () => {
+    const claim = exported({type: 'export', action: 'C', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, classes: ['claims'], purpose: 'HPAYMT', detail: {kind: 'claim-attestation', claimHash: `0x${'aa'.repeat(32)}`, payer: CLINIC}})
+    expect(r4Problems(claim)).toEqual([])
+    expect(claim.subtype.map((s) => s.code)).toEqual(['attest', 'disclose', 'export'])
+    expect(agentsOf(claim, DCM, '110152')[0]?.who?.identifier?.value).toBe(CLINIC)
+    const consents = exported({type: 'export', action: 'E', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, detail: {what: 'consents', format: 'fhir', exported: 3}})
+    expect(consents.subtype.map((s) => s.code)).toEqual(['extract', 'export'])
+  })
+
+  it('an entry type this version does not know still exports as valid R4, with no profile', () => {
+    const unknown = exported({...ENTRIES.grant, type: 'erase' as AuditType, action: 'D'})
+    expect(r4Problems(unknown)).toEqual([])
+    expect(unknown.meta).toBeUndefined()
+    expect(unknown.type.code).toBe('110100')
+    expect(unknown.subtype).toContainEqual(expect.objectContaining({code: 'erase'}))
+  })
+
   it('a consented purpose is not the purpose of the grant event', () => {
     const event = exported(ENTRIES.grant)
     expect(event.purposeOfEvent).toBeUndefined()

@@ -248,18 +248,21 @@ function shape(ctx: Context): Shape {
         entity: dataEntities(ctx, job('replication to the content store')),
       }
     case 'export': {
-      const consents = ctx.detail.what === 'consents'
+      // What was exported: consents (extract), a claim attested for a payer (attest), a research dataset (de-identified).
+      const kind = ctx.detail.what === 'consents' ? 'consents' : ctx.detail.kind === 'claim-attestation' ? 'claim' : entry.purpose === 'HRESCH' ? 'research' : 'other'
+      const recipient = ctx.grantee ?? (typeof ctx.detail.payer === 'string' ? ctx.detail.payer : undefined)
+      const subtype = {consents: [life('extract')], claim: [life('attest')], research: [life('extract'), life('deidentify')], other: [life('extract')]}[kind]
       return {
         type: T.export,
-        subtype: consents ? [life('extract')] : [life('extract'), life('deidentify'), ...(ctx.grantee ? [life('disclose')] : [])],
+        subtype: [...subtype, ...(recipient ? [life('disclose')] : [])],
         action: 'R',
         sourceType: APP_SERVER,
         purposeOfEvent: ctx.purposes,
         agent: [
           agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName}),
-          ...(ctx.grantee ? [agent(AGENT.destinationRole, party(ctx.grantee), false, {account: ctx.grantee, network: true})] : []),
+          ...(recipient ? [agent(AGENT.destinationRole, party(recipient), false, {account: recipient, network: true})] : []),
         ],
-        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: consents ? 'consents' : 'research dataset'}, role: '3', roleDisplay: 'Report'})],
+        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: {consents: 'consents', claim: 'claim attestation', research: 'research dataset', other: 'exported data'}[kind]}, role: '3', roleDisplay: 'Report'})],
       }
     }
     case 'anchor':
@@ -270,6 +273,17 @@ function shape(ctx: Context): Shape {
         sourceType: APP_SERVER,
         agent: [agent(AGENT.custodianUser, party(ctx.actor, ctx.actorName), true, {name: ctx.actorName})],
         entity: dataEntities(ctx, {what: {display: 'audit log tree head'}, role: '13', roleDisplay: 'Security Resource'}),
+      }
+    default:
+      // An entry type this version does not know (a newer medctl wrote it): an application event, no profile.
+      return {
+        type: code(DCM, '110100', 'Application Activity'),
+        subtype: [],
+        action: ['C', 'R', 'U', 'D', 'E'].includes(entry.action) ? entry.action : 'E',
+        sourceType: APP_SERVER,
+        purposeOfEvent: ctx.purposes,
+        agent: [agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName})],
+        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: String(entry.type)}, role: '4', roleDisplay: 'Domain Resource'})],
       }
   }
 }
@@ -335,7 +349,7 @@ export function toFhirAuditEvent(entry: AuditEntry, index: number): Json {
     id: `medctl-${index}`,
     ...(s.profile ? {meta: {profile: [s.profile]}} : {}),
     type: s.type,
-    subtype: [...s.subtype, code(MEDCTL_EVENT, entry.type, SUBTYPE_DISPLAY[entry.type])],
+    subtype: [...s.subtype, code(MEDCTL_EVENT, String(entry.type), SUBTYPE_DISPLAY[entry.type] ?? String(entry.type))],
     action: s.action,
     recorded: entry.recorded,
     outcome: OUTCOME[entry.outcome] ?? '8',
