@@ -29,8 +29,17 @@ export function patientIdentifierKey(patient: string): string {
   return patient
 }
 
-export function subjectForPatient(custodian: Pick<CustodianContext, 'pseudonymKey'>, patient: string): string {
-  return subjectOf(custodian.pseudonymKey, patientIdentifierKey(patient))
+/**
+ * The subject pseudonym of a patient. With the custodian's database at hand (every command about a
+ * patient), an erased patient is E_ERASED (exit 2): nothing about them may be read, shared or granted.
+ */
+export function subjectForPatient(custodian: Pick<CustodianContext, 'pseudonymKey'> & Partial<Pick<CustodianContext, 'db' | 'address'>>, patient: string): string {
+  const subject = subjectOf(custodian.pseudonymKey, patientIdentifierKey(patient))
+  if (custodian.db && custodian.address) {
+    const erasedAt = new RecordIndex(custodian.db, custodian.address).erasedAt(subject)
+    if (erasedAt) throw new MedctlError('E_ERASED', `That patient's records were erased (${erasedAt}): nothing about them can be read, shared or granted.`, {exitCode: 2, details: {subject, erasedAt}})
+  }
+  return subject
 }
 
 export async function listRecords(custodian: CustodianContext, options: {patient?: string; showIdentifiers?: boolean}): Promise<ListResult> {

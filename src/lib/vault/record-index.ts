@@ -56,6 +56,19 @@ export class RecordIndex {
     return info.changes > 0
   }
 
+  /** When the subject was erased (crypto-shredded), or undefined. The tombstone holds the pseudonym only. */
+  erasedAt(subject: string): string | undefined {
+    ensureErasedTable(this.db)
+    const row = this.db.prepare('SELECT erased_at FROM erased_subjects WHERE custodian = ? AND subject = ?').get(this.custodian, subject) as {erased_at: string} | undefined
+    return row?.erased_at
+  }
+
+  /** Records the erasure of a subject (call inside the erasing transaction). */
+  markErased(subject: string, at: string): void {
+    ensureErasedTable(this.db)
+    this.db.prepare('INSERT OR IGNORE INTO erased_subjects (custodian, subject, erased_at) VALUES (?, ?, ?)').run(this.custodian, subject, at)
+  }
+
   hasSubject(subject: string): boolean {
     return Boolean(this.db.prepare('SELECT 1 FROM subjects WHERE custodian = ? AND subject = ?').get(this.custodian, subject))
   }
@@ -155,4 +168,13 @@ export class RecordIndex {
   isUploaded(cid: string, target: string): boolean {
     return Boolean(this.db.prepare('SELECT 1 FROM uploads WHERE custodian = ? AND cid = ? AND target = ?').get(this.custodian, cid, target))
   }
+}
+
+const erasedTables = new WeakSet<Db>()
+
+/** The tombstones of erased subjects (pseudonym and time only), created on first use. */
+function ensureErasedTable(db: Db): void {
+  if (erasedTables.has(db)) return
+  db.exec('CREATE TABLE IF NOT EXISTS erased_subjects (custodian TEXT NOT NULL, subject TEXT NOT NULL, erased_at TEXT NOT NULL, PRIMARY KEY (custodian, subject))')
+  erasedTables.add(db)
 }
