@@ -81,4 +81,13 @@ describe('profile commands (in-process, JSON parsed)', () => {
     const keys = await runJson<{identities: Array<{name: string}>}>(['keys', 'list'])
     expect(keys.envelope.result.identities.map((i) => i.name)).toEqual(['local'])
   })
+
+  it('deleting the current profile never switches silently to a neighbour: the custodian becomes current, and the command says so', async () => {
+    expect((await runJson(['profile', 'create', 'clinic2'])).exitCode).toBe(0)
+    expect((await runJson(['profile', 'create', 'lab', '--use'])).exitCode).toBe(0)
+    const deleted = await runJson<{current: string | null}>(['profile', 'delete', 'lab', '--yes'])
+    expect(deleted.envelope.result.current).toBe('local')
+    expect(deleted.envelope.warnings.join(' ')).toContain('the current profile is now "local"')
+    expect((await runJson<Summary>(['profile', 'show'])).envelope.result.name).toBe('local')
+  })
 })

@@ -18,12 +18,15 @@ Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY), 2 no such p
     const profiles = new ProfileStore(this.paths)
     const profile = profiles.get(this.args.name)
     await this.confirm(`Delete profile "${profile.name}"${this.flags.keys ? ' and its keys' : ''}?`, this.flags.yes)
+    const wasCurrent = profiles.currentName() === profile.name
     profiles.delete(profile.name)
     const stillUsed = profiles.list().some((p) => p.identity === profile.identity)
     const keysDeleted = this.flags.keys && !stillUsed
     if (keysDeleted) new Keystore(this.paths).remove(profile.identity)
     if (this.flags.keys && stillUsed) this.warn(`Identity "${profile.identity}" is used by another profile; its keys were kept.`)
+    const current = profiles.currentName() ?? null
     this.log(`Deleted profile "${profile.name}".`)
-    return {deleted: profile.name, keysDeleted, current: profiles.currentName() ?? null}
+    if (wasCurrent) this.warn(current ? `It was the current profile: the current profile is now "${current}".` : 'It was the current profile: no profile is current now; choose one with `medctl profile use NAME`.')
+    return {deleted: profile.name, keysDeleted, current}
   }
 }

@@ -233,8 +233,11 @@ export class ProfileStore {
     this.write(() => {
       this.conf.set('profiles', profiles)
       if (this.currentName() === name) {
-        const next = Object.keys(profiles).sort()[0]
-        if (next) this.conf.set('current', next)
+        // Never an arbitrary neighbour: the custodian (the profile `init` made) if there is one,
+        // else the only profile left, else none — the command then says which is current.
+        const left = Object.values(profiles)
+        const next = left.find((p) => p.name === 'local' && p.role === 'custodian') ?? left.find((p) => p.role === 'custodian') ?? (left.length === 1 ? left[0] : undefined)
+        if (next) this.conf.set('current', next.name)
         else this.conf.delete('current')
       }
     })
