@@ -26,7 +26,7 @@ export function snapshotInstall(dir: string): string {
 export const PASSPHRASE = 'faults-passphrase-not-secret'
 
 export interface Envelope<R> {
-  status: 'ok' | 'error'
+  status: 'ok' | 'partial' | 'failed' | 'denied' | 'error'
   result: R
   warnings: string[]
   error?: {code: string; message: string; exitCode: number}

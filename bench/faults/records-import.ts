@@ -168,7 +168,7 @@ export async function recordsImportJob(ctx: JobContext, options: ImportJobOption
     const rerun = await medctl<ImportResult>(args(reportFile), home)
     t.expect(rerun.code === cleanRun.code, `rerun exit ${rerun.code}, clean run exit ${cleanRun.code}: ${rerun.envelope?.error?.code ?? ''}`)
     const result = rerun.envelope?.result
-    if (!result || rerun.envelope?.status !== 'ok') t.addWrong(1, `rerun gave no result: ${rerun.stdout.slice(0, 300)} ${rerun.stderr.slice(0, 300)}`)
+    if (!result || (rerun.envelope?.status ?? 'error') === 'error') t.addWrong(1, `rerun gave no result: ${rerun.stdout.slice(0, 300)} ${rerun.stderr.slice(0, 300)}`)
     else {
       t.expect(result.read === total, `rerun read ${result.read} of ${total} lines`)
       t.addLost(result.read - result.imported - result.duplicates - result.rejected, 'input lines neither imported, duplicate nor rejected')
