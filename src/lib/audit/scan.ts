@@ -46,7 +46,7 @@ interface ScanEnd {
  * batch a fresh, unshared buffer the receiver may keep or transfer). Self-contained — it names
  * nothing outside its parameters — because its source text also runs in the worker thread.
  */
-export function scanLeaves(io: ScanIo, files: readonly string[], chunkBytes: number, emit: (leaves: Uint8Array, count: number) => void): ScanEnd {
+export function scanLeaves(io: ScanIo, files: readonly string[], chunkBytes: number, emit: ((leaves: Uint8Array, count: number) => void) | null, each?: (leaf: Buffer) => void): ScanEnd {
   const BATCH = 16384
   let out = new Uint8Array(32 * BATCH)
   let filled = 0
@@ -58,7 +58,7 @@ export function scanLeaves(io: ScanIo, files: readonly string[], chunkBytes: num
   // buf[0] is never data, so every line starts at 1 or later and has a byte before it to lend.
   let buf = Buffer.allocUnsafe(1 + Math.max(1, chunkBytes))
   const flush = (): void => {
-    if (filled === 0) return
+    if (filled === 0 || !emit) return
     emit(out, filled)
     out = new Uint8Array(32 * BATCH)
     filled = 0
@@ -66,12 +66,17 @@ export function scanLeaves(io: ScanIo, files: readonly string[], chunkBytes: num
   const leaf = (start: number, end: number): void => {
     const saved = buf[start - 1] as number
     buf[start - 1] = 0
-    out.set(io.hash('sha256', buf.subarray(start - 1, end), 'buffer'), filled * 32)
+    const digest = io.hash('sha256', buf.subarray(start - 1, end), 'buffer')
     buf[start - 1] = saved
-    filled++
     count++
     lastStart = start
     lastEnd = end
+    if (each) {
+      each(digest)
+      return
+    }
+    out.set(digest, filled * 32)
+    filled++
     if (filled === BATCH) flush()
   }
   const keepLast = (): void => {
@@ -141,7 +146,7 @@ const pushAll = (acc: RootAccumulator, leaves: Uint8Array, count: number): void 
 /** Size, root and last-line hash of the segments, on this thread. */
 export function treeHeadOfSegments(files: readonly string[], chunkBytes = SCAN_CHUNK): LogTreeHead {
   const acc = new RootAccumulator()
-  const end = scanLeaves({openSync, readSync, closeSync, hash}, files, chunkBytes, (leaves, count) => pushAll(acc, leaves, count))
+  const end = scanLeaves({openSync, readSync, closeSync, hash}, files, chunkBytes, null, (leaf) => acc.push(leaf))
   return finish(acc, end)
 }
 
