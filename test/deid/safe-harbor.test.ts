@@ -34,9 +34,9 @@ describe('safe-harbor export of the Synthea patients', () => {
     for (const [format, list] of Object.entries(files)) {
       for (const f of list) {
         allText.push({path: `${format}/${f.path}`, text: Buffer.from(f.bytes).toString('latin1')})
-        if (format === 'parquet') {
+        if (format === 'parquet' && f.path.endsWith('.parquet')) {
           // Parquet pages are compressed: scan the decoded values too.
-          const rows = await parquetReadObjects({file: Buffer.from(f.bytes).buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer})
+          const rows = await parquetReadObjects({file: f.bytes.buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer})
           allText.push({path: `parquet-decoded/${f.path}`, text: JSON.stringify(rows)})
         }
       }
