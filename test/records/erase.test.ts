@@ -147,4 +147,12 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
       expect(r.envelope.error.code, args.join(' ')).toBe('E_ERASED')
     }
   })
+
+  it('re-importing an old copy of the records never brings the erased patient back', async () => {
+    const again = await runJson<{rejected: number; imported: number}>(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor', '--report', join(work, 'reimport.ndjson')])
+    expect(again.exitCode).toBe(3)
+    expect(readFileSync(join(work, 'reimport.ndjson'), 'utf8')).toContain('E_ERASED')
+    const shown = await runJson(['records', 'show', '--patient', P, '--out', join(work, 'y.json')])
+    expect(shown.envelope.error.code).toBe('E_ERASED')
+  })
 })

@@ -237,6 +237,11 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         return undefined
       }
       const subject = subjectOf(custodian.pseudonymKey, identifierKey)
+      if (index.erasedAt(subject)) {
+        // An erased patient stays erased: re-importing an old copy never brings them back.
+        reject({...location, resourceType: 'Patient', id: resource.id, code: 'E_ERASED', message: 'This patient\'s records were erased; their data is not imported again.'})
+        return undefined
+      }
       const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${resource.id ?? identifierKey}`)
       const bound = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
       if (resource.id !== undefined && bound !== undefined && bound !== subject) {
