@@ -58,6 +58,7 @@ Exit codes: 0 intact, 1 failure (chain unreachable), 2 usage error (no profile a
     )
     if (result.ok && result.unanchored > 0) this.warn(`${result.unanchored} entries after the newest anchor (${result.anchoredEntries}…${result.entries - 1}) are not anchored: an edit or a cut there cannot be proven from the chain. Run \`medctl audit anchor\` (custodian).`)
     if (against.mode === 'offline') this.warn('Offline: anchors were not checked against any chain.')
+    if (result.openIntents.length > 0) this.warn(`${result.openIntents.length} write-ahead intent(s) have no outcome (entries ${result.openIntents.slice(0, 5).map((i) => `${i.index} ${i.type}${i.job === undefined ? '' : ` job ${i.job}`}`).join(', ')}${result.openIntents.length > 5 ? ', …' : ''}): an act a crash interrupted; the entries after it say what was redone.`)
     if (exitCode !== ExitCode.OK) this.setExitCode(ExitCode.VERIFY_FAILED)
     return result
   }

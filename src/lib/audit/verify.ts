@@ -17,6 +17,7 @@
  * Entries after the newest checkpoint (the unanchored tail) are said out loud (`unanchored`): only
  * the hash chain and the appender's own state file can show an edit or a cut there.
  */
+import {IntentTracker, type OpenIntent} from './intents.js'
 import {ExitCode} from '../core/errors.js'
 import {GENESIS, type AuditEntry} from './entry.js'
 import {headSigner, parseHeads, type SignedHead} from './heads.js'
@@ -100,6 +101,8 @@ export interface VerifyResult {
   lastBadIndex?: number
   problem?: string
   problems: VerifyProblem[]
+  /** Write-ahead intents no outcome followed: acts a crash interrupted (reported, not a failure). */
+  openIntents: OpenIntent[]
   exitCode: number
 }
 
@@ -136,6 +139,7 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
   let prevHash = GENESIS
   let chainBad: VerifyProblem | undefined
   let count = 0
+  const intents = new IntentTracker()
   for (const line of readLog(dir)) {
     count = line.index + 1
     const i = line.index
@@ -153,6 +157,7 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
           else if (entry.seq > i) chainBad = {code: VERIFY_CODES.missing, index: i, problem: `entry ${i} is missing or out of order (found entry ${entry.seq} there)`}
           else if (entry.seq < i) chainBad = {code: VERIFY_CODES.inserted, index: i - 1, problem: `entry ${i - 1} was inserted or altered (entry ${entry.seq} follows it)`}
           else if (entry.prev !== prevHash) chainBad = {code: VERIFY_CODES.chain, index: i - 1, problem: `entry ${i - 1} was altered (entry ${i} does not chain to it)`}
+          else intents.observe(entry, i)
         }
       }
     }
@@ -275,6 +280,7 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
     ...(first?.last !== undefined && first.last !== first.index ? {lastBadIndex: first.last} : {}),
     ...(first ? {problem: first.problem} : {}),
     problems: unique,
+    openIntents: intents.unmatched().slice(0, 1000),
     exitCode: first ? ExitCode.VERIFY_FAILED : ExitCode.OK,
   }
 }
