@@ -4,13 +4,14 @@ import {anchorLog} from '../audit/service.js'
 import type {ProgressEvent} from '../core/progress.js'
 import {MedctlError} from '../core/errors.js'
 import type {Session} from '../session/session.js'
-import type {CsvMapping} from '../fhir/index.js'
+import type {CsvMapping, FhirResource} from '../fhir/index.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {KuboStore, openContentStore, openLocalBlocks} from '../ipfs/index.js'
 import {custodianContext} from './custodian.js'
 import {importRecords, type ImportResult} from './import.js'
 import {showRecords} from './read.js'
 import {uploadObjects, type UploadResult} from './upload.js'
+import {emergencySummary, ipsBundle, type EmergencySummary} from './summary.js'
 
 /**
  * The records use cases, each owning its side effects in order (audit intent, act, store, audit
@@ -84,4 +85,17 @@ export async function decryptPatient(session: Session, q: {patient: string; clas
   const shown = await showRecords(custodian, {patient: q.patient, ...(q.classes ? {classes: [...q.classes]} : {})}, openContentStore(session))
   await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes})
   return shown
+}
+
+/** The classes the emergency summary reads (and, under break-glass, the only ones it needs). */
+export const SUMMARY_CLASSES: readonly DataClass[] = ['demographics', 'allergies', 'medications', 'conditions', 'labs', 'vitals']
+
+/** The custodian builds a patient's emergency summary (IPS shape); audited like any decryption. */
+export async function summarizePatient(session: Session, q: {patient: string}): Promise<{subject: string; summary: EmergencySummary; ips: FhirResource}> {
+  const custodian = await custodianContext(session)
+  const shown = await showRecords(custodian, {patient: q.patient, classes: [...SUMMARY_CLASSES]}, openContentStore(session))
+  await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes, detail: {what: 'emergency-summary'}})
+  const resources = shown.bundle.entry.map((e) => e.resource)
+  const summary = emergencySummary(resources)
+  return {subject: shown.subject, summary, ips: ipsBundle(summary, resources)}
 }
