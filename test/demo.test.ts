@@ -36,10 +36,17 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
 
   it('walks through the steps in story order', () => {
     const names = result.steps.map((s) => s.step)
-    expect(names).toEqual(['init', 'node', 'profile', 'profile', 'import', 'records', 'grant', 'share', 'fetch', 'revoke', 'refused', 'export', 'audit'])
+    expect(names).toEqual(['init', 'node', 'profile', 'profile', 'import', 'records', 'emergency', 'grant', 'share', 'fetch', 'revoke', 'refused', 'export', 'audit'])
     const imported = result.steps.find((s) => s.step === 'import')?.data as {read: number; imported: number; duplicates: number; rejected: number; patients: number}
     expect(imported).toMatchObject({read: 1887, rejected: 0, patients: 6})
     expect(imported.imported + imported.duplicates).toBe(1887)
+  })
+
+  it('shows the emergency summary of patient 1', () => {
+    const emergency = result.steps.find((s) => s.step === 'emergency')
+    expect(emergency?.detail).toContain('emergency summary')
+    const data = emergency?.data as {medications: number; conditions: number; vitals: number}
+    expect(data.medications + data.conditions + data.vitals).toBeGreaterThan(0)
   })
 
   it('shares exactly the granted classes, refuses after the revoke, exports a dataset and ends with an intact audit log', () => {

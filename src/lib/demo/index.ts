@@ -15,6 +15,7 @@ import {recordAudit} from '../audit/record.js'
 import {granteeAddress} from '../consent/context.js'
 import {grantConsent, type GrantedConsent} from '../consent/grant.js'
 import {revokeConsents} from '../consent/revoke.js'
+import {summarizePatient} from '../vault/use-cases.js'
 import type {Purpose} from '../consent/index.js'
 import {Session} from '../session/session.js'
 import {createProfile} from '../app/setup.js'
@@ -91,6 +92,12 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
       step: 'records',
       detail: `patients are stored by pseudonym only, e.g. ${first?.subject.slice(0, 18)}… with classes ${first?.classes.join(', ')}`,
       data: {patients: listed.patients.length},
+    })
+    const {summary} = await summarizePatient(ctx.session('local'), {patient: ctx.patients[0] as string})
+    ctx.record({
+      step: 'emergency',
+      detail: `the emergency summary of patient 1 (IPS shape): ${summary.allergies.length} allergies, ${summary.medications.length} active medications, ${summary.conditions.length} active conditions, blood group ${summary.bloodGroup?.value ?? 'not recorded'}, ${summary.vitals.length} latest vital signs`,
+      data: {allergies: summary.allergies.length, medications: summary.medications.length, conditions: summary.conditions.length, vitals: summary.vitals.length, bloodGroup: summary.bloodGroup?.value ?? null},
     })
   },
   async (ctx) => {
