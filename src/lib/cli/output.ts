@@ -34,12 +34,42 @@ export function renderFields(fields: Record<string, unknown>): string {
 
 export type {ProgressEvent} from '../core/progress.js'
 
+/** Figures rounded for people: 12,345; 1.2k/s. */
+const people = (n: number): string => Math.round(n).toLocaleString('en-US')
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?'
+  if (seconds < 60) return `${Math.ceil(seconds)}s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${String(Math.ceil(seconds % 60)).padStart(2, '0')}s`
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`
+}
+
+/**
+ * One progress line: phase, bar and done/total when the total is known, the rate once a second
+ * has passed, and the time left when both are known. A phase with no count shows alone.
+ */
+export function formatProgress(event: ProgressEvent, elapsedMs: number): string {
+  const unit = event.unit ?? ''
+  const phase = event.phase ?? ''
+  if (!unit && event.total === undefined && event.done === 0) return phase
+  const ratio = event.total ? Math.min(1, event.done / event.total) : undefined
+  const bar = ratio === undefined ? '' : `[${'#'.repeat(Math.round(ratio * 20)).padEnd(20, '.')}] `
+  const counts = event.total ? `${people(event.done)}/${people(event.total)}` : people(event.done)
+  const seconds = elapsedMs / 1000
+  const rate = seconds >= 1 && event.done > 0 ? event.done / seconds : undefined
+  const speed = rate === undefined ? '' : `, ${rate >= 100 ? people(rate) : rate.toFixed(1)} ${unit || 'items'}/s`
+  const eta = rate !== undefined && event.total ? `, ${duration((event.total - event.done) / rate)} left` : ''
+  return `${phase ? `${phase} ` : ''}${bar}${counts} ${unit}${speed}${eta}`.trimEnd()
+}
+
 /**
  * A progress line on stderr, redrawn in place; silent when stderr is not a TTY, in CI or under --json.
  */
 export class ProgressReporter {
   private lastDraw = 0
   private drawn = false
+  private started = Date.now()
+  private phase?: string
 
   constructor(private readonly enabled: boolean) {}
 
@@ -50,14 +80,15 @@ export class ProgressReporter {
 
   update = (event: ProgressEvent): void => {
     if (!this.enabled) return
+    // A new phase restarts the clock its rate is measured with.
+    if (event.phase !== this.phase) {
+      this.phase = event.phase
+      this.started = Date.now()
+    }
     const now = Date.now()
     if (now - this.lastDraw < 100 && event.total !== event.done) return
     this.lastDraw = now
-    const unit = event.unit ?? ''
-    const ratio = event.total ? Math.min(1, event.done / event.total) : undefined
-    const bar = ratio === undefined ? '' : `[${'#'.repeat(Math.round(ratio * 20)).padEnd(20, '.')}] `
-    const counts = event.total ? `${event.done}/${event.total}` : `${event.done}`
-    process.stderr.write(`\r\u001B[2K${event.phase ? `${event.phase} ` : ''}${bar}${counts} ${unit}`.trimEnd())
+    process.stderr.write(`\r\u001B[2K${formatProgress(event, now - this.started)}`)
     this.drawn = true
   }
 
