@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {formatProgress} from '../../src/lib/cli/output.js'
+import {formatProgress, renderTable} from '../../src/lib/cli/output.js'
 
 describe('progress lines people read', () => {
   it('a known total: bar, done/total with thousands separators, rate and time left', () => {
@@ -17,5 +17,18 @@ describe('progress lines people read', () => {
 
   it('long jobs say minutes and hours', () => {
     expect(formatProgress({done: 10, total: 100000, unit: 'rows'}, 10_000)).toBe('[....................] 10/100,000 rows, 1.0 rows/s, 27h46m left')
+  })
+})
+
+describe('tables people read', () => {
+  it('piped: plain TSV, one header line and one line per row, no box drawing', () => {
+    expect(renderTable(['consent', 'purpose'], [['0xab', 'TREAT'], ['0xcd', 'multi\nline']], {tty: false})).toBe('consent\tpurpose\n0xab\tTREAT\n0xcd\tmulti line')
+  })
+
+  it('on a terminal: fitted to its width (long cells wrap)', () => {
+    const long = 'x'.repeat(200)
+    const out = renderTable(['id', 'value'], [['1', long]], {tty: true, columns: 60})
+    for (const line of out.split('\n')) expect(line.replace(/\u001B\[[0-9;]*m/g, '').length).toBeLessThanOrEqual(60)
+    expect(out.replace(/[^x]/g, '')).toHaveLength(200)
   })
 })

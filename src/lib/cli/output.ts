@@ -14,13 +14,32 @@ export function colorEnabled(): boolean {
   return chalk.level > 0
 }
 
-export function renderTable(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>): string {
+/**
+ * A table for people on a terminal (fitted to its width: long cells wrap), plain TSV when stdout is
+ * piped (one header line, one line per row, tabs and newlines in cells replaced by spaces).
+ */
+export function renderTable(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>, options: {tty?: boolean; columns?: number} = {}): string {
+  const cells = rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))))
+  const tty = options.tty ?? Boolean(process.stdout.isTTY)
+  if (!tty) return [head, ...cells].map((row) => row.map((cell) => cell.replace(/[\t\r\n]+/g, ' ')).join('\t')).join('\n')
   const plain = !colorEnabled()
+  const columns = options.columns ?? process.stdout.columns ?? 120
+  // Natural widths, then the widest columns give way until the table fits (borders: 3 per column + 1).
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)) + 2)
+  const budget = Math.max(head.length * 6, columns - 1 - head.length)
+  while (widths.reduce((a, b) => a + b, 0) > budget) {
+    const widest = widths.indexOf(Math.max(...widths))
+    if ((widths[widest] as number) <= 8) break
+    widths[widest] = (widths[widest] as number) - 1
+  }
   const table = new Table({
     head: plain ? head : head.map((h) => chalk.bold(h)),
     style: plain ? {head: [], border: []} : {head: [], border: ['grey']},
+    colWidths: widths,
+    wordWrap: true,
+    wrapOnWordBoundary: false,
   })
-  for (const row of rows) table.push(row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))))
+  for (const row of cells) table.push(row)
   return table.toString()
 }
 
