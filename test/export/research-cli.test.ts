@@ -185,7 +185,9 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
   })
 
   it('the export is in the audit log', async () => {
-    const {envelope} = await runJson<{entries: Array<{type: string}>}>(['audit', 'show', '--action', 'export'])
+    const {envelope} = await runJson<{entries: Array<{type: string; outcome: string; reason?: string}>}>(['audit', 'show', '--action', 'export'])
     expect(envelope.result.entries.length).toBeGreaterThanOrEqual(4)
+    // A refused export is audited too, with its code.
+    expect(envelope.result.entries).toContainEqual(expect.objectContaining({outcome: 'failure', reason: 'E_EMPTY_COHORT'}))
   })
 })

@@ -3,7 +3,6 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
-import {recordAudit} from '../../lib/audit/record.js'
 import {granteeAddress} from '../../lib/consent/context.js'
 import {DATASET_FORMATS, type DatasetFormat} from '../../lib/export/index.js'
 import {exportResearch, type ResearchResult} from '../../lib/export/research.js'
@@ -56,7 +55,6 @@ Exit codes: 0 ok, 1 failure, 2 usage error (output not empty, bad rules, bad key
     })
     progress.finish()
     for (const w of result.warnings) this.warn(w)
-    await recordAudit(session, {type: 'export', action: 'E', outcome: 'success', purpose: 'HRESCH', classes: result.classes, detail: {grantee: granteeAddress(session, this.flags.grantee), block: result.block, included: result.cohort.included, suppressed: result.suppressed, files: result.files.length, format: result.format}})
     const excluded = Object.entries(result.cohort.excluded).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`).join(', ')
     const perClass = Object.entries(result.cohort.byClass).map(([c, v]) => `${c} ${v.included}`).join(', ')
     this.log(renderFields({out: result.outDir, block: result.block, consenting: result.cohort.included, 'per class': perClass, excluded: excluded || 'none', 'k-suppressed': result.suppressed, 'max risk': result.maxRisk, files: result.files.map((f) => `${f.path} (${f.rows})`).join(', '), manifest: result.manifest}))

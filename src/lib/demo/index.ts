@@ -128,7 +128,6 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     for (const patient of ctx.patients.slice(0, 5)) await demoGrant(local, patient, 'lab', ['HRESCH'], classes, '365d')
     const out = joinPath(ctx.paths.home, 'research-export')
     const result = await exportResearch(local, await custodianContext(local), {grantee: granteeAddress(local, 'lab'), classes, outDir: out, format: 'csv', rules: 'safe-harbor', k: 1})
-    await recordAudit(local, {type: 'export', action: 'E', outcome: 'success', purpose: 'HRESCH', classes: result.classes, detail: {block: result.block, included: result.cohort.included, files: result.files.length}})
     ctx.record({step: 'export', detail: `research export for the lab: ${result.cohort.included} consenting patients (excluded: ${Object.entries(result.cohort.excluded).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ')}), Safe Harbor de-identified, CSV tables and a signed manifest in ${out}`, data: {...result}})
   },
   async (ctx) => {

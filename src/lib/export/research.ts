@@ -3,6 +3,7 @@ import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {checkConsent, registryContract} from '../consent/index.js'
 import type {Session} from '../session/session.js'
+import {recordAudit} from '../audit/record.js'
 import {DEFAULT_QUASI_IDENTIFIERS, GENDER, ZIP3, birthYearBand, deidentifyCohort, loadBuiltinRules, loadRulesFile, type CohortPatient, type FhirResource, type QuasiIdentifier} from '../deid/index.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import {EmbeddedStore} from '../ipfs/index.js'
@@ -112,7 +113,25 @@ function exportKey(keyFile: string | undefined): Uint8Array {
  * come from them. Records are decrypted in memory only, de-identified, k-anonymised and written
  * with a manifest signed by the custodian. Same inputs, rules, block and key: identical bytes.
  */
+/**
+ * The research export as a use case: the export itself, then its audit entry — the outcome, with
+ * the cohort, the pinned block and the files; a refused export (empty cohort, all suppressed,
+ * anything else) is audited as a failure with its code.
+ */
 export async function exportResearch(session: Session, custodian: CustodianContext, options: ResearchOptions): Promise<ResearchResult> {
+  const base = {type: 'export', action: 'E', purpose: 'HRESCH', ...(options.classes ? {classes: options.classes} : {})} as const
+  let result: ResearchResult
+  try {
+    result = await buildResearchExport(session, custodian, options)
+  } catch (error) {
+    await recordAudit(session, {...base, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {what: 'research', grantee: options.grantee}})
+    throw error
+  }
+  await recordAudit(session, {...base, outcome: 'success', classes: result.classes, detail: {what: 'research', grantee: options.grantee, block: result.block, included: result.cohort.included, suppressed: result.suppressed, files: result.files.length, format: result.format}})
+  return result
+}
+
+async function buildResearchExport(session: Session, custodian: CustodianContext, options: ResearchOptions): Promise<ResearchResult> {
   if (existsSync(options.outDir) && readdirSync(options.outDir).length > 0 && !options.force) {
     throw usageError('E_OUT_NOT_EMPTY', `${options.outDir} is not empty.`, ['Choose an empty directory, or pass --force to overwrite.'])
   }
