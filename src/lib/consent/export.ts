@@ -1,6 +1,6 @@
-import {closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync} from 'node:fs'
 import type {Contract} from 'ethers'
 import {recordAudit} from '../audit/record.js'
+import {writeStreamAtomic} from '../core/atomic.js'
 import type {Session} from '../session/session.js'
 import {custodianContext} from '../vault/custodian.js'
 import {subjectForPatient} from '../vault/read.js'
@@ -77,8 +77,8 @@ export interface ConsentExportResult {
 }
 
 /**
- * The custodian exports consents as FHIR NDJSON, as a use case: streams to a temp file (mode 0600,
- * fsync, rename; removed on failure) or to the given stream for `-`, then audits the export.
+ * The custodian exports consents as FHIR NDJSON, as a use case: streams atomically to the file
+ * (mode 0600; nothing is left behind on failure) or to stdout for `-`, then audits the export.
  */
 export async function exportConsentsToFile(
   session: Session,
@@ -88,14 +88,10 @@ export async function exportConsentsToFile(
   const ctx = await consentContext(session, {write: false})
   const subject = q.patient ? subjectForPatient(custodian, q.patient) : undefined
   const result: ConsentExportResult = {exported: 0, active: 0, inactive: 0, withTerms: 0, withoutTerms: 0, mismatched: 0, out: q.out}
-  const toStdout = q.out === '-'
-  const temp = `${q.out}.${process.pid}.partial`
-  const fd = toStdout ? undefined : openSync(temp, 'wx', 0o600)
-  try {
-    for await (const item of exportConsents(ctx.registry, custodian, {...(subject ? {subject} : {}), ...(q.grantee ? {grantee: q.grantee} : {}), now: ctx.now, ...(q.logRange ? {logRange: q.logRange} : {})})) {
-      const line = `${JSON.stringify(item.resource)}\n`
-      if (fd === undefined) (q.stdout ?? process.stdout).write(line)
-      else writeSync(fd, line)
+  const stream = exportConsents(ctx.registry, custodian, {...(subject ? {subject} : {}), ...(q.grantee ? {grantee: q.grantee} : {}), now: ctx.now, ...(q.logRange ? {logRange: q.logRange} : {})})
+  const fill = async (write: (line: string) => void): Promise<void> => {
+    for await (const item of stream) {
+      write(`${JSON.stringify(item.resource)}\n`)
       result.exported++
       if (item.resource.status === 'active') result.active++
       else result.inactive++
@@ -103,21 +99,12 @@ export async function exportConsentsToFile(
       else result.withoutTerms++
       if (item.terms === 'mismatch') result.mismatched++
     }
-    if (fd !== undefined) {
-      fsyncSync(fd)
-      closeSync(fd)
-      renameSync(temp, q.out)
-    }
-  } catch (error) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd)
-      } catch {
-        // the original error is the one to report
-      }
-      rmSync(temp, {force: true})
-    }
-    throw error
+  }
+  if (q.out === '-') {
+    const out = q.stdout ?? process.stdout
+    await fill((line) => out.write(line))
+  } else {
+    await writeStreamAtomic(q.out, fill)
   }
   await recordAudit(session, {type: 'export', action: 'E', outcome: 'success', ...(subject ? {subject} : {}), detail: {what: 'consents', format: 'fhir', exported: result.exported, ...(q.grantee ? {grantee: q.grantee} : {})}})
   return result

@@ -1,7 +1,5 @@
-import {randomBytes} from 'node:crypto'
-import {closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, fstatSync, writeSync} from 'node:fs'
-import {dirname} from 'node:path'
-import {syncDirectory} from '../core/atomic.js'
+import {closeSync, openSync, readSync, fstatSync} from 'node:fs'
+import {writeStreamAtomic} from '../core/atomic.js'
 import {CID} from 'multiformats/cid'
 import {MedctlError, ExitCode, fromSystemError} from '../core/errors.js'
 import {blockMatches, childLinks, readUnixfs, type Block} from './unixfs.js'
@@ -193,43 +191,23 @@ export function encodeCar(roots: readonly string[], blocks: Iterable<Block>): Ui
  * blocks are written once. Returns the number of blocks and bytes written.
  */
 export async function writeCarFile(path: string, roots: readonly string[], blocks: AsyncIterable<Block> | Iterable<Block>, options: {mode?: number} = {}): Promise<{blocks: number; bytes: number}> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  let fd: number | undefined
-  let bytes = 0
   let count = 0
   const seen = new Set<string>()
-  const write = (data: Uint8Array): void => {
-    let offset = 0
-    while (offset < data.length) offset += writeSync(fd as number, data, offset, data.length - offset)
-    bytes += data.length
-  }
-  try {
-    fd = openSync(tmp, 'wx', options.mode ?? 0o600)
-    const header = encodeCarHeader(roots)
-    write(encodeVarint(header.length))
-    write(header)
-    for await (const block of blocks) {
-      if (seen.has(block.cid)) continue
-      seen.add(block.cid)
-      write(encodeCarSection(block))
-      count++
-    }
-    fsyncSync(fd)
-    closeSync(fd)
-    fd = undefined
-    renameSync(tmp, path)
-  } catch (error) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd)
-      } catch {
-        // the first error is the one to report
+  const bytes = await writeStreamAtomic(
+    path,
+    async (write) => {
+      const header = encodeCarHeader(roots)
+      write(encodeVarint(header.length))
+      write(header)
+      for await (const block of blocks) {
+        if (seen.has(block.cid)) continue
+        seen.add(block.cid)
+        write(encodeCarSection(block))
+        count++
       }
-    }
-    rmSync(tmp, {force: true})
-    throw fromSystemError(error, path) ?? error
-  }
-  syncDirectory(dirname(path))
+    },
+    options,
+  )
   return {blocks: count, bytes}
 }
 
