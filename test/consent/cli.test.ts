@@ -1,6 +1,6 @@
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
 
@@ -55,8 +55,12 @@ describe('consent commands through the CLI (embedded chain)', () => {
     for (const c of g.envelope.result.consents) expect(Number(c.gasUsed)).toBeLessThanOrEqual(60_000)
     const after = await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
     expect(after.exitCode).toBe(0)
-    const list = await runJson<Listed>(['consent', 'list', '--status', 'active'])
+    const list = await runJson<Listed & {consents: Array<{granteeProfile?: string}>}>(['consent', 'list', '--status', 'active'])
     expect(list.envelope.result.consents.map((c) => [c.consentId, c.purpose])).toEqual(g.envelope.result.consents.map((c) => [c.consentId, c.purpose]))
+    // People read the grantee by the profile name they know it as.
+    expect(list.envelope.result.consents.map((c) => c.granteeProfile)).toEqual(['clinic', 'clinic'])
+    const table = runBin(['consent', 'list', '--status', 'active'], {env: t.env})
+    expect(table.stdout).toMatch(/\tclinic \(0x[0-9a-fA-F]{8}…\)\t/)
   })
 
   it('a grant for another purpose stands beside the first; a new grant for the same purpose replaces it, said out loud', async () => {
@@ -135,10 +139,38 @@ describe('consent commands through the CLI (embedded chain)', () => {
     expect(opened.envelope.warnings.join(' ')).toContain('flagged for review')
     const check = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'ETREAT'])
     expect(check.envelope.result).toMatchObject({decision: 'Permit', reason: 'BreakGlass'})
+    type Shown = {entries: Array<{type: string; index: number; subject?: string; breakGlass?: {accessId: string; review: string; reviewIndex?: number}}>}
+    const accessId = String(opened.envelope.result.accessId)
+    const before = await runJson<Shown>(['audit', 'show', '--action', 'break-glass'])
+    expect(before.envelope.result.entries.at(-1)?.breakGlass).toEqual({accessId, review: 'pending'})
     const reviewed = await runJson<{approved: boolean}>(['consent', 'review', opened.envelope.result.accessId, '--approve'])
     expect(reviewed.envelope.result.approved).toBe(true)
-    const audit = await runJson<{entries: Array<{type: string}>}>(['audit', 'show', '--action', 'break-glass,review'])
+    const audit = await runJson<Shown>(['audit', 'show', '--action', 'break-glass,review'])
     expect(audit.envelope.result.entries.map((e) => e.type)).toEqual(['break-glass', 'review'])
+    // The review is found even when the filter leaves it out, and the row names it.
+    const glass = await runJson<Shown>(['audit', 'show', '--action', 'break-glass'])
+    const row = glass.envelope.result.entries.at(-1)
+    expect(row?.breakGlass).toMatchObject({accessId, review: 'approved', reviewIndex: audit.envelope.result.entries[1]?.index})
+
+    // An auditor with an evidence copy (a CAR file) and no profile, no passphrase: by pseudonym.
+    const car = join(t.home, 'evidence.car')
+    expect((await runJson(['audit', 'publish', '--out', car])).exitCode).toBe(0)
+    const subject = row?.subject as string
+    const auditor = useTempHome({MEDCTL_PASSPHRASE: undefined})
+    delete process.env.MEDCTL_PASSPHRASE
+    try {
+      const copy = await runJson<Shown>(['audit', 'show', '--log', car, '--subject', subject, '--action', 'break-glass'])
+      expect(copy.exitCode).toBe(0)
+      expect(copy.envelope.result.entries).toHaveLength(glass.envelope.result.entries.filter((e) => e.subject === subject).length)
+      expect(copy.envelope.result.entries.at(-1)?.breakGlass?.review).toBe('approved')
+      const bad = await runJson(['audit', 'show', '--log', car, '--subject', 'alice'])
+      expect(bad.envelope.error).toMatchObject({code: 'E_BAD_SUBJECT', exitCode: 2})
+      const needsKey = await runJson(['audit', 'show', '--log', car, '--patient', P])
+      expect(needsKey.envelope.error.code).toBe('E_NO_PROFILE')
+    } finally {
+      await auditor.cleanup()
+      Object.assign(process.env, t.env)
+    }
   })
 
   it('revoke --all makes every decision for the patient Deny Revoked', async () => {

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {logRangeFlag, profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderTable} from '../../lib/cli/output.js'
-import {consentContext, granteeAddress} from '../../lib/consent/context.js'
+import {consentContext, granteeAddress, profileNamesByAddress} from '../../lib/consent/context.js'
 import {listConsents, PURPOSES, type ConsentRecord, type Purpose} from '../../lib/consent/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 import {subjectForPatient} from '../../lib/vault/read.js'
@@ -25,13 +25,18 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
     'rpc-timeout': rpcTimeoutFlag,
   }
 
-  async run(): Promise<{consents: ConsentRecord[]}> {
+  async run(): Promise<{consents: Array<ConsentRecord & {granteeProfile?: string}>}> {
     const session = this.openSession(this.flags.profile)
     const ctx = await consentContext(session, {write: false})
     const subject = this.flags.patient ? subjectForPatient(await custodianContext(session), this.flags.patient) : undefined
     const grantee = this.flags.grantee ? granteeAddress(session, this.flags.grantee) : undefined
     const consents = (await listConsents(ctx.registry, {subject, grantee, now: ctx.now, logRange: this.flags['log-range'], ...(this.flags.purpose ? {purpose: this.flags.purpose as Purpose} : {})})).filter((c) => !this.flags.status || c.status === this.flags.status)
-    this.log(renderTable(['consent', 'subject', 'grantee', 'purpose', 'classes', 'until', 'status'], consents.map((c) => [c.consentId, `${c.subject.slice(0, 12)}…`, c.grantee, c.purpose, c.classes.join(','), new Date(c.notAfter * 1000).toISOString().slice(0, 10), c.status])))
-    return {consents}
+    const names = profileNamesByAddress(session)
+    const named = consents.map((c) => {
+      const granteeProfile = names.get(c.grantee.toLowerCase())
+      return granteeProfile ? {...c, granteeProfile} : c
+    })
+    this.log(renderTable(['consent', 'subject', 'grantee', 'purpose', 'classes', 'until', 'status'], named.map((c) => [c.consentId, `${c.subject.slice(0, 12)}…`, 'granteeProfile' in c ? `${c.granteeProfile} (${c.grantee.slice(0, 10)}…)` : c.grantee, c.purpose, c.classes.join(','), new Date(c.notAfter * 1000).toISOString().slice(0, 10), c.status])))
+    return {consents: named}
   }
 }

@@ -129,18 +129,46 @@ function parseEntry(bytes: Buffer): AuditEntry | undefined {
   }
 }
 
-export function showEntries(dir: string, filter: ShowFilter): Array<AuditEntry & {index: number}> {
-  const out: Array<AuditEntry & {index: number}> = []
+/** A break-glass access and what its review decided (pending until a `consent review` entry names it). */
+export interface BreakGlassReview {
+  accessId: string
+  review: 'approved' | 'rejected' | 'pending'
+  /** The review entry's index and time, when reviewed. */
+  reviewIndex?: number
+  reviewed?: string
+  reviewer?: string
+}
+
+export type ShownEntry = AuditEntry & {index: number; breakGlass?: BreakGlassReview}
+
+/**
+ * The entries that pass `filter`, in log order. A break-glass entry carries its access id and the
+ * outcome of its review, found anywhere later in the log (the review itself may be filtered out).
+ */
+export function showEntries(dir: string, filter: ShowFilter): ShownEntry[] {
+  const out: ShownEntry[] = []
+  const reviews = new Map<string, {index: number; recorded: string; approved: boolean; reviewer: string}>()
   for (const line of readLog(dir)) {
     if (line.torn) continue
     const entry = parseEntry(line.bytes)
     if (!entry) continue
-    if (filter.subject && entry.subject !== filter.subject) continue
+    if (entry.type === 'review' && entry.outcome === 'success' && entry.detail?.accessId !== undefined) {
+      reviews.set(String(entry.detail.accessId), {index: line.index, recorded: entry.recorded, approved: entry.detail.approved === true, reviewer: entry.actor.profile ?? entry.actor.address})
+    }
+    if (filter.subject && entry.subject?.toLowerCase() !== filter.subject.toLowerCase()) continue
     if (filter.actor && entry.actor.address.toLowerCase() !== filter.actor.toLowerCase() && entry.actor.profile !== filter.actor) continue
     if (filter.types?.length && !filter.types.includes(entry.type)) continue
     if (filter.outcome && entry.outcome !== filter.outcome) continue
     if (filter.since && entry.recorded < filter.since) continue
     out.push({index: line.index, ...entry})
+  }
+  for (const entry of out) {
+    if (entry.type !== 'break-glass' || entry.detail?.accessId === undefined) continue
+    const accessId = String(entry.detail.accessId)
+    const review = reviews.get(accessId)
+    entry.breakGlass = review
+      ? {accessId, review: review.approved ? 'approved' : 'rejected', reviewIndex: review.index, reviewed: review.recorded, reviewer: review.reviewer}
+      : {accessId, review: 'pending'}
   }
   return out
 }
@@ -275,31 +303,36 @@ export type LogVerifyReport = VerifyReport & {log: {kind: LogRef['kind']; cid?: 
  * CID is read through the verifier's own content store (`store`). The unpacked copy is removed.
  */
 export async function verifyLogRef(ref: LogRef, trust: VerifierTrust | (() => Promise<VerifierTrust>), options: {requireAnchored?: boolean; store?: () => ContentSource} = {}): Promise<LogVerifyReport> {
-  let dir: string
-  let cid: string | undefined
-  let temporary = false
-  if (ref.kind === 'car') {
-    ;({dir, cid} = await fetchPublishedLogCar(ref.path))
-    temporary = true
-  } else if (ref.kind === 'cid') {
-    if (!options.store) throw new MedctlError('E_NO_STORE', 'A published log named by CID is read through your content store: use a profile.', {exitCode: ExitCode.USAGE})
-    cid = ref.cid
-    try {
-      dir = await fetchPublishedLog(ref.cid, options.store())
-    } catch (error) {
-      if (error instanceof MissingBlockError) throw new MedctlError('E_CID_NOT_FOUND', `Your content store does not hold the published log ${ref.cid} (block ${error.cid} is missing): fetch it through a Kubo node that reaches the custodian's, or ask for the CAR file (\`audit publish --out\`).`, {exitCode: ExitCode.USAGE})
-      throw error
-    }
-    temporary = true
-  } else dir = ref.dir
-  try {
+  return withLogDir(ref, options.store, async (dir, cid) => {
     const resolved = typeof trust === 'function' ? await trust() : trust
     try {
       return {...(await verifyAgainst(dir, resolved, {requireAnchored: options.requireAnchored})), log: {kind: ref.kind, ...(cid ? {cid} : {})}}
     } finally {
       resolved.close()
     }
+  })
+}
+
+/**
+ * Runs `use` on the directory of the log `ref` names: a CAR file or a CID is unpacked into a
+ * temporary copy (every CAR block checked against its CID first), removed afterwards.
+ */
+export async function withLogDir<T>(ref: LogRef, store: (() => ContentSource) | undefined, use: (dir: string, cid: string | undefined) => Promise<T>): Promise<T> {
+  let unpacked: {dir: string; cid: string}
+  if (ref.kind === 'car') unpacked = await fetchPublishedLogCar(ref.path)
+  else if (ref.kind !== 'cid') return use(ref.dir, undefined)
+  else {
+    if (!store) throw new MedctlError('E_NO_STORE', 'A published log named by CID is read through your content store: use a profile.', {exitCode: ExitCode.USAGE})
+    try {
+      unpacked = {dir: await fetchPublishedLog(ref.cid, store()), cid: ref.cid}
+    } catch (error) {
+      if (error instanceof MissingBlockError) throw new MedctlError('E_CID_NOT_FOUND', `Your content store does not hold the published log ${ref.cid} (block ${error.cid} is missing): fetch it through a Kubo node that reaches the custodian's, or ask for the CAR file (\`audit publish --out\`).`, {exitCode: ExitCode.USAGE})
+      throw error
+    }
+  }
+  try {
+    return await use(unpacked.dir, unpacked.cid)
   } finally {
-    if (temporary) rmSync(dir, {recursive: true, force: true})
+    rmSync(unpacked.dir, {recursive: true, force: true})
   }
 }

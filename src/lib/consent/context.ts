@@ -59,6 +59,19 @@ export async function subjectOf(session: Session, named: {subject?: string; pati
   return subjectForPatient(await custodianContext(session), named.patient as string)
 }
 
+/** The local profile names of addresses (lower-case), to show people names they know. */
+export function profileNamesByAddress(session: Session): Map<string, string> {
+  const names = new Map<string, string>()
+  for (const profile of session.profiles.list()) {
+    try {
+      names.set(session.keystore.info(profile.identity).address.toLowerCase(), profile.name)
+    } catch {
+      // a profile whose identity is missing names no address
+    }
+  }
+  return names
+}
+
 /** A grantee named by address or by local profile. */
 export function granteeAddress(session: Session, nameOrAddress: string): string {
   if (/^0x[0-9a-fA-F]{40}$/.test(nameOrAddress)) return nameOrAddress
