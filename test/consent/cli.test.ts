@@ -55,7 +55,7 @@ describe('consent commands through the CLI (embedded chain)', () => {
     for (const c of g.envelope.result.consents) expect(Number(c.gasUsed)).toBeLessThanOrEqual(60_000)
     const after = await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
     expect(after.exitCode).toBe(0)
-    const list = await runJson<Listed & {consents: Array<{granteeProfile?: string}>}>(['consent', 'list', '--status', 'active'])
+    const list = await runJson<{consents: Array<Listed['consents'][number] & {granteeProfile?: string}>}>(['consent', 'list', '--status', 'active'])
     expect(list.envelope.result.consents.map((c) => [c.consentId, c.purpose])).toEqual(g.envelope.result.consents.map((c) => [c.consentId, c.purpose]))
     // People read the grantee by the profile name they know it as.
     expect(list.envelope.result.consents.map((c) => c.granteeProfile)).toEqual(['clinic', 'clinic'])
