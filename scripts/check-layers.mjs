@@ -3,10 +3,13 @@
 //   1. no import cycle between the folders of src/lib (type-only imports count: they couple too);
 //   2. nothing under src/lib except src/lib/cli imports src/lib/cli or '@oclif/core';
 //   3. src/lib/core imports no other folder of src/lib (it is the bottom every layer may use);
-//   4. no file in src/commands imports another file of src/commands.
+//   4. no file in src/commands imports another file of src/commands;
+//   5. every package src/ imports is declared in package.json "dependencies" (not only installed
+//      as someone else's dependency, nor a devDependency the user's install leaves out).
 // Usage: node scripts/check-layers.mjs [root]   (root defaults to the current directory)
 // Exit 0 when the tree keeps the rules, 1 (naming the files) when it does not.
 import {existsSync, readFileSync, readdirSync, statSync} from 'node:fs'
+import {builtinModules} from 'node:module'
 import {dirname, join, relative, resolve, sep} from 'node:path'
 
 const root = resolve(process.argv[2] ?? '.')
@@ -77,6 +80,28 @@ for (const file of walk(COMMANDS)) {
   for (const specifier of importsOf(file)) {
     const target = resolveRelative(file, specifier)
     if (target && inside(COMMANDS, target)) problems.push(`${show(file)}: imports the command ${show(target)} (shared code belongs in src/lib)`)
+  }
+}
+
+const manifestFile = join(root, 'package.json')
+const manifest = existsSync(manifestFile) ? JSON.parse(readFileSync(manifestFile, 'utf8')) : undefined
+const declared = new Set(Object.keys(manifest?.dependencies ?? {}))
+const builtins = new Set(builtinModules)
+/** The package a bare specifier names ('@scope/name/sub' -> '@scope/name'), or undefined. */
+function packageOf(specifier) {
+  if (specifier.startsWith('.') || specifier.startsWith('node:') || specifier.startsWith('/')) return undefined
+  const parts = specifier.split('/')
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]
+}
+for (const file of manifest ? walk(join(root, 'src')) : []) {
+  const source = readFileSync(file, 'utf8')
+  for (const specifier of importsOf(file)) {
+    const name = packageOf(specifier)
+    if (!name || builtins.has(name) || declared.has(name)) continue
+    // A type-only import is erased at build time: it needs no runtime dependency.
+    const typeOnly = new RegExp(`^[ \\t]*(?:import|export)[ \\t]+type\\b[^;]*?from[ \\t]*['"]${specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}['"]`, 'm')
+    if (typeOnly.test(source)) continue
+    problems.push(`${show(file)}: imports '${specifier}', which package.json "dependencies" does not declare`)
   }
 }
 

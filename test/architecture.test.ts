@@ -33,6 +33,7 @@ const CLEAN = {
   'src/lib/vault/read.ts': "import {MedctlError} from '../core/errors.js'\nexport const read = () => new MedctlError()\n",
   'src/lib/cli/base-command.ts': "import {Command} from '@oclif/core'\nimport {MedctlError} from '../core/errors.js'\nexport {Command, MedctlError}\n",
   'src/commands/records/show.ts': "import {Command} from '@oclif/core'\nimport {read} from '../../lib/vault/read.js'\nexport default Command\nexport {read}\n",
+  'package.json': JSON.stringify({dependencies: {'@oclif/core': '^4'}, devDependencies: {vitest: '^4'}}),
 }
 
 describe('scripts/check-layers.mjs (run by npm run lint)', () => {
@@ -62,6 +63,20 @@ describe('scripts/check-layers.mjs (run by npm run lint)', () => {
     expect(result.stderr).toMatch(/import cycle between folders of src\/lib: audit, consent/)
     expect(result.stderr).toMatch(/audit -> consent: src\/lib\/audit\/service\.ts/)
     expect(result.stderr).toMatch(/consent -> audit: src\/lib\/consent\/audit\.ts/)
+  })
+
+  it('fails when src imports a package package.json "dependencies" does not declare (a devDependency or a transitive one); type-only imports and builtins pass', () => {
+    const root = tree({
+      ...CLEAN,
+      'src/lib/vault/store.ts': "import {describe} from 'vitest'\nimport * as dagPb from '@ipld/dag-pb/src/index.js'\nimport {readFileSync} from 'node:fs'\nimport {join} from 'path'\nexport {describe, dagPb, readFileSync, join}\n",
+      'src/lib/vault/types.ts': "import type {Foo} from 'only-types'\nexport type Bar = Foo\n",
+    })
+    const result = check(root)
+    expect(result.status).toBe(1)
+    expect(result.stderr).toMatch(/src\/lib\/vault\/store\.ts: imports 'vitest', which package\.json "dependencies" does not declare/)
+    expect(result.stderr).toMatch(/imports '@ipld\/dag-pb\/src\/index\.js', which/)
+    expect(result.stderr).not.toMatch(/only-types|node:fs|'path'/)
+    expect(result.stderr).toMatch(/2 problem\(s\)/)
   })
 
   it('fails on a cycle through three folders', () => {
