@@ -7,11 +7,15 @@ import {existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync} from 'n
 import {createRequire} from 'node:module'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {contractTypes} from './contract-types.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 const contractsDir = join(root, 'contracts')
 const outputs = [join(root, 'src', 'lib', 'chain', 'artifacts'), join(root, 'dist', 'lib', 'chain', 'artifacts')]
+
+// The contracts whose typed binding (scripts/contract-types.mjs) is committed, and where.
+const TYPED = {ConsentRegistry: 'src/lib/chain/consent-registry.types.ts'}
 
 const sources = Object.fromEntries(
   readdirSync(contractsDir)
@@ -55,6 +59,11 @@ for (const [file, contracts] of Object.entries(output.contracts).filter(([file])
   for (const [name, artifact] of Object.entries(contracts)) {
     const json = `${JSON.stringify({contractName: name, sourceName: `contracts/${file}`, compiler: `solc ${solcVersion}`, abi: artifact.abi, bytecode: `0x${artifact.evm.bytecode.object}`}, null, 2)}\n`
     for (const dir of outputs) writeFileSync(join(dir, `${name}.json`), json)
+    if (name in TYPED) {
+      const types = contractTypes(name, artifact.abi)
+      const file = join(root, TYPED[name])
+      if (!existsSync(file) || readFileSync(file, 'utf8') !== types) writeFileSync(file, types)
+    }
   }
 }
 for (const dir of outputs) writeFileSync(stamp(dir), hash)

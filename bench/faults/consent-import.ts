@@ -8,8 +8,8 @@
  */
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {Contract, JsonRpcProvider, Wallet} from 'ethers'
-import {loadArtifact} from '../../src/lib/chain/artifact.js'
+import {JsonRpcProvider, Wallet} from 'ethers'
+import {registryContract, type ConsentRegistry} from '../../src/lib/chain/registry.js'
 import {purposeBit, type Purpose} from '../../src/lib/consent/model.js'
 import {currentConsent, decodeRecord} from '../../src/lib/consent/registry.js'
 import {generate} from '../import/generate.js'
@@ -101,7 +101,7 @@ interface ChainState {
 
 interface Chain {
   provider: JsonRpcProvider
-  registry: Contract
+  registry: ConsentRegistry
   /** subject pseudonym -> MRN value, and back. */
   mrnOf: Map<string, string>
   subjectOf: Map<string, string>
@@ -180,7 +180,7 @@ export async function consentImportJob(ctx: JobContext, options: ConsentJobOptio
   const rpcUrl = ok(await medctl<{rpcUrl: string}>(['node', 'status'], home), 'node status').result.rpcUrl
   const registryAddress = ok(await medctl<{chain: {registry: string}}>(['profile', 'show'], home), 'profile show').result.chain.registry
   const provider = new JsonRpcProvider(rpcUrl, undefined, {staticNetwork: true, cacheTimeout: -1})
-  const chain: Chain = {provider, registry: new Contract(registryAddress, loadArtifact('ConsentRegistry').abi as never, provider), mrnOf, subjectOf}
+  const chain: Chain = {provider, registry: registryContract(registryAddress, provider), mrnOf, subjectOf}
   const args = (file: string, report: string) => ['consent', 'import', file, '--batch', String(options.batch), '--report', report]
 
   try {

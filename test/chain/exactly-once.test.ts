@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import Database from 'better-sqlite3'
-import {JsonRpcProvider, Wallet, hexlify, type Contract} from 'ethers'
+import {JsonRpcProvider, Wallet, hexlify} from 'ethers'
+import type {ConsentRegistry} from '../../src/lib/chain/registry.js'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANVIL_DEV_KEYS, startAnvil, type AnvilHandle} from '../../src/lib/chain/anvil.js'
 import {send, timedProvider} from '../../src/lib/chain/client.js'
@@ -14,7 +15,7 @@ describe('transactions are sent exactly once; reads survive capped ranges and de
   let address: string
 
   const provider = (url: string) => new JsonRpcProvider(url, undefined, {staticNetwork: true, cacheTimeout: -1})
-  const connect = (url: string): {registry: Contract; wallet: Wallet; p: JsonRpcProvider} => {
+  const connect = (url: string): {registry: ConsentRegistry; wallet: Wallet; p: JsonRpcProvider} => {
     const p = provider(url)
     const wallet = new Wallet(ANVIL_DEV_KEYS[0], p)
     return {registry: registryContract(address, wallet), wallet, p}

@@ -1,5 +1,6 @@
 import {randomBytes} from 'node:crypto'
-import {JsonRpcProvider, Wallet, ZeroHash, hexlify, type Contract} from 'ethers'
+import {JsonRpcProvider, Wallet, ZeroHash, hexlify} from 'ethers'
+import type {ConsentRegistry} from '../../src/lib/chain/registry.js'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANVIL_DEV_KEYS, rpcCall, startAnvil, type AnvilHandle} from '../../src/lib/chain/anvil.js'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
@@ -41,7 +42,7 @@ describe('ConsentRegistry on a real anvil', () => {
   let grantee: {address: string}
   let stranger: Wallet
   let patient: Wallet
-  let registry: Contract
+  let registry: ConsentRegistry
   let address: string
   let chainId: number
 

@@ -190,8 +190,8 @@ export async function checkNetwork(descriptor: NetworkDescriptor, options: Check
     let custodian: string
     let deployedBlock: number
     try {
-      custodian = getAddress((await registry.custodian()) as string)
-      deployedBlock = Number((await registry.deployedBlock()) as bigint)
+      custodian = getAddress(await registry.custodian())
+      deployedBlock = Number(await registry.deployedBlock())
     } catch (error) {
       if (isTransientRpc(error)) throw decodeChainError(registry, error)
       throw mismatch('registry', `The contract at ${descriptor.registry} is not a ConsentRegistry (it has no custodian()).`, {registry: descriptor.registry})
@@ -247,8 +247,8 @@ export async function exportNetwork(session: Session, options: ExportNetworkOpti
     throw new MedctlError('E_NO_REGISTRY', `No ConsentRegistry at ${registryAddress} on this chain.`, {exitCode: ExitCode.USAGE, suggestions: ['Run `medctl init` (embedded chain) or `medctl contract deploy`.']})
   }
   const registry = registryContract(registryAddress, provider)
-  const custodian = getAddress(await chainRead(() => registry.custodian() as Promise<string>, registry))
-  const deployedBlock = Number(await chainRead(() => registry.deployedBlock() as Promise<bigint>, registry))
+  const custodian = getAddress(await chainRead(() => registry.custodian(), registry))
+  const deployedBlock = Number(await chainRead(() => registry.deployedBlock(), registry))
   const rpcUrl = options.rpcUrl ?? (await session.rpcUrl())
   const {profile} = session
   const kubo = profile.store.type === 'kubo' ? profile.store.url : profile.kuboUrl

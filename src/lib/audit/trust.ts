@@ -3,19 +3,14 @@
  * from flags, never from the log, head or proof it is verifying. Everything here is read at one
  * pinned block so the report can say exactly what was checked against.
  */
-import {Contract, FetchRequest, JsonRpcProvider, getAddress, id, type Provider} from 'ethers'
+import {FetchRequest, JsonRpcProvider, getAddress, type Provider} from 'ethers'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {isTransientRpc} from '../chain/client.js'
 import type {Session} from '../session/session.js'
-import {listAnchors, registryContract} from '../chain/registry.js'
+import {custodianRoleAt, custodianViews, listAnchors, namedCustodianAt, registryContract} from '../chain/registry.js'
 import type {ChainAnchor} from './verify.js'
 
 /** Read-only views every ConsentRegistry has (AccessControl), plus `custodian()` where deployed. */
-const ROLE_VIEWS = [
-  'function CUSTODIAN_ROLE() view returns (bytes32)',
-  'function hasRole(bytes32 role, address account) view returns (bool)',
-  'function custodian() view returns (address)',
-]
 
 export interface TrustFlags {
   rpcUrl?: string
@@ -172,14 +167,10 @@ export async function openChainView(provider: Provider, registry: string): Promi
   }
   const contract = registryContract(registry, provider)
   const anchors = (await read('reading the anchors', () => listAnchors(contract, {blockTag: block}))) as ChainAnchor[]
-  const roles = new Contract(registry, ROLE_VIEWS, provider)
-  let named: string | undefined
-  try {
-    named = getAddress(((await roles.getFunction('custodian').staticCall({blockTag: block})) as string).toLowerCase())
-  } catch (error) {
-    if (isTransientRpc(error)) throw chainError(error, 'reading the registry\'s custodian')
-    named = undefined // no custodian() view on this deployment: fall back on the role
-  }
+  const roles = custodianViews(registry, provider)
+  const named = await namedCustodianAt(roles, block).catch((error: unknown) => {
+    throw chainError(error, 'reading the registry\'s custodian')
+  })
   let role: string | undefined
   return {
     chainId,
@@ -188,17 +179,10 @@ export async function openChainView(provider: Provider, registry: string): Promi
     anchors,
     ...(named ? {named} : {}),
     async custodians(candidates) {
-      role ??= await read('reading CUSTODIAN_ROLE', async () => {
-        try {
-          return (await roles.getFunction('CUSTODIAN_ROLE').staticCall({blockTag: block})) as string
-        } catch (error) {
-          if (isTransientRpc(error)) throw error
-          return id('CUSTODIAN_ROLE')
-        }
-      })
+      role ??= await read('reading CUSTODIAN_ROLE', () => custodianRoleAt(roles, block))
       const out: string[] = []
       for (const candidate of new Set([...candidates].map((c) => getAddress(c.toLowerCase())))) {
-        const holds = await read('checking the custodian role', () => roles.getFunction('hasRole').staticCall(role, candidate, {blockTag: block}) as Promise<boolean>)
+        const holds = await read('checking the custodian role', () => roles.hasRole.staticCall(role as string, candidate, {blockTag: block}))
         if (holds) out.push(candidate)
       }
       return out

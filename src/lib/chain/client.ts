@@ -1,4 +1,4 @@
-import {keccak256, type Contract, type JsonRpcProvider, type Provider, type TransactionReceipt, type TransactionRequest} from 'ethers'
+import {keccak256, type BaseContract, type JsonRpcProvider, type Provider, type TransactionReceipt, type TransactionRequest} from 'ethers'
 import {ExitCode, MedctlError, type ExitCodeValue} from '../core/errors.js'
 import type {JournalRow, TxJournal} from './journal.js'
 
@@ -27,7 +27,7 @@ const rpcUnavailable = (error: unknown, detail: string): MedctlError =>
   new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer: ${detail}`, {cause: error, suggestions: ['Check the node (medctl node status) or the profile\'s chain.rpcUrl; --rpc-timeout sets how long to wait.']})
 
 /** Turns a contract revert or an RPC error into a MedctlError with a stable code. */
-export function decodeChainError(contract: Pick<Contract, 'interface'> | undefined, error: unknown): MedctlError {
+export function decodeChainError(contract: Pick<BaseContract, 'interface'> | undefined, error: unknown): MedctlError {
   if (error instanceof MedctlError) return error
   const e = error as {code?: string; data?: string; revert?: {name?: string}; info?: {error?: {data?: string; message?: string}}; shortMessage?: string; message?: string}
   let name = e.revert?.name
@@ -61,7 +61,7 @@ export function isTransientRpc(error: unknown): boolean {
 }
 
 /** Runs one read against the chain, turning RPC failures into stable codes. */
-export async function chainRead<T>(read: () => Promise<T>, contract?: Pick<Contract, 'interface'>): Promise<T> {
+export async function chainRead<T>(read: () => Promise<T>, contract?: Pick<BaseContract, 'interface'>): Promise<T> {
   try {
     return await read()
   } catch (error) {
@@ -189,7 +189,7 @@ async function feeFields(provider: Provider): Promise<Partial<TransactionRequest
  * after a crash) re-broadcasts those same bytes, which the chain can include only once. Reverts
  * are decoded from the gas estimate, before anything is signed.
  */
-export async function send(contract: Contract, method: string, args: unknown[], options: SendOptions = {}): Promise<Sent> {
+export async function send(contract: BaseContract, method: string, args: unknown[], options: SendOptions = {}): Promise<Sent> {
   const signer = contract.runner as unknown as TxSigner
   const provider = signer?.provider
   if (!provider || typeof signer.signTransaction !== 'function') throw new MedctlError('E_NO_SIGNER', 'Sending a transaction needs an unlocked identity.')

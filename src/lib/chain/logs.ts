@@ -1,4 +1,5 @@
-import type {Contract, ContractEventName, EventLog, Log} from 'ethers'
+import type {BaseContract, ContractEventName, EventLog, Log} from 'ethers'
+import type {ConsentRegistry} from './consent-registry.types.js'
 import {chainRead} from './client.js'
 
 /** Default widest block range of one eth_getLogs: real providers (Besu, Geth, hosted L2s) cap it. */
@@ -17,7 +18,7 @@ export interface LogScan {
  * Event logs of a contract over [fromBlock, toBlock] in pages of at most `range` blocks; a page a
  * provider refuses as too wide is split in two and retried, down to one block.
  */
-export async function queryPaged(contract: Contract, event: ContractEventName, scan: LogScan): Promise<Array<EventLog | Log>> {
+export async function queryPaged(contract: BaseContract, event: ContractEventName, scan: LogScan): Promise<Array<EventLog | Log>> {
   const provider = contract.runner?.provider
   const head = scan.toBlock ?? (await chainRead(() => (provider as NonNullable<typeof provider>).getBlockNumber()))
   const range = Math.max(1, scan.range ?? DEFAULT_LOG_RANGE)
@@ -47,6 +48,6 @@ function tooWide(error: unknown): boolean {
 }
 
 /** The block a medctl ConsentRegistry was deployed in (its immutable `deployedBlock`). */
-export async function deploymentBlock(registry: Contract): Promise<number> {
-  return Number(await chainRead(() => registry.deployedBlock() as Promise<bigint>, registry))
+export async function deploymentBlock(registry: ConsentRegistry): Promise<number> {
+  return Number(await chainRead(() => registry.deployedBlock(), registry))
 }

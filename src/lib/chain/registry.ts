@@ -1,7 +1,8 @@
 import {bech32} from '@scure/base'
-import {Contract, ContractFactory, getAddress, hexlify, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
+import {Contract, ContractFactory, getAddress, hexlify, id, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
+import type {ConsentRegistry, ConsentRegistryFunctions} from './consent-registry.types.js'
 import {loadArtifact} from './artifact.js'
-import {chainRead, send, type SendOptions} from './client.js'
+import {chainRead, isTransientRpc, send, type SendOptions} from './client.js'
 import {deploymentBlock, queryPaged} from './logs.js'
 
 /*
@@ -10,8 +11,47 @@ import {deploymentBlock, queryPaged} from './logs.js'
  * revokes) stay in src/lib/consent/registry.ts, which re-exports these.
  */
 
-export function registryContract(address: string, runner: ContractRunner): Contract {
-  return new Contract(address, loadArtifact('ConsentRegistry').abi as never, runner)
+export type {ConsentRegistry} from './consent-registry.types.js'
+
+/** The registry at `address`, typed by its generated binding (the one cast: ethers' Contract is untyped). */
+export function registryContract(address: string, runner: ContractRunner): ConsentRegistry {
+  return new Contract(address, loadArtifact('ConsentRegistry').abi as never, runner) as unknown as ConsentRegistry
+}
+
+/**
+ * The three views that say who the custodian of a registry is, bound by a minimal ABI so they work
+ * on any deployment that has them (a verifier may be pointed at a registry of another version).
+ */
+export type CustodianViews = Pick<ConsentRegistryFunctions, 'custodian' | 'CUSTODIAN_ROLE' | 'hasRole'>
+
+const CUSTODIAN_VIEW_ABI = [
+  'function custodian() view returns (address)',
+  'function CUSTODIAN_ROLE() view returns (bytes32)',
+  'function hasRole(bytes32 role, address account) view returns (bool)',
+]
+
+export function custodianViews(address: string, runner: ContractRunner): CustodianViews {
+  return new Contract(address, CUSTODIAN_VIEW_ABI, runner) as unknown as CustodianViews
+}
+
+/** The address custodian() names at `block`, or undefined when the deployment has no such view (a transient RPC error is thrown). */
+export async function namedCustodianAt(views: CustodianViews, block: number): Promise<string | undefined> {
+  try {
+    return getAddress((await views.custodian.staticCall({blockTag: block})).toLowerCase())
+  } catch (error) {
+    if (isTransientRpc(error)) throw error
+    return undefined
+  }
+}
+
+/** CUSTODIAN_ROLE at `block` (its well-known value when the view is missing; a transient RPC error is thrown). */
+export async function custodianRoleAt(views: CustodianViews, block: number): Promise<string> {
+  try {
+    return await views.CUSTODIAN_ROLE.staticCall({blockTag: block})
+  } catch (error) {
+    if (isTransientRpc(error)) throw error
+    return id('CUSTODIAN_ROLE')
+  }
 }
 
 export async function deployRegistry(signer: Signer): Promise<{address: string; txHash: string; blockNumber: number}> {
@@ -39,17 +79,17 @@ export function bytes32ToRecipient(value: string): string {
   return bech32.encodeFromBytes('age', Buffer.from(value.replace(/^0x/, ''), 'hex'))
 }
 
-export async function publishRecipient(registry: Contract, ageRecipient: string, options: SendOptions = {}): Promise<{txHash: string}> {
+export async function publishRecipient(registry: ConsentRegistry, ageRecipient: string, options: SendOptions = {}): Promise<{txHash: string}> {
   const sent = await send(registry, 'setRecipient', [recipientToBytes32(ageRecipient)], options)
   return {txHash: sent.txHash}
 }
 
-export async function lookupRecipient(registry: Contract, address: string): Promise<string | undefined> {
-  const value = (await registry.recipientOf(getAddress(address))) as string
+export async function lookupRecipient(registry: ConsentRegistry, address: string): Promise<string | undefined> {
+  const value = await registry.recipientOf(getAddress(address))
   return /^0x0+$/.test(value) ? undefined : bytes32ToRecipient(value)
 }
 
-export async function anchorTreeHead(registry: Contract, head: {size: number; root: string}, options: SendOptions = {}) {
+export async function anchorTreeHead(registry: ConsentRegistry, head: {size: number; root: string}, options: SendOptions = {}) {
   const sent = await send(registry, 'anchor', [head.size, head.root], options)
   const anchored = sent.receipt.logs.map((log) => {
     try {
@@ -61,14 +101,14 @@ export async function anchorTreeHead(registry: Contract, head: {size: number; ro
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, index: Number(anchored?.args.index ?? 0), gasUsed: sent.gasUsed.toString()}
 }
 
-export async function listAnchors(registry: Contract, opts: {blockTag?: number; logRange?: number} = {}) {
+export async function listAnchors(registry: ConsentRegistry, opts: {blockTag?: number; logRange?: number} = {}) {
   const overrides = opts.blockTag === undefined ? {} : {blockTag: opts.blockTag}
-  const count = Number(await chainRead(() => registry.anchorCount(overrides) as Promise<bigint>, registry))
+  const count = Number(await chainRead(() => registry.anchorCount(overrides), registry))
   const events = count === 0 ? [] : await queryPaged(registry, registry.filters.Anchored(), {fromBlock: await deploymentBlock(registry), ...(opts.blockTag === undefined ? {} : {toBlock: opts.blockTag}), ...(opts.logRange ? {range: opts.logRange} : {})})
   const byIndex = new Map(events.map((e) => [Number((e as unknown as {args: {index: bigint}}).args.index), e]))
   const anchors = []
   for (let i = 0; i < count; i++) {
-    const [by, size, root, timestamp] = await chainRead(() => registry.anchorAt(i, overrides) as Promise<[string, bigint, string, bigint]>, registry)
+    const [by, size, root, timestamp] = await chainRead(() => registry.anchorAt(i, overrides), registry)
     const event = byIndex.get(i)
     anchors.push({index: i, by, size: Number(size), root, timestamp: Number(timestamp), ...(event ? {txHash: event.transactionHash, blockNumber: event.blockNumber} : {})})
   }
@@ -94,8 +134,8 @@ export interface RecipientRegistration {
   signature: string
 }
 
-export async function recipientNonce(registry: Contract, account: string): Promise<bigint> {
-  return chainRead(() => registry.recipientNonceOf(getAddress(account)) as Promise<bigint>, registry)
+export async function recipientNonce(registry: ConsentRegistry, account: string): Promise<bigint> {
+  return chainRead(() => registry.recipientNonceOf(getAddress(account)), registry)
 }
 
 export async function signRecipientRegistration(signer: Signer, q: {chainId: number; registry: string; recipient: string; nonce: bigint; deadline: number}): Promise<RecipientRegistration> {
@@ -105,7 +145,7 @@ export async function signRecipientRegistration(signer: Signer, q: {chainId: num
   return {account, recipient: q.recipient, nonce: q.nonce.toString(), deadline: q.deadline, signature}
 }
 
-export async function relayRecipientRegistration(registry: Contract, reg: RecipientRegistration, options: SendOptions = {}): Promise<{txHash: string; gasUsed: string}> {
+export async function relayRecipientRegistration(registry: ConsentRegistry, reg: RecipientRegistration, options: SendOptions = {}): Promise<{txHash: string; gasUsed: string}> {
   const sent = await send(registry, 'setRecipientFor', [getAddress(reg.account), recipientToBytes32(reg.recipient), reg.deadline, reg.signature], options)
   return {txHash: sent.txHash, gasUsed: sent.gasUsed.toString()}
 }

@@ -1,4 +1,4 @@
-import type {Contract} from 'ethers'
+import type {ConsentRegistry} from '../chain/registry.js'
 import {chainRead, type SendOptions} from '../chain/client.js'
 import {TxJournal} from '../chain/journal.js'
 import {MedctlError, usageError} from '../core/errors.js'
@@ -9,7 +9,7 @@ import {subjectForPatient} from '../vault/read.js'
 import {registryContract} from './registry.js'
 
 export interface ConsentContext {
-  registry: Contract
+  registry: ConsentRegistry
   address: string
   chainId: number
   /** The chain's time (latest block), which the contract decides with. */

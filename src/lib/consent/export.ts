@@ -1,4 +1,4 @@
-import type {Contract} from 'ethers'
+import type {ConsentRegistry} from '../chain/registry.js'
 import {recordAudit} from '../audit/record.js'
 import {writeStreamAtomic} from '../core/atomic.js'
 import type {Session} from '../session/session.js'
@@ -30,7 +30,7 @@ function fhirStatus(status: ConsentStatus): 'active' | 'inactive' {
  * else one rebuilt from the chain naming the patient by pseudonym. Its status is the chain's now;
  * the consent id is its id and identifier, and medctl's finer status is a meta tag.
  */
-export async function* exportConsents(registry: Contract, custodian: CustodianContext, filter: {subject?: string; grantee?: string; now: number; logRange?: number}): AsyncGenerator<ExportedConsent> {
+export async function* exportConsents(registry: ConsentRegistry, custodian: CustodianContext, filter: {subject?: string; grantee?: string; now: number; logRange?: number}): AsyncGenerator<ExportedConsent> {
   const records = await listConsents(registry, filter)
   const terms = new Map<string, {salt: string; consent: FhirResource}>()
   for await (const t of readTerms(custodian.db, custodian.address, custodian.ageIdentity, filter.subject ? {subject: filter.subject} : {})) terms.set(t.consentId, t)

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
-import type {Contract, EventLog} from 'ethers'
+import type {EventLog} from 'ethers'
+import type {ConsentRegistry} from '../chain/registry.js'
 import {deploymentBlock, queryPaged} from '../chain/logs.js'
 import type {SendOptions} from '../chain/client.js'
 import type {ProgressEvent} from '../core/progress.js'
@@ -19,7 +20,7 @@ export interface ConsentImportOptions {
   file: string
   custodian: CustodianContext
   /** The registry, connected to the custodian's signer; not used by a dry run. */
-  registry?: Contract
+  registry?: ConsentRegistry
   batchSize: number
   reportPath?: string
   dryRun?: boolean
@@ -105,7 +106,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     const queued = pending
     pending = []
     if (queued.length === 0) return
-    const registry = options.registry as Contract
+    const registry = options.registry as ConsentRegistry
     const subjects = [...new Set(queued.map((p) => p.subject))]
     const epochs = new Map(await Promise.all(subjects.map(async (subject) => [subject, await epochOf(registry, subject)] as const)))
     const batch: Prepared[] = queued.map((p) => {
@@ -276,7 +277,7 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
 }
 
 /** termsHash → consent id of every grant a (subject, grantee) pair ever received, from the chain's events. */
-async function grantsByTerms(registry: Contract, subject: string, grantee: string): Promise<Map<string, string>> {
+async function grantsByTerms(registry: ConsentRegistry, subject: string, grantee: string): Promise<Map<string, string>> {
   const events = (await queryPaged(registry, registry.filters.Granted(subject, grantee), {fromBlock: await deploymentBlock(registry)})) as EventLog[]
   return new Map(events.map((e) => [(e.args.termsHash as string).toLowerCase(), decodeRecord(e.args.record as bigint).consentId]))
 }

@@ -1,4 +1,5 @@
-import type {Contract, EventLog} from 'ethers'
+import type {EventLog} from 'ethers'
+import type {ConsentRegistry} from '../chain/registry.js'
 import {DEFAULT_LOG_RANGE, deploymentBlock, queryPaged} from '../chain/logs.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classesFromMask, PURPOSES, type Purpose} from './model.js'
@@ -39,7 +40,7 @@ export interface ListFilter {
  * in bounded ranges), with its status from the chain: revoked (by id or by a revoke-all) wins over
  * superseded (a newer grant took the scope), then expired / pending / active.
  */
-export async function listConsents(registry: Contract, filter: ListFilter): Promise<ConsentRecord[]> {
+export async function listConsents(registry: ConsentRegistry, filter: ListFilter): Promise<ConsentRecord[]> {
   const scan = {fromBlock: await deploymentBlock(registry), ...(filter.blockTag === undefined ? {} : {toBlock: filter.blockTag}), range: filter.logRange ?? DEFAULT_LOG_RANGE}
   const granted = (await queryPaged(registry, registry.filters.Granted(filter.subject ?? null, filter.grantee ?? null), scan)) as EventLog[]
   if (granted.length === 0) return []
@@ -83,7 +84,7 @@ export async function listConsents(registry: Contract, filter: ListFilter): Prom
 }
 
 /** One consent by id (E_UNKNOWN_CONSENT handled by the caller when undefined). */
-export async function findConsent(registry: Contract, consentId: string, filter: Omit<ListFilter, 'subject' | 'grantee' | 'purpose'>): Promise<ConsentRecord | undefined> {
+export async function findConsent(registry: ConsentRegistry, consentId: string, filter: Omit<ListFilter, 'subject' | 'grantee' | 'purpose'>): Promise<ConsentRecord | undefined> {
   const id = consentId.toLowerCase()
   return (await listConsents(registry, filter)).find((c) => c.consentId === id)
 }

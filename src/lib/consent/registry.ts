@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
-import {AbiCoder, Contract, dataSlice, getAddress, keccak256, type Signer, type TransactionReceipt} from 'ethers'
+import {AbiCoder, dataSlice, getAddress, keccak256, type Signer, type TransactionReceipt} from 'ethers'
 import {chainRead, send, type SendOptions, type Sent} from '../chain/client.js'
-import {grantDomain} from '../chain/registry.js'
+import {grantDomain, type ConsentRegistry} from '../chain/registry.js'
 import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classesMask, decisionFromChain, purposeBit, type CheckResult, type Purpose} from './model.js'
@@ -140,9 +140,9 @@ export interface CurrentConsent {
 }
 
 /** The current consent of a (subject, grantee, purpose) scope. */
-export async function currentConsent(registry: Contract, subject: string, grantee: string, purpose: number, blockTag?: number): Promise<CurrentConsent> {
+export async function currentConsent(registry: ConsentRegistry, subject: string, grantee: string, purpose: number, blockTag?: number): Promise<CurrentConsent> {
   const [consentId, nonce, notBefore, notAfter, classes, revoked] = await chainRead(
-    () => registry.consentOf(subject, grantee, purpose, blockTag === undefined ? {} : {blockTag}) as Promise<[string, bigint, bigint, bigint, bigint, boolean]>,
+    () => registry.consentOf(subject, grantee, purpose, blockTag === undefined ? {} : {blockTag}),
     registry,
   )
   return {consentId: /^0x0+$/.test(consentId) ? undefined : consentId.toLowerCase(), nonce, notBefore: Number(notBefore), notAfter: Number(notAfter), classes: Number(classes), revoked}
@@ -171,7 +171,7 @@ export interface GrantResult {
   noop: boolean
 }
 
-function parsedLogs(registry: Contract, receipt: TransactionReceipt) {
+function parsedLogs(registry: ConsentRegistry, receipt: TransactionReceipt) {
   return receipt.logs.flatMap((log) => {
     try {
       const parsed = registry.interface.parseLog(log)
@@ -182,7 +182,7 @@ function parsedLogs(registry: Contract, receipt: TransactionReceipt) {
   })
 }
 
-export async function submitGrant(registry: Contract, grant: GrantInput, signature: string, options: SendOptions = {}): Promise<GrantResult> {
+export async function submitGrant(registry: ConsentRegistry, grant: GrantInput, signature: string, options: SendOptions = {}): Promise<GrantResult> {
   const consentId = consentIdOf(grant)
   const sent = await send(registry, 'grantScopedWithClasses', [toTuple(grant), signature], options)
   const granted = parsedLogs(registry, sent.receipt).some((p) => p.name === 'Granted')
@@ -210,12 +210,12 @@ export interface BatchResult {
 
 const REJECTIONS = ['None', 'Revoked', 'Expired', 'TooLong', 'BadWindow', 'OptedOut', 'Empty', 'Superseded', 'NonceUsed']
 
-export async function grantBatch(registry: Contract, grants: GrantInput[], options: SendOptions = {}): Promise<BatchResult> {
+export async function grantBatch(registry: ConsentRegistry, grants: GrantInput[], options: SendOptions = {}): Promise<BatchResult> {
   const sent = await send(registry, 'grantBatchedSubjectClasses', [grants.map(toBatchTuple)], options)
   return batchOutcome(registry, sent)
 }
 
-export function batchOutcome(registry: Contract, sent: Sent): BatchResult {
+export function batchOutcome(registry: ConsentRegistry, sent: Sent): BatchResult {
   const granted: string[] = []
   const rejected: BatchResult['rejected'] = []
   for (const parsed of parsedLogs(registry, sent.receipt)) {
@@ -225,16 +225,16 @@ export function batchOutcome(registry: Contract, sent: Sent): BatchResult {
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), granted, rejected}
 }
 
-export async function checkConsent(registry: Contract, q: {subject: string; grantee: string; purpose: Purpose; classes: readonly DataClass[]; blockTag?: number}): Promise<CheckResult> {
+export async function checkConsent(registry: ConsentRegistry, q: {subject: string; grantee: string; purpose: Purpose; classes: readonly DataClass[]; blockTag?: number}): Promise<CheckResult> {
   const [decision, reason, consentId] = await chainRead(
-    () => registry.check(q.subject, q.grantee, purposeBit(q.purpose), classesMask(q.classes), q.blockTag === undefined ? {} : {blockTag: q.blockTag}) as Promise<[bigint, bigint, string]>,
+    () => registry.check(q.subject, q.grantee, purposeBit(q.purpose), classesMask(q.classes), q.blockTag === undefined ? {} : {blockTag: q.blockTag}),
     registry,
   )
   return decisionFromChain(decision, reason, consentId)
 }
 
 /** Revokes the current consent of a scope: as a custodian (by scope) or as the subject's controller. */
-export async function revokeConsent(registry: Contract, q: {subject: string; grantee: string; purpose: number; asController?: boolean}, options: SendOptions = {}) {
+export async function revokeConsent(registry: ConsentRegistry, q: {subject: string; grantee: string; purpose: number; asController?: boolean}, options: SendOptions = {}) {
   const sent = q.asController
     ? await send(registry, 'revokeAsController', [q.subject, q.grantee, q.purpose], options)
     : await send(registry, 'revokeByExactPurpose', [scopeOf(q.subject, q.grantee, q.purpose)], options)
@@ -242,36 +242,36 @@ export async function revokeConsent(registry: Contract, q: {subject: string; gra
   return {consentId: revoked ? (revoked.args.consentId as string).toLowerCase() : undefined, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), resumed: sent.resumed}
 }
 
-export async function revokeAll(registry: Contract, subject: string, options: SendOptions = {}) {
+export async function revokeAll(registry: ConsentRegistry, subject: string, options: SendOptions = {}) {
   const sent = await send(registry, 'revokeAll', [subject], options)
   return {subject, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
-export async function setController(registry: Contract, subject: string, controller: string, options: SendOptions = {}) {
+export async function setController(registry: ConsentRegistry, subject: string, controller: string, options: SendOptions = {}) {
   const sent = await send(registry, 'setController', [subject, controller], options)
   return {subject, controller, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
 /** A subject's controller, revoke-all epoch and opted-out purposes mask. */
-export async function subjectState(registry: Contract, subject: string, blockTag?: number): Promise<{controller: string | undefined; epoch: number; optOuts: number}> {
-  const [controller, epoch, optOuts] = await chainRead(() => registry.subjectOf(subject, blockTag === undefined ? {} : {blockTag}) as Promise<[string, bigint, bigint]>, registry)
+export async function subjectState(registry: ConsentRegistry, subject: string, blockTag?: number): Promise<{controller: string | undefined; epoch: number; optOuts: number}> {
+  const [controller, epoch, optOuts] = await chainRead(() => registry.subjectOf(subject, blockTag === undefined ? {} : {blockTag}), registry)
   return {controller: /^0x0+$/.test(controller) ? undefined : controller, epoch: Number(epoch), optOuts: Number(optOuts)}
 }
 
-export async function epochOf(registry: Contract, subject: string): Promise<number> {
+export async function epochOf(registry: ConsentRegistry, subject: string): Promise<number> {
   return (await subjectState(registry, subject)).epoch
 }
 
-export async function controllerOf(registry: Contract, subject: string): Promise<string | undefined> {
+export async function controllerOf(registry: ConsentRegistry, subject: string): Promise<string | undefined> {
   return (await subjectState(registry, subject)).controller
 }
 
-export async function optOut(registry: Contract, subject: string, purposes: number, options: SendOptions = {}) {
+export async function optOut(registry: ConsentRegistry, subject: string, purposes: number, options: SendOptions = {}) {
   const sent = await send(registry, 'optOut', [subject, purposes], options)
   return {subject, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
-export async function openBreakGlass(registry: Contract, q: {subject: string; grantee: string; hours: number; reasonHash: string}, options: SendOptions = {}) {
+export async function openBreakGlass(registry: ConsentRegistry, q: {subject: string; grantee: string; hours: number; reasonHash: string}, options: SendOptions = {}) {
   const sent = await send(registry, 'openBreakGlass', [q.subject, q.grantee, q.hours, q.reasonHash], options)
   const opened = sent.receipt.logs.map((log) => {
     try {
@@ -283,20 +283,20 @@ export async function openBreakGlass(registry: Contract, q: {subject: string; gr
   return {accessId: opened?.args.accessId as string, until: Number(opened?.args.until), txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
-export async function reviewBreakGlass(registry: Contract, accessId: string, approved: boolean, options: SendOptions = {}) {
+export async function reviewBreakGlass(registry: ConsentRegistry, accessId: string, approved: boolean, options: SendOptions = {}) {
   const sent = await send(registry, 'reviewBreakGlass', [accessId, approved], options)
   return {accessId, approved, txHash: sent.txHash, blockNumber: sent.blockNumber}
 }
 
 
 /** A claim attestation on chain (payer, time, subject pseudonym), or undefined. */
-export async function attestationOf(registry: Contract, claimHash: string): Promise<{payer: string; attestedAt: number; subject: string} | undefined> {
-  const [payer, attestedAt, subject] = await chainRead(() => registry.attestationOf(claimHash) as Promise<[string, bigint, string]>, registry)
+export async function attestationOf(registry: ConsentRegistry, claimHash: string): Promise<{payer: string; attestedAt: number; subject: string} | undefined> {
+  const [payer, attestedAt, subject] = await chainRead(() => registry.attestationOf(claimHash), registry)
   return attestedAt === 0n ? undefined : {payer: getAddress(payer), attestedAt: Number(attestedAt), subject: subject.toLowerCase()}
 }
 
 /** The custodian attests a claim hash for a payer (once per hash: E_CLAIM_ALREADY_ATTESTED). */
-export async function attestClaim(registry: Contract, q: {claimHash: string; subject: string; payer: string}, options: SendOptions = {}): Promise<{txHash: string; blockNumber: number; gasUsed: string}> {
+export async function attestClaim(registry: ConsentRegistry, q: {claimHash: string; subject: string; payer: string}, options: SendOptions = {}): Promise<{txHash: string; blockNumber: number; gasUsed: string}> {
   const sent = await send(registry, 'attestClaim', [q.claimHash, q.subject, getAddress(q.payer)], options)
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }

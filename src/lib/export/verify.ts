@@ -8,9 +8,10 @@ import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {lstat, readFile, readdir, realpath} from 'node:fs/promises'
 import {isAbsolute, join, relative, resolve, sep} from 'node:path'
-import {Contract, getAddress, id, verifyMessage, type Provider} from 'ethers'
+import {getAddress, verifyMessage, type Provider} from 'ethers'
 import {ExitCode, MedctlError, type ExitCodeValue} from '../core/errors.js'
 import {isTransientRpc} from '../chain/client.js'
+import {custodianRoleAt, custodianViews, namedCustodianAt} from '../chain/registry.js'
 import {manifestSigningBytes, type Manifest} from './manifest.js'
 
 export const MANIFEST_FILE = 'manifest.json'
@@ -71,11 +72,6 @@ export interface ExportVerifyReport {
 
 const HEX64 = /^[0-9a-f]{64}$/
 
-const CUSTODIAN_VIEWS = [
-  'function custodian() view returns (address)',
-  'function CUSTODIAN_ROLE() view returns (bytes32)',
-  'function hasRole(bytes32 role, address account) view returns (bool)',
-]
 
 function chainError(error: unknown, what: string): MedctlError {
   if (error instanceof MedctlError) return error
@@ -152,14 +148,10 @@ async function readRoots(roots: ExportVerifierRoots): Promise<{chainId: number; 
   if (code === '0x') {
     throw new MedctlError('E_NO_REGISTRY_CONTRACT', `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`, {exitCode: ExitCode.USAGE})
   }
-  const views = new Contract(registry, CUSTODIAN_VIEWS, provider)
-  let named: string | undefined
-  try {
-    named = getAddress(((await views.getFunction('custodian').staticCall({blockTag: block})) as string).toLowerCase())
-  } catch (error) {
-    if (isTransientRpc(error)) throw chainError(error, 'reading the registry\'s custodian')
-    named = undefined // a deployment without custodian(): the role decides
-  }
+  const views = custodianViews(registry, provider)
+  const named = await namedCustodianAt(views, block).catch((error: unknown) => {
+    throw chainError(error, 'reading the registry\'s custodian')
+  })
   return {
     chainId,
     block,
@@ -167,15 +159,8 @@ async function readRoots(roots: ExportVerifierRoots): Promise<{chainId: number; 
     async custodianOf(candidate) {
       if (named) return {custodian: named, from: 'registry custodian()'}
       if (!candidate) return {custodian: null, from: 'registry CUSTODIAN_ROLE'}
-      const role = await read('reading CUSTODIAN_ROLE', async () => {
-        try {
-          return (await views.getFunction('CUSTODIAN_ROLE').staticCall({blockTag: block})) as string
-        } catch (error) {
-          if (isTransientRpc(error)) throw error
-          return id('CUSTODIAN_ROLE')
-        }
-      })
-      const holds = await read('checking the custodian role', () => views.getFunction('hasRole').staticCall(role, candidate, {blockTag: block}) as Promise<boolean>)
+      const role = await read('reading CUSTODIAN_ROLE', () => custodianRoleAt(views, block))
+      const holds = await read('checking the custodian role', () => views.hasRole.staticCall(role, candidate, {blockTag: block}))
       return {custodian: holds ? candidate : null, from: 'registry CUSTODIAN_ROLE'}
     },
   }
