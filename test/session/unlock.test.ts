@@ -337,4 +337,14 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     expect(withPassphrase.envelope.warnings).toEqual([])
     expect(kdfCount()).toBe(3)
   })
+
+  it('deleting a profile ends its unlocked session', async () => {
+    const r = unlock(['--profile', 'other'])
+    expect(r.status, r.stdout).toBe(0)
+    expect(r.envelope.result.profile).toBe('other')
+    const deleted = runBin(['profile', 'delete', 'other', '--yes', '--json'], {env: t.env})
+    expect(deleted.status, deleted.stdout).toBe(0)
+    await until('the deleted profile\'s agent to exit', () => !alive(r.envelope.result.pid))
+    expect(existsSync(r.envelope.result.socket)).toBe(false)
+  })
 })
