@@ -89,11 +89,10 @@ export async function askAgent(paths: MedctlPaths, profile: string, request: Age
   const socket = agentSocketPath(paths.home, profile)
   let ino: number
   try {
-    const unsafeDir = notPrivate(agentDir(paths.home), 'directory')
-    if (unsafeDir) return {state: 'unsafe', reason: unsafeDir}
-    const unsafeSocket = notPrivate(socket, 'socket')
-    if (unsafeSocket) return {state: 'unsafe', reason: unsafeSocket}
+    // No socket, nothing to say; a socket is used only when it and its directory are private.
     ino = lstatSync(socket).ino
+    const unsafe = notPrivate(agentDir(paths.home), 'directory') ?? notPrivate(socket, 'socket')
+    if (unsafe) return {state: 'unsafe', reason: unsafe}
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {state: 'absent'}
     return {state: 'unavailable', reason: (error as Error).message}
