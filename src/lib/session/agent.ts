@@ -27,7 +27,7 @@ import {Wallet, getAddress} from 'ethers'
 import {MedctlError} from '../core/errors.js'
 import {daemonEnv} from '../chain/anvil.js'
 import {Keystore, type IdentityInfo, type UnlockedIdentity} from '../config/keystore.js'
-import type {MedctlPaths} from '../config/paths.js'
+import {isSafeName, type MedctlPaths} from '../config/paths.js'
 import {ProfileStore} from '../config/profiles.js'
 import {
   AGENT_PROTOCOL_VERSION,
@@ -209,7 +209,7 @@ export async function lockSessions(paths: MedctlPaths, target: {profile?: string
   if ('profile' in target) profiles = [new ProfileStore(paths).resolve(target.profile).name]
   else {
     try {
-      profiles = readdirSync(agentDir(paths.home)).filter((name) => name.endsWith('.sock')).map((name) => name.slice(0, -'.sock'.length))
+      profiles = readdirSync(agentDir(paths.home)).filter((name) => name.endsWith('.sock')).map((name) => name.slice(0, -'.sock'.length)).filter((name) => isSafeName(name))
     } catch {
       profiles = []
     }
