@@ -3,10 +3,11 @@ import {BaseCommand} from '../../lib/cli/base-command.js'
 import {yesFlag} from '../../lib/cli/flags.js'
 import {Keystore} from '../../lib/config/keystore.js'
 import {ProfileStore} from '../../lib/config/profiles.js'
+import {lockSessions} from '../../lib/session/agent.js'
 
 export default class ProfileDelete extends BaseCommand<typeof ProfileDelete> {
   static override summary = 'Delete a profile (and, with --keys, its identity\'s key files).'
-  static override description = `Without a terminal, --yes is required. The identity's keys are kept unless --keys is given and no other profile uses them.
+  static override description = `Without a terminal, --yes is required. The identity's keys are kept unless --keys is given and no other profile uses them. An unlocked session of the profile (\`medctl unlock\`) is ended first.
 
 Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY), 2 no such profile or confirmation missing, 130 cancelled.`
 
@@ -19,6 +20,9 @@ Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY), 2 no such p
     const profile = profiles.get(this.args.name)
     await this.confirm(`Delete profile "${profile.name}"${this.flags.keys ? ' and its keys' : ''}?`, this.flags.yes)
     const wasCurrent = profiles.currentName() === profile.name
+    // A deleted profile leaves no agent holding its keys.
+    const {locked} = await lockSessions(this.paths, {profile: profile.name})
+    if (locked.length > 0) this.note(`Ended the unlocked session of profile "${profile.name}".`)
     profiles.delete(profile.name)
     const stillUsed = profiles.list().some((p) => p.identity === profile.identity)
     const keysDeleted = this.flags.keys && !stillUsed

@@ -133,9 +133,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.cachedPaths
   }
 
-  /** The profile's session (identity unlocked on demand with the passphrase policy above). */
+  /** The profile's session: identity from its unlocked-session agent, else the passphrase policy above. */
   protected openSession(profileName?: string): Session {
-    const session = new Session(this.paths, profileName, () => this.passphrase())
+    const session = new Session(this.paths, profileName, () => this.passphrase(), {onWarning: (message) => this.warn(message)})
     const rpcTimeout = (this.flags as Record<string, unknown>)['rpc-timeout']
     if (typeof rpcTimeout === 'number') session.rpcTimeoutMs = rpcTimeout
     this.sessions.push(session)

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
+import {appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {Decrypter, Encrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
 import {Wallet, encryptKeystoreJson, getAddress, isKeystoreJson} from 'ethers'
@@ -51,12 +51,23 @@ export function kdfLogN(env: NodeJS.ProcessEnv = process.env): number {
   return value
 }
 
+/**
+ * Debugging aid (the unlocked-session tests use it): with MEDCTL_DEBUG_KDF_LOG=FILE, every
+ * passphrase key derivation (scrypt, for the wallet keystore or an age file) appends one line
+ * naming what it derived for, so a test can show that a command did none. Off by default.
+ */
+function noteKdf(what: string): void {
+  const file = process.env.MEDCTL_DEBUG_KDF_LOG
+  if (file) appendFileSync(file, `${what}\n`)
+}
+
 /** A private (0600) file written atomically; see writeFileAtomic (temp removed on failure). */
 export function writePrivateFile(path: string, data: string | Uint8Array): void {
   writeFileAtomic(path, data, {mode: 0o600})
 }
 
 async function encryptWithPassphrase(plaintext: string, passphrase: string): Promise<Uint8Array> {
+  noteKdf('age-encrypt')
   const encrypter = new Encrypter()
   encrypter.setPassphrase(passphrase)
   encrypter.setScryptWorkFactor(kdfLogN())
@@ -64,6 +75,7 @@ async function encryptWithPassphrase(plaintext: string, passphrase: string): Pro
 }
 
 async function decryptWithPassphrase(ciphertext: Uint8Array, passphrase: string): Promise<string> {
+  noteKdf('age-decrypt')
   const decrypter = new Decrypter()
   decrypter.addPassphrase(passphrase)
   try {
@@ -197,6 +209,7 @@ export class Keystore {
     if (passphrase.length < 8) throw usageError('E_WEAK_PASSPHRASE', 'The passphrase must have at least 8 characters.')
     const wallet = new Wallet(input.privateKey)
     const logN = kdfLogN()
+    noteKdf('wallet-encrypt')
     const walletJson = await encryptKeystoreJson({address: wallet.address, privateKey: wallet.privateKey}, passphrase, {scrypt: {N: 2 ** logN}})
     const ageFile = await encryptWithPassphrase(input.ageIdentity, passphrase)
     const pseudonymFile = input.pseudonymKey ? await encryptWithPassphrase(input.pseudonymKey, passphrase) : undefined
@@ -237,6 +250,7 @@ export class Keystore {
     if (!isKeystoreJson(walletJson)) throw corrupt(walletFile, `The Ethereum key of identity "${name}"`)
     let wallet: Wallet
     try {
+      noteKdf('wallet-decrypt')
       const decrypted = await Wallet.fromEncryptedJson(walletJson, passphrase)
       wallet = new Wallet(decrypted.privateKey)
     } catch (error) {
@@ -254,21 +268,25 @@ export class Keystore {
   }
 
   async export(name: string, passphrase: string): Promise<IdentityExport> {
-    const identity = await this.unlock(name, passphrase)
-    return {
-      format: 'medctl-identity/1',
-      name,
-      address: identity.address,
-      privateKey: identity.wallet.privateKey,
-      recipient: identity.recipient,
-      ageIdentity: identity.ageIdentity,
-      ...(identity.pseudonymKey ? {pseudonymKey: identity.pseudonymKey.toString('hex')} : {}),
-    }
+    return exportIdentity(await this.unlock(name, passphrase))
   }
 
   remove(name: string): void {
     this.unlocked.delete(name)
     rmSync(this.dir(name), {recursive: true, force: true})
+  }
+}
+
+/** An unlocked identity in the "medctl-identity/1" format that `keys import` reads. */
+export function exportIdentity(identity: UnlockedIdentity): IdentityExport {
+  return {
+    format: 'medctl-identity/1',
+    name: identity.name,
+    address: identity.address,
+    privateKey: identity.wallet.privateKey,
+    recipient: identity.recipient,
+    ageIdentity: identity.ageIdentity,
+    ...(identity.pseudonymKey ? {pseudonymKey: identity.pseudonymKey.toString('hex')} : {}),
   }
 }
 

@@ -4,8 +4,14 @@ import {ensureNode, persistNodeState} from '../chain/local-node.js'
 import {Keystore, type IdentityInfo, type UnlockedIdentity} from '../config/keystore.js'
 import type {MedctlPaths} from '../config/paths.js'
 import {ProfileStore, type Profile} from '../config/profiles.js'
+import {identityFromAgent} from './agent.js'
 
 export type PassphraseProvider = () => Promise<string>
+
+export interface SessionHooks {
+  /** Told why an unlocked session's agent that is there was not used (the passphrase is then asked). */
+  onWarning?: (message: string) => void
+}
 
 export interface ProfileSummary {
   name: string
@@ -22,8 +28,9 @@ export interface ProfileSummary {
 
 /**
  * What a command works with: one profile, its identity (unlocked on first need), and its chain
- * (the embedded node is started on demand). Never prints, never prompts: the passphrase comes
- * from the provider the command passes in.
+ * (the embedded node is started on demand). Never prints, never prompts: the identity comes from
+ * the profile's unlocked-session agent when one is running (`medctl unlock`, see agent.ts), else
+ * from the passphrase the command's provider gives.
  */
 export class Session {
   readonly profiles: ProfileStore
@@ -33,11 +40,15 @@ export class Session {
   /** How long one JSON-RPC request may take (flag --rpc-timeout, env MEDCTL_RPC_TIMEOUT, default 5 s). */
   rpcTimeoutMs = rpcTimeoutFromEnv()
   private resolvedRpcUrl?: string
+  private unlocked?: Promise<UnlockedIdentity>
+  /** Where the identity came from, once unlocked: the session agent or the passphrase. */
+  identitySource?: 'agent' | 'passphrase'
 
   constructor(
     readonly paths: MedctlPaths,
     profileName: string | undefined,
     private readonly passphrase: PassphraseProvider,
+    private readonly hooks: SessionHooks = {},
   ) {
     this.profiles = new ProfileStore(paths)
     this.keystore = new Keystore(paths)
@@ -49,7 +60,25 @@ export class Session {
   }
 
   async unlock(): Promise<UnlockedIdentity> {
-    return this.keystore.unlock(this.profile.identity, await this.passphrase())
+    this.unlocked ??= this.unlockOnce()
+    try {
+      return await this.unlocked
+    } catch (error) {
+      this.unlocked = undefined
+      throw error
+    }
+  }
+
+  private async unlockOnce(): Promise<UnlockedIdentity> {
+    const info = this.keystore.info(this.profile.identity)
+    const fromAgent = await identityFromAgent(this.paths, this.profile.name, info, this.hooks.onWarning)
+    if (fromAgent) {
+      this.identitySource = 'agent'
+      return fromAgent
+    }
+    const identity = await this.keystore.unlock(this.profile.identity, await this.passphrase())
+    this.identitySource = 'passphrase'
+    return identity
   }
 
   async pseudonymKey(): Promise<Buffer> {
