@@ -126,6 +126,11 @@ export class KuboStore implements ContentStore {
     })
   }
 
+  /** The streaming put: the node chunks the content as it is sent (kubo-rpc-client streams the request body). */
+  async addStream(source: () => AsyncIterable<Uint8Array>): Promise<{cid: string; size: number}> {
+    return this.addFrom(source)
+  }
+
   async add(content: ByteSource): Promise<{cid: string; size: number}> {
     if (content instanceof Uint8Array) return this.addFrom(() => content)
     const chunks: Uint8Array[] = []
