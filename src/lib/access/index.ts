@@ -373,7 +373,7 @@ export function attachmentFileName(info: Pick<AttachmentInfo, 'documentReference
  * chunks) -> SHA-256 -> a temp file renamed into place only when the SHA-256 and the size match
  * the DocumentReference's (E_ATTACHMENT_MISMATCH, exit 4, and nothing written otherwise).
  */
-async function writeAttachment(source: ContentSource, cid: string, objectKey: string, info: AttachmentInfo, file: string): Promise<number> {
+export async function writeAttachment(source: ContentSource, cid: string, objectKey: string, info: AttachmentInfo, file: string): Promise<number> {
   await writeStreamAtomic(file, async (write) => {
     const hash = createHash('sha256')
     let bytes = 0
