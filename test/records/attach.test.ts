@@ -10,7 +10,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {validateFhir} from '../../src/lib/fhir/validate.js'
 import type {FhirResource} from '../../src/lib/fhir/index.js'
+import {readAll, readUnixfs} from '../../src/lib/ipfs/index.js'
 import {ATTACHMENT_EXTENSION} from '../../src/lib/vault/attach.js'
+import {KuboMock} from '../helpers/kubo-mock.js'
 import {binRun, parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
@@ -240,6 +242,19 @@ describe('records attach: a large file streamed through age into the store, link
       expect([r.exitCode, r.envelope.error.code]).toEqual([4, 'E_CAR_CORRUPT'])
       expect(readdirSync(dir)).toEqual([])
     })
+  })
+
+  it('records upload replicates the attachment to a Kubo node (streamed from the home\'s blocks) and pins it', async () => {
+    const kubo = new KuboMock()
+    await kubo.start()
+    try {
+      const r = await runJson<{uploaded: number; failed: number}>(['records', 'upload', '--kubo', kubo.url])
+      expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
+      expect(kubo.pins.has(attached.cid)).toBe(true)
+      expect((await readAll(readUnixfs(attached.cid, async (c) => kubo.blocks.get(c)))).equals(ciphertext)).toBe(true)
+    } finally {
+      await kubo.stop()
+    }
   })
 
   describe('records erase shreds the attachment too', () => {
