@@ -203,9 +203,9 @@ describe('records attach: a large file streamed through age into the store, link
       const granted = await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'imaging', '--until', '30d'])
       expect(granted.exitCode, JSON.stringify(granted.envelope)).toBe(0)
       car = join(work, 'pkg.car')
-      const shared = await runJson<{classes: string[]; objects: number}>(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--out', car])
+      const shared = await runJson<{classes: string[]; objects: number; attachments: number}>(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--out', car])
       expect(shared.exitCode, JSON.stringify(shared.envelope)).toBe(0)
-      expect(shared.envelope.result).toMatchObject({classes: ['imaging'], objects: 2})
+      expect(shared.envelope.result).toMatchObject({classes: ['imaging'], objects: 2, attachments: 1})
     }, 120_000)
 
     it('from a CAR file: the attachment is written next to the Bundle, SHA-256 checked', async () => {

@@ -55,6 +55,8 @@ export interface ShareResult {
   purpose: string
   classes: DataClass[]
   objects: number
+  /** Of those objects, how many are attached files (`records attach`). */
+  attachments: number
   decision: CheckResult
   withheld: Array<{class: DataClass; decision: string; reason: string}>
   /** Where the package went: the profile's store (`embedded` or `kubo`) or a CAR file. */
@@ -151,7 +153,7 @@ export async function sharePatient(
   const store = openContentStore(session)
   const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId}
   await auditAccess(session, {...released, outcome: 'success', reason: 'Permit'})
-  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, decision, withheld}
+  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, attachments: entries.filter((e) => e.kind === 'attachment').length, decision, withheld}
   try {
     if (options.out) {
       const packageBlocks = new Map(prepared.blocks.map((b) => [b.cid, b.bytes]))
