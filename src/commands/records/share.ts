@@ -42,6 +42,7 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 usag
         purpose,
         classes: result.classes.join(', '),
         objects: result.objects,
+        ...(result.attachments > 0 ? {attachments: result.attachments} : {}),
       }),
     )
     return result

@@ -1,7 +1,9 @@
-import {existsSync, statSync} from 'node:fs'
-import {dirname, resolve} from 'node:path'
+import {createHash} from 'node:crypto'
+import {existsSync, rmSync, statSync} from 'node:fs'
+import {dirname, join, resolve} from 'node:path'
 import type {Wallet} from 'ethers'
 import {CID} from 'multiformats/cid'
+import {writeStreamAtomic} from '../core/atomic.js'
 import {MedctlError, ExitCode} from '../core/errors.js'
 import {writePrivateFile} from '../config/keystore.js'
 import {checkConsent, lookupRecipient, registryContract, type CheckResult, type Purpose} from '../consent/index.js'
@@ -9,7 +11,8 @@ import type {Session} from '../session/session.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
 import {dagBlocks, openCarFile, openContentStore, prepareFile, readAll, writeCarFile, type Block, type ContentSource} from '../ipfs/index.js'
-import {decryptObject, decryptText, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
+import {attachmentOf, type AttachmentInfo} from '../vault/attach.js'
+import {decryptObject, decryptObjectStream, decryptText, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
 import type {CustodianContext} from '../vault/custodian.js'
 import {mergeResources, subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
@@ -52,6 +55,8 @@ export interface ShareResult {
   purpose: string
   classes: DataClass[]
   objects: number
+  /** Of those objects, how many are attached files (`records attach`). */
+  attachments: number
   decision: CheckResult
   withheld: Array<{class: DataClass; decision: string; reason: string}>
   /** Where the package went: the profile's store (`embedded` or `kubo`) or a CAR file. */
@@ -116,13 +121,19 @@ export async function sharePatient(
       `No key released: the chain says ${first?.decision ?? decision.decision} (${first?.reason ?? decision.reason}) for ${options.purpose}${first ? ` on ${first.class}` : ''}.`,
     )
   }
-  const objects = index.objects({subject, classes: permitted.filter((c) => held.includes(c))})
+  const objects = index.objects({subject, classes: permitted.filter((c) => held.includes(c)), attachments: 'include'})
   const entries: AccessPackage['objects'] = []
   for (const object of objects) {
     const envelope = index.envelope(object.cid, custodian.recipient)
     if (!envelope) throw new MedctlError('E_KEY_MISSING', `No key envelope for object ${object.cid}.`, {exitCode: 4})
     const objectKey = await unwrapKey(envelope, custodian.ageIdentity)
-    entries.push({cid: object.cid, class: object.class, resources: object.resources, envelope: Buffer.from(await wrapKey(objectKey, [grantee.recipient])).toString('base64')})
+    entries.push({
+      cid: object.cid,
+      class: object.class,
+      resources: object.resources,
+      envelope: Buffer.from(await wrapKey(objectKey, [grantee.recipient])).toString('base64'),
+      ...(object.attachment ? {kind: 'attachment' as const} : {}),
+    })
   }
   const pkg: AccessPackage = {
     format: 'medctl-access/1',
@@ -142,7 +153,7 @@ export async function sharePatient(
   const store = openContentStore(session)
   const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId}
   await auditAccess(session, {...released, outcome: 'success', reason: 'Permit'})
-  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, decision, withheld}
+  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, attachments: entries.filter((e) => e.kind === 'attachment').length, decision, withheld}
   try {
     if (options.out) {
       const packageBlocks = new Map(prepared.blocks.map((b) => [b.cid, b.bytes]))
@@ -173,6 +184,18 @@ export interface FetchResult {
   objects: number
   out: string
   decision: CheckResult
+  /** Attached files (`records attach`) written next to the Bundle, each SHA-256 checked. */
+  attachments: FetchedAttachment[]
+}
+
+export interface FetchedAttachment {
+  documentReference: string
+  class: DataClass
+  cid: string
+  file: string
+  bytes: number
+  sha256: string
+  contentType: string
 }
 
 /** An output file's folder must exist: checked before anything is released or decrypted. */
@@ -211,9 +234,14 @@ export function packageReference(ref: string): {car: string} | {cid: string} {
  * and its outcome after; a denial or a damaged file is logged too. Nothing is written unless all
  * of it checks out.
  */
-export async function fetchPackage(session: Session, options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string}): Promise<FetchResult & {pkg: AccessPackage}> {
+export async function fetchPackage(
+  session: Session,
+  options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string; /** Where attached files go (default: the Bundle's folder). */ attachmentsDir?: string},
+): Promise<FetchResult & {pkg: AccessPackage}> {
   const reference = packageReference(options.ref ?? options.cid ?? '')
   checkOutputPath(options.out)
+  const attachmentsDir = options.attachmentsDir ?? dirname(resolve(options.out))
+  if (!isDirectory(attachmentsDir)) throw new MedctlError('E_BAD_OUT', `Cannot write attachments into ${attachmentsDir}: it is not a folder.`, {exitCode: ExitCode.USAGE})
   const grantee = session.identity().address
   let source: ContentSource & {close?: () => void}
   let packageCid: string
@@ -241,7 +269,7 @@ export async function fetchPackage(session: Session, options: {ref?: string; /**
     kind = store.kind
   }
   try {
-    return await openPackage(session, source, {packageCid, kind, out: options.out, grantee})
+    return await openPackage(session, source, {packageCid, kind, out: options.out, attachmentsDir, grantee})
   } finally {
     source.close?.()
   }
@@ -250,7 +278,7 @@ export async function fetchPackage(session: Session, options: {ref?: string; /**
 async function openPackage(
   session: Session,
   source: ContentSource,
-  options: {packageCid: string; kind: FetchResult['source']; out: string; grantee: string},
+  options: {packageCid: string; kind: FetchResult['source']; out: string; attachmentsDir: string; grantee: string},
 ): Promise<FetchResult & {pkg: AccessPackage}> {
   const {packageCid, grantee} = options
   const identity = await session.unlock()
@@ -282,20 +310,87 @@ async function openPackage(
   const parts: FhirResource[][] = []
   for (const object of pkg.objects) {
     if (!pkg.classes.includes(object.class)) throw new MedctlError('E_BAD_PACKAGE', 'The package names an object outside its classes.', {exitCode: ExitCode.VERIFY_FAILED})
+    if (object.kind === 'attachment') continue
     const objectKey = await unwrapKey(Buffer.from(object.envelope, 'base64'), identity.ageIdentity)
     const plaintext = await decryptObject(await readAll(source.cat(object.cid)), objectKey)
     parts.push(Buffer.from(plaintext).toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FhirResource))
   }
   const resources = mergeResources(parts)
   const bundle = {resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource}))}
+  const attachmentObjects = pkg.objects.filter((o) => o.kind === 'attachment')
+  const described = new Map<string, AttachmentInfo>()
+  for (const resource of resources) {
+    const info = attachmentOf(resource)
+    if (info) described.set(info.cid, info)
+  }
+  for (const object of attachmentObjects) {
+    if (!described.has(object.cid)) throw new MedctlError('E_BAD_PACKAGE', `The package holds an attachment (${object.cid}) that no DocumentReference in it describes.`, {exitCode: ExitCode.VERIFY_FAILED})
+  }
   // Write-ahead: the fetch is in the log before any plaintext is on disk.
   await auditAccess(session, {...audited, outcome: 'success', reason: 'Permit', consentId: decision.consentId, phase: 'intent'})
+  const fetched: FetchedAttachment[] = []
   try {
+    const names = new Set<string>()
+    for (const object of attachmentObjects) {
+      const info = described.get(object.cid) as AttachmentInfo
+      const objectKey = await unwrapKey(Buffer.from(object.envelope, 'base64'), identity.ageIdentity)
+      const file = join(options.attachmentsDir, attachmentFileName(info, names))
+      fetched.push({documentReference: info.documentReference, class: object.class, cid: object.cid, file, bytes: await writeAttachment(source, object.cid, objectKey, info, file), sha256: info.sha256, contentType: info.contentType})
+    }
     writePrivateFile(options.out, `${JSON.stringify(bundle, null, 2)}\n`)
   } catch (error) {
+    // All or nothing: the attachments already written by this fetch are removed.
+    for (const done of fetched) rmSync(done.file, {force: true})
     await auditAccess(session, {...audited, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', consentId: decision.consentId, phase: 'written'})
     throw error
   }
   await auditAccess(session, {...audited, outcome: 'success', reason: 'Permit', consentId: decision.consentId, phase: 'written'})
-  return {packageCid, source: options.kind, subject: pkg.subject, custodian: pkg.custodian, classes: pkg.classes, resources: resources.length, objects: pkg.objects.length, out: options.out, decision, pkg}
+  return {packageCid, source: options.kind, subject: pkg.subject, custodian: pkg.custodian, classes: pkg.classes, resources: resources.length, objects: pkg.objects.length, out: options.out, decision, attachments: fetched, pkg}
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The name an attached file is written under: its title when that is a plain file name (letters,
+ * digits, `._ -`, not starting with a dot), else the DocumentReference id; never a path, and each
+ * name once per fetch (a repeat is prefixed with the DocumentReference id).
+ */
+export function attachmentFileName(info: Pick<AttachmentInfo, 'documentReference' | 'title'>, used: Set<string>): string {
+  const id = info.documentReference.replace(/[^A-Za-z0-9.-]/g, '_')
+  const title = info.title && /^[A-Za-z0-9_][A-Za-z0-9._ -]{0,199}$/.test(info.title) ? info.title : undefined
+  let name = title ?? `${id}.bin`
+  if (used.has(name)) name = `${id}-${name}`
+  used.add(name)
+  return name
+}
+
+/**
+ * Streams one attachment out: blocks (each checked against its CID) -> age decryption (64 KiB
+ * chunks) -> SHA-256 -> a temp file renamed into place only when the SHA-256 and the size match
+ * the DocumentReference's (E_ATTACHMENT_MISMATCH, exit 4, and nothing written otherwise).
+ */
+export async function writeAttachment(source: ContentSource, cid: string, objectKey: string, info: AttachmentInfo, file: string): Promise<number> {
+  await writeStreamAtomic(file, async (write) => {
+    const hash = createHash('sha256')
+    let bytes = 0
+    for await (const chunk of decryptObjectStream(source.cat(cid), objectKey)) {
+      hash.update(chunk)
+      bytes += chunk.length
+      write(chunk)
+    }
+    const sha256 = hash.digest('hex')
+    if (sha256 !== info.sha256 || bytes !== info.size) {
+      throw new MedctlError('E_ATTACHMENT_MISMATCH', `The attachment ${info.documentReference} decrypts to content that does not match its DocumentReference (SHA-256 or size); nothing was written.`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+        details: {documentReference: info.documentReference, cid},
+      })
+    }
+  })
+  return info.size
 }
