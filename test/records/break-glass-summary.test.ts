@@ -121,6 +121,11 @@ describe('the emergency summary under break-glass: an ER clinician in its own ho
     for (const e of ips.entry.slice(1)) expect(EMERGENCY).toContain(classOf(e.resource))
     const audit = await inHome<AuditEntries>(er, ['audit', 'show', '--action', 'fetch'])
     expect(audit.envelope.result.entries.at(-1)).toMatchObject({outcome: 'success', reason: 'BreakGlass', detail: {what: 'emergency-summary', breakGlass: true}})
+    // for a person at the terminal: the table on stdout, the break-glass warning on stderr
+    const human = runBin(['records', 'summary', '--package', car()], {env: er.env})
+    expect(human.status).toBe(0)
+    expect(human.stdout).toMatch(/condition/)
+    expect(human.stderr).toMatch(/break-glass/)
   })
 
   it('even a raw `records fetch` of the package yields only those four classes', async () => {
