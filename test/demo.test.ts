@@ -36,7 +36,7 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
 
   it('walks through the steps in story order', () => {
     const names = result.steps.map((s) => s.step)
-    expect(names).toEqual(['init', 'node', 'profile', 'profile', 'import', 'records', 'emergency', 'grant', 'share', 'fetch', 'revoke', 'refused', 'export', 'audit'])
+    expect(names).toEqual(['init', 'node', 'profile', 'profile', 'import', 'records', 'emergency', 'grant', 'share', 'fetch', 'revoke', 'refused', 'break-glass', 'export', 'audit'])
     const imported = result.steps.find((s) => s.step === 'import')?.data as {read: number; imported: number; duplicates: number; rejected: number; patients: number}
     expect(imported).toMatchObject({read: 1887, rejected: 0, patients: 6})
     expect(imported.imported + imported.duplicates).toBe(1887)
@@ -52,6 +52,11 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
   it('shares exactly the granted classes, refuses after the revoke, exports a dataset and ends with an intact audit log', () => {
     const data = (step: string) => result.steps.find((s) => s.step === step)?.data as Record<string, unknown>
     expect((data('share').classes as string[]).sort()).toEqual(['conditions', 'labs'])
+    // break-glass: the emergency summary's classes only, and the clinic built the summary from them
+    expect(data('break-glass')).toMatchObject({breakGlass: true})
+    expect((data('break-glass').classes as string[]).every((c) => ['allergies', 'medications', 'conditions', 'labs'].includes(c))).toBe(true)
+    expect((data('break-glass').withheld as number) > 0).toBe(true)
+    expect((data('break-glass').conditions as number) + (data('break-glass').medications as number)).toBeGreaterThan(0)
     expect(data('refused')).toMatchObject({decision: 'Deny', reason: 'Revoked'})
     expect(data('export')).toMatchObject({format: 'csv', cohort: {included: 5}})
     expect(existsSync(join(result.home, 'research-export', 'manifest.json'))).toBe(true)

@@ -15,6 +15,7 @@ import {attachmentOf, type AttachmentInfo} from '../vault/attach.js'
 import {decryptObject, decryptObjectStream, decryptText, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
 import type {CustodianContext} from '../vault/custodian.js'
 import {mergeResources, subjectForPatient} from '../vault/read.js'
+import {BREAK_GLASS_CLASSES, emergencySummary, ipsBundle, SUMMARY_CLASSES, type EmergencySummary} from '../vault/summary.js'
 import {RecordIndex} from '../vault/record-index.js'
 import {auditAccess, type AccessAuditInput} from './audit.js'
 import {parsePackage, type AccessPackage} from './package.js'
@@ -103,6 +104,12 @@ export async function sharePatient(
   let decision: CheckResult = {decision: 'NoConsent', reason: 'NoConsent'}
   for (const dataClass of requested) {
     const result = await checkConsent(registry, {subject, grantee: grantee.address, purpose: options.purpose, classes: [dataClass]})
+    if (result.decision === 'Permit' && result.breakGlass && !BREAK_GLASS_CLASSES.includes(dataClass)) {
+      // Break-glass (no consent) opens the emergency summary's classes only.
+      withheld.push({class: dataClass, decision: 'Deny', reason: 'NotInEmergencySummary'})
+      if (decision.decision !== 'Permit') decision = {decision: 'Deny', reason: 'NotInEmergencySummary'}
+      continue
+    }
     if (result.decision === 'Permit') {
       permitted.push(dataClass)
       decision = result
@@ -118,7 +125,9 @@ export async function sharePatient(
     throw new AccessDenied(
       denied,
       subject,
-      `No key released: the chain says ${first?.decision ?? decision.decision} (${first?.reason ?? decision.reason}) for ${options.purpose}${first ? ` on ${first.class}` : ''}.`,
+      denied.reason === 'NotInEmergencySummary'
+        ? `No key released: break-glass opens only the emergency summary's classes (${BREAK_GLASS_CLASSES.join(', ')}), not ${withheld.map((w) => w.class).join(', ')}.`
+        : `No key released: the chain says ${first?.decision ?? decision.decision} (${first?.reason ?? decision.reason}) for ${options.purpose}${first ? ` on ${first.class}` : ''}.`,
     )
   }
   const objects = index.objects({subject, classes: permitted.filter((c) => held.includes(c)), attachments: 'include'})
@@ -151,8 +160,9 @@ export async function sharePatient(
   const sealed = await encryptText(JSON.stringify(pkg), grantee.recipient)
   const prepared = await prepareFile(sealed)
   const store = openContentStore(session)
-  const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId}
-  await auditAccess(session, {...released, outcome: 'success', reason: 'Permit'})
+  // A release under break-glass is flagged in the log (reason BreakGlass), for review.
+  const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId, ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})}
+  await auditAccess(session, {...released, outcome: 'success', reason: decision.breakGlass ? 'BreakGlass' : 'Permit'})
   const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, attachments: entries.filter((e) => e.kind === 'attachment').length, decision, withheld}
   try {
     if (options.out) {
@@ -243,31 +253,7 @@ export async function fetchPackage(
   const attachmentsDir = options.attachmentsDir ?? dirname(resolve(options.out))
   if (!isDirectory(attachmentsDir)) throw new MedctlError('E_BAD_OUT', `Cannot write attachments into ${attachmentsDir}: it is not a folder.`, {exitCode: ExitCode.USAGE})
   const grantee = session.identity().address
-  let source: ContentSource & {close?: () => void}
-  let packageCid: string
-  let kind: FetchResult['source']
-  if ('car' in reference) {
-    try {
-      const car = await openCarFile(reference.car)
-      if (car.roots.length !== 1) {
-        car.close()
-        throw new MedctlError('E_BAD_PACKAGE', 'This CAR file is not a medctl access package (it must have exactly one root).', {exitCode: ExitCode.VERIFY_FAILED})
-      }
-      source = car
-      packageCid = car.roots[0] as string
-      kind = 'car'
-    } catch (error) {
-      const code = (error as {code?: string}).code
-      if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
-      throw error
-    }
-  } else {
-    const store = openContentStore(session)
-    if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such access package in the content store.', {exitCode: 2})
-    source = store
-    packageCid = reference.cid
-    kind = store.kind
-  }
+  const {source, packageCid, kind} = await openPackageSource(session, reference, grantee)
   try {
     return await openPackage(session, source, {packageCid, kind, out: options.out, attachmentsDir, grantee})
   } finally {
@@ -275,11 +261,43 @@ export async function fetchPackage(
   }
 }
 
-async function openPackage(
-  session: Session,
-  source: ContentSource,
-  options: {packageCid: string; kind: FetchResult['source']; out: string; attachmentsDir: string; grantee: string},
-): Promise<FetchResult & {pkg: AccessPackage}> {
+/** The package's blocks: a CAR file, checked block by block, or this profile's content store. */
+async function openPackageSource(session: Session, reference: {car: string} | {cid: string}, grantee: string): Promise<{source: ContentSource & {close?: () => void}; packageCid: string; kind: FetchResult['source']}> {
+  if ('car' in reference) {
+    try {
+      const car = await openCarFile(reference.car)
+      if (car.roots.length !== 1) {
+        car.close()
+        throw new MedctlError('E_BAD_PACKAGE', 'This CAR file is not a medctl access package (it must have exactly one root).', {exitCode: ExitCode.VERIFY_FAILED})
+      }
+      return {source: car, packageCid: car.roots[0] as string, kind: 'car'}
+    } catch (error) {
+      const code = (error as {code?: string}).code
+      if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
+      throw error
+    }
+  }
+  const store = openContentStore(session)
+  if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such access package in the content store.', {exitCode: 2})
+  return {source: store, packageCid: reference.cid, kind: store.kind}
+}
+
+interface DecryptedPackage {
+  pkg: AccessPackage
+  decision: CheckResult
+  resources: FhirResource[]
+  /** The classes whose objects were decrypted. */
+  classes: DataClass[]
+  objects: number
+  audited: Omit<AccessAuditInput, 'outcome'>
+}
+
+/**
+ * Decrypts the package with this profile's age identity, checks it names this profile's own
+ * registry and chain, asks that chain whether the grant is still Permit for every class in it,
+ * then decrypts the objects (only those of `only`, when given) in memory. Denials are audited.
+ */
+async function decryptPackage(session: Session, source: ContentSource, options: {packageCid: string; grantee: string; only?: readonly DataClass[]}): Promise<DecryptedPackage> {
   const {packageCid, grantee} = options
   const identity = await session.unlock()
   const sealed = await readAll(source.cat(packageCid))
@@ -302,20 +320,33 @@ async function openPackage(
   }
   const registry = registryContract(ownRegistry, await session.chainProvider())
   const decision = await checkConsent(registry, {subject: pkg.subject, grantee: (identity.wallet as Wallet).address, purpose: pkg.purpose as Purpose, classes: pkg.classes})
-  const audited: Omit<AccessAuditInput, 'outcome'> = {type: 'fetch', grantee, subject: pkg.subject, purpose: pkg.purpose, classes: pkg.classes, cids: [packageCid, ...pkg.objects.map((o) => o.cid)], custodian: pkg.custodian}
+  const objects = pkg.objects.filter((o) => !options.only || options.only.includes(o.class))
+  const classes = options.only ? pkg.classes.filter((c) => options.only?.includes(c)) : pkg.classes
+  const audited: Omit<AccessAuditInput, 'outcome'> = {type: 'fetch', grantee, subject: pkg.subject, purpose: pkg.purpose, classes, cids: [packageCid, ...objects.map((o) => o.cid)], custodian: pkg.custodian}
   if (decision.decision !== 'Permit') {
     await auditAccess(session, {...audited, outcome: 'denied', reason: decision.reason, consentId: decision.consentId})
     throw new AccessDenied(decision, pkg.subject, `The grant is no longer valid: ${decision.decision} (${decision.reason}). Nothing was decrypted.`)
   }
   const parts: FhirResource[][] = []
-  for (const object of pkg.objects) {
+  for (const object of objects) {
     if (!pkg.classes.includes(object.class)) throw new MedctlError('E_BAD_PACKAGE', 'The package names an object outside its classes.', {exitCode: ExitCode.VERIFY_FAILED})
     if (object.kind === 'attachment') continue
     const objectKey = await unwrapKey(Buffer.from(object.envelope, 'base64'), identity.ageIdentity)
     const plaintext = await decryptObject(await readAll(source.cat(object.cid)), objectKey)
     parts.push(Buffer.from(plaintext).toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FhirResource))
   }
-  const resources = mergeResources(parts)
+  return {pkg, decision, resources: mergeResources(parts), classes, objects: objects.length, audited: {...audited, consentId: decision.consentId, ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})}}
+}
+
+async function openPackage(
+  session: Session,
+  source: ContentSource,
+  options: {packageCid: string; kind: FetchResult['source']; out: string; attachmentsDir: string; grantee: string},
+): Promise<FetchResult & {pkg: AccessPackage}> {
+  const {packageCid} = options
+  const {pkg, decision, resources, audited} = await decryptPackage(session, source, options)
+  const identity = await session.unlock()
+  const reason = decision.breakGlass ? 'BreakGlass' : 'Permit'
   const bundle = {resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource}))}
   const attachmentObjects = pkg.objects.filter((o) => o.kind === 'attachment')
   const described = new Map<string, AttachmentInfo>()
@@ -327,7 +358,7 @@ async function openPackage(
     if (!described.has(object.cid)) throw new MedctlError('E_BAD_PACKAGE', `The package holds an attachment (${object.cid}) that no DocumentReference in it describes.`, {exitCode: ExitCode.VERIFY_FAILED})
   }
   // Write-ahead: the fetch is in the log before any plaintext is on disk.
-  await auditAccess(session, {...audited, outcome: 'success', reason: 'Permit', consentId: decision.consentId, phase: 'intent'})
+  await auditAccess(session, {...audited, outcome: 'success', reason, phase: 'intent'})
   const fetched: FetchedAttachment[] = []
   try {
     const names = new Set<string>()
@@ -341,10 +372,10 @@ async function openPackage(
   } catch (error) {
     // All or nothing: the attachments already written by this fetch are removed.
     for (const done of fetched) rmSync(done.file, {force: true})
-    await auditAccess(session, {...audited, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', consentId: decision.consentId, phase: 'written'})
+    await auditAccess(session, {...audited, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', phase: 'written'})
     throw error
   }
-  await auditAccess(session, {...audited, outcome: 'success', reason: 'Permit', consentId: decision.consentId, phase: 'written'})
+  await auditAccess(session, {...audited, outcome: 'success', reason, phase: 'written'})
   return {packageCid, source: options.kind, subject: pkg.subject, custodian: pkg.custodian, classes: pkg.classes, resources: resources.length, objects: pkg.objects.length, out: options.out, decision, attachments: fetched, pkg}
 }
 
@@ -393,4 +424,35 @@ export async function writeAttachment(source: ContentSource, cid: string, object
     }
   })
   return info.size
+}
+
+export interface PackageSummaryResult {
+  subject: string
+  summary: EmergencySummary
+  /** The IPS document Bundle built from the same resources. */
+  ips: FhirResource
+  package: {cid: string; source: FetchResult['source']; custodian: string; purpose: string; classes: DataClass[]; breakGlass: boolean}
+  decision: CheckResult
+}
+
+/**
+ * The emergency summary from an access package, in the grantee's own home (a clinician under
+ * break-glass): the same checks as `records fetch` against this profile's own chain — Permit now,
+ * so nothing after the window closes — then only the summary's classes are decrypted, in memory,
+ * and only the summary leaves the service. Audited as a fetch of the emergency summary (flagged
+ * BreakGlass when the window is what permits it).
+ */
+export async function summarizePackage(session: Session, options: {ref: string}): Promise<PackageSummaryResult> {
+  const reference = packageReference(options.ref)
+  const grantee = session.identity().address
+  const {source, packageCid, kind} = await openPackageSource(session, reference, grantee)
+  try {
+    const {pkg, decision, resources, classes, audited} = await decryptPackage(session, source, {packageCid, grantee, only: SUMMARY_CLASSES})
+    const summary = emergencySummary(resources)
+    const ips = ipsBundle(summary, resources)
+    await auditAccess(session, {...audited, outcome: 'success', reason: decision.breakGlass ? 'BreakGlass' : 'Permit', detail: {...audited.detail, what: 'emergency-summary'}})
+    return {subject: pkg.subject, summary, ips, package: {cid: packageCid, source: kind, custodian: pkg.custodian, purpose: pkg.purpose, classes, breakGlass: Boolean(decision.breakGlass)}, decision}
+  } finally {
+    source.close?.()
+  }
 }

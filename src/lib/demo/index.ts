@@ -9,9 +9,10 @@ import {importRecords} from '../vault/import.js'
 import {listRecords} from '../vault/read.js'
 import {fileURLToPath} from 'node:url'
 import {join as joinPath} from 'node:path'
-import {fetchPackage, sharePatient} from '../access/index.js'
+import {fetchPackage, sharePatient, summarizePackage} from '../access/index.js'
 import {anchorLog, chainAnchors, verifyLog} from '../audit/index.js'
 import {recordAudit} from '../audit/record.js'
+import {openEmergencyAccess} from '../consent/actions.js'
 import {granteeAddress} from '../consent/context.js'
 import {grantConsent, type GrantedConsent} from '../consent/grant.js'
 import {revokeConsents} from '../consent/revoke.js'
@@ -121,6 +122,16 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
       if (denied.code !== 'E_ACCESS_DENIED') throw error
       ctx.record({step: 'refused', detail: `a new share is refused: ${denied.decision?.decision} (${denied.decision?.reason}); no key released, the attempt is in the audit log`, data: {...denied.decision}})
     }
+    // The emergency room: break-glass opens the emergency summary's classes, and only those.
+    const er = granteeAddress(local, 'clinic')
+    const opened = await openEmergencyAccess(local, {patient: ctx.patients[0] as string, grantee: er, reason: 'demo: unconscious on arrival', hours: 4})
+    const emergency = await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: 'clinic', purpose: 'BTG'})
+    const {summary, package: received} = await summarizePackage(clinic, {ref: emergency.packageCid})
+    ctx.record({
+      step: 'break-glass',
+      detail: `break-glass ${opened.accessId.slice(0, 10)}… for the clinic until ${new Date(opened.until * 1000).toISOString()}: the hospital releases ${emergency.classes.join(', ')} only (${emergency.withheld.length} classes withheld); the clinic's own medctl shows the emergency summary: ${summary.allergies.length} allergies, ${summary.medications.length} active medications, ${summary.conditions.length} active conditions, blood group ${summary.bloodGroup?.value ?? 'not recorded'} — flagged BreakGlass in both audit logs, waiting for review`,
+      data: {accessId: opened.accessId, classes: emergency.classes, withheld: emergency.withheld.length, breakGlass: received.breakGlass, allergies: summary.allergies.length, medications: summary.medications.length, conditions: summary.conditions.length, bloodGroup: summary.bloodGroup?.value ?? null},
+    })
   },
   async (ctx) => {
     const local = ctx.session('local')

@@ -12,7 +12,7 @@ import {attachFile, type AttachResult} from './attach.js'
 import {importRecords, type ImportResult} from './import.js'
 import {showRecords} from './read.js'
 import {uploadObjects, type UploadResult} from './upload.js'
-import {emergencySummary, ipsBundle, type EmergencySummary} from './summary.js'
+import {emergencySummary, ipsBundle, SUMMARY_CLASSES, type EmergencySummary} from './summary.js'
 
 /**
  * The records use cases, each owning its side effects in order (audit intent, act, store, audit
@@ -138,8 +138,7 @@ export async function decryptPatient(session: Session, q: {patient: string; clas
   return shown
 }
 
-/** The classes the emergency summary reads (and, under break-glass, the only ones it needs). */
-export const SUMMARY_CLASSES: readonly DataClass[] = ['demographics', 'allergies', 'medications', 'conditions', 'labs', 'vitals']
+export {SUMMARY_CLASSES, BREAK_GLASS_CLASSES} from './summary.js'
 
 /** The custodian builds a patient's emergency summary (IPS shape); audited like any decryption. */
 export async function summarizePatient(session: Session, q: {patient: string}): Promise<{subject: string; summary: EmergencySummary; ips: FhirResource}> {
