@@ -1,20 +1,20 @@
-import {existsSync, statSync} from 'node:fs'
-import {dirname, resolve} from 'node:path'
 import type {Wallet} from 'ethers'
-import {CID} from 'multiformats/cid'
 import {MedctlError, ExitCode} from '../core/errors.js'
 import {writePrivateFile} from '../config/keystore.js'
 import {checkConsent, lookupRecipient, registryContract, type CheckResult, type Purpose} from '../consent/index.js'
 import type {Session} from '../session/session.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
-import {dagBlocks, openCarFile, openContentStore, prepareFile, readAll, writeCarFile, type Block, type ContentSource} from '../ipfs/index.js'
-import {decryptObject, decryptText, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
+import {readAll, type ContentSource} from '../ipfs/index.js'
+import {decryptObject, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
 import type {CustodianContext} from '../vault/custodian.js'
 import {mergeResources, subjectForPatient} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
 import {auditAccess, type AccessAuditInput} from './audit.js'
 import {parsePackage, type AccessPackage} from './package.js'
+import {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery} from './delivery.js'
+
+export {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery, type Released} from './delivery.js'
 
 export type {AccessPackage} from './package.js'
 
@@ -138,28 +138,13 @@ export async function sharePatient(
     objects: entries,
   }
   const sealed = await encryptText(JSON.stringify(pkg), grantee.recipient)
-  const prepared = await prepareFile(sealed)
-  const store = openContentStore(session)
-  const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId}
-  await auditAccess(session, {...released, outcome: 'success', reason: 'Permit'})
-  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, decision, withheld}
-  try {
-    if (options.out) {
-      const packageBlocks = new Map(prepared.blocks.map((b) => [b.cid, b.bytes]))
-      const blocks = async function* (): AsyncGenerator<Block> {
-        yield* dagBlocks([prepared.cid], async (cid) => packageBlocks.get(cid))
-        yield* dagBlocks(entries.map((e) => e.cid), (cid) => store.getBlock(cid))
-      }
-      const written = await writeCarFile(options.out, [prepared.cid], blocks())
-      return {...base, delivery: 'car', car: {out: options.out, ...written}}
-    }
-    const {cid} = await store.add(sealed)
-    await store.pin(cid)
-    return {...base, packageCid: cid, delivery: store.kind}
-  } catch (error) {
-    await auditAccess(session, {...released, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED'})
-    throw error
-  }
+  const released = await releasePackage(session, {
+    sealed,
+    stored: entries.map((e) => e.cid),
+    out: options.out,
+    audit: {subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, consentId: decision.consentId},
+  })
+  return {subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, decision, withheld, ...released}
 }
 
 export interface FetchResult {
@@ -175,33 +160,6 @@ export interface FetchResult {
   decision: CheckResult
 }
 
-/** An output file's folder must exist: checked before anything is released or decrypted. */
-export function checkOutputPath(out: string): void {
-  let ok = false
-  try {
-    ok = statSync(dirname(resolve(out))).isDirectory() && !(existsSync(out) && statSync(out).isDirectory())
-  } catch {
-    ok = false
-  }
-  if (!ok) throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
-}
-
-/** `records fetch pkg.car|CID`: an existing file is a CAR; otherwise the argument must be a CID. */
-export function packageReference(ref: string): {car: string} | {cid: string} {
-  let isFile = false
-  try {
-    isFile = statSync(ref).isFile()
-  } catch {
-    // not a file: a CID then
-  }
-  if (isFile) return {car: ref}
-  try {
-    return {cid: CID.parse(ref).toString()}
-  } catch {
-    throw new MedctlError('E_BAD_PACKAGE_REF', 'Name the access package by its CAR file (an existing file) or its CID (bafy…).', {exitCode: ExitCode.USAGE})
-  }
-}
-
 /**
  * The grantee opens an access package, from a CAR file or by CID through its own content store.
  * A CAR file is checked block by block against its CIDs before anything in it is used. The grant
@@ -212,38 +170,21 @@ export function packageReference(ref: string): {car: string} | {cid: string} {
  * of it checks out.
  */
 export async function fetchPackage(session: Session, options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string}): Promise<FetchResult & {pkg: AccessPackage}> {
-  const reference = packageReference(options.ref ?? options.cid ?? '')
+  packageReference(options.ref ?? options.cid ?? '')
   checkOutputPath(options.out)
   const grantee = session.identity().address
-  let source: ContentSource & {close?: () => void}
-  let packageCid: string
-  let kind: FetchResult['source']
-  if ('car' in reference) {
-    try {
-      const car = await openCarFile(reference.car)
-      if (car.roots.length !== 1) {
-        car.close()
-        throw new MedctlError('E_BAD_PACKAGE', 'This CAR file is not a medctl access package (it must have exactly one root).', {exitCode: ExitCode.VERIFY_FAILED})
-      }
-      source = car
-      packageCid = car.roots[0] as string
-      kind = 'car'
-    } catch (error) {
-      const code = (error as {code?: string}).code
-      if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
-      throw error
-    }
-  } else {
-    const store = openContentStore(session)
-    if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such access package in the content store.', {exitCode: 2})
-    source = store
-    packageCid = reference.cid
-    kind = store.kind
+  let opened: OpenedDelivery
+  try {
+    opened = await openDelivery(session, options.ref ?? options.cid ?? '', 'medctl access package')
+  } catch (error) {
+    const code = (error as {code?: string}).code
+    if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
+    throw error
   }
   try {
-    return await openPackage(session, source, {packageCid, kind, out: options.out, grantee})
+    return await openPackage(session, opened.source, {packageCid: opened.packageCid, kind: opened.kind, out: options.out, grantee})
   } finally {
-    source.close?.()
+    opened.close()
   }
 }
 
@@ -257,10 +198,10 @@ async function openPackage(
   const sealed = await readAll(source.cat(packageCid))
   let text: string
   try {
-    text = await decryptText(sealed, identity.ageIdentity)
+    text = await unsealPackage(sealed, identity.ageIdentity, 'access package')
   } catch (error) {
     await auditAccess(session, {type: 'fetch', outcome: 'denied', grantee, reason: 'E_NOT_FOR_YOU', cids: [packageCid]})
-    throw new MedctlError('E_NOT_FOR_YOU', 'This access package is not addressed to this profile.', {cause: error, exitCode: ExitCode.DENIED})
+    throw error
   }
   const pkg = parsePackage(text)
   // The verifier's own roots: the registry and chain come from this profile, not from the package.
