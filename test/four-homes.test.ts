@@ -241,7 +241,9 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     const log = readdirSync(join(homes.hospital, 'data', 'audit'))
       .filter((f) => f.startsWith('log-'))
       .flatMap((f) => readFileSync(join(homes.hospital, 'data', 'audit', f), 'utf8').split('\n').filter(Boolean))
-      .map((line) => JSON.parse(line) as {type: string; outcome: string; purpose?: string; detail?: {grantee?: string}})
+      .map((line) => JSON.parse(line) as {type: string; outcome: string; reason?: string; purpose?: string; detail?: {grantee?: string}})
     expect(log.some((e) => e.type === 'key-release' && e.outcome === 'success' && e.purpose === 'HRESCH' && e.detail?.grantee === address.lab)).toBe(true)
+    // and the refused delivery to the clinic is there too, as a failed export
+    expect(log.some((e) => e.type === 'export' && e.outcome === 'failure' && e.reason === 'E_DELIVER_NOT_GRANTEE')).toBe(true)
   })
 })

@@ -124,14 +124,16 @@ function exportKey(keyFile: string | undefined): Uint8Array {
 /**
  * The research export as a use case: the export itself, then its audit entry — the outcome, with
  * the cohort, the pinned block and the files; a refused export (empty cohort, all suppressed,
- * anything else) is audited as a failure with its code.
+ * anything else) is audited as a failure with its code. With `deliverTo` the export is then
+ * delivered, sealed, to the researcher (see deliverExport), audited as a key release.
  */
 export async function exportResearch(session: Session, custodian: CustodianContext, options: ResearchOptions): Promise<ResearchResult> {
   const base = {type: 'export', action: 'E', purpose: 'HRESCH', ...(options.classes ? {classes: options.classes} : {})} as const
-  // The lab's recipient is found before anything is written: a lab with no published key fails first.
-  const lab = options.deliverTo ? await deliveryTarget(session, options) : undefined
   let result: ResearchResult
+  let lab: Grantee | undefined
   try {
+    // The lab's recipient is found before anything is written: a lab with no published key fails first.
+    lab = options.deliverTo ? await deliveryTarget(session, options) : undefined
     result = await buildResearchExport(session, custodian, options)
   } catch (error) {
     await recordAudit(session, {...base, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {what: 'research', grantee: options.grantee}})
