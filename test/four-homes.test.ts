@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {classOf, type FhirResource} from '../src/lib/fhir/index.js'
+import {openCarFile} from '../src/lib/ipfs/index.js'
 import {startIpfsNet, type IpfsNet} from './helpers/ipfs-net.js'
 import {parseEnvelope, repoRoot, runBin, runJson, TEST_PASSPHRASE} from './helpers/cli.js'
 
@@ -40,6 +41,7 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
   let shareCar: string
   let ipfsPackageCid: string
   let labCar: string
+  let exportedFiles: string[]
 
   /** Runs a command in-process in one party's home. */
   async function as<R = Record<string, unknown>>(party: Party, args: string[]) {
@@ -156,13 +158,14 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     expect(astray.envelope.error.code).toBe('E_DELIVER_NOT_GRANTEE')
     expect(existsSync(join(homes.hospital, 'astray'))).toBe(false)
     expect(existsSync(join(exchange, 'astray.car'))).toBe(false)
-    const exported = await as<{cohort: {included: number}; delivery: {to: string; delivery: string; files: number; packageCid: string}}>('hospital', [
+    const exported = await as<{cohort: {included: number}; files: Array<{path: string}>; delivery: {to: string; delivery: string; files: number; packageCid: string}}>('hospital', [
       'export', 'research', '--grantee', address.lab as string, '--classes', RESEARCH_CLASSES, '--k', '1', '--format', 'csv',
       '--out', join(homes.hospital, 'study-42'), '--deliver-to', address.lab as string, '--deliver-out', labCar,
     ])
     expect(exported.exitCode, JSON.stringify(exported.envelope)).toBe(0)
     expect(exported.envelope.result.cohort.included).toBe(1)
-    expect(exported.envelope.result.delivery).toMatchObject({to: address.lab, delivery: 'car'})
+    expect(exported.envelope.result.delivery).toMatchObject({to: address.lab, delivery: 'car', files: exported.envelope.result.files.length + 1})
+    exportedFiles = exported.envelope.result.files.map((f) => f.path)
     // ciphertext only: no CSV header, no manifest field in clear
     const bytes = readFileSync(labCar)
     expect(bytes.includes(Buffer.from('manifestVersion'))).toBe(false)
@@ -197,15 +200,40 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     expect(bin.status).toBe(4)
     expect(parseEnvelope<ExportVerified>(bin.stdout).result.firstBadFile).toBe(file)
 
+    // A CAR block of one file flipped in transit: every block is still checked against its CID, and
+    // the lab is told which file was hit (exit 4); nothing of the delivery is kept.
     const bytes = readFileSync(labCar)
+    const car = await openCarFile(labCar)
+    const listed = ['manifest.json', ...exportedFiles]
+    const target = listed.length - 1 // the CAR holds the package, then each listed file in order
+    let at: number
+    let packageAt: number
+    try {
+      const blockAt = async (cid: string) => bytes.indexOf(Buffer.from((await car.getBlock(cid)) as Uint8Array))
+      expect(car.cids()[0]).toBe(car.roots[0])
+      packageAt = await blockAt(car.roots[0] as string)
+      at = await blockAt(car.cids()[1 + target] as string)
+    } finally {
+      car.close()
+    }
+    expect(packageAt).toBeGreaterThan(0)
+    expect(at).toBeGreaterThan(0)
     const bad = Buffer.from(bytes)
-    bad[Math.floor(bytes.length / 2)] = (bad[Math.floor(bytes.length / 2)] as number) ^ 0x01
+    bad[at + 40] = (bad[at + 40] as number) ^ 0x01
     const tampered = join(exchange, 'study-42-tampered.car')
     writeFileSync(tampered, bad)
     const second = join(homes.lab, 'study-42-again')
-    const refused = await as('lab', ['export', 'verify', tampered, '--out', second])
+    const refused = await as<ExportVerified>('lab', ['export', 'verify', tampered, '--out', second])
     expect(refused.exitCode).toBe(4)
-    expect(refused.envelope.error.code).toBe('E_CAR_CORRUPT')
+    expect(refused.envelope.result).toMatchObject({ok: false, code: 'E_FILE_ALTERED', firstBadFile: listed[target]})
+    expect(existsSync(second)).toBe(false)
+    // the package itself damaged: the whole file is refused
+    const badPackage = Buffer.from(bytes)
+    badPackage[packageAt + 40] = (badPackage[packageAt + 40] as number) ^ 0x01
+    writeFileSync(tampered, badPackage)
+    const refusedAll = await as('lab', ['export', 'verify', tampered, '--out', second])
+    expect(refusedAll.exitCode).toBe(4)
+    expect(refusedAll.envelope.error.code).toBe('E_CAR_CORRUPT')
     expect(existsSync(second)).toBe(false)
     expect(readdirSync(homes.lab).filter((f) => f.startsWith('.medctl-receive-'))).toEqual([])
   })

@@ -96,26 +96,30 @@ export interface OpenedDelivery {
   source: ContentSource
   packageCid: string
   kind: 'car' | 'embedded' | 'kubo'
+  /** Blocks of the CAR file that did not match their CIDs (with `damaged: 'collect'`; asking for one fails). */
+  damaged(): string[]
   close(): void
 }
 
 /**
  * Opens a delivery by CAR file (every block hashed against its CID before anything is used;
- * exactly one root, the package) or by CID through this profile's own content store.
+ * exactly one root, the package) or by CID through this profile's own content store. With
+ * `damaged: 'collect'` a CAR block that fails its hash is set aside instead of refusing the file,
+ * and fails only when it is read (so the caller can name what it belonged to).
  */
-export async function openDelivery(session: Session, ref: string, what = 'medctl package'): Promise<OpenedDelivery> {
+export async function openDelivery(session: Session, ref: string, what = 'medctl package', options: {damaged?: 'refuse' | 'collect'} = {}): Promise<OpenedDelivery> {
   const reference = packageReference(ref)
   if ('car' in reference) {
-    const car = await openCarFile(reference.car)
+    const car = await openCarFile(reference.car, options)
     if (car.roots.length !== 1) {
       car.close()
       throw new MedctlError('E_BAD_PACKAGE', `This CAR file is not a ${what} (it must have exactly one root).`, {exitCode: ExitCode.VERIFY_FAILED})
     }
-    return {source: car, packageCid: car.roots[0] as string, kind: 'car', close: () => car.close()}
+    return {source: car, packageCid: car.roots[0] as string, kind: 'car', damaged: () => car.damaged(), close: () => car.close()}
   }
   const store = openContentStore(session)
   if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', `No such ${what} in the content store.`, {exitCode: ExitCode.USAGE})
-  return {source: store, packageCid: reference.cid, kind: store.kind, close: () => undefined}
+  return {source: store, packageCid: reference.cid, kind: store.kind, damaged: () => [], close: () => undefined}
 }
 
 /** The package's plaintext, decrypted with this profile's age identity (E_NOT_FOR_YOU, exit 5, when it is someone else's). */

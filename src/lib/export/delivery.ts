@@ -121,11 +121,13 @@ function checkOutDir(out: string): void {
 export async function receiveExport(session: Session, options: {ref: string; out?: string; roots: ExportVerifierRoots}): Promise<ExportVerifyReport> {
   if (options.out) checkOutDir(options.out)
   const identity = await session.unlock()
-  const opened = await openDelivery(session, options.ref, 'delivered research export')
+  // Damaged blocks are set aside rather than refused at once, so the file they belong to can be named.
+  const opened = await openDelivery(session, options.ref, 'delivered research export', {damaged: 'collect'})
   const staging = mkdtempSync(options.out ? join(dirname(resolve(options.out)), '.medctl-receive-') : join(tmpdir(), 'medctl-receive-'))
   let keep = false
   try {
     const pkg = parseDeliveryPackage(await unsealPackage(await readAll(opened.source.cat(opened.packageCid)), identity.ageIdentity, 'research export'))
+    const received = {kind: opened.kind, packageCid: opened.packageCid, files: pkg.files.length, claimedCustodian: pkg.custodian, out: null}
     for (const f of pkg.files) {
       const full = insideDir(staging, f.path)
       if (!full) throw new MedctlError('E_MANIFEST_PATH', `The delivery names a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, {exitCode: ExitCode.VERIFY_FAILED})
@@ -133,11 +135,18 @@ export async function receiveExport(session: Session, options: {ref: string; out
       try {
         plaintext = await decryptObject(await readAll(opened.source.cat(f.cid)), identity.ageIdentity)
       } catch (error) {
-        if ((error as {code?: string}).code !== 'E_DECRYPT') throw error
-        throw new MedctlError('E_FILE_ALTERED', `${f.path} in the delivery does not decrypt with this profile's identity.`, {cause: error, exitCode: ExitCode.VERIFY_FAILED, details: {firstBadFile: f.path}})
+        const code = (error as {code?: string}).code
+        if (code !== 'E_DECRYPT' && code !== 'E_CAR_CORRUPT' && code !== 'E_CID_MISMATCH') throw error
+        // A file of the delivery arrived damaged: named, and nothing of the delivery is kept.
+        const problem = code === 'E_DECRYPT' ? `${f.path} in the delivery does not decrypt with this profile's identity.` : `${f.path} arrived damaged: a block of it does not match its CID.`
+        return {ok: false, exitCode: ExitCode.VERIFY_FAILED, code: 'E_FILE_ALTERED', problem, firstBadFile: f.path, dir: options.ref, manifest: null, signer: null, files: [{path: f.path, status: 'altered'}], unlisted: [], checkedAgainst: null, delivery: received}
       }
       mkdirSync(dirname(full), {recursive: true, mode: 0o700})
       writeFileSync(full, plaintext, {mode: 0o600})
+    }
+    const damaged = opened.damaged()
+    if (damaged.length > 0) {
+      throw new MedctlError('E_CAR_CORRUPT', `The CAR file is damaged or not a CAR file: block ${damaged[0]} does not match its CID. Nothing from it was used.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid: damaged[0]}})
     }
     const report = await verifyExport(staging, options.roots)
     const out = report.ok && options.out ? resolve(options.out) : null
@@ -147,7 +156,7 @@ export async function receiveExport(session: Session, options: {ref: string; out
       keep = true
     }
     report.dir = out ?? options.ref
-    report.delivery = {kind: opened.kind, packageCid: opened.packageCid, files: pkg.files.length, claimedCustodian: pkg.custodian, out}
+    report.delivery = {...received, out}
     return report
   } finally {
     opened.close()
