@@ -244,6 +244,20 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     expect(r.envelope.error.code).toBe('E_NOT_FOR_YOU')
   })
 
+  it('each receipt is in the receiver\'s own audit log: the lab\'s kept (intent, then written) and damaged ones, the clinic\'s refusal', () => {
+    const entries = (party: Party) =>
+      readdirSync(join(homes[party], 'data', 'audit'))
+        .filter((f) => f.startsWith('log-'))
+        .flatMap((f) => readFileSync(join(homes[party], 'data', 'audit', f), 'utf8').split('\n').filter(Boolean))
+        .map((line) => JSON.parse(line) as {type: string; outcome: string; reason?: string; purpose?: string; detail?: {phase?: string}})
+        .filter((e) => e.type === 'fetch' && e.purpose === 'HRESCH')
+    const lab = entries('lab').map((e) => `${e.outcome}:${e.reason}${e.detail?.phase ? `:${e.detail.phase}` : ''}`)
+    expect(lab.slice(0, 2)).toEqual(['success:verified:intent', 'success:verified:written'])
+    expect(lab).toContain('failure:E_FILE_ALTERED')
+    expect(lab).toContain('failure:E_CAR_CORRUPT')
+    expect(entries('clinic').map((e) => `${e.outcome}:${e.reason}`)).toEqual(['denied:E_NOT_FOR_YOU'])
+  })
+
   it('after the revoke, the clinic is refused (exit 5) by CAR and by CID, and nothing is written', async () => {
     expect((await as('hospital', ['consent', 'revoke', clinicConsent])).exitCode).toBe(0)
     const out = join(homes.clinic, 'late.json')

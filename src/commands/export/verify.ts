@@ -11,7 +11,7 @@ export default class ExportVerify extends BaseCommand<typeof ExportVerify> {
   static override summary = 'Verify a research export you received — a directory, or a delivery (CAR file or CID): the custodian\'s signature on its manifest, its network, and every file\'s SHA-256.'
   static override description = `Run it where the export arrives (the lab's own home, made with \`init --join network.json\`, or with --rpc-url and --registry and no profile at all). The manifest's signature is recovered over its canonical bytes (RFC 8785, EIP-191) and must come from the custodian of YOUR registry, read on YOUR chain (the registry's custodian(), else the account holding CUSTODIAN_ROLE): the signer, chain and registry the manifest names are reported, never believed. The manifest's chain id and registry must be yours and its pinned block one your chain has reached. Then every file the manifest lists is hashed (SHA-256) and the first that is missing or differs is named. Files the manifest does not list are reported as unlisted: nothing vouches for them. The report names what it checked against (custodian, registry, chain, block).
 
-A delivered export (\`export research --deliver-to\`) is named by its CAR file or by its CID (read through this profile's content store): every block of a CAR file is checked against its CID (a damaged block of one file: E_FILE_ALTERED naming that file; of the package or the CAR's structure: E_CAR_CORRUPT), the sealed package is opened with this profile's age identity (E_NOT_FOR_YOU, exit 5, when it was sealed for someone else), each file is decrypted into a private staging directory and the whole is verified as above. With --out DIR (new or empty) an export that verifies is written there; without --out, or when it fails, nothing is left on disk.
+A delivered export (\`export research --deliver-to\`) is named by its CAR file or by its CID (read through this profile's content store): every block of a CAR file is checked against its CID (a damaged block of one file: E_FILE_ALTERED naming that file; of the package or the CAR's structure: E_CAR_CORRUPT), the sealed package is opened with this profile's age identity (E_NOT_FOR_YOU, exit 5, when it was sealed for someone else), each file is decrypted into a private staging directory and the whole is verified as above. With --out DIR (new or empty) an export that verifies is written there; without --out, or when it fails, nothing is left on disk. The receipt, kept, refused or failed, is written to this home's audit log.
 
 Codes of a failed verification (exit 4): E_CAR_CORRUPT (a delivered CAR file is damaged), E_BAD_PACKAGE, E_MANIFEST_MISSING, E_MANIFEST_INVALID, E_MANIFEST_PATH (a listed path leaves the directory), E_MANIFEST_CHAIN, E_MANIFEST_REGISTRY, E_MANIFEST_BLOCK, E_MANIFEST_UNSIGNED, E_MANIFEST_SIGNER, E_FILE_MISSING, E_FILE_ALTERED.
 
@@ -36,6 +36,13 @@ Exit codes: 0 authentic and intact, 1 failure (chain unreachable: E_RPC_UNAVAILA
 
   static override writesHome = false
 
+  /** A delivery is decrypted with this profile's identity and its receipt audited in this home: that takes the writer lock. */
+  private receivingSession() {
+    const session = this.openSession(this.flags.profile)
+    this.lockHome()
+    return session
+  }
+
   async run(): Promise<Omit<ExportVerifyReport, 'exitCode'>> {
     let trust
     try {
@@ -52,7 +59,7 @@ Exit codes: 0 authentic and intact, 1 failure (chain unreachable: E_RPC_UNAVAILA
     if (trust.mode !== 'chain') throw new MedctlError('E_INTERNAL', 'export verify needs the chain.')
     let report: ExportVerifyReport
     try {
-      report = await verifyExportRef(this.args.dir, {roots: {provider: trust.provider, registry: trust.registry}, out: this.flags.out, session: () => this.openSession(this.flags.profile)})
+      report = await verifyExportRef(this.args.dir, {roots: {provider: trust.provider, registry: trust.registry}, out: this.flags.out, session: () => this.receivingSession()})
     } finally {
       trust.close()
     }

@@ -17,6 +17,7 @@ import {checkOutputPath, openDelivery, packageReference, releasePackage, unsealP
 export {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery, type Released} from './delivery.js'
 
 export type {AccessPackage} from './package.js'
+export {auditAccess, type AccessAuditInput} from './audit.js'
 
 export interface Grantee {
   address: string

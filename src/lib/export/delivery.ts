@@ -11,7 +11,7 @@ import {readFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {CID} from 'multiformats/cid'
-import {openDelivery, releasePackage, unsealPackage, type Grantee, type Released} from '../access/index.js'
+import {auditAccess, openDelivery, releasePackage, unsealPackage, type AccessAuditInput, type Grantee, type OpenedDelivery, type Released} from '../access/index.js'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {prepareFile, readAll} from '../ipfs/index.js'
 import type {Session} from '../session/session.js'
@@ -117,51 +117,81 @@ function checkOutDir(out: string): void {
  * the package is opened with its own age identity, every file decrypted into a private staging
  * directory (names checked to stay inside it), and the whole checked with `verifyExport` against
  * the lab's own roots. Only an export that verifies is moved to `out`; otherwise nothing is left.
+ * The receipt is in the lab's own audit log, like a fetch: refused, damaged or failed with its code;
+ * kept, before (intent) and after (written) the files reach `out`.
  */
 export async function receiveExport(session: Session, options: {ref: string; out?: string; roots: ExportVerifierRoots}): Promise<ExportVerifyReport> {
   if (options.out) checkOutDir(options.out)
   const identity = await session.unlock()
-  // Damaged blocks are set aside rather than refused at once, so the file they belong to can be named.
-  const opened = await openDelivery(session, options.ref, 'delivered research export', {damaged: 'collect'})
+  const audited: Omit<AccessAuditInput, 'outcome'> = {type: 'fetch', grantee: identity.address, purpose: 'HRESCH'}
+  let opened: OpenedDelivery
+  try {
+    // Damaged blocks are set aside rather than refused at once, so the file they belong to can be named.
+    opened = await openDelivery(session, options.ref, 'delivered research export', {damaged: 'collect'})
+  } catch (error) {
+    const code = (error as {code?: string}).code
+    if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {...audited, outcome: 'failure', reason: code})
+    throw error
+  }
+  audited.cids = [opened.packageCid]
   const staging = mkdtempSync(options.out ? join(dirname(resolve(options.out)), '.medctl-receive-') : join(tmpdir(), 'medctl-receive-'))
   let keep = false
   try {
-    const pkg = parseDeliveryPackage(await unsealPackage(await readAll(opened.source.cat(opened.packageCid)), identity.ageIdentity, 'research export'))
-    const received = {kind: opened.kind, packageCid: opened.packageCid, files: pkg.files.length, claimedCustodian: pkg.custodian, out: null}
-    for (const f of pkg.files) {
-      const full = insideDir(staging, f.path)
-      if (!full) throw new MedctlError('E_MANIFEST_PATH', `The delivery names a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, {exitCode: ExitCode.VERIFY_FAILED})
-      let plaintext: Uint8Array
-      try {
-        plaintext = await decryptObject(await readAll(opened.source.cat(f.cid)), identity.ageIdentity)
-      } catch (error) {
-        const code = (error as {code?: string}).code
-        if (code !== 'E_DECRYPT' && code !== 'E_CAR_CORRUPT' && code !== 'E_CID_MISMATCH') throw error
-        // A file of the delivery arrived damaged: named, and nothing of the delivery is kept.
-        const problem = code === 'E_DECRYPT' ? `${f.path} in the delivery does not decrypt with this profile's identity.` : `${f.path} arrived damaged: a block of it does not match its CID.`
-        return {ok: false, exitCode: ExitCode.VERIFY_FAILED, code: 'E_FILE_ALTERED', problem, firstBadFile: f.path, dir: options.ref, manifest: null, signer: null, files: [{path: f.path, status: 'altered'}], unlisted: [], checkedAgainst: null, delivery: received}
-      }
-      mkdirSync(dirname(full), {recursive: true, mode: 0o700})
-      writeFileSync(full, plaintext, {mode: 0o600})
-    }
-    const damaged = opened.damaged()
-    if (damaged.length > 0) {
-      throw new MedctlError('E_CAR_CORRUPT', `The CAR file is damaged or not a CAR file: block ${damaged[0]} does not match its CID. Nothing from it was used.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid: damaged[0]}})
-    }
-    const report = await verifyExport(staging, options.roots)
+    const report = await unpackAndVerify(opened, staging, identity.ageIdentity, options.roots, audited)
     const out = report.ok && options.out ? resolve(options.out) : null
-    if (out) {
+    if (!report.ok) await auditAccess(session, {...audited, outcome: 'failure', reason: report.code})
+    else if (!out) await auditAccess(session, {...audited, outcome: 'success', reason: 'verified'})
+    else {
+      // Write-ahead: the receipt is in the log before the files are where the lab reads them.
+      await auditAccess(session, {...audited, outcome: 'success', reason: 'verified', phase: 'intent'})
       if (existsSync(out)) rmdirSync(out)
       renameSync(staging, out)
       keep = true
+      await auditAccess(session, {...audited, outcome: 'success', reason: 'verified', phase: 'written'})
     }
     report.dir = out ?? options.ref
-    report.delivery = {...received, out}
+    if (report.delivery) report.delivery.out = out
     return report
+  } catch (error) {
+    const code = (error as {code?: string}).code
+    await auditAccess(session, {...audited, outcome: code === 'E_NOT_FOR_YOU' ? 'denied' : 'failure', reason: code ?? 'E_UNEXPECTED'})
+    throw error
   } finally {
     opened.close()
     if (!keep) rmSync(staging, {recursive: true, force: true})
   }
+}
+
+/** Opens the sealed package, decrypts every file into `staging`, and verifies the result there. */
+async function unpackAndVerify(opened: OpenedDelivery, staging: string, ageIdentity: string, roots: ExportVerifierRoots, audited: Omit<AccessAuditInput, 'outcome'>): Promise<ExportVerifyReport> {
+  const base = {ok: false, exitCode: ExitCode.VERIFY_FAILED, dir: staging, manifest: null, signer: null, files: [], unlisted: [], checkedAgainst: null} as const
+  const pkg = parseDeliveryPackage(await unsealPackage(await readAll(opened.source.cat(opened.packageCid)), ageIdentity, 'research export'))
+  audited.cids = [opened.packageCid, ...pkg.files.map((f) => f.cid)]
+  audited.custodian = pkg.custodian
+  const received = {kind: opened.kind, packageCid: opened.packageCid, files: pkg.files.length, claimedCustodian: pkg.custodian, out: null}
+  for (const f of pkg.files) {
+    const full = insideDir(staging, f.path)
+    if (!full) throw new MedctlError('E_MANIFEST_PATH', `The delivery names a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, {exitCode: ExitCode.VERIFY_FAILED})
+    let plaintext: Uint8Array
+    try {
+      plaintext = await decryptObject(await readAll(opened.source.cat(f.cid)), ageIdentity)
+    } catch (error) {
+      const code = (error as {code?: string}).code
+      if (code !== 'E_DECRYPT' && code !== 'E_CAR_CORRUPT' && code !== 'E_CID_MISMATCH') throw error
+      // A file of the delivery arrived damaged: named, and nothing of the delivery is kept.
+      const problem = code === 'E_DECRYPT' ? `${f.path} in the delivery does not decrypt with this profile's identity.` : `${f.path} arrived damaged: a block of it does not match its CID.`
+      return {...base, code: 'E_FILE_ALTERED', problem, firstBadFile: f.path, files: [{path: f.path, status: 'altered'}], unlisted: [], delivery: received}
+    }
+    mkdirSync(dirname(full), {recursive: true, mode: 0o700})
+    writeFileSync(full, plaintext, {mode: 0o600})
+  }
+  const damaged = opened.damaged()
+  if (damaged.length > 0) {
+    throw new MedctlError('E_CAR_CORRUPT', `The CAR file is damaged or not a CAR file: block ${damaged[0]} does not match its CID. Nothing from it was used.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid: damaged[0]}})
+  }
+  const report = await verifyExport(staging, roots)
+  report.delivery = received
+  return report
 }
 
 /** `export verify DIR|CAR|CID`: a directory is checked where it is; a CAR file or a CID is received first (see receiveExport). */
