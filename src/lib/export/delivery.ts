@@ -208,9 +208,10 @@ export async function verifyExportRef(ref: string, options: {roots: ExportVerifi
   } catch {
     cid = false
   }
-  if (stat?.isDirectory() || (!stat && !cid)) {
+  if (!stat && !cid) return verifyExport(ref, options.roots) // E_NO_EXPORT: nothing there
+  if (stat?.isDirectory()) {
     if (options.out) throw usageError('E_OUT_WITH_DIR', '--out applies to a delivered export (a CAR file or a CID); a directory is verified where it is.')
-    return verifyExport(ref, options.roots) // E_NO_EXPORT when there is nothing there
+    return verifyExport(ref, options.roots)
   }
   return receiveExport(options.session(), {ref, out: options.out, roots: options.roots})
 }
