@@ -1,8 +1,7 @@
 import {createHash} from 'node:crypto'
-import {existsSync, rmSync, statSync} from 'node:fs'
+import {rmSync, statSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import type {Wallet} from 'ethers'
-import {CID} from 'multiformats/cid'
 import {writeStreamAtomic} from '../core/atomic.js'
 import {MedctlError, ExitCode} from '../core/errors.js'
 import {writePrivateFile} from '../config/keystore.js'
@@ -10,15 +9,19 @@ import {checkConsent, lookupRecipient, registryContract, type CheckResult, type 
 import type {Session} from '../session/session.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
-import {dagBlocks, openCarFile, openContentStore, prepareFile, readAll, writeCarFile, type Block, type ContentSource} from '../ipfs/index.js'
+import {readAll, type ContentSource} from '../ipfs/index.js'
 import {attachmentOf, type AttachmentInfo} from '../vault/attach.js'
-import {decryptObject, decryptObjectStream, decryptText, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
+import {decryptObject, decryptObjectStream, encryptText, unwrapKey, wrapKey} from '../vault/crypto.js'
 import type {CustodianContext} from '../vault/custodian.js'
 import {mergeResources, subjectForPatient} from '../vault/read.js'
 import {BREAK_GLASS_CLASSES, emergencySummary, ipsBundle, SUMMARY_CLASSES, type EmergencySummary} from '../vault/summary.js'
 import {RecordIndex} from '../vault/record-index.js'
 import {auditAccess, type AccessAuditInput} from './audit.js'
+import {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery} from './delivery.js'
 import {parsePackage, type AccessPackage} from './package.js'
+
+export {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery, type Released} from './delivery.js'
+export {auditAccess, type AccessAuditInput} from './audit.js'
 
 export type {AccessPackage} from './package.js'
 
@@ -158,29 +161,14 @@ export async function sharePatient(
     objects: entries,
   }
   const sealed = await encryptText(JSON.stringify(pkg), grantee.recipient)
-  const prepared = await prepareFile(sealed)
-  const store = openContentStore(session)
   // A release under break-glass is flagged in the log (reason BreakGlass), for review.
-  const released: Omit<AccessAuditInput, 'outcome'> = {type: 'key-release', subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, cids: [prepared.cid], consentId: decision.consentId, ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})}
-  await auditAccess(session, {...released, outcome: 'success', reason: decision.breakGlass ? 'BreakGlass' : 'Permit'})
-  const base = {packageCid: prepared.cid, subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, attachments: entries.filter((e) => e.kind === 'attachment').length, decision, withheld}
-  try {
-    if (options.out) {
-      const packageBlocks = new Map(prepared.blocks.map((b) => [b.cid, b.bytes]))
-      const blocks = async function* (): AsyncGenerator<Block> {
-        yield* dagBlocks([prepared.cid], async (cid) => packageBlocks.get(cid))
-        yield* dagBlocks(entries.map((e) => e.cid), (cid) => store.getBlock(cid))
-      }
-      const written = await writeCarFile(options.out, [prepared.cid], blocks())
-      return {...base, delivery: 'car', car: {out: options.out, ...written}}
-    }
-    const {cid} = await store.add(sealed)
-    await store.pin(cid)
-    return {...base, packageCid: cid, delivery: store.kind}
-  } catch (error) {
-    await auditAccess(session, {...released, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED'})
-    throw error
-  }
+  const released = await releasePackage(session, {
+    sealed,
+    stored: entries.map((e) => e.cid),
+    out: options.out,
+    audit: {subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, consentId: decision.consentId, reason: decision.breakGlass ? 'BreakGlass' : 'Permit', ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})},
+  })
+  return {subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, attachments: entries.filter((e) => e.kind === 'attachment').length, decision, withheld, ...released}
 }
 
 export interface FetchResult {
@@ -208,33 +196,6 @@ export interface FetchedAttachment {
   contentType: string
 }
 
-/** An output file's folder must exist: checked before anything is released or decrypted. */
-export function checkOutputPath(out: string): void {
-  let ok = false
-  try {
-    ok = statSync(dirname(resolve(out))).isDirectory() && !(existsSync(out) && statSync(out).isDirectory())
-  } catch {
-    ok = false
-  }
-  if (!ok) throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
-}
-
-/** `records fetch pkg.car|CID`: an existing file is a CAR; otherwise the argument must be a CID. */
-export function packageReference(ref: string): {car: string} | {cid: string} {
-  let isFile = false
-  try {
-    isFile = statSync(ref).isFile()
-  } catch {
-    // not a file: a CID then
-  }
-  if (isFile) return {car: ref}
-  try {
-    return {cid: CID.parse(ref).toString()}
-  } catch {
-    throw new MedctlError('E_BAD_PACKAGE_REF', 'Name the access package by its CAR file (an existing file) or its CID (bafy…).', {exitCode: ExitCode.USAGE})
-  }
-}
-
 /**
  * The grantee opens an access package, from a CAR file or by CID through its own content store.
  * A CAR file is checked block by block against its CIDs before anything in it is used. The grant
@@ -248,38 +209,29 @@ export async function fetchPackage(
   session: Session,
   options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string; /** Where attached files go (default: the Bundle's folder). */ attachmentsDir?: string},
 ): Promise<FetchResult & {pkg: AccessPackage}> {
-  const reference = packageReference(options.ref ?? options.cid ?? '')
+  const ref = options.ref ?? options.cid ?? ''
+  packageReference(ref)
   checkOutputPath(options.out)
   const attachmentsDir = options.attachmentsDir ?? dirname(resolve(options.out))
   if (!isDirectory(attachmentsDir)) throw new MedctlError('E_BAD_OUT', `Cannot write attachments into ${attachmentsDir}: it is not a folder.`, {exitCode: ExitCode.USAGE})
   const grantee = session.identity().address
-  const {source, packageCid, kind} = await openPackageSource(session, reference, grantee)
+  const opened = await openPackageSource(session, ref, grantee)
   try {
-    return await openPackage(session, source, {packageCid, kind, out: options.out, attachmentsDir, grantee})
+    return await openPackage(session, opened.source, {packageCid: opened.packageCid, kind: opened.kind, out: options.out, attachmentsDir, grantee})
   } finally {
-    source.close?.()
+    opened.close()
   }
 }
 
-/** The package's blocks: a CAR file, checked block by block, or this profile's content store. */
-async function openPackageSource(session: Session, reference: {car: string} | {cid: string}, grantee: string): Promise<{source: ContentSource & {close?: () => void}; packageCid: string; kind: FetchResult['source']}> {
-  if ('car' in reference) {
-    try {
-      const car = await openCarFile(reference.car)
-      if (car.roots.length !== 1) {
-        car.close()
-        throw new MedctlError('E_BAD_PACKAGE', 'This CAR file is not a medctl access package (it must have exactly one root).', {exitCode: ExitCode.VERIFY_FAILED})
-      }
-      return {source: car, packageCid: car.roots[0] as string, kind: 'car'}
-    } catch (error) {
-      const code = (error as {code?: string}).code
-      if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
-      throw error
-    }
+/** The package's blocks (see openDelivery); a damaged CAR file is audited as a failed fetch. */
+async function openPackageSource(session: Session, ref: string, grantee: string): Promise<OpenedDelivery> {
+  try {
+    return await openDelivery(session, ref, 'medctl access package')
+  } catch (error) {
+    const code = (error as {code?: string}).code
+    if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
+    throw error
   }
-  const store = openContentStore(session)
-  if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such access package in the content store.', {exitCode: 2})
-  return {source: store, packageCid: reference.cid, kind: store.kind}
 }
 
 interface DecryptedPackage {
@@ -303,10 +255,10 @@ async function decryptPackage(session: Session, source: ContentSource, options: 
   const sealed = await readAll(source.cat(packageCid))
   let text: string
   try {
-    text = await decryptText(sealed, identity.ageIdentity)
+    text = await unsealPackage(sealed, identity.ageIdentity, 'access package')
   } catch (error) {
     await auditAccess(session, {type: 'fetch', outcome: 'denied', grantee, reason: 'E_NOT_FOR_YOU', cids: [packageCid]})
-    throw new MedctlError('E_NOT_FOR_YOU', 'This access package is not addressed to this profile.', {cause: error, exitCode: ExitCode.DENIED})
+    throw error
   }
   const pkg = parsePackage(text)
   // The verifier's own roots: the registry and chain come from this profile, not from the package.
@@ -443,16 +395,17 @@ export interface PackageSummaryResult {
  * BreakGlass when the window is what permits it).
  */
 export async function summarizePackage(session: Session, options: {ref: string}): Promise<PackageSummaryResult> {
-  const reference = packageReference(options.ref)
+  packageReference(options.ref)
   const grantee = session.identity().address
-  const {source, packageCid, kind} = await openPackageSource(session, reference, grantee)
+  const opened = await openPackageSource(session, options.ref, grantee)
+  const {packageCid, kind} = opened
   try {
-    const {pkg, decision, resources, classes, audited} = await decryptPackage(session, source, {packageCid, grantee, only: SUMMARY_CLASSES})
+    const {pkg, decision, resources, classes, audited} = await decryptPackage(session, opened.source, {packageCid, grantee, only: SUMMARY_CLASSES})
     const summary = emergencySummary(resources)
     const ips = ipsBundle(summary, resources)
     await auditAccess(session, {...audited, outcome: 'success', reason: decision.breakGlass ? 'BreakGlass' : 'Permit', detail: {...audited.detail, what: 'emergency-summary'}})
     return {subject: pkg.subject, summary, ips, package: {cid: packageCid, source: kind, custodian: pkg.custodian, purpose: pkg.purpose, classes, breakGlass: Boolean(decision.breakGlass)}, decision}
   } finally {
-    source.close?.()
+    opened.close()
   }
 }

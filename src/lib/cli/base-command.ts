@@ -128,6 +128,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
   }
 
+  /**
+   * For a command that writes the home only in some cases (declared `writesHome = false`): takes the
+   * writer lock when it turns out to write; a no-op when the lock is already held.
+   */
+  protected lockHome(): void {
+    this.homeLock ??= acquireHomeLock(this.paths, (this.id ?? this.ctor.name).replaceAll(':', ' '))
+  }
+
   protected get paths(): MedctlPaths {
     this.cachedPaths ??= resolvePaths({configDir: this.config.configDir, dataDir: this.config.dataDir})
     return this.cachedPaths
