@@ -8,7 +8,7 @@ import {deploymentBlock, queryPaged} from './logs.js'
 /*
  * The ConsentRegistry contract as plain chain access: the binding, deployment, the EIP-712 domain,
  * the key directory (age recipients) and audit anchors. Consent semantics (grants, decisions,
- * revokes) stay in src/lib/consent/registry.ts, which re-exports these.
+ * revokes) stay in src/lib/consent/registry.ts.
  */
 
 export type {ConsentRegistry} from './consent-registry.types.js'

@@ -1,5 +1,5 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import {ExitCode, MedctlError, fromSystemError, type ExitCodeValue} from './errors.js'
+import {ExitCode, MedctlError, fromSystemError, type ExitCodeValue} from '../core/errors.js'
 import {canPrompt, confirmAction, readPassphrase} from './interaction.js'
 import {configureColor, ProgressReporter} from './output.js'
 import {acquireHomeLock, type HomeLock} from '../config/lock.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {DATA_CLASSES, isDataClass, type DataClass} from '../fhir/data-classes.js'
-import {usageError} from './errors.js'
+import {usageError} from '../core/errors.js'
 
 /** `--classes labs,vitals`: a comma-separated list of data classes, validated. */
 export const classesOption = Flags.custom<DataClass[]>({
