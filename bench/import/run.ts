@@ -54,8 +54,12 @@ try {
 
   console.log(`input: ${generated.resources} resources, ${(bytes / 1e6).toFixed(1)} MB NDJSON, ${values.patients} patients`)
   console.log(`imported: ${result.imported}, objects: ${result.objects}, rejected: ${result.rejected}`)
-  console.log(`import: ${importSeconds.toFixed(2)} s, ${(result.read / importSeconds).toFixed(0)} resources/s, ${(bytes / 1e6 / importSeconds).toFixed(2)} MB/s`)
-  console.log(`JSON.parse alone: ${parseSeconds.toFixed(3)} s for ${parsed} lines; import / parse = ${(importSeconds / parseSeconds).toFixed(1)}x`)
+  console.log(
+    `import: ${importSeconds.toFixed(2)} s, ${(result.read / importSeconds).toFixed(0)} resources/s, ${(bytes / 1e6 / importSeconds).toFixed(2)} MB/s`,
+  )
+  console.log(
+    `JSON.parse alone: ${parseSeconds.toFixed(3)} s for ${parsed} lines; import / parse = ${(importSeconds / parseSeconds).toFixed(1)}x`,
+  )
   console.log(`peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB`)
 } finally {
   rmSync(work, {recursive: true, force: true})
