@@ -49,8 +49,13 @@ describe('records import on validation threads', () => {
     const bad = readdirSync(BAD)
       .filter((f) => /\.(ndjson|json)$/.test(f) && f !== 'cases.json' && f !== 'csv-mapping.json')
       .map((f) => join(BAD, f))
-    const sources = [SAMPLES, join(FIXTURES, 'mixed.ndjson'), join(FIXTURES, 'bulk.ndjson.gz'), ...bad]
     const inline = await vault()
+    // Resources over 1 MiB are validated on the reading thread even when threads are on: one valid, one not.
+    const big = neighbours('big')
+    const note = 'x'.repeat(400_000) // FHIR strings stop at 1 MB: three notes make the resource over 1 MiB
+    const large = join(inline.dir, 'large.ndjson')
+    writeFileSync(large, [big.patient, {...big.observation, note: [{text: note}, {text: note}, {text: note}]}, {...big.observation, id: 'o-big-bad', status: 42, note: [{text: note}, {text: note}, {text: note}]}].map((r) => JSON.stringify(r)).join('\n') + '\n')
+    const sources = [SAMPLES, join(FIXTURES, 'mixed.ndjson'), join(FIXTURES, 'bulk.ndjson.gz'), large, ...bad]
     const threaded = await vault()
     const a = await outcome(inline, await inline.import(sources, {validationThreads: 0}))
     const b = await outcome(threaded, await threaded.import(sources, {validationThreads: 2}))
@@ -60,6 +65,8 @@ describe('records import on validation threads', () => {
     expect(b.rejects).toEqual(a.rejects)
     expect(b.objects).toEqual(a.objects)
     expect(b.stored).toEqual(a.stored)
+    expect(b.stored.some((r) => r.includes(note))).toBe(true)
+    expect(threaded.reportLines().some((r) => r.resourceType === 'Observation' && r.code === 'E_INVALID_PRIMITIVE')).toBe(true)
     // Every line accounted for.
     expect(b.counts.imported + b.counts.duplicates + b.counts.rejected).toBe(b.counts.read)
   })

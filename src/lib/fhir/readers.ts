@@ -209,14 +209,18 @@ interface PendingCheck {
 
 type ReadItem = InputItem | PendingCheck
 
+/** Resources longer than this (UTF-16 code units of their JSON) are validated on the reading thread. */
+const MAX_THREAD_JSON = 1024 * 1024
+
 /** The resolvers of reads whose validation runs on threads: their checkResource defers it. */
 const deferring = new WeakSet<ReferenceResolver>()
 
 function checkResource(resource: FhirResource, location: Location, resolver: ReferenceResolver): InputItem {
   const problems = rewriteReferences(resource, resolver)
   if (problems.length > 0) return rejectOf(location, referenceMessage(problems), resource)
-  if (deferring.has(resolver)) {
-    const json = JSON.stringify(resource)
+  const json = deferring.has(resolver) ? JSON.stringify(resource) : undefined
+  // A very large resource is validated here: a thread's heap is capped for the common case.
+  if (json !== undefined && json.length <= MAX_THREAD_JSON) {
     const barrier = location.entry === undefined && (resource.resourceType === 'Patient' || isReferenceData(resource))
     const finish = (reply: ValidationReply): InputItem => {
       if (reply.thrown !== undefined) {
@@ -228,7 +232,8 @@ function checkResource(resource: FhirResource, location: Location, resolver: Ref
     }
     return {kind: 'pending', json, barrier, finish} as PendingCheck as unknown as InputItem
   }
-  return afterValidation(resource, location, resolver, validateFhir(resource))
+  const item = afterValidation(resource, location, resolver, validateFhir(resource))
+  return json !== undefined && item.kind === 'resource' ? {...item, json} : item
 }
 
 function afterValidation(resource: FhirResource, location: Location, resolver: ReferenceResolver, problem: ValidationProblem | undefined): InputItem {

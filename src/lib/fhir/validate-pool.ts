@@ -21,10 +21,11 @@ export function defaultValidationThreads(): number {
 }
 
 /**
- * A thread's old generation: the R4 definitions take about 70 MiB, a batch of resources little;
+ * A thread's old generation: the R4 definitions take about 70 MiB, a batch of resources little (a
+ * resource over 1 MiB is validated on the reading thread instead, see readers.ts);
  * without a cap V8 lets a busy thread's heap grow far past what it holds before collecting.
  */
-const THREAD_HEAP_MB = 160
+const THREAD_HEAP_MB = 128
 
 const shared = new Map<number, ValidationPool>()
 

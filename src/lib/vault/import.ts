@@ -83,12 +83,19 @@ const COMMIT_BATCH_BYTES = 16 * 1024 * 1024
 const MAX_REJECTED_FILES = 1000
 
 
-/** A resource waiting in a group: its serialised JSON and hashes only (not the parsed object, several times larger). */
+/**
+ * A resource waiting in a group: its serialised JSON as UTF-8 bytes and its hashes only (not the
+ * parsed object, several times larger). Bytes live outside the JavaScript heap, so a full buffer
+ * does not make the collector let the heap grow to a multiple of it.
+ */
 interface Pending {
   keyHash: string
   contentHash: string
-  json: string
+  json: Buffer
 }
+
+const NEWLINE = Buffer.from('\n')
+const RELEASED = Buffer.alloc(0)
 
 interface Group {
   subject: string | null
@@ -168,9 +175,10 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
 
   /** Encrypts a group into an object (no writes): the part that runs concurrently. */
   const seal = async (group: Group) => {
-    let plaintext: Buffer | undefined = Buffer.from(group.items.map((p) => p.json).join('\n') + '\n', 'utf8')
+    // The resources' JSON, one per line (the same bytes as their UTF-8 joined by newlines).
+    let plaintext: Buffer | undefined = Buffer.concat(group.items.flatMap((p) => [p.json, NEWLINE]))
     // Only the sizes and hashes are needed from here on: the JSON is let go as soon as it is sealed.
-    for (const p of group.items) p.json = ''
+    for (const p of group.items) p.json = RELEASED
     const plainBytes = plaintext.length
     const objectKey = await newObjectKey()
     const ciphertext = await encryptObject(plaintext, objectKey.recipient)
@@ -331,7 +339,8 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         group = {subject: owner.subject, dataClass, items: [], bytes: 0}
         groups.set(groupKey, group)
       }
-      group.items.push({keyHash, contentHash, json})
+      // Sizes stay counted in UTF-16 code units (json.length), as before: the same groups flush at the same points.
+      group.items.push({keyHash, contentHash, json: Buffer.from(json, 'utf8')})
       group.bytes += json.length
       buffered += json.length
       if (group.bytes >= groupBytes) await flush(groupKey)
