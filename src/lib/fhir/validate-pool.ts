@@ -6,7 +6,8 @@ import type {ValidationProblem} from './validate.js'
 
 export interface ValidationRequest {
   id: number
-  jsons: string[]
+  /** The batch's resources joined by newlines (serialised JSON holds none): one string to copy, not an array of them. */
+  jsons: string
 }
 
 /** A problem, or the SHA-256 of the resource's canonical JSON (RFC 8785), or the code of what the validator threw. */
@@ -65,10 +66,11 @@ export class ValidationPool {
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(script, {resourceLimits: {maxOldGenerationSizeMb: THREAD_HEAP_MB}})
       worker.on('message', (message: {id: number; replies: ValidationReply[]}) => {
+        const {replies} = message
         const waiter = this.waiting.get(message.id)
         this.waiting.delete(message.id)
-        this.done(message.replies.length)
-        waiter?.resolve(message.replies)
+        this.done(replies.length)
+        waiter?.resolve(replies)
       })
       worker.on('error', (error) => this.fail(error))
       worker.on('exit', (code) => {
@@ -131,7 +133,7 @@ export class ValidationPool {
       reject: (error) => batch.rejecters.forEach((reject) => reject(error)),
     })
     const worker = this.workers[this.turn++ % this.workers.length] as Worker
-    worker.postMessage({id, jsons: batch.jsons} satisfies ValidationRequest)
+    worker.postMessage({id, jsons: batch.jsons.join('\n')} satisfies ValidationRequest)
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import type {ValidationReply, ValidationRequest} from './validate-pool.js'
  */
 loadDefinitions()
 parentPort?.on('message', (request: ValidationRequest) => {
-  const replies: ValidationReply[] = request.jsons.map((json) => {
+  const replies: ValidationReply[] = request.jsons.split('\n').map((json) => {
     try {
       const resource = JSON.parse(json) as FhirResource
       const problem = validateFhir(resource)

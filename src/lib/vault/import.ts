@@ -282,8 +282,12 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       }
       if (options.dryRun) dryRunRefs.set(refHash, subject)
       else {
-        if (!index.hasSubject(subject)) index.upsertSubject(subject, await encryptText(identifierKey, custodian.recipient))
-        index.mapPatientRef(refHash, subject)
+        const identifierEnc = index.hasSubject(subject) ? undefined : await encryptText(identifierKey, custodian.recipient)
+        // One transaction (one sync to disk) for the subject and its id mapping, not one each.
+        db.transaction(() => {
+          if (identifierEnc) index.upsertSubject(subject, identifierEnc)
+          index.mapPatientRef(refHash, subject)
+        })()
       }
       return {subject}
     }
