@@ -33,7 +33,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     'no-anchor': Flags.boolean({description: 'Do not anchor the audit log\'s tree head on chain when the import finishes.'}),
     'max-line-mb': Flags.integer({description: 'Reject (rather than read) an NDJSON line or CSV row longer than this.', default: DEFAULT_MAX_LINE_BYTES / 1024 / 1024, min: 1, max: 512, env: 'MEDCTL_MAX_LINE_MB'}),
     'fhir-base': Flags.string({description: 'Base URL of your own FHIR server: absolute references under it are local (repeatable). Absolute Patient references to any other server are rejected.', multiple: true, env: 'MEDCTL_FHIR_BASE'}),
-    threads: Flags.integer({description: 'Threads validating resources beside the reading one (0: validate on the reading thread). Default: one per core, at most four.', min: 0, max: 16, env: 'MEDCTL_IMPORT_THREADS'}),
+    threads: Flags.integer({description: 'Threads validating resources beside the reading one (0: validate on the reading thread). Default: one per core beyond the first (none on one core), at most four.', min: 0, max: 16, env: 'MEDCTL_IMPORT_THREADS'}),
     'buffer-mb': Flags.integer({description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).', default: 64, min: 1}),
   }
 

@@ -16,9 +16,9 @@ export type ValidationReply = {problem: ValidationProblem; digest?: undefined; t
 /** Resources sent to a thread in one message (one structured clone and one wake-up per batch, not per resource). */
 const BATCH = 64
 
-/** The number of validation threads by default: one per core beside the reading thread's, at least one, at most four. */
+/** The number of validation threads by default: one per core beside the reading thread's (none on one core), at most four. */
 export function defaultValidationThreads(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1))
+  return Math.max(0, Math.min(4, availableParallelism() - 1))
 }
 
 /**

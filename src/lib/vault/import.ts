@@ -27,7 +27,7 @@ export interface ImportOptions {
   bufferBytes?: number
   /** Objects encrypted at the same time during a flush. */
   concurrency?: number
-  /** Threads validating resources (0: on the reading thread; default: one per core beyond the first, at least one). */
+  /** Threads validating resources (0: on the reading thread; default: one per core beyond the first, none on one core, at most four). */
   validationThreads?: number
   /** The longest NDJSON line or CSV row accepted, in bytes (default 64 MiB). */
   maxLineBytes?: number
