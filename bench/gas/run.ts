@@ -8,7 +8,8 @@ import {randomBytes} from 'node:crypto'
 import {JsonRpcProvider, Wallet, ZeroHash, hexlify} from 'ethers'
 import {parseArgs} from 'node:util'
 import {ANVIL_DEV_KEYS, startAnvil} from '../../src/lib/chain/anvil.js'
-import {anchorTreeHead, classesMask, deployRegistry, grantBatch, newNonce, purposeBit, registryContract, revokeAll, revokeConsent, signGrant, submitGrant, type GrantInput} from '../../src/lib/consent/index.js'
+import {classesMask, grantBatch, newNonce, purposeBit, revokeAll, revokeConsent, signGrant, submitGrant, type GrantInput} from '../../src/lib/consent/index.js'
+import {anchorTreeHead, deployRegistry, registryContract} from '../../src/lib/chain/registry.js'
 
 const {values} = parseArgs({options: {grants: {type: 'string', default: '10000'}, batch: {type: 'string', default: '100'}}})
 const total = Number(values.grants)

@@ -1,5 +1,5 @@
 import type {Hook} from '@oclif/core'
-import {ExitCode} from '../lib/cli/errors.js'
+import {ExitCode} from '../lib/core/errors.js'
 
 /** Edit distance, for the suggestion only. */
 function distance(a: string, b: string): number {

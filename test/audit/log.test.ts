@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {Wallet} from 'ethers'
 import {afterAll, describe, expect, it} from 'vitest'
 import {AuditLog, GENESIS, appendHead, lineHash, parseHeads, readHeads, serializeEntry, signHead, treeHead, verifyAuditLog, type AuditEntry, type AuditInput} from '../../src/lib/audit/index.js'
-import {MedctlError} from '../../src/lib/cli/errors.js'
+import {MedctlError} from '../../src/lib/core/errors.js'
 
 const dirs: string[] = []
 const fresh = (): string => {

@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import {JsonRpcProvider, Wallet, type ContractTransactionResponse} from 'ethers'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {GENESIS, MerkleTable, appendAuditBatch, buildEntry, leafHash, lineHash, serializeEntry, signHead, treeHead, type AuditEntry, type AuditInput, type InclusionProofFile, type SignedHead} from '../../src/lib/audit/index.js'
-import {deployRegistry, registryContract} from '../../src/lib/consent/registry.js'
+import {deployRegistry, registryContract} from '../../src/lib/chain/registry.js'
 import {TEST_PASSPHRASE, parseEnvelope, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 /** anvil's well-known development account #2: the attacker's own funded key on the same chain. */

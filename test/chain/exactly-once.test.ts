@@ -6,7 +6,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANVIL_DEV_KEYS, startAnvil, type AnvilHandle} from '../../src/lib/chain/anvil.js'
 import {send, timedProvider} from '../../src/lib/chain/client.js'
 import {TxJournal} from '../../src/lib/chain/journal.js'
-import {classesMask, deployRegistry, grantBatch, listConsents, newNonce, purposeBit, registryContract, type GrantInput} from '../../src/lib/consent/index.js'
+import {classesMask, grantBatch, listConsents, newNonce, purposeBit, type GrantInput} from '../../src/lib/consent/index.js'
+import {deployRegistry, registryContract} from '../../src/lib/chain/registry.js'
 import {RpcProxy} from '../helpers/rpc-proxy.js'
 
 describe('transactions are sent exactly once; reads survive capped ranges and dead nodes', () => {

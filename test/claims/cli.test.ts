@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {claimDigest, recoverSigner, signWithFreshKey} from './eip712-noble.js'
 
 const SAMPLE = join(repoRoot, 'data', 'samples', 'synthea-r4', 'Carolee951_Sanford861_d88f994a-5efa-421d-9c40-5f116d2114a6.json')
 const P = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
@@ -13,10 +14,10 @@ interface Attested {
   duplicates: number
 }
 interface Verified {
-  claims: Array<{claim: string; status: string; differs?: string[]; subject?: string}>
+  claims: Array<{claim: string; status: string; differs?: string[]; subject?: string; signature?: string; reason?: string}>
   summary: Record<string, number>
   report: string
-  checkedAgainst: {registry: string; payer: string}
+  checkedAgainst: {registry: string; payer: string; chainId: number; custodian: string}
 }
 
 describe('claims attest / verify through the CLI (embedded chain, Synthea claims)', () => {
@@ -65,6 +66,44 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     expect(home).not.toContain('Claim/')
     const audit = await runJson<{entries: Array<{type: string; detail?: {kind?: string}}>}>(['audit', 'show', '--profile', 'payer'])
     expect(audit.envelope.result.entries.filter((e) => e.detail?.kind === 'claim-verify').length).toBeGreaterThanOrEqual(17)
+  })
+
+  it('each attestation file carries the custodian\'s EIP-712 signature, which a second library (@noble) recovers to the registry\'s custodian', async () => {
+    const r = await runJson<Verified>(['claims', 'verify', out, '--profile', 'payer'])
+    const {registry, chainId, payer, custodian} = r.envelope.result.checkedAgainst
+    expect(r.envelope.result.claims.every((c) => c.signature === 'valid')).toBe(true)
+    const custodianProfile = await runJson<{address: string}>(['profile', 'show'])
+    expect(custodian.toLowerCase()).toBe(custodianProfile.envelope.result.address.toLowerCase())
+    for (const name of readdirSync(out)) {
+      const file = JSON.parse(readFileSync(join(out, name), 'utf8')) as {v: number; claimHash: string; subject: string; signature: {scheme: string; value: string}}
+      expect(file).toMatchObject({v: 2, signature: {scheme: 'EIP-712'}})
+      // the typed data rebuilt from the payer's own chain id, registry and address, not the file's
+      expect(recoverSigner(claimDigest({chainId, registry, payer, claimHash: file.claimHash, subject: file.subject}), file.signature.value)).toBe(custodian.toLowerCase())
+      // the signature binds the payer and the registry: for any other, it recovers to someone else
+      expect(recoverSigner(claimDigest({chainId, registry, payer: custodian, claimHash: file.claimHash, subject: file.subject}), file.signature.value)).not.toBe(custodian.toLowerCase())
+      expect(recoverSigner(claimDigest({chainId: chainId + 1, registry, payer, claimHash: file.claimHash, subject: file.subject}), file.signature.value)).not.toBe(custodian.toLowerCase())
+    }
+  })
+
+  it('a hostile attestation file (signed by another key, or unsigned) is NotAttested, exit 4, though its hash is on chain', async () => {
+    const dir = join(work, 'hostile')
+    mkdirSync(dir)
+    const files = readdirSync(out).sort()
+    const ok = await runJson<Verified>(['claims', 'verify', out, '--profile', 'payer'])
+    const {registry, chainId, payer} = ok.envelope.result.checkedAgainst
+    const other = JSON.parse(readFileSync(join(out, files[3] as string), 'utf8')) as {claimHash: string; subject: string; custodian: string; signature: {value: string; signer: string}}
+    const forger = signWithFreshKey(claimDigest({chainId, registry, payer, claimHash: other.claimHash, subject: other.subject}))
+    // the forger even claims to be the custodian in the file's own fields: never trusted
+    writeFileSync(join(dir, 'forged.json'), JSON.stringify({...other, signature: {...other.signature, value: forger.signature}}))
+    const unsigned = JSON.parse(readFileSync(join(out, files[4] as string), 'utf8')) as Record<string, unknown>
+    delete unsigned.signature
+    writeFileSync(join(dir, 'unsigned.json'), JSON.stringify(unsigned))
+    cpSync(join(out, files[5] as string), join(dir, 'genuine.json'))
+    const r = await runJson<Verified>(['claims', 'verify', dir, '--profile', 'payer'])
+    expect(r.exitCode).toBe(4)
+    const bySignature = Object.fromEntries(r.envelope.result.claims.map((c) => [c.signature, c.status]))
+    expect(bySignature).toEqual({invalid: 'NotAttested', missing: 'NotAttested', valid: 'Verified'})
+    expect(r.envelope.result.claims.find((c) => c.signature === 'invalid')?.reason).toMatch(/signature/)
   })
 
   it('an altered claim is caught with the element named; a forged digest is NotAttested; duplicates are flagged; exit 4', async () => {

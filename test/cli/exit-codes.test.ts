@@ -1,7 +1,7 @@
 import {Config, Errors} from '@oclif/core'
 import {afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 import {BaseCommand} from '../../src/lib/cli/base-command.js'
-import {ExitCode, MedctlError, type ExitCodeValue} from '../../src/lib/cli/errors.js'
+import {ExitCode, MedctlError, type ExitCodeValue} from '../../src/lib/core/errors.js'
 import {repoRoot} from '../helpers/cli.js'
 
 class Fails extends BaseCommand<typeof Fails> {

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {toErrorEnvelope} from '../../src/lib/cli/base-command.js'
-import {MedctlError} from '../../src/lib/cli/errors.js'
+import {MedctlError} from '../../src/lib/core/errors.js'
 import {isSafeName, resolveInside, safeChildPath} from '../../src/lib/config/paths.js'
 import {parseEnvelope, runBin, runJson, useTempHome} from '../helpers/cli.js'
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
-import {writeFileAtomic} from '../../src/lib/config/atomic.js'
+import {writeFileAtomic} from '../../src/lib/core/atomic.js'
 import {parseEnvelope, runBin, useTempHome, type TestHome} from '../helpers/cli.js'
 
 /** Issue 18 #12: a full disk is E_DISK_FULL and leaves no temporary file. */

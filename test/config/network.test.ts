@@ -7,7 +7,7 @@ import NetworkAdmit from '../../src/commands/network/admit.js'
 import NetworkExport from '../../src/commands/network/export.js'
 import Init from '../../src/commands/init.js'
 import {writesHome} from '../../src/lib/cli/base-command.js'
-import {lookupRecipient, registryContract} from '../../src/lib/consent/registry.js'
+import {lookupRecipient, registryContract} from '../../src/lib/chain/registry.js'
 import {parseEnvelope, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 interface Descriptor {

@@ -4,34 +4,8 @@ import type {ConsentRegistry} from '../../src/lib/chain/registry.js'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANVIL_DEV_KEYS, rpcCall, startAnvil, type AnvilHandle} from '../../src/lib/chain/anvil.js'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
-import {
-  attestClaim,
-  attestationOf,
-  checkConsent,
-  classesMask,
-  consentIdOf,
-  currentConsent,
-  deployRegistry,
-  epochOf,
-  grantBatch,
-  lookupRecipient,
-  newNonce,
-  openBreakGlass,
-  optOut,
-  purposeBit,
-  purposesMask,
-  recipientNonce,
-  registryContract,
-  relayRecipientRegistration,
-  revokeAll,
-  revokeConsent,
-  setController,
-  signGrant,
-  signRecipientRegistration,
-  submitGrant,
-  type GrantInput,
-  type Purpose,
-} from '../../src/lib/consent/index.js'
+import {attestClaim, attestationOf, checkConsent, classesMask, consentIdOf, currentConsent, epochOf, grantBatch, newNonce, openBreakGlass, optOut, purposeBit, purposesMask, revokeAll, revokeConsent, setController, signGrant, submitGrant, type GrantInput, type Purpose} from '../../src/lib/consent/index.js'
+import {deployRegistry, lookupRecipient, recipientNonce, registryContract, relayRecipientRegistration, signRecipientRegistration} from '../../src/lib/chain/registry.js'
 
 const newSubject = () => hexlify(randomBytes(32))
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {MedctlError} from '../../src/lib/cli/errors.js'
+import {MedctlError} from '../../src/lib/core/errors.js'
 import {
   compileRules,
   decryptValue,

@@ -184,6 +184,34 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
     expect(r.envelope.error).toMatchObject({code: 'E_OUT_NOT_EMPTY', exitCode: 2})
   })
 
+  it('--deliver-to without --deliver-out: the sealed delivery goes to the profile\'s store; the lab opens it by CID, no one else can', async () => {
+    const r = await exportTo('delivered', '--format', 'csv', '--deliver-to', 'lab')
+    expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
+    const delivery = (r.envelope.result as Result & {delivery: {delivery: string; packageCid: string; files: number}}).delivery
+    expect(delivery).toMatchObject({delivery: 'embedded', files: r.envelope.result.files.length + 1})
+    // the profile named "nobody" holds a key too, but the package was sealed to the lab's
+    const other = await runJson(['export', 'verify', delivery.packageCid, '--profile', 'nobody'])
+    expect(other.exitCode).toBe(5)
+    expect(other.envelope.error.code).toBe('E_NOT_FOR_YOU')
+    // verified and discarded without --out; written with it
+    const checked = await runJson<{ok: boolean; delivery: {kind: string; out: string | null}}>(['export', 'verify', delivery.packageCid, '--profile', 'lab'])
+    expect(checked.exitCode, JSON.stringify(checked.envelope)).toBe(0)
+    expect(checked.envelope.result).toMatchObject({ok: true, delivery: {kind: 'embedded', out: null}})
+    const out = join(t.home, 'lab-copy')
+    const kept = await runJson<{ok: boolean; files: Array<{path: string; status: string}>}>(['export', 'verify', delivery.packageCid, '--profile', 'lab', '--out', out])
+    expect(kept.exitCode).toBe(0)
+    for (const f of r.envelope.result.files) expect(readFileSync(join(out, f.path))).toEqual(readFileSync(join(t.home, 'delivered', f.path)))
+    // --out must be new or empty, and means nothing for a directory
+    expect((await runJson(['export', 'verify', delivery.packageCid, '--profile', 'lab', '--out', out])).envelope.error).toMatchObject({code: 'E_BAD_OUT', exitCode: 2})
+    expect((await runJson(['export', 'verify', out, '--out', join(t.home, 'x')])).envelope.error).toMatchObject({code: 'E_OUT_WITH_DIR', exitCode: 2})
+  })
+
+  it('a delivery to someone other than the grantee is refused before anything is written', async () => {
+    const r = await exportTo('astray', '--deliver-to', 'nobody')
+    expect(r.envelope.error).toMatchObject({code: 'E_DELIVER_NOT_GRANTEE', exitCode: 2})
+    expect(existsSync(join(t.home, 'astray'))).toBe(false)
+  })
+
   it('the export is in the audit log', async () => {
     const {envelope} = await runJson<{entries: Array<{type: string; outcome: string; reason?: string}>}>(['audit', 'show', '--action', 'export'])
     expect(envelope.result.entries.length).toBeGreaterThanOrEqual(4)

@@ -3,7 +3,7 @@ import {prepareFile, readAll, readUnixfs, type Block} from '../../src/lib/ipfs/i
 
 /**
  * A Kubo-RPC-compatible server for tests (Kubo's binary cannot be installed here). It speaks the
- * endpoints kubo-rpc-client calls for add, cat, pin add and pin ls, stores blocks made by the same
+ * endpoints kubo-rpc-client calls for add, cat, block get, pin add and pin ls, stores blocks made by the same
  * UnixFS importer medctl uses, and can inject faults to exercise timeouts and retries.
  */
 export class KuboMock {
@@ -71,6 +71,13 @@ export class KuboMock {
         const bytes = await readAll(readUnixfs(arg, async (cid) => this.blocks.get(cid)))
         res.writeHead(200, {'content-type': 'application/octet-stream'})
         res.end(bytes)
+        return
+      }
+      case 'block/get': {
+        const block = this.blocks.get(arg)
+        if (!block) throw new Error(`block ${arg} not found`)
+        res.writeHead(200, {'content-type': 'application/octet-stream'})
+        res.end(block)
         return
       }
       case 'pin/add': {

@@ -127,6 +127,32 @@ describe('CARv1 writer and reader', () => {
     }
   })
 
+  it('damaged: collect sets a bad block aside: the other files still read, the damaged one fails when read, and the root is still required intact', async () => {
+    const first = await prepareFile(Buffer.from('first file'))
+    const second = await prepareFile(Buffer.from('second file'))
+    const root = await prepareFile(Buffer.from('the package'))
+    const bytes = Buffer.from(encodeCar([root.cid], [...root.blocks, ...first.blocks, ...second.blocks]))
+    const at = bytes.indexOf(Buffer.from('second file'))
+    const bad = Buffer.from(bytes)
+    bad[at] = (bad[at] as number) ^ 0x01
+    const file = join(dir, 'collect.car')
+    writeFileSync(file, bad)
+    await expect(openCarFile(file)).rejects.toMatchObject({code: 'E_CAR_CORRUPT'})
+    const car = await openCarFile(file, {damaged: 'collect'})
+    try {
+      expect(car.damaged()).toEqual([second.cid])
+      expect((await readAll(car.cat(first.cid))).toString()).toBe('first file')
+      await expect(readAll(car.cat(second.cid))).rejects.toMatchObject({code: 'E_CAR_CORRUPT', details: {cid: second.cid}})
+    } finally {
+      car.close()
+    }
+    const rootAt = bytes.indexOf(Buffer.from('the package'))
+    const badRoot = Buffer.from(bytes)
+    badRoot[rootAt] = (badRoot[rootAt] as number) ^ 0x01
+    writeFileSync(file, badRoot)
+    await expect(openCarFile(file, {damaged: 'collect'})).rejects.toMatchObject({code: 'E_CAR_CORRUPT'})
+  })
+
   it('a failed write leaves no file and no temp file', async () => {
     const sub = mkdtempSync(join(dir, 'fail-'))
     const file = join(sub, 'x.car')

@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {ExitCode, usageError} from '../../lib/cli/errors.js'
+import {ExitCode, usageError} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {PROOF_FORMAT, checkProofAgainst, resolveTrust, type ProofReport} from '../../lib/audit/index.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {ExitCode} from '../../lib/cli/errors.js'
+import {ExitCode} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {logReference, resolveTrust, verifyLogRef, type LogVerifyReport} from '../../lib/audit/index.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {usageError} from '../../lib/cli/errors.js'
+import {usageError} from '../../lib/core/errors.js'
 import {logRangeFlag, profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {granteeAddress} from '../../lib/consent/context.js'

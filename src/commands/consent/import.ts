@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {ExitCode} from '../../lib/cli/errors.js'
+import {ExitCode} from '../../lib/core/errors.js'
 import {profileFlag, rpcTimeoutFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {granteeAddress} from '../../lib/consent/context.js'

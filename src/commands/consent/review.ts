@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {usageError} from '../../lib/cli/errors.js'
+import {usageError} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {reviewEmergencyAccess} from '../../lib/consent/actions.js'
 

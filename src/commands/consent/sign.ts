@@ -1,12 +1,13 @@
 import {writeFileSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {MedctlError, usageError} from '../../lib/cli/errors.js'
+import {MedctlError, usageError} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {classesOption} from '../../lib/cli/domain-flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {granteeAddress, subjectOf} from '../../lib/consent/context.js'
-import {assertDuration, epochOf, parseWhen, PURPOSES, registryContract, signGrantOffline, type Purpose} from '../../lib/consent/index.js'
+import {assertDuration, epochOf, parseWhen, PURPOSES, signGrantOffline, type Purpose} from '../../lib/consent/index.js'
+import {registryContract} from '../../lib/chain/registry.js'
 
 export default class ConsentSign extends BaseCommand<typeof ConsentSign> {
   static override summary = 'Sign a grant offline with this profile\'s wallet (a patient\'s), for a relayer to submit.'

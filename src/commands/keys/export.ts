@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {profileFlag} from '../../lib/cli/flags.js'
-import {MedctlError} from '../../lib/cli/errors.js'
+import {MedctlError} from '../../lib/core/errors.js'
 import {exportIdentity, writePrivateFile, type IdentityExport} from '../../lib/config/keystore.js'
 
 export default class KeysExport extends BaseCommand<typeof KeysExport> {

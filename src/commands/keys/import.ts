@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {usageError} from '../../lib/cli/errors.js'
+import {usageError} from '../../lib/core/errors.js'
 import {Keystore, type IdentityInfo} from '../../lib/config/keystore.js'
 import {validateProfileName} from '../../lib/config/profiles.js'
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {ExitCode, usageError} from '../../lib/cli/errors.js'
+import {ExitCode, usageError} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {renderFields} from '../../lib/cli/output.js'
 import type {ImportResult} from '../../lib/vault/import.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {MedctlError} from '../../lib/cli/errors.js'
+import {MedctlError} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {openDatabase} from '../../lib/db/database.js'
 import {RecordIndex} from '../../lib/vault/record-index.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {usageError} from '../../lib/cli/errors.js'
+import {usageError} from '../../lib/core/errors.js'
 import {writePrivateFile} from '../../lib/config/keystore.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {classesFlag} from '../../lib/cli/domain-flags.js'

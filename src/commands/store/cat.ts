@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../../lib/cli/base-command.js'
 import {CID} from 'multiformats/cid'
-import {MedctlError} from '../../lib/cli/errors.js'
+import {MedctlError} from '../../lib/core/errors.js'
 import {profileFlag} from '../../lib/cli/flags.js'
 import {openContentStore} from '../../lib/ipfs/index.js'
 

@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../lib/cli/base-command.js'
-import {ExitCode} from '../../lib/cli/errors.js'
+import {ExitCode} from '../../lib/core/errors.js'
 import {renderFields} from '../../lib/cli/output.js'
 import {openLocalBlocks} from '../../lib/ipfs/index.js'
 import {openDatabase} from '../../lib/db/database.js'

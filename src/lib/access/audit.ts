@@ -14,6 +14,8 @@ export interface AccessAuditInput {
   custodian?: string
   /** Write-ahead steps of one action: `intent` before the act, `written` once it is done. */
   phase?: 'intent' | 'written'
+  /** More facts for the entry's detail (what was delivered, break-glass). */
+  detail?: Record<string, string | number | boolean>
 }
 
 /** Every access attempt, allowed or denied, goes into the audit log. */
@@ -29,6 +31,6 @@ export async function auditAccess(session: Session, input: AccessAuditInput): Pr
     ...(input.consentId ? {consentId: input.consentId} : {}),
     ...(input.purpose ? {purpose: input.purpose} : {}),
     ...(input.custodian ? {custodian: input.custodian} : {}),
-    ...(input.grantee || input.phase ? {detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.phase ? {phase: input.phase} : {})}} : {}),
+    ...(input.grantee || input.phase || input.detail ? {detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.phase ? {phase: input.phase} : {}), ...input.detail}} : {}),
   })
 }

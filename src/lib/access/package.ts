@@ -18,7 +18,12 @@ export interface AccessPackage {
   classes: DataClass[]
   consentId?: string
   issuedAt: string
-  objects: Array<{cid: string; class: DataClass; resources: number; envelope: string}>
+  /**
+   * The released objects. `kind: 'attachment'` marks a large file (`records attach`): age
+   * ciphertext of the file itself, described by a DocumentReference in a record object of the
+   * same package (its SHA-256 and size are checked when it is written); the others are NDJSON.
+   */
+  objects: Array<{cid: string; class: DataClass; resources: number; envelope: string; kind?: 'attachment'}>
 }
 
 export function parsePackage(text: string): AccessPackage {
@@ -28,7 +33,7 @@ export function parsePackage(text: string): AccessPackage {
   } catch {
     throw new MedctlError('E_BAD_PACKAGE', 'The access package is not JSON.', {exitCode: 4})
   }
-  if (value?.format !== 'medctl-access/1' || !Array.isArray(value.objects) || !/^0x[0-9a-f]{64}$/.test(value.subject ?? '') || !value.classes?.every((c) => isDataClass(c))) {
+  if (value?.format !== 'medctl-access/1' || !Array.isArray(value.objects) || !value.objects.every((o) => o?.kind === undefined || o.kind === 'attachment') || !/^0x[0-9a-f]{64}$/.test(value.subject ?? '') || !value.classes?.every((c) => isDataClass(c))) {
     throw new MedctlError('E_BAD_PACKAGE', 'This is not a medctl access package (format medctl-access/1).', {exitCode: 4})
   }
   return value

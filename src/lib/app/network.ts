@@ -5,18 +5,7 @@ import {chainRead, decodeChainError, isTransientRpc} from '../chain/client.js'
 import {ExitCode, MedctlError, quoteInput, usageError} from '../core/errors.js'
 import {auditConsent} from '../consent/audit.js'
 import {consentContext} from '../consent/context.js'
-import {
-  RECIPIENT_TYPES,
-  grantDomain,
-  lookupRecipient,
-  publishRecipient,
-  recipientNonce,
-  recipientToBytes32,
-  registryContract,
-  relayRecipientRegistration,
-  signRecipientRegistration,
-  type RecipientRegistration,
-} from '../consent/registry.js'
+import {RECIPIENT_TYPES, grantDomain, lookupRecipient, publishRecipient, recipientNonce, recipientToBytes32, registryContract, relayRecipientRegistration, signRecipientRegistration, type RecipientRegistration} from '../chain/registry.js'
 import {writeFileAtomic} from '../core/atomic.js'
 import {Keystore} from '../config/keystore.js'
 import type {MedctlPaths} from '../config/paths.js'

@@ -13,6 +13,7 @@
  *   fetch (by the grantee)  PrivacyDisclosure.Recipient   DCM 110107 Import · disclose+receive C
  *   break-glass             — (no BALP pattern)           DCM 110113 · AuthZ-Role, BTG/ETREAT  E
  *   upload, export, anchor  — (no BALP pattern)           DCM 110106 / 110101 · ISO 21089      R/E
+ *   (export of a patient's own record, Art. 15/20: ISO 21089 extract + disclose, purpose PATRQT)
  *
  * A profile is claimed only when the event meets it: the RESTful patterns fix the outcome to
  * success (BALP records failures differently), the Patient* and disclosure patterns need a patient
@@ -249,9 +250,9 @@ function shape(ctx: Context): Shape {
       }
     case 'export': {
       // What was exported: consents (extract), a claim attested for a payer (attest), a research dataset (de-identified).
-      const kind = ctx.detail.what === 'consents' ? 'consents' : ctx.detail.kind === 'claim-attestation' ? 'claim' : entry.purpose === 'HRESCH' ? 'research' : 'other'
+      const kind = ctx.detail.what === 'consents' ? 'consents' : ctx.detail.what === 'patient-record' ? 'patient' : ctx.detail.kind === 'claim-attestation' ? 'claim' : entry.purpose === 'HRESCH' ? 'research' : 'other'
       const recipient = ctx.grantee ?? (typeof ctx.detail.payer === 'string' ? ctx.detail.payer : undefined)
-      const subtype = {consents: [life('extract')], claim: [life('attest')], research: [life('extract'), life('deidentify')], other: [life('extract')]}[kind]
+      const subtype = {consents: [life('extract')], patient: [life('extract'), life('disclose')], claim: [life('attest')], research: [life('extract'), life('deidentify')], other: [life('extract')]}[kind]
       return {
         type: T.export,
         subtype: [...subtype, ...(recipient ? [life('disclose')] : [])],
@@ -262,7 +263,7 @@ function shape(ctx: Context): Shape {
           agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName}),
           ...(recipient ? [agent(AGENT.destinationRole, party(recipient), false, {account: recipient, network: true})] : []),
         ],
-        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: {consents: 'consents', claim: 'claim attestation', research: 'research dataset', other: 'exported data'}[kind]}, role: '3', roleDisplay: 'Report'})],
+        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: {consents: 'consents', patient: 'the patient\'s record, consents and audit events (access and portability)', claim: 'claim attestation', research: 'research dataset', other: 'exported data'}[kind]}, role: '3', roleDisplay: 'Report'})],
       }
     }
     case 'anchor':

@@ -1,5 +1,5 @@
 import {bech32} from '@scure/base'
-import {Contract, ContractFactory, getAddress, hexlify, id, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
+import {Contract, ContractFactory, getAddress, hexlify, id, verifyTypedData, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
 import type {ConsentRegistry, ConsentRegistryFunctions} from './consent-registry.types.js'
 import {loadArtifact} from './artifact.js'
 import {chainRead, isTransientRpc, send, type SendOptions} from './client.js'
@@ -8,7 +8,7 @@ import {deploymentBlock, queryPaged} from './logs.js'
 /*
  * The ConsentRegistry contract as plain chain access: the binding, deployment, the EIP-712 domain,
  * the key directory (age recipients) and audit anchors. Consent semantics (grants, decisions,
- * revokes) stay in src/lib/consent/registry.ts, which re-exports these.
+ * revokes) stay in src/lib/consent/registry.ts.
  */
 
 export type {ConsentRegistry} from './consent-registry.types.js'
@@ -66,6 +66,42 @@ export const REGISTRY_DOMAIN_VERSION = '2'
 
 export function grantDomain(chainId: number, registry: string): TypedDataDomain {
   return {name: 'medctl ConsentRegistry', version: REGISTRY_DOMAIN_VERSION, chainId, verifyingContract: registry}
+}
+
+/**
+ * A claim attestation as EIP-712 typed data, in the registry's domain (so chain id and registry
+ * address are signed too): the custodian signs the claim hash, the subject pseudonym and the payer.
+ */
+export const CLAIM_ATTESTATION_TYPES = {
+  ClaimAttestation: [
+    {name: 'claimHash', type: 'bytes32'},
+    {name: 'subject', type: 'bytes32'},
+    {name: 'payer', type: 'address'},
+  ],
+}
+
+export interface ClaimAttestationValue {
+  claimHash: string
+  subject: string
+  payer: string
+}
+
+export async function signClaimAttestation(signer: Signer, q: ClaimAttestationValue & {chainId: number; registry: string}): Promise<string> {
+  return signer.signTypedData(grantDomain(q.chainId, q.registry), CLAIM_ATTESTATION_TYPES, {claimHash: q.claimHash, subject: q.subject, payer: getAddress(q.payer)})
+}
+
+/** Who signed a claim attestation for this chain and registry, or undefined for a malformed signature. */
+export function claimAttestationSigner(q: ClaimAttestationValue & {chainId: number; registry: string; signature: string}): string | undefined {
+  try {
+    return getAddress(verifyTypedData(grantDomain(q.chainId, q.registry), CLAIM_ATTESTATION_TYPES, {claimHash: q.claimHash, subject: q.subject, payer: getAddress(q.payer)}, q.signature))
+  } catch {
+    return undefined
+  }
+}
+
+/** The registry's `custodian()`: the account verifiers trust for what the custodian signs. */
+export async function registryCustodian(registry: ConsentRegistry): Promise<string> {
+  return getAddress(await chainRead(() => registry.custodian(), registry))
 }
 
 /** age1… ⇄ the 32-byte X25519 public key stored on chain. */

@@ -1,6 +1,7 @@
 import {existsSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {recordAudit} from '../audit/record.js'
+import {signClaimAttestation} from '../chain/registry.js'
 import {consentContext, granteeAddress} from '../consent/context.js'
 import {attestClaim, attestationOf} from '../consent/registry.js'
 import {writeFileAtomic} from '../core/atomic.js'
@@ -20,7 +21,8 @@ import {claimHashOf, claimKey, claimReferences, leafHashes, referenceOf, resourc
  */
 export interface ClaimAttestationFile {
   medctl: 'claim-attestation'
-  v: 1
+  /** 2: signed by the custodian (EIP-712). Files of version 1 carry no signature. */
+  v: 2
   chainId: number
   registry: string
   custodian: string
@@ -31,6 +33,13 @@ export interface ClaimAttestationFile {
   digest: ClaimDigest
   /** References of the Claim the custodian could not resolve in the patient's record (not committed). */
   unresolved: string[]
+  /**
+   * The custodian's EIP-712 signature of ClaimAttestation(claimHash, subject, payer) in the
+   * registry's domain ("medctl ConsentRegistry", chainId, registry). A verifier rebuilds the typed
+   * data from its own chain id, registry and payer address and the hash of the digest, and checks
+   * the signer is its registry's custodian(); the fields of this file are never trusted for that.
+   */
+  signature: {scheme: 'EIP-712'; primaryType: 'ClaimAttestation'; signer: string; value: string}
 }
 
 export type AttestStatus = 'Attested' | 'Duplicate'
@@ -124,6 +133,7 @@ export async function attestClaims(session: Session, q: AttestRequest): Promise<
   }
 
   const ctx = await consentContext(session, {write: true})
+  const signer = await session.signer()
   const result: AttestResult = {subject: record.subject, payer, registry: ctx.address, chainId: ctx.chainId, claims: [], attested: 0, duplicates: 0}
   const seen = new Set<string>()
   for (const claim of claims) {
@@ -138,7 +148,21 @@ export async function attestClaims(session: Session, q: AttestRequest): Promise<
     const digest: ClaimDigest = {elements: leafHashes(claim), supporting}
     const claimHash = claimHashOf(digest)
     const file = join(dir, `${claimHash.slice(2, 18)}.claim-attestation.json`)
-    const attestation: ClaimAttestationFile = {medctl: 'claim-attestation', v: 1, chainId: ctx.chainId, registry: ctx.address, custodian: custodian.address, payer, subject: record.subject, claimHash, claim, digest, unresolved}
+    const signature = await signClaimAttestation(signer, {claimHash, subject: record.subject, payer, chainId: ctx.chainId, registry: ctx.address})
+    const attestation: ClaimAttestationFile = {
+      medctl: 'claim-attestation',
+      v: 2,
+      chainId: ctx.chainId,
+      registry: ctx.address,
+      custodian: custodian.address,
+      payer,
+      subject: record.subject,
+      claimHash,
+      claim,
+      digest,
+      unresolved,
+      signature: {scheme: 'EIP-712', primaryType: 'ClaimAttestation', signer: custodian.address, value: signature},
+    }
     const base = {claim: claimKey(claim), claimHash, supporting: Object.keys(supporting).length, unresolved, file}
     const existing = seen.has(claimHash) ? {payer, attestedAt: 0, subject: record.subject} : await attestationOf(ctx.registry, claimHash)
     if (existing) {

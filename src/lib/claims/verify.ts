@@ -4,6 +4,7 @@ import {gunzipSync} from 'node:zlib'
 import {recordAuditBatch, type SessionAuditInput} from '../audit/record.js'
 import {consentContext} from '../consent/context.js'
 import {attestationOf, checkConsent} from '../consent/registry.js'
+import {claimAttestationSigner, registryCustodian} from '../chain/registry.js'
 import {ensurePrivateDir} from '../config/paths.js'
 import {writeFileAtomic} from '../core/atomic.js'
 import {ExitCode, usageError, type ExitCodeValue} from '../core/errors.js'
@@ -29,12 +30,18 @@ export interface VerifiedClaim {
   differs?: string[]
   /** NotAttested: supporting resources neither supplied nor in an attestation file. */
   missing?: string[]
+  /**
+   * The custodian's EIP-712 signature in the claim's attestation file (absent when no file came
+   * with the claim): `valid` (by this registry's custodian, for this chain, registry and payer),
+   * `missing`, or `invalid` (malformed, another signer, or signed for other values).
+   */
+  signature?: 'valid' | 'missing' | 'invalid'
   reason?: string
 }
 
 export interface VerifyClaimsResult {
   /** What was checked against: this profile's own registry, chain and payer address — never the file's. */
-  checkedAgainst: {registry: string; chainId: number; block: number; payer: string}
+  checkedAgainst: {registry: string; chainId: number; block: number; payer: string; /** The registry's custodian(): the only accepted signer of attestation files. */ custodian: string}
   claims: VerifiedClaim[]
   summary: Record<VerifyStatus, number>
   /** The report written under the home (hashes and codes only), or to --report. */
@@ -134,6 +141,7 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
   if (inputs.claims.length === 0) throw usageError('E_NO_CLAIMS', 'The input holds no FHIR Claim and no claim attestation.')
   const payer = session.identity().address
   const ctx = await consentContext(session, {write: false})
+  const custodian = await registryCustodian(ctx.registry)
   const claims: VerifiedClaim[] = []
   const seen = new Set<string>()
   const consentOf = new Map<string, boolean>()
@@ -185,8 +193,20 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
       claims.push({...base, ...attested, status: 'NotAttested', reason: 'The claim is attested for another payer.'})
       continue
     }
+    if (evidence) {
+      // The file must be the custodian's: its signature, rebuilt from this profile's chain id,
+      // registry and payer and the hash of the file's digest, must recover to custodian().
+      const value = (evidence as {signature?: {value?: unknown}}).signature?.value
+      const signer = typeof value === 'string' ? claimAttestationSigner({claimHash, subject: onChain.subject, payer, chainId: ctx.chainId, registry: ctx.address, signature: value}) : undefined
+      if (signer !== custodian) {
+        const signature = typeof value === 'string' ? 'invalid' : 'missing'
+        claims.push({...base, ...attested, status: 'NotAttested', signature, reason: signature === 'missing' ? 'The attestation file carries no custodian signature.' : `The attestation file's signature is not the registry custodian's (${custodian}) for this chain, registry and payer.`})
+        continue
+      }
+    }
+    const signature = evidence ? {signature: 'valid' as const} : {}
     if (differs.length > 0) {
-      claims.push({...base, ...attested, status: 'Altered', differs})
+      claims.push({...base, ...attested, ...signature, status: 'Altered', differs})
       continue
     }
     let permitted = consentOf.get(onChain.subject)
@@ -194,13 +214,13 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
       permitted = (await checkConsent(ctx.registry, {subject: onChain.subject, grantee: payer, purpose: 'HPAYMT', classes: ['claims']})).decision === 'Permit'
       consentOf.set(onChain.subject, permitted)
     }
-    claims.push({...base, ...attested, status: permitted ? 'Verified' : 'NoConsent', ...(permitted ? {} : {reason: 'No active HPAYMT consent for the claims class of this patient.'})})
+    claims.push({...base, ...attested, ...signature, status: permitted ? 'Verified' : 'NoConsent', ...(permitted ? {} : {reason: 'No active HPAYMT consent for the claims class of this patient.'})})
   }
 
   const summary: Record<VerifyStatus, number> = {Verified: 0, NotAttested: 0, Altered: 0, Duplicate: 0, NoConsent: 0}
   for (const c of claims) summary[c.status]++
   const exitCode: ExitCodeValue = summary.Altered + summary.NotAttested + summary.Duplicate > 0 ? ExitCode.VERIFY_FAILED : summary.NoConsent > 0 ? ExitCode.DENIED : ExitCode.OK
-  const checkedAgainst = {registry: ctx.address, chainId: ctx.chainId, block: ctx.head, payer}
+  const checkedAgainst = {registry: ctx.address, chainId: ctx.chainId, block: ctx.head, payer, custodian}
 
   // The report under the home holds hashes, codes and element paths only (no claim ids or file names).
   const stamp = new Date().toISOString().replaceAll(':', '-')
@@ -209,7 +229,7 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
     checkedAgainst,
     summary,
     rejectedInputs: inputs.rejected,
-    claims: claims.map((c, i) => ({n: i + 1, claim: `sha256:${sha256Hex(c.claim).slice(0, 16)}`, status: c.status, ...(c.claimHash ? {claimHash: c.claimHash} : {}), ...(c.differs ? {differs: c.differs.map((d) => (d.startsWith('Claim') ? d : d.split('/')[0] as string))} : {})})),
+    claims: claims.map((c, i) => ({n: i + 1, claim: `sha256:${sha256Hex(c.claim).slice(0, 16)}`, status: c.status, ...(c.claimHash ? {claimHash: c.claimHash} : {}), ...(c.signature ? {signature: c.signature} : {}), ...(c.differs ? {differs: c.differs.map((d) => (d.startsWith('Claim') ? d : d.split('/')[0] as string))} : {})})),
   }
   if (!q.reportPath) ensurePrivateDir(session.paths.reportsDir)
   writeFileAtomic(report, `${JSON.stringify(q.reportPath ? {checkedAgainst, summary, rejectedInputs: inputs.rejected, claims} : homeReport, null, 2)}\n`)

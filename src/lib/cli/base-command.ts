@@ -1,5 +1,5 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import {ExitCode, MedctlError, fromSystemError, type ExitCodeValue} from './errors.js'
+import {ExitCode, MedctlError, fromSystemError, type ExitCodeValue} from '../core/errors.js'
 import {canPrompt, confirmAction, readPassphrase} from './interaction.js'
 import {configureColor, ProgressReporter} from './output.js'
 import {acquireHomeLock, type HomeLock} from '../config/lock.js'
@@ -126,6 +126,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (writesHome(this.ctor as typeof BaseCommand)) {
       this.homeLock = acquireHomeLock(this.paths, (this.id ?? this.ctor.name).replaceAll(':', ' '))
     }
+  }
+
+  /**
+   * For a command that writes the home only in some cases (declared `writesHome = false`): takes the
+   * writer lock when it turns out to write; a no-op when the lock is already held.
+   */
+  protected lockHome(): void {
+    this.homeLock ??= acquireHomeLock(this.paths, (this.id ?? this.ctor.name).replaceAll(':', ' '))
   }
 
   protected get paths(): MedctlPaths {

@@ -1,5 +1,5 @@
 import {fstatSync, openSync, readFileSync, closeSync} from 'node:fs'
-import {MedctlError} from './errors.js'
+import {MedctlError} from '../core/errors.js'
 
 /** Whether medctl may prompt: both ends are terminals, no --json, no --no-input / MEDCTL_NO_INPUT. */
 export function canPrompt(options: {json: boolean; noInput: boolean}): boolean {

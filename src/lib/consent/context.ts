@@ -6,7 +6,7 @@ import type {Session} from '../session/session.js'
 import {custodianContext} from '../vault/custodian.js'
 import {openDatabase} from '../db/database.js'
 import {subjectForPatient} from '../vault/read.js'
-import {registryContract} from './registry.js'
+import {registryContract} from '../chain/registry.js'
 
 export interface ConsentContext {
   registry: ConsentRegistry

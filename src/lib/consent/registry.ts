@@ -6,26 +6,6 @@ import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {classesMask, decisionFromChain, purposeBit, type CheckResult, type Purpose} from './model.js'
 
-// Plain chain access (binding, deployment, key directory, audit anchors) lives in src/lib/chain so
-// that the audit log can anchor without depending on consent; re-exported for existing callers.
-export {
-  REGISTRY_DOMAIN_VERSION,
-  RECIPIENT_TYPES,
-  anchorTreeHead,
-  bytes32ToRecipient,
-  deployRegistry,
-  grantDomain,
-  listAnchors,
-  lookupRecipient,
-  publishRecipient,
-  recipientNonce,
-  recipientToBytes32,
-  registryContract,
-  relayRecipientRegistration,
-  signRecipientRegistration,
-  type RecipientRegistration,
-} from '../chain/registry.js'
-
 export interface GrantInput {
   subject: string
   /** The subject's revoke-all epoch (epochOf): a revoke-all voids grants made in earlier epochs. */

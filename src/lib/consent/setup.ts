@@ -2,7 +2,7 @@ import {JsonRpcProvider, type Wallet} from 'ethers'
 import {persistNodeState} from '../chain/local-node.js'
 import type {MedctlPaths} from '../config/paths.js'
 import {ProfileStore, type Profile} from '../config/profiles.js'
-import {deployRegistry, lookupRecipient, publishRecipient, registryContract} from './registry.js'
+import {deployRegistry, lookupRecipient, publishRecipient, registryContract} from '../chain/registry.js'
 
 function provider(rpcUrl: string, chainId: number): JsonRpcProvider {
   return new JsonRpcProvider(rpcUrl, chainId, {staticNetwork: true, cacheTimeout: -1})

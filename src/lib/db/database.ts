@@ -10,6 +10,8 @@ export type Db = Database.Database
  * The local database: the record index (this file) and the embedded IPFS blocks (ipfs/), so one
  * transaction can write an object's blocks together with the rows that point at them.
  * Holds no plaintext PHI: identifiers are HMAC pseudonyms or age ciphertext.
+ * `attachments` marks the objects that are large files (`records attach`) rather than NDJSON
+ * records; its content_key is a keyed hash of the file's SHA-256, never the hash itself.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS subjects (
@@ -63,6 +65,19 @@ CREATE TABLE IF NOT EXISTS jobs (
   started_at TEXT NOT NULL,
   finished_at TEXT,
   counts TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS attachments (
+  custodian TEXT NOT NULL,
+  cid TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  class TEXT NOT NULL,
+  content_key TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  content_type TEXT NOT NULL,
+  record_cid TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (custodian, cid),
+  UNIQUE (custodian, subject, class, content_key)
 );
 CREATE TABLE IF NOT EXISTS uploads (
   custodian TEXT NOT NULL,

@@ -1,7 +1,8 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync, readFileSync, readdirSync} from 'node:fs'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
-import {checkConsent, registryContract} from '../consent/index.js'
+import {checkConsent} from '../consent/index.js'
+import {registryContract} from '../chain/registry.js'
 import type {Session} from '../session/session.js'
 import {recordAudit} from '../audit/record.js'
 import {DEFAULT_QUASI_IDENTIFIERS, GENDER, ZIP3, birthYearBand, deidentifyCohort, loadBuiltinRules, loadRulesFile, type CohortPatient, type FhirResource, type QuasiIdentifier} from '../deid/index.js'
@@ -11,6 +12,8 @@ import type {CustodianContext} from '../vault/custodian.js'
 import {mergeResources, readObject} from '../vault/read.js'
 import {RecordIndex} from '../vault/record-index.js'
 import {buildManifest, signManifest, type ManifestFile} from './manifest.js'
+import {checkOutputPath, resolveGrantee, type Grantee} from '../access/index.js'
+import {deliverExport, type ExportDelivered} from './delivery.js'
 import {tableSchema, tablesFor} from './tables.js'
 import {writeDataset, writeManifest, type DatasetFormat} from './dataset.js'
 
@@ -30,6 +33,10 @@ export interface ResearchOptions {
   force?: boolean
   /** Write the export even when the cohort, or what k-anonymity leaves of it, is empty (else E_EMPTY_COHORT / E_K_SUPPRESSED_ALL, exit 3). */
   allowEmpty?: boolean
+  /** Deliver the export to the researcher's age recipient (an address or a local profile name; it must be the grantee). */
+  deliverTo?: string
+  /** With deliverTo: write the delivery to this CARv1 file instead of the profile's content store. */
+  deliverOut?: string
   onProgress?: (event: {phase: string; done: number; total?: number; unit: string}) => void
 }
 
@@ -66,6 +73,8 @@ export interface ResearchResult {
   files: ManifestFile[]
   manifest: string
   keyFile: boolean
+  /** With deliverTo: the sealed package sent to the lab (its CID, and the CAR file or the store it went to). */
+  delivery?: ExportDelivered
 }
 
 const REASON_BUCKET: Record<string, keyof Excluded> = {NoConsent: 'noConsent', Revoked: 'revoked', Expired: 'expired', OptedOut: 'optedOut', ClassNotCovered: 'classNotCovered'}
@@ -116,19 +125,40 @@ function exportKey(keyFile: string | undefined): Uint8Array {
 /**
  * The research export as a use case: the export itself, then its audit entry — the outcome, with
  * the cohort, the pinned block and the files; a refused export (empty cohort, all suppressed,
- * anything else) is audited as a failure with its code.
+ * anything else) is audited as a failure with its code. With `deliverTo` the export is then
+ * delivered, sealed, to the researcher (see deliverExport), audited as a key release.
  */
 export async function exportResearch(session: Session, custodian: CustodianContext, options: ResearchOptions): Promise<ResearchResult> {
   const base = {type: 'export', action: 'E', purpose: 'HRESCH', ...(options.classes ? {classes: options.classes} : {})} as const
   let result: ResearchResult
+  let lab: Grantee | undefined
   try {
+    // The lab's recipient is found before anything is written: a lab with no published key fails first.
+    lab = options.deliverTo ? await deliveryTarget(session, options) : undefined
     result = await buildResearchExport(session, custodian, options)
   } catch (error) {
     await recordAudit(session, {...base, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {what: 'research', grantee: options.grantee}})
     throw error
   }
   await recordAudit(session, {...base, outcome: 'success', classes: result.classes, detail: {what: 'research', grantee: options.grantee, block: result.block, included: result.cohort.included, suppressed: result.suppressed, files: result.files.length, format: result.format}})
+  if (lab) {
+    result.delivery = await deliverExport(session, {dir: result.outDir, files: result.files.map((f) => f.path), to: lab, custodian: custodian.address, classes: result.classes, out: options.deliverOut})
+  }
   return result
+}
+
+/**
+ * Who a delivery goes to: the researcher the cohort's consents name, and no one else (a delivery to
+ * another address would disclose the export beyond the consents), with the age recipient the key
+ * directory holds for them.
+ */
+async function deliveryTarget(session: Session, options: ResearchOptions): Promise<Grantee> {
+  if (options.deliverOut) checkOutputPath(options.deliverOut)
+  const lab = await resolveGrantee(session, options.deliverTo as string, registryContract(session.registry(), await session.chainProvider()))
+  if (lab.address.toLowerCase() !== options.grantee.toLowerCase()) {
+    throw usageError('E_DELIVER_NOT_GRANTEE', `--deliver-to names ${lab.address}, but the cohort's consents are for ${options.grantee}: an export is delivered only to the researcher it was made for.`)
+  }
+  return lab
 }
 
 async function buildResearchExport(session: Session, custodian: CustodianContext, options: ResearchOptions): Promise<ResearchResult> {

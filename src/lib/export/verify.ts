@@ -68,6 +68,19 @@ export interface ExportVerifyReport {
   /** Files in the directory that the manifest does not list (they are not vouched for). */
   unlisted: string[]
   checkedAgainst: ExportCheckedAgainst | null
+  /** When the export arrived as a delivery (a CAR file or a CID) rather than a directory. */
+  delivery?: ExportDeliveryReceived
+}
+
+/** How a delivered export was received (`export verify CAR|CID`). */
+export interface ExportDeliveryReceived {
+  kind: 'car' | 'embedded' | 'kubo'
+  packageCid: string
+  files: number
+  /** What the sealed package says about its sender (reported; the manifest's signature is what is checked). */
+  claimedCustodian: string
+  /** Where the verified files were written (--out), or null: verified and discarded. */
+  out: string | null
 }
 
 const HEX64 = /^[0-9a-f]{64}$/
@@ -112,7 +125,7 @@ function parseManifest(text: string): Manifest | string {
 }
 
 /** A listed path resolved inside `dir`, or undefined when it would leave it. */
-function insideDir(dir: string, path: string): string | undefined {
+export function insideDir(dir: string, path: string): string | undefined {
   if (path.length === 0 || isAbsolute(path) || path.includes('\\') || path.includes('\0')) return undefined
   if (path.split('/').some((part) => part === '..' || part === '.' || part === '')) return undefined
   const full = resolve(dir, path)
@@ -176,7 +189,7 @@ export async function verifyExport(dir: string, roots: ExportVerifierRoots): Pro
   try {
     stat = await lstat(base)
   } catch {
-    throw new MedctlError('E_NO_EXPORT', 'No such export directory.', {exitCode: ExitCode.USAGE})
+    throw new MedctlError('E_NO_EXPORT', 'No such export directory, delivered CAR file or CID.', {exitCode: ExitCode.USAGE})
   }
   if (!stat.isDirectory()) throw new MedctlError('E_NO_EXPORT', 'The export must be a directory holding manifest.json.', {exitCode: ExitCode.USAGE})
   const report: ExportVerifyReport = {ok: false, exitCode: ExitCode.VERIFY_FAILED, dir: base, manifest: null, signer: null, files: [], unlisted: [], checkedAgainst: null}

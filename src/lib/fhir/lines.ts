@@ -1,5 +1,5 @@
 import {closeSync, createReadStream, openSync, readSync} from 'node:fs'
-import {createGunzip} from 'node:zlib'
+import {gzipMembers, type GzipWalk} from './gzip.js'
 
 /** The longest line a reader accepts (bytes, before decoding); a longer line is rejected, not buffered. */
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -121,86 +121,11 @@ export function headBytes(path: string, count: number): Buffer {
 }
 
 /**
- * The decompressed chunks of a gzip file, in order. Unlike iterating the gunzip stream itself, every
- * chunk zlib produced before an error is delivered before the error is thrown (a stream destroyed
- * by an error drops what it had buffered), so a truncated file yields all it holds.
- */
-export async function* gunzipChunks(path: string): AsyncGenerator<Buffer> {
-  const source = createReadStream(path)
-  const gunzip = createGunzip()
-  const queue: Buffer[] = []
-  let failure: unknown
-  let ended = false
-  let wake: (() => void) | undefined
-  const signal = (): void => {
-    const w = wake
-    wake = undefined
-    w?.()
-  }
-  gunzip.on('data', (chunk: Buffer) => {
-    queue.push(chunk)
-    if (queue.length >= 16) gunzip.pause()
-    signal()
-  })
-  gunzip.on('end', () => {
-    ended = true
-    signal()
-  })
-  const fail = (error: unknown): void => {
-    failure ??= error
-    signal()
-  }
-  gunzip.on('error', fail)
-  source.on('error', fail)
-  source.pipe(gunzip)
-  try {
-    for (;;) {
-      const chunk = queue.shift()
-      if (chunk) {
-        if (queue.length < 4 && gunzip.isPaused()) gunzip.resume()
-        yield chunk
-        continue
-      }
-      if (failure !== undefined) throw failure
-      if (ended) return
-      await new Promise<void>((resolve) => {
-        wake = resolve
-      })
-    }
-  } finally {
-    source.destroy()
-    gunzip.destroy()
-  }
-}
-
-/**
- * Whether a gzip error means the data is damaged: corrupt deflate data, a CRC that does not match,
- * or bytes after a member that are not another member (zlib drops the output of the write that
- * fails, so even the member before the junk cannot be read whole). Not: a file cut short.
- */
-function damaged(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException)?.code === 'Z_DATA_ERROR'
-}
-
-/**
- * A first pass over a gzip file: decompresses it all (discarding the output) and says whether the
- * data is damaged. Corrupt deflate data can decode into plausible lines before zlib notices (the
- * CRC is checked only at the end), so a damaged file is refused whole rather than read line by line.
- */
-export async function gzipIntegrity(path: string): Promise<{damaged: boolean; bytes: number}> {
-  let bytes = 0
-  try {
-    for await (const chunk of gunzipChunks(path)) bytes += chunk.length
-  } catch (error) {
-    return {damaged: damaged(error), bytes}
-  }
-  return {damaged: false, bytes}
-}
-
-/**
- * The lines of a file, gunzipped when `gzip` is set. Gzip problems become line problems: an empty
- * file (E_EMPTY_INPUT), not gzip (E_NOT_GZIP), damaged data or junk after the last member
- * (E_GZIP_CORRUPT, nothing read from it), a truncated file (its complete lines, then E_GZIP_TRUNCATED).
+ * The lines of a file, gunzipped when `gzip` is set. Gzip is read member by member (fhir/gzip.ts),
+ * each member's CRC checked in a first pass before any of its lines is used: an empty file
+ * (E_EMPTY_INPUT), not gzip (E_NOT_GZIP); a damaged member (E_GZIP_CORRUPT) or junk after the last
+ * member (E_GZIP_TRAILING_DATA) costs only itself and what follows it — the lines of the members
+ * before it stand; a truncated file gives its complete lines, then E_GZIP_TRUNCATED.
  */
 export async function* fileLines(path: string, options: LineOptions & {gzip?: boolean} = {}): AsyncGenerator<LineItem> {
   if (!options.gzip) {
@@ -222,11 +147,38 @@ export async function* fileLines(path: string, options: LineOptions & {gzip?: bo
     yield {line: 1, problem: {code: 'E_NOT_GZIP', message: 'The file is named .gz but is not gzip data.'}}
     return
   }
-  if ((await gzipIntegrity(path)).damaged) {
-    yield {line: 1, problem: {code: 'E_GZIP_CORRUPT', message: 'The gzip data is damaged (a check failed): nothing is read from this file, since its lines cannot be trusted.'}}
+  let checked: GzipWalk
+  try {
+    checked = await walkGzip(path)
+  } catch (error) {
+    yield {line: 1, problem: streamProblem(error)}
     return
   }
-  yield* splitLines(gunzipChunks(path), options)
+  const stop = checked.stop
+  const truncated = stop?.kind === 'truncated'
+  // A truncated member is read up to the cut (a file cut short is not damaged data); a damaged one never.
+  const walk: GzipWalk = {members: 0}
+  async function* trusted(): AsyncGenerator<Buffer> {
+    yield* gzipMembers(path, walk, {maxMembers: checked.members + (truncated ? 1 : 0)})
+    if (truncated) throw Object.assign(new Error('unexpected end of file'), {code: 'Z_BUF_ERROR'})
+  }
+  let next = 1
+  for await (const item of splitLines(trusted(), options)) {
+    next = item.line + 1
+    yield item
+  }
+  if (stop?.kind === 'damaged') {
+    yield {line: next, problem: {code: 'E_GZIP_CORRUPT', message: stop.member === 0 ? 'The gzip data is damaged (a check failed): nothing is read from this file, since its lines cannot be trusted.' : `Gzip member ${stop.member + 1} is damaged (a check failed): its lines and those after it cannot be trusted; the ${stop.member} member(s) before it were read.`}}
+  } else if (stop?.kind === 'trailing') {
+    yield {line: next, problem: {code: 'E_GZIP_TRAILING_DATA', message: `Bytes after gzip member ${stop.member} are not gzip: ignored; the lines before them were read.`}}
+  }
+}
+
+/** A first pass over a gzip file: every member inflated (output discarded) and its trailer checked. */
+async function walkGzip(path: string): Promise<GzipWalk> {
+  const walk: GzipWalk = {members: 0}
+  for await (const chunk of gzipMembers(path, walk)) void chunk
+  return walk
 }
 
 /** Whether a string holds only well-formed UTF-16 (no lone surrogate, which UTF-8 cannot store). */

@@ -246,9 +246,16 @@ export class CarFile {
     private fd: number | undefined,
     readonly roots: string[],
     private readonly index: Map<string, {offset: number; length: number}>,
+    private readonly damagedBlocks: ReadonlySet<string> = new Set(),
   ) {}
 
-  static async open(path: string): Promise<CarFile> {
+  /**
+   * `damaged: 'collect'` keeps going past a block that does not match its CID: the block is left
+   * out of the index and listed in `damaged()`, and asking for it fails (E_CAR_CORRUPT) — so a
+   * caller can tell which of the files in the archive was hit. Damage to the structure (header,
+   * lengths, a section that is not a CID) is refused either way.
+   */
+  static async open(path: string, options: {damaged?: 'refuse' | 'collect'} = {}): Promise<CarFile> {
     let fd: number
     try {
       fd = openSync(path, 'r')
@@ -278,6 +285,7 @@ export class CarFile {
       if (headerLength === 0 || headerLength > MAX_HEADER || headerVarint + headerLength > size) throw corrupt('the header length is out of range')
       const header = decodeCarHeader(read(headerVarint, headerLength))
       const index = new Map<string, {offset: number; length: number}>()
+      const damaged = new Set<string>()
       let position = headerVarint + headerLength
       while (position < size) {
         const [length, lengthBytes] = varintAt(position)
@@ -287,12 +295,14 @@ export class CarFile {
         const [cid, cidLength] = readCid(section)
         const block = section.subarray(cidLength)
         const text = cid.toString()
-        if (!(await blockMatches(text, block))) throw corrupt(`block ${text} does not match its CID`, {cid: text, offset: position})
-        if (!index.has(text)) index.set(text, {offset: position + lengthBytes + cidLength, length: block.length})
+        if (!(await blockMatches(text, block))) {
+          if (options.damaged !== 'collect') throw corrupt(`block ${text} does not match its CID`, {cid: text, offset: position})
+          damaged.add(text)
+        } else if (!index.has(text)) index.set(text, {offset: position + lengthBytes + cidLength, length: block.length})
         position += lengthBytes + length
       }
-      for (const root of header.roots) if (!index.has(root)) throw corrupt(`the root ${root} is not in the file`)
-      return new CarFile(fd, header.roots, index)
+      for (const root of header.roots) if (!index.has(root)) throw corrupt(damaged.has(root) ? `the root block ${root} does not match its CID` : `the root ${root} is not in the file`, {cid: root})
+      return new CarFile(fd, header.roots, index, damaged)
     } catch (error) {
       closeSync(fd)
       throw fromSystemError(error, path) ?? error
@@ -307,12 +317,18 @@ export class CarFile {
     return [...this.index.keys()]
   }
 
+  /** Blocks that did not match their CIDs (only when opened with `damaged: 'collect'`). */
+  damaged(): string[] {
+    return [...this.damagedBlocks]
+  }
+
   async has(cid: string): Promise<boolean> {
     return this.index.has(cid)
   }
 
   /** The block's bytes, checked against the CID again; undefined when the CAR does not hold it. */
   async getBlock(cid: string): Promise<Uint8Array | undefined> {
+    if (this.damagedBlocks.has(cid)) throw corrupt(`block ${cid} does not match its CID`, {cid})
     const entry = this.index.get(cid)
     if (!entry) return undefined
     if (this.fd === undefined) throw new Error('CAR file closed')
@@ -343,8 +359,8 @@ export class CarFile {
 }
 
 /** Opens and verifies a CAR file (see CarFile). */
-export function openCarFile(path: string): Promise<CarFile> {
-  return CarFile.open(path)
+export function openCarFile(path: string, options: {damaged?: 'refuse' | 'collect'} = {}): Promise<CarFile> {
+  return CarFile.open(path, options)
 }
 
 /** Decodes and verifies a whole CAR held in memory: roots and blocks, each block checked. */

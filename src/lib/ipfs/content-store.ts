@@ -12,6 +12,12 @@ export interface ContentStore extends ContentSource {
   /** Which store this is, for messages and results (never a secret). */
   readonly kind: 'embedded' | 'kubo'
   add(content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{cid: string; size: number}>
+  /**
+   * The streaming put, for content of any size: blocks are written as the content arrives, with
+   * bounded memory. `source` may be called again when a request is retried, so it must give the
+   * same bytes each time (a file read afresh, stored blocks).
+   */
+  addStream(source: () => AsyncIterable<Uint8Array>): Promise<{cid: string; size: number}>
   pin(cid: string): Promise<void>
 }
 

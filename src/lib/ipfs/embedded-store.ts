@@ -1,10 +1,15 @@
 import type Database from 'better-sqlite3'
+import {CID} from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import {ExitCode, MedctlError} from '../core/errors.js'
 import {statement} from '../db/database.js'
 import type {ContentStore, VerifyReport} from './content-store.js'
 import {blockMatches, childLinks, encodeUnixfs, prepareFile, readUnixfs, type Block, type PreparedFile} from './unixfs.js'
 
 type ByteSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+/** Blocks written per transaction by addStream. */
+const STREAM_BATCH_BYTES = 4 * 1024 * 1024
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS blocks (cid TEXT PRIMARY KEY, bytes BLOB NOT NULL, size INTEGER NOT NULL);
@@ -41,8 +46,44 @@ export class EmbeddedStore implements ContentStore {
     return this.addStream(content)
   }
 
-  async addStream(content: ByteSource): Promise<{cid: string; size: number}> {
-    return encodeUnixfs(content, (block) => this.writeBlocksSync([block]))
+  /**
+   * The streaming put: content of any size is chunked and written as it arrives, a few blocks per
+   * transaction (one fsync per ~4 MiB, not per block), so memory holds at most one batch.
+   */
+  async addStream(content: ByteSource | (() => AsyncIterable<Uint8Array>)): Promise<{cid: string; size: number}> {
+    const source = typeof content === 'function' ? content() : content
+    let pending: Block[] = []
+    let pendingBytes = 0
+    const flush = (): void => {
+      if (pending.length === 0) return
+      const batch = pending
+      pending = []
+      pendingBytes = 0
+      this.db.transaction(() => this.writeBlocksSync(batch))()
+    }
+    const result = await encodeUnixfs(source, (block) => {
+      pending.push(block)
+      pendingBytes += block.bytes.length
+      if (pendingBytes >= STREAM_BATCH_BYTES) flush()
+    })
+    flush()
+    return result
+  }
+
+  /** Whether every block of the DAG under `cid` is here (reads the inner nodes only, checks leaves by key). */
+  hasDag(cid: string): boolean {
+    const stack = [cid]
+    while (stack.length > 0) {
+      const next = stack.pop() as string
+      if (CID.parse(next).code === raw.code) {
+        if (!this.db.prepare('SELECT 1 FROM blocks WHERE cid = ?').get(next)) return false
+        continue
+      }
+      const bytes = this.getBlockSync(next)
+      if (!bytes) return false
+      stack.push(...childLinks(next, bytes))
+    }
+    return true
   }
 
   getBlockSync(cid: string): Uint8Array | undefined {

@@ -5,7 +5,7 @@ import {openDatabase, type Db} from '../db/database.js'
 import {readAll, type ContentStore} from './content-store.js'
 import {EmbeddedStore} from './embedded-store.js'
 import {KuboStore, type KuboStoreOptions} from './kubo-store.js'
-import {MissingBlockError, encodeUnixfs} from './unixfs.js'
+import {encodeUnixfs} from './unixfs.js'
 
 type ByteSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
 
@@ -40,6 +40,20 @@ export class KuboProfileStore implements ContentStore {
     return expected
   }
 
+  /**
+   * The streaming put: the content goes into the home's own blocks first (bounded memory), then
+   * streams from them to the node, which must compute the same CID; it is pinned there.
+   */
+  async addStream(source: () => AsyncIterable<Uint8Array>): Promise<{cid: string; size: number}> {
+    const local = await this.local.addStream(source)
+    const added = await this.remote.addFrom(() => this.local.cat(local.cid))
+    if (added.cid !== local.cid) {
+      throw new MedctlError('E_STORE_MISMATCH', `The Kubo node computed ${added.cid} where medctl computes ${local.cid}: its add options differ (CIDv1, raw leaves, 256 KiB chunks).`, {exitCode: ExitCode.FAILURE})
+    }
+    await this.remote.pin(local.cid)
+    return local
+  }
+
   async pin(cid: string): Promise<void> {
     await this.remote.pin(cid)
   }
@@ -53,16 +67,11 @@ export class KuboProfileStore implements ContentStore {
   }
 
   async *cat(cid: string): AsyncIterable<Uint8Array> {
-    if (await this.local.has(cid)) {
-      try {
-        // Assemble locally first: a partial local copy falls back to the node, before anything is yielded.
-        const chunks: Uint8Array[] = []
-        for await (const chunk of this.local.cat(cid)) chunks.push(chunk)
-        yield* chunks
-        return
-      } catch (error) {
-        if (!(error instanceof MissingBlockError)) throw error
-      }
+    // A complete local copy streams from the home's blocks (bounded memory, each block checked);
+    // a partial one is read from the node instead, decided before anything is yielded.
+    if (this.local.hasDag(cid)) {
+      yield* this.local.cat(cid)
+      return
     }
     yield* this.remote.cat(cid)
   }

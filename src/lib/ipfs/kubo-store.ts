@@ -2,7 +2,7 @@ import {create, type KuboRPCClient} from 'kubo-rpc-client'
 import {CID} from 'multiformats/cid'
 import {ExitCode, MedctlError} from '../core/errors.js'
 import type {ContentStore} from './content-store.js'
-import {CHUNK_SIZE, blockMatches, encodeUnixfs} from './unixfs.js'
+import {CHUNK_SIZE, blockMatches, readUnixfs} from './unixfs.js'
 
 export interface KuboStoreOptions {
   url: string
@@ -126,6 +126,11 @@ export class KuboStore implements ContentStore {
     })
   }
 
+  /** The streaming put: the node chunks the content as it is sent (kubo-rpc-client streams the request body). */
+  async addStream(source: () => AsyncIterable<Uint8Array>): Promise<{cid: string; size: number}> {
+    return this.addFrom(source)
+  }
+
   async add(content: ByteSource): Promise<{cid: string; size: number}> {
     if (content instanceof Uint8Array) return this.addFrom(() => content)
     const chunks: Uint8Array[] = []
@@ -135,21 +140,12 @@ export class KuboStore implements ContentStore {
   }
 
   /**
-   * The content of a CID, checked before it is used: the bytes are encoded again as medctl encodes
-   * (CIDv1, raw leaves, 256 KiB chunks) and must give the CID asked for — a node or peer that
-   * serves other bytes is refused with E_CID_MISMATCH (exit 4).
+   * The content of a CID, streamed block by block with bounded memory, whatever its size: the DAG
+   * is walked with `block/get` and every block is checked against its CID before any of its bytes
+   * are used, so a node or peer that serves other bytes is refused with E_CID_MISMATCH (exit 4).
    */
-  async *cat(cid: string): AsyncIterable<Uint8Array> {
-    const bytes = await this.attempt('cat', async (signal) => {
-      const chunks: Uint8Array[] = []
-      for await (const chunk of this.client.cat(cid, {signal})) chunks.push(chunk)
-      return Buffer.concat(chunks)
-    })
-    const actual = (await encodeUnixfs(bytes, () => undefined)).cid
-    if (actual !== cid) {
-      throw new MedctlError('E_CID_MISMATCH', `The Kubo node at ${this.options.url} served content for ${cid} that hashes to ${actual}.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid, actual}})
-    }
-    yield bytes
+  cat(cid: string): AsyncIterable<Uint8Array> {
+    return readUnixfs(cid, (c) => this.getBlock(c))
   }
 
   /** One raw block, checked against its CID. */

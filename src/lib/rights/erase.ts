@@ -83,7 +83,7 @@ export async function erasePatient(session: Session, q: {patient: string}): Prom
   const custodian = await custodianContext(session)
   const subject = subjectForPatient(custodian, q.patient)
   const index = new RecordIndex(custodian.db, custodian.address)
-  if (!index.hasSubject(subject) && index.objects({subject}).length === 0) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
+  if (!index.hasSubject(subject) && index.objects({subject, attachments: 'include'}).length === 0) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
   const copiesHeldBy = copyHolders(session.paths.auditDir, subject)
   await recordAudit(session, {type: 'revoke', action: 'D', outcome: 'success', subject, detail: {kind: 'erase', phase: 'intent'}})
   let revoke: EraseResult['revokeAll'] = {}

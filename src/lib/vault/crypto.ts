@@ -63,3 +63,56 @@ export async function decryptText(ciphertext: Uint8Array, identity: string): Pro
   decrypter.addIdentity(identity)
   return decrypter.decrypt(ciphertext, 'text')
 }
+
+/** An async iterable as a pull-driven ReadableStream (backpressure: the next chunk is read when asked for). */
+function toReadable(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]()
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await iterator.next()
+      if (next.done) controller.close()
+      else controller.enqueue(next.value)
+    },
+    async cancel(reason) {
+      await iterator.return?.(reason)
+    },
+  })
+}
+
+/**
+ * age encryption of content of any size, streamed: age's STREAM construction seals 64 KiB
+ * chunks one after another, so memory stays bounded whatever the size. The output is one
+ * standard age file (the `age` command decrypts it).
+ */
+export async function* encryptObjectStream(plaintext: AsyncIterable<Uint8Array>, recipient: string): AsyncGenerator<Uint8Array> {
+  const encrypter = new Encrypter()
+  encrypter.addRecipient(recipient)
+  const sealed = await encrypter.encrypt(toReadable(plaintext))
+  yield* sealed as unknown as AsyncIterable<Uint8Array>
+}
+
+/**
+ * Streamed age decryption. Each 64 KiB chunk is authenticated before it is yielded, but a
+ * truncated file is only known at the end: callers write the output atomically and keep it only
+ * when the whole stream ends without error. Any failure is E_DECRYPT (exit 4).
+ */
+export async function* decryptObjectStream(ciphertext: AsyncIterable<Uint8Array>, objectIdentity: string): AsyncGenerator<Uint8Array> {
+  const decrypter = new Decrypter()
+  decrypter.addIdentity(objectIdentity)
+  let opened: AsyncIterable<Uint8Array>
+  try {
+    opened = (await decrypter.decrypt(toReadable(ciphertext))) as unknown as AsyncIterable<Uint8Array>
+  } catch (error) {
+    throw decryptFailure(error)
+  }
+  try {
+    yield* opened
+  } catch (error) {
+    throw decryptFailure(error)
+  }
+}
+
+function decryptFailure(error: unknown): MedctlError {
+  if (error instanceof MedctlError) return error
+  return new MedctlError('E_DECRYPT', 'The object does not decrypt with its key: the key or the stored bytes are wrong.', {cause: error, exitCode: 4})
+}

@@ -35,7 +35,8 @@ function blocksOf(db: Db, roots: readonly string[]): string[] {
 
 /**
  * Crypto-shreds a subject in the custodian's database, in one transaction: every key envelope of
- * the subject's objects (the custodian's and each grantee's), the objects' blocks, pins and index
+ * the subject's objects, attachments (`records attach`) included (the custodian's and each
+ * grantee's), the objects' blocks, pins and index
  * rows, the ledger and reference rows, the encrypted identifier and encrypted consent terms; a
  * tombstone (pseudonym and time) is left so later commands fail with E_ERASED. `secure_delete`
  * zeroes the freed pages and the WAL is checkpointed and truncated, so the envelopes' bytes do not
@@ -44,7 +45,7 @@ function blocksOf(db: Db, roots: readonly string[]): string[] {
  */
 export function shredSubject(db: Db, custodianAddress: string, subject: string, at = new Date().toISOString()): ShredResult {
   const index = new RecordIndex(db, custodianAddress)
-  const cids = index.objects({subject}).map((o) => o.cid)
+  const cids = index.objects({subject, attachments: 'include'}).map((o) => o.cid)
   const custodian = index.custodian
   const previous = db.pragma('secure_delete', {simple: true}) as number
   db.pragma('secure_delete = ON')
@@ -69,6 +70,7 @@ export function shredSubject(db: Db, custodianAddress: string, subject: string, 
           delPin?.run(cid)
         }
       }
+      rows += db.prepare('DELETE FROM attachments WHERE custodian = ? AND subject = ?').run(custodian, subject).changes
       rows += db.prepare('DELETE FROM ledger WHERE custodian = ? AND subject = ?').run(custodian, subject).changes
       rows += db.prepare('DELETE FROM patient_refs WHERE custodian = ? AND subject = ?').run(custodian, subject).changes
       rows += db.prepare('DELETE FROM subjects WHERE custodian = ? AND subject = ?').run(custodian, subject).changes

@@ -16,7 +16,25 @@ export interface ObjectRow {
   cipherBytes: number
   jobId: number | null
   createdAt: string
+  /** A large file (`records attach`): age ciphertext of the file itself, not NDJSON records. */
+  attachment?: true
 }
+
+export interface AttachmentRow {
+  cid: string
+  subject: string
+  class: DataClass
+  /** Keyed hash of the file's SHA-256 (idempotency key; the hash itself is not stored). */
+  contentKey: string
+  size: number
+  contentType: string
+  /** The record object holding the attachment's DocumentReference. */
+  recordCid: string
+  createdAt: string
+}
+
+/** Which objects a listing includes: record objects only (the default, what readers decrypt as NDJSON), all, or attachments only. */
+export type AttachmentFilter = 'exclude' | 'include' | 'only'
 
 export interface NewObject {
   cid: string
@@ -111,24 +129,61 @@ export class RecordIndex {
     return row?.envelope
   }
 
-  objects(filter: {subject?: string | null; classes?: readonly DataClass[]} = {}): ObjectRow[] {
-    const where = ['custodian = ?']
+  objects(filter: {subject?: string | null; classes?: readonly DataClass[]; attachments?: AttachmentFilter} = {}): ObjectRow[] {
+    const where = ['o.custodian = ?']
     const params: unknown[] = [this.custodian]
+    const attachments = filter.attachments ?? 'exclude'
+    if (attachments === 'exclude') where.push('a.cid IS NULL')
+    if (attachments === 'only') where.push('a.cid IS NOT NULL')
     if (filter.subject !== undefined) {
-      if (filter.subject === null) where.push('subject IS NULL')
+      if (filter.subject === null) where.push('o.subject IS NULL')
       else {
-        where.push('subject = ?')
+        where.push('o.subject = ?')
         params.push(filter.subject)
       }
     }
     if (filter.classes && filter.classes.length > 0) {
-      where.push(`class IN (${filter.classes.map(() => '?').join(', ')})`)
+      where.push(`o.class IN (${filter.classes.map(() => '?').join(', ')})`)
       params.push(...filter.classes)
     }
     const rows = this.db
-      .prepare(`SELECT cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at FROM objects WHERE ${where.join(' AND ')} ORDER BY subject, class, created_at, cid`)
-      .all(...params) as Array<{cid: string; subject: string | null; class: DataClass; resources: number; plain_bytes: number; cipher_bytes: number; job_id: number | null; created_at: string}>
-    return rows.map((r) => ({cid: r.cid, subject: r.subject, class: r.class, resources: r.resources, plainBytes: r.plain_bytes, cipherBytes: r.cipher_bytes, jobId: r.job_id, createdAt: r.created_at}))
+      .prepare(
+        `SELECT o.cid, o.subject, o.class, o.resources, o.plain_bytes, o.cipher_bytes, o.job_id, o.created_at, a.cid AS attachment FROM objects o LEFT JOIN attachments a ON a.custodian = o.custodian AND a.cid = o.cid WHERE ${where.join(' AND ')} ORDER BY o.subject, o.class, o.created_at, o.cid`,
+      )
+      .all(...params) as Array<{cid: string; subject: string | null; class: DataClass; resources: number; plain_bytes: number; cipher_bytes: number; job_id: number | null; created_at: string; attachment: string | null}>
+    return rows.map((r) => ({
+      cid: r.cid,
+      subject: r.subject,
+      class: r.class,
+      resources: r.resources,
+      plainBytes: r.plain_bytes,
+      cipherBytes: r.cipher_bytes,
+      jobId: r.job_id,
+      createdAt: r.created_at,
+      ...(r.attachment ? {attachment: true as const} : {}),
+    }))
+  }
+
+  /** Records an attachment: its object row (with the custodian's envelope) and its attachments row. Call inside a transaction. */
+  insertAttachment(row: Omit<AttachmentRow, 'createdAt'> & {cipherBytes: number; envelope: {recipient: string; bytes: Uint8Array}}): void {
+    const now = new Date().toISOString()
+    this.db
+      .prepare('INSERT OR IGNORE INTO objects (custodian, cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, NULL, ?)')
+      .run(this.custodian, row.cid, row.subject, row.class, row.size, row.cipherBytes, now)
+    this.putEnvelope(row.cid, row.envelope.recipient, row.envelope.bytes)
+    this.db
+      .prepare('INSERT OR IGNORE INTO attachments (custodian, cid, subject, class, content_key, size, content_type, record_cid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(this.custodian, row.cid, row.subject, row.class, row.contentKey, row.size, row.contentType, row.recordCid, now)
+  }
+
+  /** The attachment of this content for this subject and class, if attached before. */
+  attachmentFor(subject: string, dataClass: DataClass, contentKey: string): AttachmentRow | undefined {
+    const r = this.db
+      .prepare('SELECT cid, subject, class, content_key, size, content_type, record_cid, created_at FROM attachments WHERE custodian = ? AND subject = ? AND class = ? AND content_key = ?')
+      .get(this.custodian, subject, dataClass, contentKey) as
+      | {cid: string; subject: string; class: DataClass; content_key: string; size: number; content_type: string; record_cid: string; created_at: string}
+      | undefined
+    return r && {cid: r.cid, subject: r.subject, class: r.class, contentKey: r.content_key, size: r.size, contentType: r.content_type, recordCid: r.record_cid, createdAt: r.created_at}
   }
 
   /** Resource counts per subject and class, from the ledger (each resource once, whatever its versions). */

@@ -1,5 +1,15 @@
 import {randomUUID} from 'node:crypto'
+import type {DataClass} from '../fhir/data-classes.js'
 import type {FhirResource} from '../fhir/index.js'
+
+/** The classes the custodian's emergency summary reads. */
+export const SUMMARY_CLASSES: readonly DataClass[] = ['demographics', 'allergies', 'medications', 'conditions', 'labs', 'vitals']
+
+/**
+ * What a clinician gets under break-glass: exactly the emergency summary, from these classes only.
+ * A key release permitted by an open break-glass window (not by a consent) is limited to them.
+ */
+export const BREAK_GLASS_CLASSES: readonly DataClass[] = ['allergies', 'medications', 'conditions', 'labs']
 
 /**
  * The emergency summary: what an emergency clinician needs first — allergies, active medications,

@@ -37,7 +37,7 @@ export interface UploadResult {
 export async function uploadObjects(options: UploadOptions): Promise<UploadResult> {
   const index = new RecordIndex(options.db, options.custodianAddress)
   const target = createHash('sha256').update(options.targetId).digest('hex')
-  const cids = [...new Set([...index.objects().map((o) => o.cid), ...(options.extraCids ?? [])])]
+  const cids = [...new Set([...index.objects({attachments: 'include'}).map((o) => o.cid), ...(options.extraCids ?? [])])]
   const result: UploadResult = {uploaded: 0, skipped: 0, failed: 0, bytes: 0, failures: []}
   let done = 0
   await options.target.probe?.()

@@ -8,10 +8,11 @@ import type {CsvMapping, FhirResource} from '../fhir/index.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {KuboStore, openContentStore, openLocalBlocks} from '../ipfs/index.js'
 import {custodianContext} from './custodian.js'
+import {attachFile, type AttachResult} from './attach.js'
 import {importRecords, type ImportResult} from './import.js'
 import {showRecords} from './read.js'
 import {uploadObjects, type UploadResult} from './upload.js'
-import {emergencySummary, ipsBundle, type EmergencySummary} from './summary.js'
+import {emergencySummary, ipsBundle, SUMMARY_CLASSES, type EmergencySummary} from './summary.js'
 
 /**
  * The records use cases, each owning its side effects in order (audit intent, act, store, audit
@@ -56,6 +57,56 @@ export async function importRecordFiles(session: Session, q: ImportRequest): Pro
   return result
 }
 
+export interface AttachRequest {
+  file: string
+  patient: string
+  dataClass: string
+  contentType?: string
+  anchor?: boolean
+  onProgress?: (event: ProgressEvent) => void
+}
+
+/**
+ * `records attach`: audit intent, stream the file encrypted into the store, link it by a
+ * DocumentReference, audit the outcome (CIDs, class, size; never the file name or its hash),
+ * anchor. A rerun with the same file finds the attachment and is audited as such.
+ */
+export async function attachRecordFile(session: Session, q: AttachRequest): Promise<AttachResult> {
+  const custodian = await custodianContext(session)
+  let subject: string | undefined
+  let result: AttachResult
+  try {
+    result = await attachFile({
+      db: custodian.db,
+      custodian,
+      file: q.file,
+      patient: q.patient,
+      dataClass: q.dataClass,
+      ...(q.contentType ? {contentType: q.contentType} : {}),
+      audit: async (event) => {
+        subject = event.subject
+        await recordAudit(session, {type: 'import', action: 'C', outcome: 'success', subject: event.subject, classes: [q.dataClass], detail: {kind: 'attach', phase: 'intent'}})
+      },
+      ...(q.onProgress ? {onProgress: q.onProgress} : {}),
+    })
+  } catch (error) {
+    // A refusal before anything was stored (bad class, unknown or erased patient, missing file) has no intent to close.
+    if (subject) await recordAudit(session, {type: 'import', action: 'C', outcome: 'failure', subject, classes: [q.dataClass], reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {kind: 'attach', phase: 'failed'}}).catch(() => undefined)
+    throw error
+  }
+  await recordAudit(session, {
+    type: 'import',
+    action: 'C',
+    outcome: 'success',
+    subject: result.subject,
+    classes: [result.class],
+    cids: [result.cid, result.recordCid],
+    detail: {kind: 'attach', phase: result.created ? 'written' : 'existing', bytes: result.size},
+  })
+  if (result.created && q.anchor !== false && session.profile.chain.registry) await anchorLog(session)
+  return result
+}
+
 export interface UploadRequest {
   kuboUrl?: string
   timeoutMs: number
@@ -90,8 +141,7 @@ export async function decryptPatient(session: Session, q: {patient: string; clas
   return shown
 }
 
-/** The classes the emergency summary reads (and, under break-glass, the only ones it needs). */
-export const SUMMARY_CLASSES: readonly DataClass[] = ['demographics', 'allergies', 'medications', 'conditions', 'labs', 'vitals']
+export {SUMMARY_CLASSES, BREAK_GLASS_CLASSES} from './summary.js'
 
 /** The custodian builds a patient's emergency summary (IPS shape); audited like any decryption. */
 export async function summarizePatient(session: Session, q: {patient: string}): Promise<{subject: string; summary: EmergencySummary; ips: FhirResource}> {
