@@ -67,7 +67,10 @@ for (const file of walk(LIB)) {
     if (!target || !inside(LIB, target)) continue
     const to = folderOf(target)
     if (to === from) continue
-    if (to === 'cli') problems.push(`${show(file)}: imports ${show(target)} (nothing under src/lib outside src/lib/cli imports src/lib/cli; use src/lib/core)`)
+    if (to === 'cli')
+      problems.push(
+        `${show(file)}: imports ${show(target)} (nothing under src/lib outside src/lib/cli imports src/lib/cli; use src/lib/core)`,
+      )
     if (from === 'core') problems.push(`${show(file)}: imports ${show(target)} (src/lib/core imports no other folder of src/lib)`)
     if (!edges.has(from)) edges.set(from, new Map())
     const byTarget = edges.get(from)
@@ -79,7 +82,8 @@ for (const file of walk(LIB)) {
 for (const file of walk(COMMANDS)) {
   for (const specifier of importsOf(file)) {
     const target = resolveRelative(file, specifier)
-    if (target && inside(COMMANDS, target)) problems.push(`${show(file)}: imports the command ${show(target)} (shared code belongs in src/lib)`)
+    if (target && inside(COMMANDS, target))
+      problems.push(`${show(file)}: imports the command ${show(target)} (shared code belongs in src/lib)`)
   }
 }
 
@@ -99,7 +103,10 @@ for (const file of manifest ? walk(join(root, 'src')) : []) {
     const name = packageOf(specifier)
     if (!name || builtins.has(name) || declared.has(name)) continue
     // A type-only import is erased at build time: it needs no runtime dependency.
-    const typeOnly = new RegExp(`^[ \\t]*(?:import|export)[ \\t]+type\\b[^;]*?from[ \\t]*['"]${specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}['"]`, 'm')
+    const typeOnly = new RegExp(
+      `^[ \\t]*(?:import|export)[ \\t]+type\\b[^;]*?from[ \\t]*['"]${specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}['"]`,
+      'm',
+    )
     if (typeOnly.test(source)) continue
     problems.push(`${show(file)}: imports '${specifier}', which package.json "dependencies" does not declare`)
   }

@@ -9,7 +9,9 @@ function typeOf(param, direction) {
   if (array) return `Array<${typeOf({...param, type: array[1]}, direction)}>`
   if (param.type === 'tuple') {
     const fields = param.components.map((c) => `${c.name}: ${typeOf(c, direction)}`).join('; ')
-    return direction === 'in' ? `{${fields}}` : `[${param.components.map((c) => `${c.name}: ${typeOf(c, direction)}`).join(', ')}] & {${fields}}`
+    return direction === 'in'
+      ? `{${fields}}`
+      : `[${param.components.map((c) => `${c.name}: ${typeOf(c, direction)}`).join(', ')}] & {${fields}}`
   }
   if (/^u?int\d*$/.test(param.type)) return direction === 'in' ? 'BigNumberish' : 'bigint'
   if (param.type === 'address') return 'string'
@@ -57,6 +59,12 @@ export function contractTypes(name, abi) {
     const out = outputOf(fn)
     lines.push(`  ${fn.name}: ContractMethod<${args}, ${out}, ${view ? out : 'ContractTransactionResponse'}>`)
   }
-  lines.push('}', '', `/** A bound ${name}: ethers' BaseContract (events, getFunction, address) with the typed functions. */`, `export type ${name} = BaseContract & ${name}Functions`, '')
+  lines.push(
+    '}',
+    '',
+    `/** A bound ${name}: ethers' BaseContract (events, getFunction, address) with the typed functions. */`,
+    `export type ${name} = BaseContract & ${name}Functions`,
+    '',
+  )
   return lines.join('\n')
 }

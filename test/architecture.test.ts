@@ -31,8 +31,10 @@ afterEach(() => {
 const CLEAN = {
   'src/lib/core/errors.ts': 'export class MedctlError extends Error {}\n',
   'src/lib/vault/read.ts': "import {MedctlError} from '../core/errors.js'\nexport const read = () => new MedctlError()\n",
-  'src/lib/cli/base-command.ts': "import {Command} from '@oclif/core'\nimport {MedctlError} from '../core/errors.js'\nexport {Command, MedctlError}\n",
-  'src/commands/records/show.ts': "import {Command} from '@oclif/core'\nimport {read} from '../../lib/vault/read.js'\nexport default Command\nexport {read}\n",
+  'src/lib/cli/base-command.ts':
+    "import {Command} from '@oclif/core'\nimport {MedctlError} from '../core/errors.js'\nexport {Command, MedctlError}\n",
+  'src/commands/records/show.ts':
+    "import {Command} from '@oclif/core'\nimport {read} from '../../lib/vault/read.js'\nexport default Command\nexport {read}\n",
   'package.json': JSON.stringify({dependencies: {'@oclif/core': '^4'}, devDependencies: {vitest: '^4'}}),
 }
 
@@ -53,8 +55,9 @@ describe('scripts/check-layers.mjs (run by npm run lint)', () => {
   it('fails on a cycle between two folders, naming the files on each side (multi-line and type-only imports count)', () => {
     const root = tree({
       ...CLEAN,
-      'src/lib/audit/service.ts': "import {\n  listAnchors,\n  type Anchor,\n} from '../consent/registry.js'\nexport const anchors: Anchor[] = listAnchors()\n",
-      'src/lib/consent/registry.ts': "export type Anchor = {size: number}\nexport const listAnchors = (): Anchor[] => []\n",
+      'src/lib/audit/service.ts':
+        "import {\n  listAnchors,\n  type Anchor,\n} from '../consent/registry.js'\nexport const anchors: Anchor[] = listAnchors()\n",
+      'src/lib/consent/registry.ts': 'export type Anchor = {size: number}\nexport const listAnchors = (): Anchor[] => []\n',
       'src/lib/consent/audit.ts': "import type {Entry} from '../audit/entry.js'\nexport const entries: Entry[] = []\n",
       'src/lib/audit/entry.ts': 'export type Entry = {type: string}\n',
     })
@@ -68,7 +71,8 @@ describe('scripts/check-layers.mjs (run by npm run lint)', () => {
   it('fails when src imports a package package.json "dependencies" does not declare (a devDependency or a transitive one); type-only imports and builtins pass', () => {
     const root = tree({
       ...CLEAN,
-      'src/lib/vault/store.ts': "import {describe} from 'vitest'\nimport * as dagPb from '@ipld/dag-pb/src/index.js'\nimport {readFileSync} from 'node:fs'\nimport {join} from 'path'\nexport {describe, dagPb, readFileSync, join}\n",
+      'src/lib/vault/store.ts':
+        "import {describe} from 'vitest'\nimport * as dagPb from '@ipld/dag-pb/src/index.js'\nimport {readFileSync} from 'node:fs'\nimport {join} from 'path'\nexport {describe, dagPb, readFileSync, join}\n",
       'src/lib/vault/types.ts': "import type {Foo} from 'only-types'\nexport type Bar = Foo\n",
     })
     const result = check(root)

@@ -17,7 +17,13 @@ describe('fault injection: kill -9 at random points of import, upload and consen
     expect(report.jobs.map((j) => j.job)).toEqual(['records import', 'records upload', 'consent import'])
     for (const job of report.jobs) {
       expect(job.trials).toBe(2)
-      expect({job: job.job, lost: job.lost, duplicated: job.duplicated, wrongState: job.wrongState, failures: job.failures}).toEqual({job: job.job, lost: 0, duplicated: 0, wrongState: 0, failures: []})
+      expect({job: job.job, lost: job.lost, duplicated: job.duplicated, wrongState: job.wrongState, failures: job.failures}).toEqual({
+        job: job.job,
+        lost: 0,
+        duplicated: 0,
+        wrongState: 0,
+        failures: [],
+      })
     }
     expect(report.ok).toBe(true)
   }, 300_000)

@@ -32,7 +32,12 @@ interface ExportVerified {
 
 describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
   const root = mkdtempSync(join(tmpdir(), 'medctl-four-homes-'))
-  const homes: Record<Party, string> = {hospital: join(root, 'hospital'), clinic: join(root, 'clinic'), lab: join(root, 'lab'), auditor: join(root, 'auditor')}
+  const homes: Record<Party, string> = {
+    hospital: join(root, 'hospital'),
+    clinic: join(root, 'clinic'),
+    lab: join(root, 'lab'),
+    auditor: join(root, 'auditor'),
+  }
   /** What travels between them: the descriptor, registrations, CAR files. */
   const exchange = join(root, 'exchange')
   const address: Partial<Record<Party, string>> = {}
@@ -48,15 +53,24 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     process.env.MEDCTL_HOME = homes[party]
     return runJson<R>(args)
   }
-  const env = (party: Party) => ({MEDCTL_HOME: homes[party], MEDCTL_PASSPHRASE: TEST_PASSPHRASE, MEDCTL_KDF_LOGN: '11', MEDCTL_NO_INPUT: '1', NO_COLOR: '1'})
+  const env = (party: Party) => ({
+    MEDCTL_HOME: homes[party],
+    MEDCTL_PASSPHRASE: TEST_PASSPHRASE,
+    MEDCTL_KDF_LOGN: '11',
+    MEDCTL_NO_INPUT: '1',
+    NO_COLOR: '1',
+  })
 
   beforeAll(async () => {
     for (const dir of [...Object.values(homes), exchange]) mkdirSync(dir)
     Object.assign(process.env, env('hospital'))
-    const [started] = await Promise.all([startIpfsNet(2), (async () => {
-      const init = await as('hospital', ['init'])
-      expect(init.exitCode, JSON.stringify(init.envelope)).toBe(0)
-    })()])
+    const [started] = await Promise.all([
+      startIpfsNet(2),
+      (async () => {
+        const init = await as('hospital', ['init'])
+        expect(init.exitCode, JSON.stringify(init.envelope)).toBe(0)
+      })(),
+    ])
     net = started
     expect((await as('hospital', ['records', 'import', samples, '--no-anchor'])).exitCode).toBe(0)
     address.hospital = (await as<{address: string}>('hospital', ['profile', 'show'])).envelope.result.address
@@ -67,7 +81,16 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     for (const party of ['clinic', 'lab', 'auditor'] as const) {
       const registration = join(exchange, `registration-${party}.json`)
       const extra = party === 'clinic' ? ['--kubo-url', net.nodes[1].url] : []
-      const joined = await as<{address: string}>(party, ['init', '--join', descriptor, '--name', party, '--registration-out', registration, ...extra])
+      const joined = await as<{address: string}>(party, [
+        'init',
+        '--join',
+        descriptor,
+        '--name',
+        party,
+        '--registration-out',
+        registration,
+        ...extra,
+      ])
       expect(joined.exitCode, JSON.stringify(joined.envelope)).toBe(0)
       address[party] = joined.envelope.result.address
     }
@@ -76,10 +99,36 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
       const admitted = await as('hospital', ['network', 'admit', join(exchange, `registration-${party}.json`)])
       expect(admitted.exitCode, JSON.stringify(admitted.envelope)).toBe(0)
     }
-    const granted = await as<{consents: Array<{consentId: string}>}>('hospital', ['consent', 'grant', '--patient', PATIENT, '--grantee', address.clinic as string, '--purpose', 'TREAT', '--classes', 'labs,conditions', '--until', '30d'])
+    const granted = await as<{consents: Array<{consentId: string}>}>('hospital', [
+      'consent',
+      'grant',
+      '--patient',
+      PATIENT,
+      '--grantee',
+      address.clinic as string,
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs,conditions',
+      '--until',
+      '30d',
+    ])
     expect(granted.exitCode, JSON.stringify(granted.envelope)).toBe(0)
     clinicConsent = granted.envelope.result.consents[0]?.consentId as string
-    const research = await as('hospital', ['consent', 'grant', '--patient', PATIENT, '--grantee', address.lab as string, '--purpose', 'HRESCH', '--classes', RESEARCH_CLASSES, '--until', '365d'])
+    const research = await as('hospital', [
+      'consent',
+      'grant',
+      '--patient',
+      PATIENT,
+      '--grantee',
+      address.lab as string,
+      '--purpose',
+      'HRESCH',
+      '--classes',
+      RESEARCH_CLASSES,
+      '--until',
+      '365d',
+    ])
     expect(research.exitCode, JSON.stringify(research.envelope)).toBe(0)
   }, 300_000)
 
@@ -91,7 +140,10 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
 
   it('only the hospital holds a pseudonym key, a record index and a node; the members hold their own keys only', async () => {
     for (const party of ['clinic', 'lab', 'auditor'] as const) {
-      const shown = await as<{role: string; address: string; pseudonymKey?: unknown; network: {custodian: string}}>(party, ['profile', 'show'])
+      const shown = await as<{role: string; address: string; pseudonymKey?: unknown; network: {custodian: string}}>(party, [
+        'profile',
+        'show',
+      ])
       expect(shown.envelope.result.role).toBe('member')
       expect(shown.envelope.result.network.custodian.toLowerCase()).toBe(address.hospital?.toLowerCase())
       expect(existsSync(join(homes[party], 'data', 'node'))).toBe(false)
@@ -103,7 +155,18 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
 
   it('the clinic fetches a CAR file in its own home: exactly the granted classes', async () => {
     shareCar = join(exchange, 'clinic-pkg.car')
-    const shared = await as<{delivery: string; classes: string[]}>('hospital', ['records', 'share', '--patient', PATIENT, '--to', address.clinic as string, '--purpose', 'TREAT', '--out', shareCar])
+    const shared = await as<{delivery: string; classes: string[]}>('hospital', [
+      'records',
+      'share',
+      '--patient',
+      PATIENT,
+      '--to',
+      address.clinic as string,
+      '--purpose',
+      'TREAT',
+      '--out',
+      shareCar,
+    ])
     expect(shared.exitCode, JSON.stringify(shared.envelope)).toBe(0)
     expect(shared.envelope.result.delivery).toBe('car')
     const out = join(homes.clinic, 'from-car.json')
@@ -129,9 +192,22 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
 
   it('through two IPFS nodes: the hospital shares into its node, the clinic fetches the CID through its own (bitswap)', async () => {
     const [hospitalNode, clinicNode] = net.nodes
-    for (const [key, value] of [['store.url', hospitalNode.url], ['store.type', 'kubo']] as const) expect((await as('hospital', ['profile', 'set', key, value])).exitCode).toBe(0)
+    for (const [key, value] of [
+      ['store.url', hospitalNode.url],
+      ['store.type', 'kubo'],
+    ] as const)
+      expect((await as('hospital', ['profile', 'set', key, value])).exitCode).toBe(0)
     expect((await as('hospital', ['records', 'upload'])).exitCode).toBe(0)
-    const shared = await as<{delivery: string; packageCid: string}>('hospital', ['records', 'share', '--patient', PATIENT, '--to', address.clinic as string, '--purpose', 'TREAT'])
+    const shared = await as<{delivery: string; packageCid: string}>('hospital', [
+      'records',
+      'share',
+      '--patient',
+      PATIENT,
+      '--to',
+      address.clinic as string,
+      '--purpose',
+      'TREAT',
+    ])
     expect(shared.exitCode, JSON.stringify(shared.envelope)).toBe(0)
     expect(shared.envelope.result.delivery).toBe('kubo')
     ipfsPackageCid = shared.envelope.result.packageCid
@@ -144,7 +220,9 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     const bundle = JSON.parse(readFileSync(out, 'utf8')) as {entry: Array<{resource: FhirResource}>}
     expect(new Set(bundle.entry.map((e) => classOf(e.resource)))).toEqual(new Set(['conditions', 'labs']))
     // the clinic's node now holds the package, which only the hospital's node had
-    const refs = await (await fetch(`${clinicNode.url}/api/v0/block/stat?arg=${ipfsPackageCid}&offline=true`, {method: 'POST'})).json() as {Key?: string}
+    const refs = (await (
+      await fetch(`${clinicNode.url}/api/v0/block/stat?arg=${ipfsPackageCid}&offline=true`, {method: 'POST'})
+    ).json()) as {Key?: string}
     expect(refs.Key).toBeTruthy()
     // back to CAR files for the hospital's other releases
     expect((await as('hospital', ['profile', 'set', 'store.type', 'embedded'])).exitCode).toBe(0)
@@ -153,18 +231,55 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
   it('the lab receives its research export as a CAR file, decrypts it with its own key, and export verify passes', async () => {
     labCar = join(exchange, 'study-42.car')
     // delivered only to the researcher the consents name: to anyone else it is refused before anything is written
-    const astray = await as('hospital', ['export', 'research', '--grantee', address.lab as string, '--classes', RESEARCH_CLASSES, '--k', '1', '--out', join(homes.hospital, 'astray'), '--deliver-to', address.clinic as string, '--deliver-out', join(exchange, 'astray.car')])
+    const astray = await as('hospital', [
+      'export',
+      'research',
+      '--grantee',
+      address.lab as string,
+      '--classes',
+      RESEARCH_CLASSES,
+      '--k',
+      '1',
+      '--out',
+      join(homes.hospital, 'astray'),
+      '--deliver-to',
+      address.clinic as string,
+      '--deliver-out',
+      join(exchange, 'astray.car'),
+    ])
     expect(astray.exitCode).toBe(2)
     expect(astray.envelope.error.code).toBe('E_DELIVER_NOT_GRANTEE')
     expect(existsSync(join(homes.hospital, 'astray'))).toBe(false)
     expect(existsSync(join(exchange, 'astray.car'))).toBe(false)
-    const exported = await as<{cohort: {included: number}; files: Array<{path: string}>; delivery: {to: string; delivery: string; files: number; packageCid: string}}>('hospital', [
-      'export', 'research', '--grantee', address.lab as string, '--classes', RESEARCH_CLASSES, '--k', '1', '--format', 'csv',
-      '--out', join(homes.hospital, 'study-42'), '--deliver-to', address.lab as string, '--deliver-out', labCar,
+    const exported = await as<{
+      cohort: {included: number}
+      files: Array<{path: string}>
+      delivery: {to: string; delivery: string; files: number; packageCid: string}
+    }>('hospital', [
+      'export',
+      'research',
+      '--grantee',
+      address.lab as string,
+      '--classes',
+      RESEARCH_CLASSES,
+      '--k',
+      '1',
+      '--format',
+      'csv',
+      '--out',
+      join(homes.hospital, 'study-42'),
+      '--deliver-to',
+      address.lab as string,
+      '--deliver-out',
+      labCar,
     ])
     expect(exported.exitCode, JSON.stringify(exported.envelope)).toBe(0)
     expect(exported.envelope.result.cohort.included).toBe(1)
-    expect(exported.envelope.result.delivery).toMatchObject({to: address.lab, delivery: 'car', files: exported.envelope.result.files.length + 1})
+    expect(exported.envelope.result.delivery).toMatchObject({
+      to: address.lab,
+      delivery: 'car',
+      files: exported.envelope.result.files.length + 1,
+    })
     exportedFiles = exported.envelope.result.files.map((f) => f.path)
     // ciphertext only: no CSV header, no manifest field in clear
     const bytes = readFileSync(labCar)
@@ -174,7 +289,12 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     const out = join(homes.lab, 'study-42')
     const verified = await as<ExportVerified>('lab', ['export', 'verify', labCar, '--out', out])
     expect(verified.exitCode, JSON.stringify(verified.envelope)).toBe(0)
-    expect(verified.envelope.result).toMatchObject({ok: true, signer: address.hospital, dir: out, delivery: {kind: 'car', packageCid: exported.envelope.result.delivery.packageCid, out}})
+    expect(verified.envelope.result).toMatchObject({
+      ok: true,
+      signer: address.hospital,
+      dir: out,
+      delivery: {kind: 'car', packageCid: exported.envelope.result.delivery.packageCid, out},
+    })
     expect(verified.envelope.result.checkedAgainst.custodian).toBe(address.hospital)
     expect(verified.envelope.result.files.length).toBeGreaterThan(1)
     expect(verified.envelope.result.files.every((f) => f.status === 'ok')).toBe(true)
@@ -186,9 +306,11 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     expect((await as<ExportVerified>('lab', ['export', 'verify', out])).envelope.result.ok).toBe(true)
   })
 
-  it('an altered file in the lab\'s copy: export verify exits 4 naming it; a tampered delivery leaves nothing behind', async () => {
+  it("an altered file in the lab's copy: export verify exits 4 naming it; a tampered delivery leaves nothing behind", async () => {
     const out = join(homes.lab, 'study-42')
-    const file = readdirSync(out).filter((f) => f.endsWith('.csv')).sort()[0] as string
+    const file = readdirSync(out)
+      .filter((f) => f.endsWith('.csv'))
+      .sort()[0] as string
     const text = readFileSync(join(out, file))
     text[text.length - 2] = (text[text.length - 2] as number) ^ 0x01
     writeFileSync(join(out, file), text)
@@ -238,17 +360,21 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     expect(readdirSync(homes.lab).filter((f) => f.startsWith('.medctl-receive-'))).toEqual([])
   })
 
-  it('the lab\'s delivery is sealed for the lab: the clinic cannot open it (exit 5)', async () => {
+  it("the lab's delivery is sealed for the lab: the clinic cannot open it (exit 5)", async () => {
     const r = await as('clinic', ['export', 'verify', labCar])
     expect(r.exitCode).toBe(5)
     expect(r.envelope.error.code).toBe('E_NOT_FOR_YOU')
   })
 
-  it('each receipt is in the receiver\'s own audit log: the lab\'s kept (intent, then written) and damaged ones, the clinic\'s refusal', () => {
+  it("each receipt is in the receiver's own audit log: the lab's kept (intent, then written) and damaged ones, the clinic's refusal", () => {
     const entries = (party: Party) =>
       readdirSync(join(homes[party], 'data', 'audit'))
         .filter((f) => f.startsWith('log-'))
-        .flatMap((f) => readFileSync(join(homes[party], 'data', 'audit', f), 'utf8').split('\n').filter(Boolean))
+        .flatMap((f) =>
+          readFileSync(join(homes[party], 'data', 'audit', f), 'utf8')
+            .split('\n')
+            .filter(Boolean),
+        )
         .map((line) => JSON.parse(line) as {type: string; outcome: string; reason?: string; purpose?: string; detail?: {phase?: string}})
         .filter((e) => e.type === 'fetch' && e.purpose === 'HRESCH')
     const lab = entries('lab').map((e) => `${e.outcome}:${e.reason}${e.detail?.phase ? `:${e.detail.phase}` : ''}`)
@@ -269,22 +395,33 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
     }
   }, 60_000)
 
-  it('the auditor verifies the published log in its own home and gets the hospital\'s root; the lab\'s delivery is in it', async () => {
+  it("the auditor verifies the published log in its own home and gets the hospital's root; the lab's delivery is in it", async () => {
     expect((await as('hospital', ['audit', 'anchor'])).exitCode).toBe(0)
     const own = await as<{ok: boolean; root: string; entries: number}>('hospital', ['audit', 'verify'])
     expect(own.envelope.result.ok).toBe(true)
     const logCar = join(exchange, 'log.car')
     expect((await as('hospital', ['audit', 'publish', '--out', logCar])).exitCode).toBe(0)
-    const r = await as<{ok: boolean; root: string; entries: number; checkedAgainst: {custodian: string[] | null}}>('auditor', ['audit', 'verify', '--log', logCar])
+    const r = await as<{ok: boolean; root: string; entries: number; checkedAgainst: {custodian: string[] | null}}>('auditor', [
+      'audit',
+      'verify',
+      '--log',
+      logCar,
+    ])
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     expect(r.envelope.result).toMatchObject({ok: true, root: own.envelope.result.root, entries: own.envelope.result.entries})
     expect(r.envelope.result.checkedAgainst.custodian?.map((a) => a.toLowerCase())).toEqual([address.hospital?.toLowerCase()])
     // the release to the lab is audited like any other key release (HRESCH, to the lab's address)
     const log = readdirSync(join(homes.hospital, 'data', 'audit'))
       .filter((f) => f.startsWith('log-'))
-      .flatMap((f) => readFileSync(join(homes.hospital, 'data', 'audit', f), 'utf8').split('\n').filter(Boolean))
+      .flatMap((f) =>
+        readFileSync(join(homes.hospital, 'data', 'audit', f), 'utf8')
+          .split('\n')
+          .filter(Boolean),
+      )
       .map((line) => JSON.parse(line) as {type: string; outcome: string; reason?: string; purpose?: string; detail?: {grantee?: string}})
-    expect(log.some((e) => e.type === 'key-release' && e.outcome === 'success' && e.purpose === 'HRESCH' && e.detail?.grantee === address.lab)).toBe(true)
+    expect(
+      log.some((e) => e.type === 'key-release' && e.outcome === 'success' && e.purpose === 'HRESCH' && e.detail?.grantee === address.lab),
+    ).toBe(true)
     // and the refused delivery to the clinic is there too, as a failed export
     expect(log.some((e) => e.type === 'export' && e.outcome === 'failure' && e.reason === 'E_DELIVER_NOT_GRANTEE')).toBe(true)
   })

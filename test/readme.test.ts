@@ -33,7 +33,8 @@ function doctestLines(readme: string): DocLine[] {
 
 function scriptOf(lines: DocLine[]): string {
   const steps = lines.map(
-    (l) => `${l.text}\nrc=$?; if [ "$rc" -ne ${l.expectedExit} ]; then echo "README line ${l.readmeLine}: exit $rc, expected ${l.expectedExit}" >&2; exit 90; fi`,
+    (l) =>
+      `${l.text}\nrc=$?; if [ "$rc" -ne ${l.expectedExit} ]; then echo "README line ${l.readmeLine}: exit $rc, expected ${l.expectedExit}" >&2; exit 90; fi`,
   )
   return ['set -u', ...steps, 'echo "doctest: all lines ran"'].join('\n')
 }
@@ -48,7 +49,8 @@ describe('README walkthrough (doc test)', () => {
     // A failed run may leave the walkthrough's embedded node running: stop it, then remove all.
     for (const entry of readdirSync(scratch)) {
       const home = join(scratch, entry)
-      if (existsSync(join(home, 'config'))) spawnSync(process.execPath, [binRun, 'node', 'stop'], {env: {...process.env, MEDCTL_HOME: home}, encoding: 'utf8'})
+      if (existsSync(join(home, 'config')))
+        spawnSync(process.execPath, [binRun, 'node', 'stop'], {env: {...process.env, MEDCTL_HOME: home}, encoding: 'utf8'})
     }
     rmSync(scratch, {recursive: true, force: true})
   })
@@ -56,7 +58,16 @@ describe('README walkthrough (doc test)', () => {
   it('has a runnable walkthrough covering the main job', () => {
     expect(lines.length).toBeGreaterThanOrEqual(15)
     const commands = lines.map((l) => l.text)
-    for (const step of ['medctl init', 'records import', 'consent grant', 'records share', 'records fetch', 'consent revoke', 'export research', 'audit verify']) {
+    for (const step of [
+      'medctl init',
+      'records import',
+      'consent grant',
+      'records share',
+      'records fetch',
+      'consent revoke',
+      'export research',
+      'audit verify',
+    ]) {
       expect(commands.some((c) => c.includes(`npx medctl ${step.replace(/^medctl /, '')}`))).toBe(true)
     }
     expect(lines.some((l) => l.expectedExit === 5)).toBe(true)
@@ -74,7 +85,9 @@ describe('README walkthrough (doc test)', () => {
     expect(run.status, `${context}stderr (tail):\n${run.stderr.slice(-3000)}`).toBe(0)
     expect(run.stdout).toContain('doctest: all lines ran')
     // The fetch before the revoke wrote the clinic's Bundle; the one after it wrote nothing.
-    const work = readdirSync(scratch).map((d) => join(scratch, d)).find((d) => existsSync(join(d, 'labs.json')))
+    const work = readdirSync(scratch)
+      .map((d) => join(scratch, d))
+      .find((d) => existsSync(join(d, 'labs.json')))
     expect(work).toBeDefined()
     const bundle = JSON.parse(readFileSync(join(work as string, 'labs.json'), 'utf8')) as {resourceType: string; entry: unknown[]}
     expect(bundle.resourceType).toBe('Bundle')

@@ -11,9 +11,20 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 import {Wallet, id} from 'ethers'
-import {AuditLog, appendHead, logTreeHead, logTreeHeadAsync, signHead, treeHead, verifyAuditLog, type AuditInput} from '../../src/lib/audit/index.js'
+import {
+  AuditLog,
+  appendHead,
+  logTreeHead,
+  logTreeHeadAsync,
+  signHead,
+  treeHead,
+  verifyAuditLog,
+  type AuditInput,
+} from '../../src/lib/audit/index.js'
 
-const {values} = parseArgs({options: {entries: {type: 'string', default: '1000000'}, batch: {type: 'string', default: '1000'}, dir: {type: 'string'}}})
+const {values} = parseArgs({
+  options: {entries: {type: 'string', default: '1000000'}, batch: {type: 'string', default: '1000'}, dir: {type: 'string'}},
+})
 const total = Number(values.entries)
 const batch = Number(values.batch)
 const keep = values.dir !== undefined
@@ -70,9 +81,17 @@ try {
 
   clearInterval(sampler)
   console.log(`entries: ${total} (appended in batches of ${batch}, fsync per batch)`)
-  console.log(reused ? `append: skipped (the log in ${dir} was reused)` : `append: ${appendSeconds.toFixed(1)} s, ${(total / appendSeconds).toFixed(0)} entries/s (incl. a signed head every ${100 * batch} entries)`)
-  console.log(`Merkle-only verify: ${merkleSeconds.toFixed(2)} s (target ≤ 3 s: ${merkleSeconds <= 3 ? 'met' : 'MISSED'}), root ${merkle.root.slice(0, 18)}…, best of 3 runs (${runs.map((r) => r.toFixed(2)).join(', ')} s), load average ${load.toFixed(2)} on ${cpus().length} cores`)
-  console.log(`  (leaves hashed in a worker thread${fallbacks.length ? ` — FELL BACK to one thread: ${fallbacks[0]}` : ''}; all on one thread: ${singleSeconds.toFixed(2)} s)`)
+  console.log(
+    reused
+      ? `append: skipped (the log in ${dir} was reused)`
+      : `append: ${appendSeconds.toFixed(1)} s, ${(total / appendSeconds).toFixed(0)} entries/s (incl. a signed head every ${100 * batch} entries)`,
+  )
+  console.log(
+    `Merkle-only verify: ${merkleSeconds.toFixed(2)} s (target ≤ 3 s: ${merkleSeconds <= 3 ? 'met' : 'MISSED'}), root ${merkle.root.slice(0, 18)}…, best of 3 runs (${runs.map((r) => r.toFixed(2)).join(', ')} s), load average ${load.toFixed(2)} on ${cpus().length} cores`,
+  )
+  console.log(
+    `  (leaves hashed in a worker thread${fallbacks.length ? ` — FELL BACK to one thread: ${fallbacks[0]}` : ''}; all on one thread: ${singleSeconds.toFixed(2)} s)`,
+  )
   console.log(`full verify: ${fullSeconds.toFixed(2)} s, ok=${full.ok}, heads=${full.heads}`)
   console.log(`peak RSS: ${(peak / 1024 / 1024).toFixed(0)} MiB`)
 } finally {

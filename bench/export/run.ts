@@ -30,7 +30,10 @@ function replicate(base: CohortPatient[], n: number): CohortPatient[] {
   const out: CohortPatient[] = []
   for (let c = 0; c < n; c++) {
     for (const p of base) {
-      const text = JSON.stringify(p.resources).replace(/([0-9a-f]{8})-([0-9a-f]{4})-/g, (_m, a: string, b: string) => `${a}-${(parseInt(b, 16) ^ c).toString(16).padStart(4, '0')}-`)
+      const text = JSON.stringify(p.resources).replace(
+        /([0-9a-f]{8})-([0-9a-f]{4})-/g,
+        (_m, a: string, b: string) => `${a}-${(parseInt(b, 16) ^ c).toString(16).padStart(4, '0')}-`,
+      )
       out.push({resources: JSON.parse(text) as FhirResource[]})
     }
   }
@@ -61,8 +64,12 @@ const deid = time(() => deidentifyCohort({patients, rules, key, k: 5, referenceD
 const rate = (ms: number): number => Math.round(resources / (ms / 1000))
 
 console.log(`patients ${patients.length}, resources ${resources}, JSON ${(bare.value / 1e6).toFixed(1)} MB`)
-console.log(`bare JSON.parse+stringify     ${bare.ms.toFixed(0).padStart(7)} ms  ${rate(bare.ms).toLocaleString('en-US').padStart(10)} resources/s`)
-console.log(`deidentify (safe-harbor, k=5) ${deid.ms.toFixed(0).padStart(7)} ms  ${rate(deid.ms).toLocaleString('en-US').padStart(10)} resources/s  ${(deid.ms / bare.ms).toFixed(1)}x bare`)
+console.log(
+  `bare JSON.parse+stringify     ${bare.ms.toFixed(0).padStart(7)} ms  ${rate(bare.ms).toLocaleString('en-US').padStart(10)} resources/s`,
+)
+console.log(
+  `deidentify (safe-harbor, k=5) ${deid.ms.toFixed(0).padStart(7)} ms  ${rate(deid.ms).toLocaleString('en-US').padStart(10)} resources/s  ${(deid.ms / bare.ms).toFixed(1)}x bare`,
+)
 for (const format of ['ndjson', 'csv', 'parquet'] as const) {
   const w = time(() => renderDataset(deid.value.patients, format))
   const total = deid.ms + w.ms

@@ -13,7 +13,19 @@ import {registryContract, type ConsentRegistry} from '../../src/lib/chain/regist
 import {purposeBit, type Purpose} from '../../src/lib/consent/model.js'
 import {currentConsent, decodeRecord} from '../../src/lib/consent/registry.js'
 import {generate} from '../import/generate.js'
-import {Tally, countBy, homeAt, killAfter, medctl, ok, summarise, type Home, type JobContext, type JobReport, type TrialReport} from './harness.js'
+import {
+  Tally,
+  countBy,
+  homeAt,
+  killAfter,
+  medctl,
+  ok,
+  summarise,
+  type Home,
+  type JobContext,
+  type JobReport,
+  type TrialReport,
+} from './harness.js'
 
 export interface ConsentJobOptions {
   /** Patients in the vault the consents name. */
@@ -47,7 +59,12 @@ function consent(mrn: string, grantee: string, purposes: Purpose[], classes: str
     provision: {
       type: 'permit',
       period: {start: '2026-01-01', end},
-      actor: [{role: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP'}]}, reference: {identifier: {system: 'urn:ietf:rfc:3986', value: `urn:ethereum:${grantee}`}}}],
+      actor: [
+        {
+          role: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP'}]},
+          reference: {identifier: {system: 'urn:ietf:rfc:3986', value: `urn:ethereum:${grantee}`}},
+        },
+      ],
       purpose: purposes.map((code) => ({system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code})),
       class: classes.map((code) => ({system: 'https://medctl.dev/fhir/CodeSystem/data-class', code})),
     },
@@ -82,7 +99,8 @@ function plan(patients: number, grantees: string[]): Plan {
     else if (p % 4 === 1) [older, research].forEach((f) => f())
     else if (p % 4 === 2) [older, research, newer].forEach((f) => f())
     else research()
-    if (p === Math.floor(patients / 2)) lines.push(JSON.stringify(consent('MRN-NOT-IN-VAULT', grantees[0] as string, ['TREAT'], ['labs'], '2027-06-30', OLDER)))
+    if (p === Math.floor(patients / 2))
+      lines.push(JSON.stringify(consent('MRN-NOT-IN-VAULT', grantees[0] as string, ['TREAT'], ['labs'], '2027-06-30', OLDER)))
   }
   return {lines, newest}
 }
@@ -117,7 +135,9 @@ async function chainState(home: Home, chain: Chain, grantees: string[], fromBloc
       const {args} = event as unknown as {args: {subject: string; record: bigint}}
       const record = decodeRecord(args.record)
       grantedIds.set(record.consentId, (grantedIds.get(record.consentId) ?? 0) + 1)
-      granted.push(`${chain.mrnOf.get(args.subject.toLowerCase()) ?? args.subject}|g${index.get(grantee.toLowerCase())}|${record.purpose}|${Number(record.nonce / 64n)}|${record.classes}`)
+      granted.push(
+        `${chain.mrnOf.get(args.subject.toLowerCase()) ?? args.subject}|g${index.get(grantee.toLowerCase())}|${record.purpose}|${Number(record.nonce / 64n)}|${record.classes}`,
+      )
     }
   }
   const active = new Map<string, string>()
@@ -128,8 +148,13 @@ async function chainState(home: Home, chain: Chain, grantees: string[], fromBloc
     const current = await currentConsent(chain.registry, subject, grantees[Number(g.slice(1))] as string, purposeBit(purpose))
     active.set(scope, current.consentId ? `${Number(current.nonce / 64n)}|${current.classes}|${current.revoked}` : 'none')
   }
-  const entries = ok(await medctl<{entries: Array<{consentId?: string; detail?: {grantee?: string}}>}>(['audit', 'show', '--action', 'grant'], home), 'audit show').result.entries
-  const audited = countBy(entries.filter((e) => index.has(String(e.detail?.grantee ?? '').toLowerCase())).map((e) => String(e.consentId).toLowerCase()))
+  const entries = ok(
+    await medctl<{entries: Array<{consentId?: string; detail?: {grantee?: string}}>}>(['audit', 'show', '--action', 'grant'], home),
+    'audit show',
+  ).result.entries
+  const audited = countBy(
+    entries.filter((e) => index.has(String(e.detail?.grantee ?? '').toLowerCase())).map((e) => String(e.consentId).toLowerCase()),
+  )
   const verify = await medctl<{ok: boolean}>(['audit', 'verify'], home)
   return {granted: granted.sort(), grantedIds, active, audited, auditOk: verify.code === 0 && verify.envelope?.result.ok === true}
 }
@@ -146,7 +171,10 @@ function multisetMinus(a: string[], b: string[]): number {
 }
 
 function compare(t: Tally, got: ChainState, clean: ChainState, newest: Map<string, number>): void {
-  t.addDuplicated([...got.grantedIds.values()].reduce((n, c) => n + Math.max(0, c - 1), 0), 'consent ids granted more than once on chain')
+  t.addDuplicated(
+    [...got.grantedIds.values()].reduce((n, c) => n + Math.max(0, c - 1), 0),
+    'consent ids granted more than once on chain',
+  )
   t.addLost(multisetMinus(clean.granted, got.granted), 'grants of the clean run missing on chain')
   t.addWrong(multisetMinus(got.granted, clean.granted), 'grants on chain the clean run did not make')
   for (const [scope, ms] of newest) {
@@ -154,7 +182,11 @@ function compare(t: Tally, got: ChainState, clean: ChainState, newest: Map<strin
     if (!active || active === 'none') t.addLost(1, `scope ${scope} holds no consent`)
     else {
       const [at, , revoked] = active.split('|')
-      if (Number(at) !== ms) t.addWrong(1, `scope ${scope}: a superseded consent (of ${new Date(Number(at)).toISOString()}) is active, not the newest (${new Date(ms).toISOString()})`)
+      if (Number(at) !== ms)
+        t.addWrong(
+          1,
+          `scope ${scope}: a superseded consent (of ${new Date(Number(at)).toISOString()}) is active, not the newest (${new Date(ms).toISOString()})`,
+        )
       else if (revoked !== 'false') t.addWrong(1, `scope ${scope}: the newest consent is revoked`)
       else t.expect(active === clean.active.get(scope), `scope ${scope}: ${active}, clean run ${clean.active.get(scope)}`)
     }
@@ -164,7 +196,10 @@ function compare(t: Tally, got: ChainState, clean: ChainState, newest: Map<strin
     if (entries === 0) t.addLost(1, `granted consent ${id} has no grant audit entry`)
     else t.addDuplicated(entries - 1, `consent ${id} has ${entries} grant audit entries`)
   }
-  t.addWrong([...got.audited.keys()].filter((id) => !got.grantedIds.has(id)).length, 'grant audit entries for consents not granted on chain')
+  t.addWrong(
+    [...got.audited.keys()].filter((id) => !got.grantedIds.has(id)).length,
+    'grant audit entries for consents not granted on chain',
+  )
   t.expect(got.auditOk, '`audit verify` fails')
 }
 
@@ -174,7 +209,10 @@ export async function consentImportJob(ctx: JobContext, options: ConsentJobOptio
   const input = join(ctx.work, 'patients')
   await generate({patients: options.patients, perPatient: 1, out: input, seed: 20})
   ok(await medctl(['records', 'import', input, '--no-anchor'], home), 'records import (consent job setup)')
-  const listing = ok(await medctl<{patients: Array<{subject: string; identifier: string}>}>(['records', 'list', '--show-identifiers'], home), 'records list').result.patients
+  const listing = ok(
+    await medctl<{patients: Array<{subject: string; identifier: string}>}>(['records', 'list', '--show-identifiers'], home),
+    'records list',
+  ).result.patients
   const mrnOf = new Map(listing.map((p) => [p.subject.toLowerCase(), p.identifier.split('|')[1] as string]))
   const subjectOf = new Map([...mrnOf].map(([s, m]) => [m, s]))
   const rpcUrl = ok(await medctl<{rpcUrl: string}>(['node', 'status'], home), 'node status').result.rpcUrl
@@ -190,7 +228,8 @@ export async function consentImportJob(ctx: JobContext, options: ConsentJobOptio
       const file = join(ctx.work, `${name}.ndjson`)
       writeFileSync(file, `${lines.join('\n')}\n`)
       const fromBlock = await provider.getBlockNumber()
-      const killed = kill === undefined ? undefined : await killAfter(args(file, join(ctx.work, `${name}.killed.rejects.ndjson`)), home, kill)
+      const killed =
+        kill === undefined ? undefined : await killAfter(args(file, join(ctx.work, `${name}.killed.rejects.ndjson`)), home, kill)
       const done = await medctl<ConsentImportResult>(args(file, join(ctx.work, `${name}.rejects.ndjson`)), home)
       const state = await chainState(home, chain, grantees, fromBlock, newest.keys())
       return {lines, newest, killed, done, state}
@@ -201,26 +240,52 @@ export async function consentImportJob(ctx: JobContext, options: ConsentJobOptio
     const baseline = new Tally()
     compare(baseline, clean.state, clean.state, clean.newest)
     if (!baseline.clean) throw new Error(`the clean consent import itself fails the checks: ${baseline.problems.join('; ')}`)
-    ctx.log(`consent import: clean run ${(clean.done.ms / 1000).toFixed(1)} s, ${clean.lines.length} lines, ${cleanResult.consents} consents, ${clean.state.granted.length} grants`)
+    ctx.log(
+      `consent import: clean run ${(clean.done.ms / 1000).toFixed(1)} s, ${clean.lines.length} lines, ${cleanResult.consents} consents, ${clean.state.granted.length} grants`,
+    )
 
     const trials: TrialReport[] = []
     for (let trial = 1; trial <= ctx.trials; trial++) {
       const delayMs = Math.round(ctx.random() * clean.done.ms)
       const r = await run(`trial-${trial}`, delayMs)
       const t = new Tally()
-      t.expect(r.done.code === clean.done.code, `rerun exit ${r.done.code}, clean ${clean.done.code}: ${r.done.envelope?.error?.code ?? ''} ${r.done.stderr.slice(0, 300)}`)
+      t.expect(
+        r.done.code === clean.done.code,
+        `rerun exit ${r.done.code}, clean ${clean.done.code}: ${r.done.envelope?.error?.code ?? ''} ${r.done.stderr.slice(0, 300)}`,
+      )
       const result = r.done.envelope?.result
       if (!result || (r.done.envelope?.status ?? 'error') === 'error') t.addWrong(1, 'rerun gave no result')
       else {
         t.expect(result.read === clean.lines.length, `rerun read ${result.read} of ${clean.lines.length} lines`)
-        t.addLost(result.read - result.granted - result.duplicates - result.rejected, 'consent lines neither granted, duplicate nor rejected')
-        t.expect(result.rejected === cleanResult.rejected && result.consents === cleanResult.consents, `rerun rejected ${result.rejected} of ${result.consents}, clean ${cleanResult.rejected} of ${cleanResult.consents}`)
+        t.addLost(
+          result.read - result.granted - result.duplicates - result.rejected,
+          'consent lines neither granted, duplicate nor rejected',
+        )
+        t.expect(
+          result.rejected === cleanResult.rejected && result.consents === cleanResult.consents,
+          `rerun rejected ${result.rejected} of ${result.consents}, clean ${cleanResult.rejected} of ${cleanResult.consents}`,
+        )
       }
       compare(t, r.state, clean.state, r.newest)
-      trials.push({trial, delayMs, killed: Boolean(r.killed?.killed), lost: t.lost, duplicated: t.duplicated, wrongState: t.wrongState, problems: t.problems})
-      ctx.log(`consent import trial ${trial}: kill at ${delayMs} ms${r.killed?.killed ? '' : ' (finished first)'} -> ${t.clean ? 'ok' : t.problems.join('; ')}`)
+      trials.push({
+        trial,
+        delayMs,
+        killed: Boolean(r.killed?.killed),
+        lost: t.lost,
+        duplicated: t.duplicated,
+        wrongState: t.wrongState,
+        problems: t.problems,
+      })
+      ctx.log(
+        `consent import trial ${trial}: kill at ${delayMs} ms${r.killed?.killed ? '' : ' (finished first)'} -> ${t.clean ? 'ok' : t.problems.join('; ')}`,
+      )
     }
-    return summarise('consent import', `${clean.lines.length} Consent lines, ${cleanResult.consents} on-chain consents, batches of ${options.batch}`, clean.done.ms, trials)
+    return summarise(
+      'consent import',
+      `${clean.lines.length} Consent lines, ${cleanResult.consents} on-chain consents, batches of ${options.batch}`,
+      clean.done.ms,
+      trials,
+    )
   } finally {
     provider.destroy()
     await medctl(['node', 'stop'], home)

@@ -86,8 +86,13 @@ export function formatReport(report: FaultReport): string {
   lines.splice(lines.length - 1, 0, widths.map((w) => '-'.repeat(w)).join('  '))
   const out = [...lines, '']
   for (const j of report.jobs) {
-    out.push(`${j.job}: ${j.input}${Object.entries(j.notes).map(([k, v]) => `; ${k}: ${v}`).join('')}`)
-    for (const f of j.failures) out.push(`  FAILED trial ${f.trial} (kill at ${f.delayMs} ms${f.killed ? '' : ', finished first'}): ${f.problems.join('; ')}`)
+    out.push(
+      `${j.job}: ${j.input}${Object.entries(j.notes)
+        .map(([k, v]) => `; ${k}: ${v}`)
+        .join('')}`,
+    )
+    for (const f of j.failures)
+      out.push(`  FAILED trial ${f.trial} (kill at ${f.delayMs} ms${f.killed ? '' : ', finished first'}): ${f.problems.join('; ')}`)
   }
   if (!report.ok) out.push(`homes of failing trials kept under ${report.work}`)
   out.push(report.ok ? 'OK: nothing lost, nothing duplicated, no wrong state.' : 'FAIL: see the trials above.')

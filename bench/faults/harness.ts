@@ -64,7 +64,11 @@ process.once('exit', () => {
 })
 
 function start(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, [join(installRoot, 'bin', 'run.js'), ...args], {cwd: installRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [join(installRoot, 'bin', 'run.js'), ...args], {
+    cwd: installRoot,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   live.add(child)
   child.once('close', () => live.delete(child))
   return child
@@ -124,7 +128,7 @@ export function copyHome(template: string, to: string): Home {
 
 /** A small seeded PRNG (xorshift32): the same --seed draws the same kill delays. */
 export function seededRandom(seed: number): () => number {
-  let state = (seed >>> 0) || 0x9e3779b9
+  let state = seed >>> 0 || 0x9e3779b9
   return () => {
     state ^= state << 13
     state >>>= 0
@@ -226,7 +230,13 @@ export function missingFrom<T>(a: Iterable<T>, b: {has(item: T): boolean}): numb
   return n
 }
 
-export function summarise(job: string, input: string, cleanMs: number, trials: TrialReport[], notes: Record<string, number> = {}): JobReport {
+export function summarise(
+  job: string,
+  input: string,
+  cleanMs: number,
+  trials: TrialReport[],
+  notes: Record<string, number> = {},
+): JobReport {
   return {
     job,
     input,

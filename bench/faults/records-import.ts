@@ -12,7 +12,20 @@ import {resolvePaths} from '../../src/lib/config/paths.js'
 import {EmbeddedStore} from '../../src/lib/ipfs/index.js'
 import {readObject} from '../../src/lib/vault/read.js'
 import {generate} from '../import/generate.js'
-import {PASSPHRASE, Tally, copyHome, killAfter, medctl, missingFrom, ok, summarise, type Home, type JobContext, type JobReport, type TrialReport} from './harness.js'
+import {
+  PASSPHRASE,
+  Tally,
+  copyHome,
+  killAfter,
+  medctl,
+  missingFrom,
+  ok,
+  summarise,
+  type Home,
+  type JobContext,
+  type JobReport,
+  type TrialReport,
+} from './harness.js'
 
 export interface ImportJobOptions {
   patients: number
@@ -29,7 +42,13 @@ interface ImportResult {
 /** Lines the reader must reject, each with its reason (they share a file with nothing valid). */
 const BAD_LINES = [
   '{"resourceType": "Observation", "id": "torn",',
-  JSON.stringify({resourceType: 'Observation', id: 'orphan-1', status: 'final', code: {text: 'Glucose'}, subject: {reference: 'Patient/not-in-this-import'}}),
+  JSON.stringify({
+    resourceType: 'Observation',
+    id: 'orphan-1',
+    status: 'final',
+    code: {text: 'Glucose'},
+    subject: {reference: 'Patient/not-in-this-import'},
+  }),
   JSON.stringify({id: 'no-type', status: 'final'}),
 ]
 
@@ -60,7 +79,11 @@ export async function snapshot(home: Home): Promise<Snapshot> {
   let undecryptable = 0
   try {
     const store = new EmbeddedStore(db)
-    const objects = db.prepare('SELECT o.cid AS cid, o.resources AS resources, (SELECT COUNT(*) FROM ledger l WHERE l.cid = o.cid) AS ledgerRows FROM objects o ORDER BY o.cid').all() as Snapshot['objects']
+    const objects = db
+      .prepare(
+        'SELECT o.cid AS cid, o.resources AS resources, (SELECT COUNT(*) FROM ledger l WHERE l.cid = o.cid) AS ledgerRows FROM objects o ORDER BY o.cid',
+      )
+      .all() as Snapshot['objects']
     const envelope = db.prepare('SELECT envelope FROM key_envelopes WHERE cid = ? AND recipient = ?')
     for (const object of objects) {
       const row = envelope.get(object.cid, identity.recipient) as {envelope: Buffer} | undefined
@@ -75,12 +98,19 @@ export async function snapshot(home: Home): Promise<Snapshot> {
         undecryptable++
       }
     }
-    const ledger = new Set((db.prepare('SELECT key_hash, content_hash, subject, class FROM ledger').all() as Array<Record<string, string | null>>).map((r) => `${r.key_hash}|${r.content_hash}|${r.subject}|${r.class}`))
+    const ledger = new Set(
+      (db.prepare('SELECT key_hash, content_hash, subject, class FROM ledger').all() as Array<Record<string, string | null>>).map(
+        (r) => `${r.key_hash}|${r.content_hash}|${r.subject}|${r.class}`,
+      ),
+    )
     const jobs = db.prepare("SELECT status FROM jobs WHERE kind = 'import' ORDER BY id").all() as Array<{status: string}>
     const audit = ok(await medctl<{entries: Array<{cids?: string[]}>}>(['audit', 'show', '--action', 'import'], home), 'audit show').result
     const audited = new Set(audit.entries.flatMap((e) => e.cids ?? []))
     const verify = await medctl<{ok: boolean}>(['audit', 'verify', '--offline'], home)
-    const listed = ok(await medctl<{patients: Array<{subject: string; resources: number; classes: string[]}>}>(['records', 'list'], home), 'records list').result
+    const listed = ok(
+      await medctl<{patients: Array<{subject: string; resources: number; classes: string[]}>}>(['records', 'list'], home),
+      'records list',
+    ).result
     return {
       stored,
       content,
@@ -90,7 +120,10 @@ export async function snapshot(home: Home): Promise<Snapshot> {
       runningJobs: jobs.filter((j) => j.status === 'running').length,
       lastJobStatus: jobs.at(-1)?.status,
       listing: new Map(listed.patients.map((p) => [p.subject, `${p.resources}:${p.classes.join(',')}`])),
-      unaudited: missingFrom(objects.map((o) => o.cid), audited),
+      unaudited: missingFrom(
+        objects.map((o) => o.cid),
+        audited,
+      ),
       auditOk: verify.code === 0 && verify.envelope?.result.ok === true,
     }
   } finally {
@@ -116,9 +149,15 @@ function reportLines(file: string): string[] {
 /** Every check of one finished home against the input and the clean run. */
 export function compare(t: Tally, got: Snapshot, clean: Snapshot, expected: Set<string>): void {
   t.addLost(missingFrom(expected, got.stored), 'input resources not stored in any object')
-  t.addDuplicated([...got.stored.values()].reduce((n, c) => n + Math.max(0, c - 1), 0), 'resources stored in more than one object')
+  t.addDuplicated(
+    [...got.stored.values()].reduce((n, c) => n + Math.max(0, c - 1), 0),
+    'resources stored in more than one object',
+  )
   t.addWrong(missingFrom(got.stored.keys(), expected), 'stored resources that are not valid input lines')
-  t.addWrong([...got.content].filter(([key, hash]) => clean.content.get(key) !== undefined && clean.content.get(key) !== hash).length, 'resources stored with other content than in the clean run')
+  t.addWrong(
+    [...got.content].filter(([key, hash]) => clean.content.get(key) !== undefined && clean.content.get(key) !== hash).length,
+    'resources stored with other content than in the clean run',
+  )
   t.addLost(missingFrom(clean.ledger, got.ledger), 'ledger rows of the clean run missing')
   t.addWrong(missingFrom(got.ledger, clean.ledger), 'ledger rows the clean run does not have')
   t.addWrong(got.objects.filter((o) => o.resources !== o.ledgerRows).length, 'objects whose resource count differs from their ledger rows')
@@ -154,7 +193,10 @@ export async function recordsImportJob(ctx: JobContext, options: ImportJobOption
   const clean = await snapshot(cleanHome)
   const baseline = new Tally()
   compare(baseline, clean, clean, expected)
-  baseline.expect(cleanResult.read === total && cleanResult.imported === expected.size && cleanResult.rejected === BAD_LINES.length, `clean run counts ${JSON.stringify(cleanResult)}`)
+  baseline.expect(
+    cleanResult.read === total && cleanResult.imported === expected.size && cleanResult.rejected === BAD_LINES.length,
+    `clean run counts ${JSON.stringify(cleanResult)}`,
+  )
   if (!baseline.clean) throw new Error(`the clean import run itself fails the checks: ${baseline.problems.join('; ')}`)
   ctx.log(`records import: clean run ${(cleanRun.ms / 1000).toFixed(1)} s, ${total} lines, ${clean.objects.length} objects`)
 
@@ -166,20 +208,42 @@ export async function recordsImportJob(ctx: JobContext, options: ImportJobOption
     const killed = await killAfter(args(join(home.home, 'killed.rejects.ndjson')), home, delayMs)
     const reportFile = join(home.home, 'rerun.rejects.ndjson')
     const rerun = await medctl<ImportResult>(args(reportFile), home)
-    t.expect(rerun.code === cleanRun.code, `rerun exit ${rerun.code}, clean run exit ${cleanRun.code}: ${rerun.envelope?.error?.code ?? ''}`)
+    t.expect(
+      rerun.code === cleanRun.code,
+      `rerun exit ${rerun.code}, clean run exit ${cleanRun.code}: ${rerun.envelope?.error?.code ?? ''}`,
+    )
     const result = rerun.envelope?.result
-    if (!result || (rerun.envelope?.status ?? 'error') === 'error') t.addWrong(1, `rerun gave no result: ${rerun.stdout.slice(0, 300)} ${rerun.stderr.slice(0, 300)}`)
+    if (!result || (rerun.envelope?.status ?? 'error') === 'error')
+      t.addWrong(1, `rerun gave no result: ${rerun.stdout.slice(0, 300)} ${rerun.stderr.slice(0, 300)}`)
     else {
       t.expect(result.read === total, `rerun read ${result.read} of ${total} lines`)
       t.addLost(result.read - result.imported - result.duplicates - result.rejected, 'input lines neither imported, duplicate nor rejected')
       t.expect(result.rejected === cleanResult.rejected, `rerun rejected ${result.rejected}, clean ${cleanResult.rejected}`)
       const report = reportLines(reportFile)
-      t.expect(JSON.stringify(report) === JSON.stringify(cleanReport), `reject report ${JSON.stringify(report)} differs from the clean run's ${JSON.stringify(cleanReport)}`)
+      t.expect(
+        JSON.stringify(report) === JSON.stringify(cleanReport),
+        `reject report ${JSON.stringify(report)} differs from the clean run's ${JSON.stringify(cleanReport)}`,
+      )
     }
     compare(t, await snapshot(home), clean, expected)
-    trials.push({trial, delayMs, killed: killed.killed, lost: t.lost, duplicated: t.duplicated, wrongState: t.wrongState, problems: t.problems})
-    ctx.log(`records import trial ${trial}: kill at ${delayMs} ms${killed.killed ? '' : ' (finished first)'} -> ${t.clean ? 'ok' : t.problems.join('; ')}`)
+    trials.push({
+      trial,
+      delayMs,
+      killed: killed.killed,
+      lost: t.lost,
+      duplicated: t.duplicated,
+      wrongState: t.wrongState,
+      problems: t.problems,
+    })
+    ctx.log(
+      `records import trial ${trial}: kill at ${delayMs} ms${killed.killed ? '' : ' (finished first)'} -> ${t.clean ? 'ok' : t.problems.join('; ')}`,
+    )
     if (t.clean) rmSync(home.home, {recursive: true, force: true})
   }
-  return summarise('records import', `${total} NDJSON lines (${BAD_LINES.length} bad), ${options.patients} patients, ${clean.objects.length} objects`, cleanRun.ms, trials)
+  return summarise(
+    'records import',
+    `${total} NDJSON lines (${BAD_LINES.length} bad), ${options.patients} patients, ${clean.objects.length} objects`,
+    cleanRun.ms,
+    trials,
+  )
 }

@@ -63,7 +63,8 @@ async function localBytes(home: Home): Promise<Map<string, Buffer>> {
   try {
     const store = new EmbeddedStore(db)
     const objects = new Map<string, Buffer>()
-    for (const {cid} of db.prepare('SELECT cid FROM objects ORDER BY cid').all() as Array<{cid: string}>) objects.set(cid, await readAll(store.cat(cid)))
+    for (const {cid} of db.prepare('SELECT cid FROM objects ORDER BY cid').all() as Array<{cid: string}>)
+      objects.set(cid, await readAll(store.cat(cid)))
     return objects
   } finally {
     db.close()
@@ -93,7 +94,10 @@ export async function recordsUploadJob(ctx: JobContext, options: UploadJobOption
   const cleanRun = await medctl<UploadResult>(args(cleanUrl), home)
   const cleanResult = ok(cleanRun, 'clean records upload').result
   await cleanNode.mock.stop()
-  if (cleanResult.uploaded !== local.size || cleanNode.mock.pins.size !== local.size) throw new Error(`the clean upload run is wrong: ${JSON.stringify(cleanResult)}, ${cleanNode.mock.pins.size} pins for ${local.size} objects`)
+  if (cleanResult.uploaded !== local.size || cleanNode.mock.pins.size !== local.size)
+    throw new Error(
+      `the clean upload run is wrong: ${JSON.stringify(cleanResult)}, ${cleanNode.mock.pins.size} pins for ${local.size} objects`,
+    )
   ctx.log(`records upload: clean run ${(cleanRun.ms / 1000).toFixed(1)} s, ${local.size} objects`)
 
   const trials: TrialReport[] = []
@@ -116,18 +120,34 @@ export async function recordsUploadJob(ctx: JobContext, options: UploadJobOption
           else t.expect(held.equals(bytes), `object ${cid} holds other bytes on the node`)
         }
       }
-      t.addDuplicated([...node.pinsCreated.values()].reduce((n, c) => n + Math.max(0, c - 1), 0), 'objects pinned more than once')
+      t.addDuplicated(
+        [...node.pinsCreated.values()].reduce((n, c) => n + Math.max(0, c - 1), 0),
+        'objects pinned more than once',
+      )
       t.addDuplicated(node.readdsOfPinned, 'objects uploaded again although already pinned')
       t.addWrong([...node.mock.pins].filter((cid) => !local.has(cid)).length, 'pins of content that is no vault object')
       t.expect(uploadedRows(home, url) === local.size, `the home records ${uploadedRows(home, url)} of ${local.size} objects as uploaded`)
       const third = await medctl<UploadResult>(args(url), home)
       const again = third.envelope?.result
-      t.expect(third.code === 0 && again?.uploaded === 0 && again.skipped === local.size && again.failed === 0, `a third run is not a no-op: ${JSON.stringify(again)}`)
+      t.expect(
+        third.code === 0 && again?.uploaded === 0 && again.skipped === local.size && again.failed === 0,
+        `a third run is not a no-op: ${JSON.stringify(again)}`,
+      )
       const verify = await medctl<{ok: boolean}>(['audit', 'verify', '--offline'], home)
       t.expect(verify.code === 0 && verify.envelope?.result.ok === true, '`audit verify --offline` fails')
       notes.repins += node.repins
-      trials.push({trial, delayMs, killed: killed.killed, lost: t.lost, duplicated: t.duplicated, wrongState: t.wrongState, problems: t.problems})
-      ctx.log(`records upload trial ${trial}: kill at ${delayMs} ms${killed.killed ? '' : ' (finished first)'} -> ${t.clean ? 'ok' : t.problems.join('; ')}`)
+      trials.push({
+        trial,
+        delayMs,
+        killed: killed.killed,
+        lost: t.lost,
+        duplicated: t.duplicated,
+        wrongState: t.wrongState,
+        problems: t.problems,
+      })
+      ctx.log(
+        `records upload trial ${trial}: kill at ${delayMs} ms${killed.killed ? '' : ' (finished first)'} -> ${t.clean ? 'ok' : t.problems.join('; ')}`,
+      )
     } finally {
       await node.mock.stop()
     }

@@ -20,13 +20,21 @@ const {values} = parseArgs({
   },
 })
 const trials = Number(values.trials)
-const jobs = String(values.jobs).split(',').map((j) => j.trim()) as JobName[]
+const jobs = String(values.jobs)
+  .split(',')
+  .map((j) => j.trim()) as JobName[]
 if (!Number.isInteger(trials) || trials < 1 || jobs.some((j) => !JOBS.includes(j))) {
   console.error(`usage: run.ts [--trials N>=1] [--jobs ${JOBS.join(',')}] [--seed N] [--json] [--quiet] [--keep]`)
   process.exit(2)
 }
 const started = performance.now()
-const report = await runFaults({trials, jobs, seed: Number(values.seed), keep: values.keep, log: values.quiet ? undefined : (line) => console.error(line)})
+const report = await runFaults({
+  trials,
+  jobs,
+  seed: Number(values.seed),
+  keep: values.keep,
+  log: values.quiet ? undefined : (line) => console.error(line),
+})
 if (values.json) console.log(JSON.stringify(report, null, 2))
 else console.log(`${formatReport(report)}\n(${((performance.now() - started) / 1000 / 60).toFixed(1)} min)`)
 process.exitCode = report.ok ? 0 : 1

@@ -8,7 +8,17 @@ import {randomBytes} from 'node:crypto'
 import {JsonRpcProvider, Wallet, ZeroHash, hexlify} from 'ethers'
 import {parseArgs} from 'node:util'
 import {ANVIL_DEV_KEYS, startAnvil} from '../../src/lib/chain/anvil.js'
-import {classesMask, grantBatch, newNonce, purposeBit, revokeAll, revokeConsent, signGrant, submitGrant, type GrantInput} from '../../src/lib/consent/index.js'
+import {
+  classesMask,
+  grantBatch,
+  newNonce,
+  purposeBit,
+  revokeAll,
+  revokeConsent,
+  signGrant,
+  submitGrant,
+  type GrantInput,
+} from '../../src/lib/consent/index.js'
 import {anchorTreeHead, deployRegistry, registryContract} from '../../src/lib/chain/registry.js'
 
 const {values} = parseArgs({options: {grants: {type: 'string', default: '10000'}, batch: {type: 'string', default: '100'}}})
@@ -42,7 +52,10 @@ try {
   const secondPurpose = await submitGrant(registry, second, await signGrant(custodian, chainId, address, second))
   const replacement = {...make(single.subject), nonce: newNonce(single.nonce)}
   const replaced = await submitGrant(registry, replacement, await signGrant(custodian, chainId, address, replacement))
-  const batch = await grantBatch(registry, Array.from({length: batchSize}, () => make()))
+  const batch = await grantBatch(
+    registry,
+    Array.from({length: batchSize}, () => make()),
+  )
   const revoked = await revokeConsent(registry, {subject: single.subject, grantee, purpose: single.purpose})
   const all = await revokeAll(registry, single.subject)
   const checkGas = await registry.check.estimateGas(single.subject, grantee, 0, classesMask(['labs']))
@@ -53,12 +66,16 @@ try {
   let gas = 0n
   while (migrated < total) {
     const size = Math.min(batchSize, total - migrated)
-    const result = await grantBatch(registry, Array.from({length: size}, () => make()))
+    const result = await grantBatch(
+      registry,
+      Array.from({length: size}, () => make()),
+    )
     migrated += result.granted.length
     gas += BigInt(result.gasUsed)
   }
   const seconds = (performance.now() - start) / 1000
-  const row = (name: string, now: string | bigint, target: string, before: string) => console.log(`${name.padEnd(40)}${String(now).padStart(8)}   ${target.padEnd(14)}${before}`)
+  const row = (name: string, now: string | bigint, target: string, before: string) =>
+    console.log(`${name.padEnd(40)}${String(now).padStart(8)}   ${target.padEnd(14)}${before}`)
 
   console.log(`${'operation'.padEnd(40)}${'gas'.padStart(8)}   ${'target'.padEnd(14)}previous`)
   row('single grant (EIP-712, relayed)', granted.gasUsed, '<= 60,000', '70,639')
@@ -69,7 +86,9 @@ try {
   row('revoke-all (epoch bump)', all.gasUsed, '', '')
   row('check (eth_estimateGas of a view)', checkGas.toString(), '', '')
   row('anchor (tree head)', anchored.gasUsed, '', '')
-  console.log(`migration: ${migrated} grants in ${Math.ceil(total / batchSize)} transactions, ${seconds.toFixed(1)} s, ${(migrated / seconds).toFixed(0)} grants/s, ${(gas / BigInt(migrated)).toString()} gas/grant`)
+  console.log(
+    `migration: ${migrated} grants in ${Math.ceil(total / batchSize)} transactions, ${seconds.toFixed(1)} s, ${(migrated / seconds).toFixed(0)} grants/s, ${(gas / BigInt(migrated)).toString()} gas/grant`,
+  )
 } finally {
   provider.destroy()
   await anvil.stop()

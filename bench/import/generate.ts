@@ -9,13 +9,55 @@ import {join} from 'node:path'
 import {parseArgs} from 'node:util'
 
 const GIVEN = ['Ana', 'Ben', 'Chloe', 'Dev', 'Eli', 'Fatima', 'Gus', 'Hana', 'Ivan', 'Jia', 'Kofi', 'Lena', 'Mateo', 'Nia', 'Omar', 'Priya']
-const FAMILY = ['Abbott', 'Bauer', 'Castillo', 'Dubois', 'Eze', 'Fischer', 'Garcia', 'Haddad', 'Ito', 'Jensen', 'Kowalski', 'Larsen', 'Moreau', 'Nakamura']
-const CITIES = [['Boston', '021'], ['Worcester', '016'], ['Springfield', '011'], ['Lowell', '018'], ['Cambridge', '021']] as const
-const VITALS = [['8302-2', 'Body Height', 'cm', 150, 200], ['29463-7', 'Body Weight', 'kg', 45, 120], ['8867-4', 'Heart rate', '/min', 50, 110], ['8310-5', 'Body temperature', 'Cel', 36, 39]] as const
-const LABS = [['2339-0', 'Glucose', 'mg/dL', 70, 180], ['2093-3', 'Cholesterol', 'mg/dL', 120, 280], ['718-7', 'Hemoglobin', 'g/dL', 11, 18]] as const
-const CONDITIONS = [['44054006', 'Diabetes'], ['38341003', 'Hypertension'], ['195662009', 'Acute viral pharyngitis'], ['10509002', 'Acute bronchitis']] as const
-const MEDS = [['860975', 'Metformin 500 MG'], ['314076', 'Lisinopril 10 MG'], ['198405', 'Ibuprofen 200 MG']] as const
-const VACCINES = [['140', 'Influenza, seasonal'], ['08', 'Hep B, adolescent or pediatric']] as const
+const FAMILY = [
+  'Abbott',
+  'Bauer',
+  'Castillo',
+  'Dubois',
+  'Eze',
+  'Fischer',
+  'Garcia',
+  'Haddad',
+  'Ito',
+  'Jensen',
+  'Kowalski',
+  'Larsen',
+  'Moreau',
+  'Nakamura',
+]
+const CITIES = [
+  ['Boston', '021'],
+  ['Worcester', '016'],
+  ['Springfield', '011'],
+  ['Lowell', '018'],
+  ['Cambridge', '021'],
+] as const
+const VITALS = [
+  ['8302-2', 'Body Height', 'cm', 150, 200],
+  ['29463-7', 'Body Weight', 'kg', 45, 120],
+  ['8867-4', 'Heart rate', '/min', 50, 110],
+  ['8310-5', 'Body temperature', 'Cel', 36, 39],
+] as const
+const LABS = [
+  ['2339-0', 'Glucose', 'mg/dL', 70, 180],
+  ['2093-3', 'Cholesterol', 'mg/dL', 120, 280],
+  ['718-7', 'Hemoglobin', 'g/dL', 11, 18],
+] as const
+const CONDITIONS = [
+  ['44054006', 'Diabetes'],
+  ['38341003', 'Hypertension'],
+  ['195662009', 'Acute viral pharyngitis'],
+  ['10509002', 'Acute bronchitis'],
+] as const
+const MEDS = [
+  ['860975', 'Metformin 500 MG'],
+  ['314076', 'Lisinopril 10 MG'],
+  ['198405', 'Ibuprofen 200 MG'],
+] as const
+const VACCINES = [
+  ['140', 'Influenza, seasonal'],
+  ['08', 'Hep B, adolescent or pediatric'],
+] as const
 
 /** A small deterministic PRNG (mulberry32), so the same seed gives the same files. */
 function rng(seed: number): () => number {
@@ -85,14 +127,30 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       id,
       identifier: [
         {system: 'https://github.com/synthetichealth/synthea', value: id},
-        {type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR'}]}, system: 'http://hospital.smarthealthit.org', value: `MRN-${100000 + p}`},
-        {type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'SS'}]}, system: 'http://hl7.org/fhir/sid/us-ssn', value: `999-${String(10 + (p % 89)).padStart(2, '0')}-${String(1000 + (p % 9000))}`},
+        {
+          type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR'}]},
+          system: 'http://hospital.smarthealthit.org',
+          value: `MRN-${100000 + p}`,
+        },
+        {
+          type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'SS'}]},
+          system: 'http://hl7.org/fhir/sid/us-ssn',
+          value: `999-${String(10 + (p % 89)).padStart(2, '0')}-${String(1000 + (p % 9000))}`,
+        },
       ],
       name: [{use: 'official', family: pick(next, FAMILY), given: [pick(next, GIVEN)]}],
       telecom: [{system: 'phone', value: `555-${String(100 + (p % 900))}-${String(1000 + (p % 9000))}`, use: 'home'}],
       gender: next() < 0.5 ? 'female' : 'male',
       birthDate,
-      address: [{line: [`${1 + Math.floor(next() * 999)} Main St`], city, state: 'MA', postalCode: `${zip3}${String(Math.floor(next() * 100)).padStart(2, '0')}`, country: 'US'}],
+      address: [
+        {
+          line: [`${1 + Math.floor(next() * 999)} Main St`],
+          city,
+          state: 'MA',
+          postalCode: `${zip3}${String(Math.floor(next() * 100)).padStart(2, '0')}`,
+          country: 'US',
+        },
+      ],
     })
     const subject = {reference: `Patient/${id}`}
     const encounters: string[] = []
@@ -121,7 +179,9 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
           resourceType: 'Observation',
           id: uuid(next),
           status: 'final',
-          category: [{coding: [{system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: vital ? 'vital-signs' : 'laboratory'}]}],
+          category: [
+            {coding: [{system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: vital ? 'vital-signs' : 'laboratory'}]},
+          ],
           code: {coding: [{system: 'http://loinc.org', code, display}], text: display},
           subject,
           encounter,
@@ -168,7 +228,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
           resourceType: 'Procedure',
           id: uuid(next),
           status: 'completed',
-          code: {coding: [{system: 'http://snomed.info/sct', code: '430193006', display: 'Medication Reconciliation'}], text: 'Medication Reconciliation'},
+          code: {
+            coding: [{system: 'http://snomed.info/sct', code: '430193006', display: 'Medication Reconciliation'}],
+            text: 'Medication Reconciliation',
+          },
           subject,
           encounter,
           performedPeriod: {start: `${date}T09:05:00Z`, end: `${date}T09:20:00Z`},
@@ -176,12 +239,30 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       }
     }
   }
-  await Promise.all([...streams.values()].map((s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve())))))
+  await Promise.all(
+    [...streams.values()].map(
+      (s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve()))),
+    ),
+  )
   return {files: [...streams.keys()].sort().map((type) => join(options.out, `${type}.ndjson`)), resources, bytes}
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const {values} = parseArgs({options: {patients: {type: 'string', default: '1000'}, 'per-patient': {type: 'string', default: '60'}, out: {type: 'string', default: 'bench/out/ndjson'}, seed: {type: 'string', default: '42'}}})
-  const result = await generate({patients: Number(values.patients), perPatient: Number(values['per-patient']), out: values.out as string, seed: Number(values.seed)})
-  console.log(`generated ${result.resources} resources, ${(result.bytes / 1e6).toFixed(1)} MB in ${result.files.length} files under ${values.out}`)
+  const {values} = parseArgs({
+    options: {
+      patients: {type: 'string', default: '1000'},
+      'per-patient': {type: 'string', default: '60'},
+      out: {type: 'string', default: 'bench/out/ndjson'},
+      seed: {type: 'string', default: '42'},
+    },
+  })
+  const result = await generate({
+    patients: Number(values.patients),
+    perPatient: Number(values['per-patient']),
+    out: values.out as string,
+    seed: Number(values.seed),
+  })
+  console.log(
+    `generated ${result.resources} resources, ${(result.bytes / 1e6).toFixed(1)} MB in ${result.files.length} files under ${values.out}`,
+  )
 }

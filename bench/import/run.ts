@@ -19,7 +19,13 @@ import {generate} from './generate.js'
 import {samplesNdjson} from './samples.js'
 
 const {values} = parseArgs({
-  options: {copies: {type: 'string', default: '10,40'}, threads: {type: 'string'}, generated: {type: 'string'}, bin: {type: 'string'}, keep: {type: 'boolean', default: false}},
+  options: {
+    copies: {type: 'string', default: '10,40'},
+    threads: {type: 'string'},
+    generated: {type: 'string'},
+    bin: {type: 'string'},
+    keep: {type: 'boolean', default: false},
+  },
 })
 // --bin: another build's bin/run.js (an older commit built elsewhere), to compare on the same inputs.
 const BIN = values.bin ?? join(import.meta.dirname, '..', '..', 'bin', 'run.js')
@@ -33,7 +39,11 @@ const env = {
   ...(values.threads === undefined ? {} : {MEDCTL_IMPORT_THREADS: values.threads}),
 }
 
-function medctl(home: string, args: string[], maxRssFile?: string): {status: number | null; stdout: string; stderr: string; seconds: number} {
+function medctl(
+  home: string,
+  args: string[],
+  maxRssFile?: string,
+): {status: number | null; stdout: string; stderr: string; seconds: number} {
   const t = performance.now()
   const run = spawnSync(process.execPath, ['--import', join(import.meta.dirname, 'maxrss.mjs'), BIN, ...args], {
     env: {...env, MEDCTL_HOME: home, ...(maxRssFile ? {BENCH_MAXRSS_FILE: maxRssFile} : {})},
@@ -97,13 +107,40 @@ try {
     const run = medctl(home, ['records', 'import', dir, '--no-anchor', '--json'], rssFile)
     if (run.status !== 0 && run.status !== 3) throw new Error(`records import exited ${run.status}: ${run.stderr.slice(0, 2000)}`)
     const result = (JSON.parse(run.stdout) as {result: Row['result']}).result
-    if (result.imported + result.duplicates + result.rejected !== result.read) throw new Error(`lines not accounted for: ${JSON.stringify(result)}`)
-    rows.push({label, resources: parse.lines, mb: bytes / 1e6, seconds: run.seconds, parse: parse.seconds, rssMiB: Number(readFileSync(rssFile, 'utf8')) / 1024, result})
+    if (result.imported + result.duplicates + result.rejected !== result.read)
+      throw new Error(`lines not accounted for: ${JSON.stringify(result)}`)
+    rows.push({
+      label,
+      resources: parse.lines,
+      mb: bytes / 1e6,
+      seconds: run.seconds,
+      parse: parse.seconds,
+      rssMiB: Number(readFileSync(rssFile, 'utf8')) / 1024,
+      result,
+    })
     rmSync(home, {recursive: true, force: true})
   }
 
-  console.log(`${BIN}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${values.threads === undefined ? 'default' : values.threads} validation threads; wall time of the whole command (start-up included)`)
-  console.log(['input'.padEnd(26), 'resources', '   MB', 'import s', ' res/s', 'parse s', 'import/parse', 'peak RSS MiB', 'imported/dup/rejected/objects'].join('  '))
+  console.log(
+    `${BIN}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        ' ',
+      )}; ${values.threads === undefined ? 'default' : values.threads} validation threads; wall time of the whole command (start-up included)`,
+  )
+  console.log(
+    [
+      'input'.padEnd(26),
+      'resources',
+      '   MB',
+      'import s',
+      ' res/s',
+      'parse s',
+      'import/parse',
+      'peak RSS MiB',
+      'imported/dup/rejected/objects',
+    ].join('  '),
+  )
   for (const r of rows) {
     console.log(
       [

@@ -74,20 +74,31 @@ export async function samplesNdjson(options: {copies: number; out: string}): Pro
         const resource = entry.resource
         rewrite(resource, references)
         if (resource.resourceType === 'Patient' && Array.isArray(resource.identifier)) {
-          for (const identifier of resource.identifier as Array<{value?: string}>) if (identifier.value) identifier.value = `${identifier.value}-${copy}`
+          for (const identifier of resource.identifier as Array<{value?: string}>)
+            if (identifier.value) identifier.value = `${identifier.value}-${copy}`
         }
         write(resource)
       }
     }
     // Let the streams drain between copies (bounded memory for large counts).
-    await Promise.all([...streams.values()].map((s) => (s.writableNeedDrain ? new Promise<void>((resolve) => s.once('drain', () => resolve())) : undefined)))
+    await Promise.all(
+      [...streams.values()].map((s) =>
+        s.writableNeedDrain ? new Promise<void>((resolve) => s.once('drain', () => resolve())) : undefined,
+      ),
+    )
   }
-  await Promise.all([...streams.values()].map((s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve())))))
+  await Promise.all(
+    [...streams.values()].map(
+      (s) => new Promise<void>((resolve, reject) => s.end((error?: Error | null) => (error ? reject(error) : resolve()))),
+    ),
+  )
   return {files: [...streams.keys()].sort().map((type) => join(options.out, `${type}.ndjson`)), resources, bytes}
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const {values} = parseArgs({options: {copies: {type: 'string', default: '10'}, out: {type: 'string', default: 'bench/out/samples'}}})
   const result = await samplesNdjson({copies: Number(values.copies), out: values.out as string})
-  console.log(`wrote ${result.resources} resources, ${(result.bytes / 1e6).toFixed(1)} MB in ${result.files.length} files under ${values.out}`)
+  console.log(
+    `wrote ${result.resources} resources, ${(result.bytes / 1e6).toFixed(1)} MB in ${result.files.length} files under ${values.out}`,
+  )
 }

@@ -18,7 +18,13 @@ const runs = Number(values.runs)
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
 const home = mkdtempSync(join(tmpdir(), 'medctl-startup-'))
-const env = {...process.env, MEDCTL_HOME: home, MEDCTL_PASSPHRASE: 'startup-bench', MEDCTL_KDF_LOGN: values['kdf-logn'], MEDCTL_NO_INPUT: '1'}
+const env = {
+  ...process.env,
+  MEDCTL_HOME: home,
+  MEDCTL_PASSPHRASE: 'startup-bench',
+  MEDCTL_KDF_LOGN: values['kdf-logn'],
+  MEDCTL_NO_INPUT: '1',
+}
 const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
 
 function median(args: string[], command = process.execPath): number {

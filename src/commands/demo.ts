@@ -11,7 +11,10 @@ Exit codes: 0 ok, 1 failure.`
   static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --keep-node --json | jq .result.steps']
 
   static override flags = {
-    'keep-node': Flags.boolean({description: 'Leave the demo chain running afterwards, to explore with MEDCTL_HOME set to the demo home.', default: false}),
+    'keep-node': Flags.boolean({
+      description: 'Leave the demo chain running afterwards, to explore with MEDCTL_HOME set to the demo home.',
+      default: false,
+    }),
   }
 
   async run(): Promise<DemoResult> {

@@ -6,7 +6,8 @@ import {joinNetwork, type JoinResult} from '../lib/app/network.js'
 import {initLocal, type InitResult} from '../lib/app/setup.js'
 
 export default class Init extends BaseCommand<typeof Init> {
-  static override summary = 'Create the local custodian profile, its keys and the embedded chain in one step — or join a custodian\'s network with --join.'
+  static override summary =
+    "Create the local custodian profile, its keys and the embedded chain in one step — or join a custodian's network with --join."
   static override description = `Without --join: creates the "local" profile with a new identity (Ethereum key, age identity and pseudonym key, encrypted with your passphrase), starts the embedded anvil node under MEDCTL_HOME and funds the wallet from anvil's development accounts. Running it again reports that medctl is already initialised and exits 0.
 
 With --join FILE (the descriptor a custodian wrote with \`medctl network export\`): creates a member profile (role "member", --name, default "participant") on that network, with an identity of its own and no pseudonym key. No embedded node is started: the profile's chain is the descriptor's RPC URL and registry. The descriptor is trusted only as far as the chain agrees: its chain id, code at the registry, the registry's custodian() and deployedBlock() must match (E_NETWORK_MISMATCH, exit 4); --expect-custodian also compares the custodian with an address you got from the custodian another way.
@@ -25,12 +26,28 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE, E_BUSY), 2 usage error (no passp
   ]
 
   static override flags = {
-    join: Flags.string({description: 'Join the network this descriptor names (from `medctl network export`) instead of creating a custodian.'}),
+    join: Flags.string({
+      description: 'Join the network this descriptor names (from `medctl network export`) instead of creating a custodian.',
+    }),
     name: Flags.string({description: 'Name of the member profile and identity (default "participant").', dependsOn: ['join']}),
-    'registration-out': Flags.string({description: 'Where to write the signed registration for the custodian (default: registration-NAME.json in the medctl home).', dependsOn: ['join'], exclusive: ['dev-fund']}),
-    'dev-fund': Flags.boolean({description: 'Development chain (chain id 31337) only: fund the new address from anvil\'s development accounts and publish its age recipient directly.', dependsOn: ['join']}),
-    'expect-custodian': Flags.string({description: 'The custodian address you were told out of band; the descriptor and the chain must name it.', dependsOn: ['join']}),
-    'kubo-url': Flags.string({description: 'Your own Kubo RPC URL for the content store (default: the descriptor\'s shared store, else the embedded store).', dependsOn: ['join']}),
+    'registration-out': Flags.string({
+      description: 'Where to write the signed registration for the custodian (default: registration-NAME.json in the medctl home).',
+      dependsOn: ['join'],
+      exclusive: ['dev-fund'],
+    }),
+    'dev-fund': Flags.boolean({
+      description:
+        "Development chain (chain id 31337) only: fund the new address from anvil's development accounts and publish its age recipient directly.",
+      dependsOn: ['join'],
+    }),
+    'expect-custodian': Flags.string({
+      description: 'The custodian address you were told out of band; the descriptor and the chain must name it.',
+      dependsOn: ['join'],
+    }),
+    'kubo-url': Flags.string({
+      description: "Your own Kubo RPC URL for the content store (default: the descriptor's shared store, else the embedded store).",
+      dependsOn: ['join'],
+    }),
     'rpc-timeout': rpcTimeoutFlag,
   }
 
@@ -42,26 +59,35 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE, E_BUSY), 2 usage error (no passp
     })
     progress.finish()
     if (result.alreadyInitialised) this.log(`medctl is already initialised: profile "${result.profile}" (${result.address}).`)
-    else this.log(`Initialised profile "${result.profile}": address ${result.address}, age recipient ${result.recipient}, chain ${result.chainId} at ${result.rpcUrl}.`)
+    else
+      this.log(
+        `Initialised profile "${result.profile}": address ${result.address}, age recipient ${result.recipient}, chain ${result.chainId} at ${result.rpcUrl}.`,
+      )
     return result
   }
 
   private async join(file: string): Promise<JoinResult> {
     const progress = this.progress()
     const {flags} = this
-    const result = await joinNetwork(this.paths, () => this.passphrase({confirm: true, message: 'New passphrase for the member identity'}), {
-      file,
-      ...(flags.name ? {name: flags.name} : {}),
-      ...(flags['registration-out'] ? {registrationOut: flags['registration-out']} : {}),
-      devFund: Boolean(flags['dev-fund']),
-      ...(flags['expect-custodian'] ? {expectCustodian: flags['expect-custodian']} : {}),
-      ...(flags['kubo-url'] ? {kuboUrl: flags['kubo-url']} : {}),
-      ...(flags['rpc-timeout'] ? {rpcTimeoutMs: flags['rpc-timeout']} : {}),
-      onProgress: (step) => progress.update({phase: step, done: 0}),
-    })
+    const result = await joinNetwork(
+      this.paths,
+      () => this.passphrase({confirm: true, message: 'New passphrase for the member identity'}),
+      {
+        file,
+        ...(flags.name ? {name: flags.name} : {}),
+        ...(flags['registration-out'] ? {registrationOut: flags['registration-out']} : {}),
+        devFund: Boolean(flags['dev-fund']),
+        ...(flags['expect-custodian'] ? {expectCustodian: flags['expect-custodian']} : {}),
+        ...(flags['kubo-url'] ? {kuboUrl: flags['kubo-url']} : {}),
+        ...(flags['rpc-timeout'] ? {rpcTimeoutMs: flags['rpc-timeout']} : {}),
+        onProgress: (step) => progress.update({phase: step, done: 0}),
+      },
+    )
     progress.finish()
     const {network, checked, registration} = result
-    this.log(`${result.alreadyJoined ? 'Already joined' : 'Joined'} network ${network.name ?? '(unnamed)'} as profile "${result.profile}" (role ${result.role}).`)
+    this.log(
+      `${result.alreadyJoined ? 'Already joined' : 'Joined'} network ${network.name ?? '(unnamed)'} as profile "${result.profile}" (role ${result.role}).`,
+    )
     this.log(
       renderFields({
         address: result.address,
@@ -78,11 +104,16 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE, E_BUSY), 2 usage error (no passp
       this.log(`Signed registration written to ${registration.file} (valid until ${new Date(registration.deadline * 1000).toISOString()}).`)
       this.log(`Send it to the custodian (${network.custodian}), who runs: medctl network admit ${registration.file}`)
     } else if (registration.via === 'dev-fund') {
-      this.log(`Development chain: funded from anvil's development accounts and published the age recipient directly (${registration.txHash}).`)
+      this.log(
+        `Development chain: funded from anvil's development accounts and published the age recipient directly (${registration.txHash}).`,
+      )
     } else {
       this.log('The age recipient is already in the key directory.')
     }
-    if (!result.current) this.note(`Profile "${result.profile}" is not the current profile: use --profile ${result.profile}, or \`medctl profile use ${result.profile}\`.`)
+    if (!result.current)
+      this.note(
+        `Profile "${result.profile}" is not the current profile: use --profile ${result.profile}, or \`medctl profile use ${result.profile}\`.`,
+      )
     return result
   }
 }

@@ -21,7 +21,12 @@ Exit codes: 0 ok, 1 failure (E_AGENT_UNSAFE: the agent directory is not private 
 
   async run(): Promise<LockResult> {
     const result = await lockSessions(this.paths, this.flags.all ? {all: true} : {profile: this.flags.profile})
-    this.log(renderFields({locked: result.locked.join(', ') || '(nothing was unlocked)', ...(result.cleaned.length > 0 ? {'removed stale socket of': result.cleaned.join(', ')} : {})}))
+    this.log(
+      renderFields({
+        locked: result.locked.join(', ') || '(nothing was unlocked)',
+        ...(result.cleaned.length > 0 ? {'removed stale socket of': result.cleaned.join(', ')} : {}),
+      }),
+    )
     return result
   }
 }

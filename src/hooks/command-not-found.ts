@@ -24,15 +24,18 @@ function distance(a: string, b: string): number {
 const hook: Hook<'command_not_found'> = async function (options) {
   const typed = options.id.split(':')
   const ids = options.config.commands.filter((c) => !c.hidden).map((c) => c.id)
-  const best = ids
-    .map((id) => ({id, score: distance(typed.join(':'), id)}))
-    .sort((a, b) => a.score - b.score)[0]
+  const best = ids.map((id) => ({id, score: distance(typed.join(':'), id)})).sort((a, b) => a.score - b.score)[0]
   const suggestion = best && best.score <= Math.max(2, Math.floor(best.id.length / 3)) ? best.id.replaceAll(':', ' ') : undefined
   const shown = /^[a-z][a-z0-9:-]{0,40}$/.test(options.id) ? `"${options.id.replaceAll(':', ' ')}"` : 'That'
   const message = `${shown} is not a medctl command.`
-  const suggestions = [...(suggestion ? [`Did you mean: ${options.config.bin} ${suggestion}`] : []), `Run ${options.config.bin} --help for the list of commands.`]
+  const suggestions = [
+    ...(suggestion ? [`Did you mean: ${options.config.bin} ${suggestion}`] : []),
+    `Run ${options.config.bin} --help for the list of commands.`,
+  ]
   if ((options.argv ?? []).includes('--json')) {
-    process.stdout.write(`${JSON.stringify({status: 'error', error: {code: 'E_UNKNOWN_COMMAND', message, exitCode: ExitCode.USAGE, suggestions}}, null, 2)}\n`)
+    process.stdout.write(
+      `${JSON.stringify({status: 'error', error: {code: 'E_UNKNOWN_COMMAND', message, exitCode: ExitCode.USAGE, suggestions}}, null, 2)}\n`,
+    )
   } else {
     process.stderr.write(`Error [E_UNKNOWN_COMMAND]: ${message}\n`)
     for (const s of suggestions) process.stderr.write(`  Try: ${s}\n`)

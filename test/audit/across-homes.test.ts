@@ -23,7 +23,7 @@ interface Verified {
   checkedAgainst: {mode: string; registry: string | null; custodian: string[] | null}
 }
 
-describe('audit across homes: publish --out log.car, verify --log log.car in the auditor\'s own home', () => {
+describe("audit across homes: publish --out log.car, verify --log log.car in the auditor's own home", () => {
   let hospital: TestHome
   let auditorHome: string
   let work: string
@@ -52,7 +52,14 @@ describe('audit across homes: publish --out log.car, verify --log log.car in the
     const shown = await runJson<{address: string; chain: {registry: string}}>(['profile', 'show'])
     registry = shown.envelope.result.chain.registry
     custodian = shown.envelope.result.address
-    const entry = (i: number): AuditInput => ({type: 'consent-decision', action: 'E', outcome: i % 2 ? 'denied' : 'success', actor: {address: custodian, profile: 'local'}, subject: `0x${i.toString(16).padStart(64, '0')}`, purpose: 'TREAT'})
+    const entry = (i: number): AuditInput => ({
+      type: 'consent-decision',
+      action: 'E',
+      outcome: i % 2 ? 'denied' : 'success',
+      actor: {address: custodian, profile: 'local'},
+      subject: `0x${i.toString(16).padStart(64, '0')}`,
+      purpose: 'TREAT',
+    })
     await appendAuditBatch({auditDir: join(hospital.home, 'data', 'audit')}, [0, 1, 2, 3, 4].map(entry))
     expect((await runJson(['audit', 'anchor'])).exitCode).toBe(0)
     await appendAuditBatch({auditDir: join(hospital.home, 'data', 'audit')}, [5, 6].map(entry))
@@ -61,13 +68,26 @@ describe('audit across homes: publish --out log.car, verify --log log.car in the
     hospitalRoot = own.envelope.result.root
 
     car = join(work, 'log.car')
-    const published = await runJson<{cid: string; entries: number; heads: number; delivery: string; car: {blocks: number}}>(['audit', 'publish', '--out', car])
+    const published = await runJson<{cid: string; entries: number; heads: number; delivery: string; car: {blocks: number}}>([
+      'audit',
+      'publish',
+      '--out',
+      car,
+    ])
     expect(published.exitCode).toBe(0)
     expect(published.envelope.result).toMatchObject({entries: own.envelope.result.entries, heads: 1, delivery: 'car'})
     cid = published.envelope.result.cid
 
     expect((await runJson(['network', 'export', '--out', join(work, 'network.json')])).exitCode).toBe(0)
-    const joined = await asAuditor(['init', '--join', join(work, 'network.json'), '--name', 'auditor', '--registration-out', join(work, 'registration-auditor.json')])
+    const joined = await asAuditor([
+      'init',
+      '--join',
+      join(work, 'network.json'),
+      '--name',
+      'auditor',
+      '--registration-out',
+      join(work, 'registration-auditor.json'),
+    ])
     expect(joined.exitCode, JSON.stringify(joined.envelope)).toBe(0)
   }, 300_000)
 
@@ -77,10 +97,17 @@ describe('audit across homes: publish --out log.car, verify --log log.car in the
     rmSync(auditorHome, {recursive: true, force: true})
   })
 
-  it('the auditor\'s verify of the CAR gives the hospital\'s root, checked against the auditor\'s own registry', async () => {
+  it("the auditor's verify of the CAR gives the hospital's root, checked against the auditor's own registry", async () => {
     const r = await asAuditor<Verified>(['audit', 'verify', '--log', car])
     expect(r.exitCode).toBe(0)
-    expect(r.envelope.result).toMatchObject({ok: true, root: hospitalRoot, entries: 7, anchoredEntries: 5, unanchored: 2, log: {kind: 'car', cid}})
+    expect(r.envelope.result).toMatchObject({
+      ok: true,
+      root: hospitalRoot,
+      entries: 7,
+      anchoredEntries: 5,
+      unanchored: 2,
+      log: {kind: 'car', cid},
+    })
     expect(r.envelope.result.checkedAgainst.mode).toBe('chain')
     expect(r.envelope.result.checkedAgainst.registry?.toLowerCase()).toBe(registry.toLowerCase())
     expect(r.envelope.result.checkedAgainst.custodian?.map((a) => a.toLowerCase())).toEqual([custodian.toLowerCase()])
@@ -126,7 +153,7 @@ describe('audit across homes: publish --out log.car, verify --log log.car in the
     expect(none.envelope).toMatchObject({error: {code: 'E_NO_LOG'}})
   })
 
-  it('by CID: through the verifier\'s own store (the hospital\'s has it; the auditor\'s embedded store does not)', async () => {
+  it("by CID: through the verifier's own store (the hospital's has it; the auditor's embedded store does not)", async () => {
     const published = await runJson<{cid: string; delivery: string}>(['audit', 'publish'])
     expect(published.envelope.result).toMatchObject({cid, delivery: 'embedded'})
     const here = await runJson<Verified>(['audit', 'verify', '--log', cid])

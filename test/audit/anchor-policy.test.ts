@@ -15,9 +15,19 @@ const input: AuditInput = {type: 'grant', action: 'C', outcome: 'success', actor
 
 describe('anchoring policy: which setting wins', () => {
   it('environment, then profile, then the default (100 entries, no time rule)', () => {
-    expect(anchorPolicy(undefined, {})).toMatchObject({every: DEFAULT_ANCHOR_EVERY, minutes: 0, from: {every: 'default', minutes: 'default'}})
-    expect(anchorPolicy({audit: {anchorEvery: 7, anchorMinutes: 10}}, {})).toMatchObject({every: 7, minutes: 10, from: {every: 'profile', minutes: 'profile'}})
-    expect(anchorPolicy({audit: {anchorEvery: 7, anchorMinutes: 10}}, {MEDCTL_AUDIT_ANCHOR_EVERY: '3', MEDCTL_AUDIT_ANCHOR_MINUTES: '0'})).toMatchObject({every: 3, minutes: 0, from: {every: 'env', minutes: 'env'}})
+    expect(anchorPolicy(undefined, {})).toMatchObject({
+      every: DEFAULT_ANCHOR_EVERY,
+      minutes: 0,
+      from: {every: 'default', minutes: 'default'},
+    })
+    expect(anchorPolicy({audit: {anchorEvery: 7, anchorMinutes: 10}}, {})).toMatchObject({
+      every: 7,
+      minutes: 10,
+      from: {every: 'profile', minutes: 'profile'},
+    })
+    expect(
+      anchorPolicy({audit: {anchorEvery: 7, anchorMinutes: 10}}, {MEDCTL_AUDIT_ANCHOR_EVERY: '3', MEDCTL_AUDIT_ANCHOR_MINUTES: '0'}),
+    ).toMatchObject({every: 3, minutes: 0, from: {every: 'env', minutes: 'env'}})
   })
 
   it('a malformed value is ignored, not half-read', () => {
@@ -49,7 +59,15 @@ describe('anchoring policy: when an anchor is due', () => {
     // An anchored head covering all three: nothing is due, whatever the time.
     const anchoredAt = new Date(first + 20 * 60_000).toISOString()
     const head = treeHead(dir)
-    appendHead(dir, {...head, time: anchoredAt, chainId: 31337, registry: ACTOR, signer: ACTOR, signature: '0x00', anchor: {index: 0, txHash: `0x${'0'.repeat(64)}`, blockNumber: 1}})
+    appendHead(dir, {
+      ...head,
+      time: anchoredAt,
+      chainId: 31337,
+      registry: ACTOR,
+      signer: ACTOR,
+      signature: '0x00',
+      anchor: {index: 0, txHash: `0x${'0'.repeat(64)}`, blockNumber: 1},
+    })
     expect(anchorDue(dir, {every: 1, minutes: 1}, first + 60 * 60_000)).toEqual({due: false, unanchored: 0})
 
     // One more entry: counted from the anchor's time now, not the first entry's.
@@ -63,7 +81,14 @@ describe('anchoring policy: when an anchor is due', () => {
     const other = mkdtempSync(join(tmpdir(), 'medctl-anchor-policy-'))
     try {
       new AuditLog(other).append([input, input])
-      appendHead(other, {...treeHead(other), time: new Date().toISOString(), chainId: 31337, registry: ACTOR, signer: ACTOR, signature: '0x00'})
+      appendHead(other, {
+        ...treeHead(other),
+        time: new Date().toISOString(),
+        chainId: 31337,
+        registry: ACTOR,
+        signer: ACTOR,
+        signature: '0x00',
+      })
       expect(anchorDue(other, {every: 2, minutes: 0})).toMatchObject({due: true, unanchored: 2})
     } finally {
       rmSync(other, {recursive: true, force: true})
@@ -83,7 +108,20 @@ describe('anchoring policy per profile (CLI, embedded chain)', () => {
   let t: TestHome
   const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
   const grant = async (purpose: string): Promise<void> => {
-    const r = await runJson(['consent', 'grant', '--patient', PATIENT, '--grantee', 'clinic', '--purpose', purpose, '--classes', 'labs', '--until', '30d'])
+    const r = await runJson([
+      'consent',
+      'grant',
+      '--patient',
+      PATIENT,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      purpose,
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+    ])
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
   }
   const verify = async (): Promise<Verified> => (await runJson<Verified>(['audit', 'verify'])).envelope.result
@@ -98,7 +136,12 @@ describe('anchoring policy per profile (CLI, embedded chain)', () => {
   afterAll(async () => t.cleanup())
 
   it('profile set validates the two settings (E_BAD_SETTING, exit 2)', async () => {
-    for (const [key, value] of [['audit.anchorEvery', '0'], ['audit.anchorEvery', '1e3'], ['audit.anchorMinutes', '-5'], ['audit.anchorMinutes', 'ten']] as const) {
+    for (const [key, value] of [
+      ['audit.anchorEvery', '0'],
+      ['audit.anchorEvery', '1e3'],
+      ['audit.anchorMinutes', '-5'],
+      ['audit.anchorMinutes', 'ten'],
+    ] as const) {
       const r = await runJson(['profile', 'set', key, value])
       expect(r.exitCode).toBe(2)
       expect(r.envelope).toMatchObject({status: 'error', error: {code: 'E_BAD_SETTING'}})

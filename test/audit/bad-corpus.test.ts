@@ -26,7 +26,11 @@ const {custodian, cases} = JSON.parse(readFileSync(join(root, 'cases.json'), 'ut
 
 describe('audit corpus: every fixture has a case and every case a fixture', () => {
   it('lists them all (at least 20 bad kinds)', () => {
-    expect(cases.map((c) => c.path).sort()).toEqual(readdirSync(root).filter((f) => f !== 'cases.json').sort())
+    expect(cases.map((c) => c.path).sort()).toEqual(
+      readdirSync(root)
+        .filter((f) => f !== 'cases.json')
+        .sort(),
+    )
     expect(cases.filter((c) => c.exitCode === 4).length).toBeGreaterThanOrEqual(20)
   })
 })
@@ -49,7 +53,13 @@ describe('audit corpus through the CLI, offline, from an empty home', () => {
       const target = join(work, c.path)
       cpSync(join(root, c.path), target, {recursive: true})
       const args = c.kind === 'log' ? ['audit', 'verify', '--log', target] : ['audit', 'check-proof', target]
-      const r = await runJson<{ok: boolean; code?: string; firstBadIndex?: number}>([...args, '--offline', '--custodian', custodian, ...(c.flags ?? [])])
+      const r = await runJson<{ok: boolean; code?: string; firstBadIndex?: number}>([
+        ...args,
+        '--offline',
+        '--custodian',
+        custodian,
+        ...(c.flags ?? []),
+      ])
       expect(r.exitCode, JSON.stringify(r.envelope)).toBe(c.exitCode)
       if (c.exitCode === 0) expect(r.envelope.result.ok).toBe(true)
       else if (r.envelope.status !== 'error') {

@@ -17,20 +17,153 @@ const CID = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 const asCustodian = {address: CUSTODIAN, profile: 'hospital'}
 /** One realistic entry per type, shaped as the services write them. */
 const ENTRIES: Record<AuditType, AuditInput> = {
-  import: {type: 'import', action: 'C', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, cids: [CID], classes: ['labs', 'vitals'], detail: {phase: 'intent', job: 3, batch: 1, objects: 1, resources: 12}},
-  upload: {type: 'upload', action: 'C', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, detail: {uploaded: 4, skipped: 0, failed: 0, bytes: 2048}},
-  grant: {type: 'grant', action: 'C', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, classes: ['labs'], consentId: CONSENT, purpose: 'TREAT', detail: {grantee: CLINIC}},
-  revoke: {type: 'revoke', action: 'D', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, consentId: CONSENT, purpose: 'TREAT', detail: {grantee: CLINIC}},
-  'consent-decision': {type: 'consent-decision', action: 'E', outcome: 'denied', reason: 'Revoked', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, classes: ['labs'], consentId: CONSENT, purpose: 'TREAT', detail: {grantee: CLINIC}},
-  'break-glass': {type: 'break-glass', action: 'E', outcome: 'success', reason: 'BreakGlass', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, purpose: 'ETREAT,BTG', detail: {grantee: CLINIC, accessId: 7, hours: 4, reasonHash: `0x${'ef'.repeat(32)}`}},
-  review: {type: 'review', action: 'U', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, detail: {accessId: 7, approved: true}},
-  'opt-out': {type: 'opt-out', action: 'U', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, purpose: 'HRESCH,MKT', detail: {}},
-  controller: {type: 'controller', action: 'U', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, detail: {controller: CLINIC}},
-  'key-release': {type: 'key-release', action: 'E', outcome: 'success', reason: 'Permit', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, classes: ['labs'], cids: [CID], consentId: CONSENT, purpose: 'TREAT', detail: {grantee: CLINIC}},
-  fetch: {type: 'fetch', action: 'R', outcome: 'success', reason: 'Permit', actor: {address: CLINIC, profile: 'clinic'}, custodian: CUSTODIAN, subject: SUBJECT, classes: ['labs'], cids: [CID], consentId: CONSENT, purpose: 'TREAT', detail: {grantee: CLINIC, phase: 'written'}},
-  export: {type: 'export', action: 'E', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, purpose: 'HRESCH', classes: ['labs'], detail: {grantee: CLINIC, block: 12, included: 40, files: 3}},
-  anchor: {type: 'anchor', action: 'E', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, detail: {size: 100, root: `0x${'12'.repeat(32)}`}},
-  decrypt: {type: 'decrypt', action: 'R', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, classes: ['labs']},
+  import: {
+    type: 'import',
+    action: 'C',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    cids: [CID],
+    classes: ['labs', 'vitals'],
+    detail: {phase: 'intent', job: 3, batch: 1, objects: 1, resources: 12},
+  },
+  upload: {
+    type: 'upload',
+    action: 'C',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    detail: {uploaded: 4, skipped: 0, failed: 0, bytes: 2048},
+  },
+  grant: {
+    type: 'grant',
+    action: 'C',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    classes: ['labs'],
+    consentId: CONSENT,
+    purpose: 'TREAT',
+    detail: {grantee: CLINIC},
+  },
+  revoke: {
+    type: 'revoke',
+    action: 'D',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    consentId: CONSENT,
+    purpose: 'TREAT',
+    detail: {grantee: CLINIC},
+  },
+  'consent-decision': {
+    type: 'consent-decision',
+    action: 'E',
+    outcome: 'denied',
+    reason: 'Revoked',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    classes: ['labs'],
+    consentId: CONSENT,
+    purpose: 'TREAT',
+    detail: {grantee: CLINIC},
+  },
+  'break-glass': {
+    type: 'break-glass',
+    action: 'E',
+    outcome: 'success',
+    reason: 'BreakGlass',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    purpose: 'ETREAT,BTG',
+    detail: {grantee: CLINIC, accessId: 7, hours: 4, reasonHash: `0x${'ef'.repeat(32)}`},
+  },
+  review: {
+    type: 'review',
+    action: 'U',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    detail: {accessId: 7, approved: true},
+  },
+  'opt-out': {
+    type: 'opt-out',
+    action: 'U',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    purpose: 'HRESCH,MKT',
+    detail: {},
+  },
+  controller: {
+    type: 'controller',
+    action: 'U',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    detail: {controller: CLINIC},
+  },
+  'key-release': {
+    type: 'key-release',
+    action: 'E',
+    outcome: 'success',
+    reason: 'Permit',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    classes: ['labs'],
+    cids: [CID],
+    consentId: CONSENT,
+    purpose: 'TREAT',
+    detail: {grantee: CLINIC},
+  },
+  fetch: {
+    type: 'fetch',
+    action: 'R',
+    outcome: 'success',
+    reason: 'Permit',
+    actor: {address: CLINIC, profile: 'clinic'},
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    classes: ['labs'],
+    cids: [CID],
+    consentId: CONSENT,
+    purpose: 'TREAT',
+    detail: {grantee: CLINIC, phase: 'written'},
+  },
+  export: {
+    type: 'export',
+    action: 'E',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    purpose: 'HRESCH',
+    classes: ['labs'],
+    detail: {grantee: CLINIC, block: 12, included: 40, files: 3},
+  },
+  anchor: {
+    type: 'anchor',
+    action: 'E',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    detail: {size: 100, root: `0x${'12'.repeat(32)}`},
+  },
+  decrypt: {
+    type: 'decrypt',
+    action: 'R',
+    outcome: 'success',
+    actor: asCustodian,
+    custodian: CUSTODIAN,
+    subject: SUBJECT,
+    classes: ['labs'],
+  },
 }
 
 /** What each type must export as: profile claimed (or none), event type, a subtype it must carry, action. */
@@ -77,10 +210,13 @@ interface Event {
   entity?: Entity[]
 }
 
-const exported = (input: AuditInput, index = 0): Event => toFhirAuditEvent(buildEntry(input, index, '0'.repeat(64), '2026-11-02T10:00:00.000Z'), index) as unknown as Event
-const agentsOf = (e: Event, system: string, code: string): Agent[] => e.agent.filter((a) => a.type.coding.some((c) => c.system === system && c.code === code))
+const exported = (input: AuditInput, index = 0): Event =>
+  toFhirAuditEvent(buildEntry(input, index, '0'.repeat(64), '2026-11-02T10:00:00.000Z'), index) as unknown as Event
+const agentsOf = (e: Event, system: string, code: string): Agent[] =>
+  e.agent.filter((a) => a.type.coding.some((c) => c.system === system && c.code === code))
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM'
-const sameWho = (a: Agent | undefined, e: Event): boolean => !!a?.who?.identifier && a.who.identifier.value === e.source.observer.identifier?.value
+const sameWho = (a: Agent | undefined, e: Event): boolean =>
+  !!a?.who?.identifier && a.who.identifier.value === e.source.observer.identifier?.value
 
 /** The constraints of the claimed BALP profile an exported event could break (profiles.ihe.net/ITI/BALP). */
 function balpProblems(e: Event): string[] {
@@ -94,26 +230,54 @@ function balpProblems(e: Event): string[] {
   if (/^(Patient)?(Create|Read|Update)$/.test(profile)) {
     const op = /Create/.test(profile) ? 'create' : /Read/.test(profile) ? 'read' : 'update'
     need(e.type.code === 'rest', 'type rest')
-    need(e.subtype.some((s) => s.system === 'http://hl7.org/fhir/restful-interaction' && s.code === op), `subtype ${op}`)
+    need(
+      e.subtype.some((s) => s.system === 'http://hl7.org/fhir/restful-interaction' && s.code === op),
+      `subtype ${op}`,
+    )
     need(e.action === {create: 'C', read: 'R', update: 'U'}[op], 'action')
     need(e.outcome === '0', 'outcome success')
-    need(withNetwork(agentsOf(e, DCM, '110153')) && withNetwork(agentsOf(e, DCM, '110152')), 'client and server agents with who and network')
-    need(e.agent.some((a) => a.requestor && a.who), 'a requestor (user) agent')
-    need(entities.some((x) => x.type?.code === '2' && x.what && ['3', '4', '20'].includes(x.role?.code ?? '')), 'a data entity (System Object, REST object role)')
-    if (profile.startsWith('Patient')) need(patient.length === 1 && patient[0]?.what?.type === 'Patient', 'one patient entity (Reference(Patient))')
+    need(
+      withNetwork(agentsOf(e, DCM, '110153')) && withNetwork(agentsOf(e, DCM, '110152')),
+      'client and server agents with who and network',
+    )
+    need(
+      e.agent.some((a) => a.requestor && a.who),
+      'a requestor (user) agent',
+    )
+    need(
+      entities.some((x) => x.type?.code === '2' && x.what && ['3', '4', '20'].includes(x.role?.code ?? '')),
+      'a data entity (System Object, REST object role)',
+    )
+    if (profile.startsWith('Patient'))
+      need(patient.length === 1 && patient[0]?.what?.type === 'Patient', 'one patient entity (Reference(Patient))')
   } else if (profile === 'AuthZconsent') {
     need(e.type.system === DCM && e.type.code === '110113' && e.action === 'E', 'Security Alert, action E')
-    need(e.subtype.some((s) => s.code === 'AuthZ-Consent'), 'AuthZ subtype')
+    need(
+      e.subtype.some((s) => s.code === 'AuthZ-Consent'),
+      'AuthZ subtype',
+    )
     need(withNetwork(agentsOf(e, DCM, '110150')), 'client application agent with network')
-    need(agentsOf(e, 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', 'IRCP').some((a) => a.requestor), 'user (IRCP) as requestor')
+    need(
+      agentsOf(e, 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', 'IRCP').some((a) => a.requestor),
+      'user (IRCP) as requestor',
+    )
     need(agentsOf(e, 'http://terminology.hl7.org/CodeSystem/v3-RoleClass', 'PROV').length === 1, 'user organisation')
-    need(sameWho(agentsOf(e, 'http://terminology.hl7.org/CodeSystem/extra-security-role-type', 'authserver')[0], e), 'authorizer is source.observer')
+    need(
+      sameWho(agentsOf(e, 'http://terminology.hl7.org/CodeSystem/extra-security-role-type', 'authserver')[0], e),
+      'authorizer is source.observer',
+    )
     need(patient.length === 1 && entities.some((x) => x.type?.code === 'Consent' && x.what), 'patient and consent entities')
-    need(entities.every((x) => x === patient[0] || x.type?.code === 'Consent'), 'no entity outside the closed slices')
+    need(
+      entities.every((x) => x === patient[0] || x.type?.code === 'Consent'),
+      'no entity outside the closed slices',
+    )
   } else if (profile.startsWith('PrivacyDisclosure.')) {
     const atSource = profile.endsWith('Source')
     need(e.type.code === (atSource ? '110106' : '110107') && e.action === (atSource ? 'R' : 'C'), 'type and action')
-    need(e.subtype.some((s) => s.system === 'http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle' && s.code === 'disclose'), 'disclose subtype')
+    need(
+      e.subtype.some((s) => s.system === 'http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle' && s.code === 'disclose'),
+      'disclose subtype',
+    )
     const source = agentsOf(e, DCM, '110153')
     const recipient = agentsOf(e, DCM, '110152')
     need(withNetwork(source) && withNetwork(recipient), 'source and recipient agents with network')
@@ -141,7 +305,10 @@ describe('audit export as FHIR AuditEvent (IHE BALP)', () => {
       expect(balpProblems(event)).toEqual([])
       for (const a of event.agent) expect(a.who && typeof a.requestor === 'boolean').toBe(true)
       expect(event.agent.filter((a) => a.requestor).length).toBeGreaterThanOrEqual(1)
-      if (ENTRIES[type].subject) expect(event.entity).toContainEqual(expect.objectContaining({what: {type: 'Patient', identifier: {system: 'urn:medctl:subject', value: SUBJECT}}}))
+      if (ENTRIES[type].subject)
+        expect(event.entity).toContainEqual(
+          expect.objectContaining({what: {type: 'Patient', identifier: {system: 'urn:medctl:subject', value: SUBJECT}}}),
+        )
     })
   }
 
@@ -158,7 +325,12 @@ describe('audit export as FHIR AuditEvent (IHE BALP)', () => {
   it('break-glass states the purposes of use BTG and ETREAT', () => {
     const event = exported(ENTRIES['break-glass'])
     expect(event.purposeOfEvent?.map((p) => p.coding[0]?.code).sort()).toEqual(['BTG', 'ETREAT'])
-    expect(event.agent.find((a) => a.requestor)?.purposeOfUse?.map((p) => p.coding[0]?.code).sort()).toEqual(['BTG', 'ETREAT'])
+    expect(
+      event.agent
+        .find((a) => a.requestor)
+        ?.purposeOfUse?.map((p) => p.coding[0]?.code)
+        .sort(),
+    ).toEqual(['BTG', 'ETREAT'])
   })
 
   it('share and fetch name the custodian as source and the grantee as recipient; the requestor is the side that acted', () => {
@@ -179,11 +351,28 @@ describe('audit export as FHIR AuditEvent (IHE BALP)', () => {
   })
 
   it('export says what was exported: a claim attested for a payer is not a de-identified dataset', () => {
-    const claim = exported({type: 'export', action: 'C', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, subject: SUBJECT, classes: ['claims'], purpose: 'HPAYMT', detail: {kind: 'claim-attestation', claimHash: `0x${'aa'.repeat(32)}`, payer: CLINIC}})
+    const claim = exported({
+      type: 'export',
+      action: 'C',
+      outcome: 'success',
+      actor: asCustodian,
+      custodian: CUSTODIAN,
+      subject: SUBJECT,
+      classes: ['claims'],
+      purpose: 'HPAYMT',
+      detail: {kind: 'claim-attestation', claimHash: `0x${'aa'.repeat(32)}`, payer: CLINIC},
+    })
     expect(r4Problems(claim)).toEqual([])
     expect(claim.subtype.map((s) => s.code)).toEqual(['attest', 'disclose', 'export'])
     expect(agentsOf(claim, DCM, '110152')[0]?.who?.identifier?.value).toBe(CLINIC)
-    const consents = exported({type: 'export', action: 'E', outcome: 'success', actor: asCustodian, custodian: CUSTODIAN, detail: {what: 'consents', format: 'fhir', exported: 3}})
+    const consents = exported({
+      type: 'export',
+      action: 'E',
+      outcome: 'success',
+      actor: asCustodian,
+      custodian: CUSTODIAN,
+      detail: {what: 'consents', format: 'fhir', exported: 3},
+    })
     expect(consents.subtype.map((s) => s.code)).toEqual(['extract', 'export'])
   })
 
@@ -206,7 +395,15 @@ describe('audit export as FHIR AuditEvent (IHE BALP)', () => {
     expect(failed.meta).toBeUndefined()
     expect(failed.outcome).toBe('8')
     expect(r4Problems(failed)).toEqual([])
-    const denied = exported({type: 'fetch', action: 'R', outcome: 'denied', reason: 'E_NOT_FOR_YOU', actor: {address: CLINIC}, cids: [CID], detail: {grantee: CLINIC}})
+    const denied = exported({
+      type: 'fetch',
+      action: 'R',
+      outcome: 'denied',
+      reason: 'E_NOT_FOR_YOU',
+      actor: {address: CLINIC},
+      cids: [CID],
+      detail: {grantee: CLINIC},
+    })
     expect(denied.meta).toBeUndefined()
     expect(r4Problems(denied)).toEqual([])
   })

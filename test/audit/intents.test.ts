@@ -8,7 +8,14 @@ import {verifyAuditLog} from '../../src/lib/audit/verify.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'medctl-intents-'))
 const actor = {address: '0x1111111111111111111111111111111111111111'}
-const entry = (type: AuditInput['type'], detail: AuditInput['detail'], extra: Partial<AuditInput> = {}): AuditInput => ({type, action: 'C', outcome: 'success', actor, detail, ...extra})
+const entry = (type: AuditInput['type'], detail: AuditInput['detail'], extra: Partial<AuditInput> = {}): AuditInput => ({
+  type,
+  action: 'C',
+  outcome: 'success',
+  actor,
+  detail,
+  ...extra,
+})
 
 describe('write-ahead intents without an outcome are reported by verify', () => {
   afterAll(() => rmSync(dir, {recursive: true, force: true}))

@@ -3,7 +3,20 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Wallet} from 'ethers'
 import {afterAll, describe, expect, it} from 'vitest'
-import {AuditLog, GENESIS, appendHead, lineHash, parseHeads, readHeads, serializeEntry, signHead, treeHead, verifyAuditLog, type AuditEntry, type AuditInput} from '../../src/lib/audit/index.js'
+import {
+  AuditLog,
+  GENESIS,
+  appendHead,
+  lineHash,
+  parseHeads,
+  readHeads,
+  serializeEntry,
+  signHead,
+  treeHead,
+  verifyAuditLog,
+  type AuditEntry,
+  type AuditInput,
+} from '../../src/lib/audit/index.js'
 import {MedctlError} from '../../src/lib/core/errors.js'
 
 const dirs: string[] = []
@@ -16,7 +29,14 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, {recursive: true, force: true})
 })
 
-const input = (i: number): AuditInput => ({type: 'fetch', action: 'R', outcome: 'success', actor: {address: '0x000000000000000000000000000000000000dEaD'}, purpose: 'TREAT', detail: {n: i}})
+const input = (i: number): AuditInput => ({
+  type: 'fetch',
+  action: 'R',
+  outcome: 'success',
+  actor: {address: '0x000000000000000000000000000000000000dEaD'},
+  purpose: 'TREAT',
+  detail: {n: i},
+})
 const custodian = Wallet.createRandom()
 const registry = '0x00000000000000000000000000000000000000aa'
 
@@ -27,7 +47,10 @@ async function signedLog(sizes: number[], total: number): Promise<string> {
   for (const size of sizes) {
     log.append(Array.from({length: size - written}, (_, i) => input(written + i)))
     written = size
-    appendHead(dir, await signHead(custodian as unknown as Wallet, {...treeHead(dir), time: '2026-01-01T00:00:00.000Z', chainId: 31337, registry}))
+    appendHead(
+      dir,
+      await signHead(custodian as unknown as Wallet, {...treeHead(dir), time: '2026-01-01T00:00:00.000Z', chainId: 31337, registry}),
+    )
   }
   log.append(Array.from({length: total - written}, (_, i) => input(written + i)))
   return dir
@@ -82,27 +105,49 @@ describe('audit log internals', () => {
     expect(r).toMatchObject({ok: false, code: 'E_AUDIT_ALTERED', firstBadIndex: 6, lastBadIndex: 11, anchoredEntries: 6, anchors: null})
   })
 
-  it('without a custodian to check against, the heads\' signer is unverified (no trust in the first head\'s signer)', async () => {
+  it("without a custodian to check against, the heads' signer is unverified (no trust in the first head's signer)", async () => {
     const dir = await signedLog([4], 4)
     expect(verifyAuditLog(dir)).toMatchObject({ok: false, code: 'E_SIGNER_UNVERIFIED', signers: [custodian.address]})
     expect(verifyAuditLog(dir, {custodian: Wallet.createRandom().address})).toMatchObject({ok: false, code: 'E_HEAD_WRONG_SIGNER'})
-    expect(verifyAuditLog(dir, {custodian: custodian.address, registry: '0x00000000000000000000000000000000000000bb'})).toMatchObject({ok: false, code: 'E_HEAD_FOREIGN_REGISTRY'})
-    expect(verifyAuditLog(dir, {custodian: custodian.address, registry, chainId: 31337})).toMatchObject({ok: true, entries: 4, anchoredEntries: 4, unanchored: 0})
+    expect(verifyAuditLog(dir, {custodian: custodian.address, registry: '0x00000000000000000000000000000000000000bb'})).toMatchObject({
+      ok: false,
+      code: 'E_HEAD_FOREIGN_REGISTRY',
+    })
+    expect(verifyAuditLog(dir, {custodian: custodian.address, registry, chainId: 31337})).toMatchObject({
+      ok: true,
+      entries: 4,
+      anchoredEntries: 4,
+      unanchored: 0,
+    })
   })
 
   it('the unanchored tail is counted, and --require-anchored refuses it', async () => {
     const dir = await signedLog([4], 9)
     expect(verifyAuditLog(dir, {custodian: custodian.address})).toMatchObject({ok: true, anchoredEntries: 4, unanchored: 5})
-    expect(verifyAuditLog(dir, {custodian: custodian.address, requireAnchored: true})).toMatchObject({ok: false, code: 'E_AUDIT_UNANCHORED', firstBadIndex: 4, lastBadIndex: 8})
+    expect(verifyAuditLog(dir, {custodian: custodian.address, requireAnchored: true})).toMatchObject({
+      ok: false,
+      code: 'E_AUDIT_UNANCHORED',
+      firstBadIndex: 4,
+      lastBadIndex: 8,
+    })
   })
 
-  it('online, anchors on the verifier\'s registry decide: a log whose anchors were never written there fails (head not anchored)', async () => {
+  it("online, anchors on the verifier's registry decide: a log whose anchors were never written there fails (head not anchored)", async () => {
     const dir = await signedLog([4], 4)
-    expect(verifyAuditLog(dir, {custodian: custodian.address, anchors: []})).toMatchObject({ok: false, code: 'E_HEAD_NOT_ANCHORED', anchors: 0})
+    expect(verifyAuditLog(dir, {custodian: custodian.address, anchors: []})).toMatchObject({
+      ok: false,
+      code: 'E_HEAD_NOT_ANCHORED',
+      anchors: 0,
+    })
     const head = readHeads(dir)[0]
     const anchors = [{index: 0, by: custodian.address, size: 4, root: head?.root as string, timestamp: 0}]
     expect(verifyAuditLog(dir, {custodian: custodian.address, anchors})).toMatchObject({ok: true, anchors: 1, anchoredEntries: 4})
     // the same anchor written by somebody else does not count
-    expect(verifyAuditLog(dir, {custodian: custodian.address, anchors: [{...anchors[0] as (typeof anchors)[0], by: Wallet.createRandom().address}]})).toMatchObject({ok: false, code: 'E_HEAD_NOT_ANCHORED', anchors: 0})
+    expect(
+      verifyAuditLog(dir, {
+        custodian: custodian.address,
+        anchors: [{...(anchors[0] as (typeof anchors)[0]), by: Wallet.createRandom().address}],
+      }),
+    ).toMatchObject({ok: false, code: 'E_HEAD_NOT_ANCHORED', anchors: 0})
   })
 })

@@ -1,14 +1,24 @@
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {MerkleTable, consistencyProof, inclusionProof, leafHash, rootOf, verifyConsistency, verifyInclusion} from '../../src/lib/audit/merkle.js'
+import {
+  MerkleTable,
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  rootOf,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/lib/audit/merkle.js'
 import {consistentWith} from '../../src/lib/audit/verify.js'
 import {repoRoot} from '../helpers/cli.js'
 
 const vectors = join(repoRoot, 'test', 'fixtures', 'merkle-vectors')
 
 function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : name.endsWith('.json') ? [join(dir, name)] : []))
+  return readdirSync(dir).flatMap((name) =>
+    statSync(join(dir, name)).isDirectory() ? files(join(dir, name)) : name.endsWith('.json') ? [join(dir, name)] : [],
+  )
 }
 
 const b64 = (s: string | null): Buffer => Buffer.from(s ?? '', 'base64')
@@ -23,14 +33,28 @@ describe('RFC 9162 Merkle proofs: every published vector (transparency-dev/merkl
 
   for (const file of inclusion) {
     it(`inclusion ${file.slice(vectors.length + 1)}`, () => {
-      const v = JSON.parse(readFileSync(file, 'utf8')) as {leafIdx: number; treeSize: number; root: string; leafHash: string; proof: string[] | null; wantErr: boolean}
+      const v = JSON.parse(readFileSync(file, 'utf8')) as {
+        leafIdx: number
+        treeSize: number
+        root: string
+        leafHash: string
+        proof: string[] | null
+        wantErr: boolean
+      }
       expect(verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), (v.proof ?? []).map(b64), b64(v.root))).toBe(!v.wantErr)
     })
   }
 
   for (const file of consistency) {
     it(`consistency ${file.slice(vectors.length + 1)}`, () => {
-      const v = JSON.parse(readFileSync(file, 'utf8')) as {size1: number; size2: number; root1: string; root2: string; proof: string[] | null; wantErr: boolean}
+      const v = JSON.parse(readFileSync(file, 'utf8')) as {
+        size1: number
+        size2: number
+        root1: string
+        root2: string
+        proof: string[] | null
+        wantErr: boolean
+      }
       expect(verifyConsistency(v.size1, v.size2, (v.proof ?? []).map(b64), b64(v.root1), b64(v.root2))).toBe(!v.wantErr)
     })
   }
@@ -74,7 +98,8 @@ describe('MerkleTable: the same roots and proofs as the reference functions, fro
     for (let size = 1; size <= 130; size++) {
       expect(table.root(size).equals(rootOf(leaves, 0, size))).toBe(true)
       for (const i of [0, Math.floor(size / 2), size - 1]) expect(table.inclusionProof(i, size)).toEqual(inclusionProof(leaves, i, size))
-      for (const m of [1, Math.max(1, Math.floor(size / 3)), size]) expect(table.consistencyProof(m, size)).toEqual(consistencyProof(leaves, m, size))
+      for (const m of [1, Math.max(1, Math.floor(size / 3)), size])
+        expect(table.consistencyProof(m, size)).toEqual(consistencyProof(leaves, m, size))
     }
   })
 

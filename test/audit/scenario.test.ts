@@ -29,10 +29,30 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
     expect((await runJson(['init'])).exitCode).toBe(0)
     expect((await runJson(['records', 'import', samples])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'grant', '--patient', PATIENT, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])).exitCode).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          PATIENT,
+          '--grantee',
+          'clinic',
+          '--purpose',
+          'TREAT',
+          '--classes',
+          'labs',
+          '--until',
+          '30d',
+        ])
+      ).exitCode,
+    ).toBe(0)
     const shared = await runJson<{packageCid: string}>(['records', 'share', '--patient', PATIENT, '--to', 'clinic', '--purpose', 'TREAT'])
     expect(shared.exitCode).toBe(0)
-    expect((await runJson(['records', 'fetch', shared.envelope.result.packageCid, '--out', join(t.home, 'f.json'), '--profile', 'clinic'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'fetch', shared.envelope.result.packageCid, '--out', join(t.home, 'f.json'), '--profile', 'clinic']))
+        .exitCode,
+    ).toBe(0)
     expect((await runJson(['records', 'share', '--patient', PATIENT, '--to', 'clinic', '--purpose', 'HRESCH'])).exitCode).toBe(5)
     expect((await runJson(['consent', 'check', '--patient', PATIENT, '--grantee', 'clinic', '--purpose', 'HPAYMT'])).exitCode).toBe(5)
     expect((await runJson(['audit', 'anchor'])).exitCode).toBe(0)
@@ -44,7 +64,9 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
   it('every action is in the log: import, grant, key release, fetch, and the denied share and check', async () => {
     const {envelope} = await runJson<{entries: Array<{type: string; outcome: string; reason?: string}>}>(['audit', 'show'])
     const seen = envelope.result.entries.map((e) => `${e.type}:${e.outcome}`)
-    expect(seen).toEqual(expect.arrayContaining(['import:success', 'grant:success', 'key-release:success', 'fetch:success', 'consent-decision:denied']))
+    expect(seen).toEqual(
+      expect.arrayContaining(['import:success', 'grant:success', 'key-release:success', 'fetch:success', 'consent-decision:denied']),
+    )
     expect(envelope.result.entries.filter((e) => e.outcome === 'denied').length).toBeGreaterThanOrEqual(2)
     const denied = await runJson<{entries: unknown[]}>(['audit', 'show', '--outcome', 'denied', '--patient', PATIENT])
     expect(denied.envelope.result.entries.length).toBeGreaterThanOrEqual(2)
@@ -102,7 +124,13 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
   })
 
   it('an inserted entry, even with a correct seq and prev, is named', async () => {
-    const forged = serializeEntry(buildEntry({type: 'fetch', action: 'R', outcome: 'success', actor: {address: Wallet.createRandom().address}}, 2, lineHash(Buffer.from(lines[1] as string)))).toString()
+    const forged = serializeEntry(
+      buildEntry(
+        {type: 'fetch', action: 'R', outcome: 'success', actor: {address: Wallet.createRandom().address}},
+        2,
+        lineHash(Buffer.from(lines[1] as string)),
+      ),
+    ).toString()
     const r = await verifyDir(tampered((l) => [l[0], l[1], forged, ...l.slice(2)] as string[]))
     expect(r.envelope.result).toMatchObject({ok: false, firstBadIndex: 2})
   })
@@ -110,29 +138,49 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
   // Inside an anchored segment the exact entry of a cut or a rewrite cannot be known (the anchor
   // signs one root); verify names the first entry no intact anchor vouches for and the range.
   const previousAnchor = (): number => {
-    const sizes = readFileSync(join(logDir, 'heads.ndjson'), 'utf8').split('\n').filter(Boolean).map((h) => (JSON.parse(h) as {size: number}).size)
+    const sizes = readFileSync(join(logDir, 'heads.ndjson'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((h) => (JSON.parse(h) as {size: number}).size)
     return sizes.filter((s) => s < lines.length).at(-1) ?? 0
   }
 
   it('a truncated log is caught by the newest anchor, reported from the first entry no intact anchor covers', async () => {
     const r = await verifyDir(tampered((l) => l.slice(0, -1)))
     expect(r.exitCode).toBe(4)
-    expect(r.envelope.result).toMatchObject({ok: false, code: 'E_AUDIT_TRUNCATED', firstBadIndex: previousAnchor(), lastBadIndex: lines.length - 1})
+    expect(r.envelope.result).toMatchObject({
+      ok: false,
+      code: 'E_AUDIT_TRUNCATED',
+      firstBadIndex: previousAnchor(),
+      lastBadIndex: lines.length - 1,
+    })
   })
 
   it('a rewritten tail (last entry edited, nothing after it to chain) is caught by the anchored head', async () => {
-    const r = await verifyDir(tampered((l) => l.map((line, i) => (i === l.length - 1 ? line.replace('"success"', '"failure"').replace('"denied"', '"success"') : line))))
+    const r = await verifyDir(
+      tampered((l) =>
+        l.map((line, i) => (i === l.length - 1 ? line.replace('"success"', '"failure"').replace('"denied"', '"success"') : line)),
+      ),
+    )
     expect(r.exitCode).toBe(4)
-    expect(r.envelope.result).toMatchObject({ok: false, code: 'E_AUDIT_ALTERED', firstBadIndex: previousAnchor(), lastBadIndex: lines.length - 1})
+    expect(r.envelope.result).toMatchObject({
+      ok: false,
+      code: 'E_AUDIT_ALTERED',
+      firstBadIndex: previousAnchor(),
+      lastBadIndex: lines.length - 1,
+    })
   })
 
   it('a forged tree head (not signed by the custodian) fails', async () => {
-    const dir = tampered((l) => l, (d) => {
-      const heads = readFileSync(join(d, 'heads.ndjson'), 'utf8').split('\n').filter(Boolean)
-      const last = JSON.parse(heads.at(-1) as string) as {root: string}
-      last.root = `0x${'00'.repeat(32)}`
-      writeFileSync(join(d, 'heads.ndjson'), `${[...heads.slice(0, -1), JSON.stringify(last)].join('\n')}\n`)
-    })
+    const dir = tampered(
+      (l) => l,
+      (d) => {
+        const heads = readFileSync(join(d, 'heads.ndjson'), 'utf8').split('\n').filter(Boolean)
+        const last = JSON.parse(heads.at(-1) as string) as {root: string}
+        last.root = `0x${'00'.repeat(32)}`
+        writeFileSync(join(d, 'heads.ndjson'), `${[...heads.slice(0, -1), JSON.stringify(last)].join('\n')}\n`)
+      },
+    )
     const r = await verifyDir(dir)
     expect(r.exitCode).toBe(4)
     expect(r.envelope.result.problem).toMatch(/forged/)
@@ -144,10 +192,17 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
     const head = treeHead(dir)
     const registry = (JSON.parse(readFileSync(join(dir, 'heads.ndjson'), 'utf8').split('\n')[0] as string) as {registry: string}).registry
     const signed = await signHead(new Wallet(exported.privateKey), {...head, time: new Date().toISOString(), chainId: 31337, registry})
-    const extra = serializeEntry(buildEntry({type: 'anchor', action: 'E', outcome: 'success', actor: {address: signed.signer}}, lines.length, head.lastHash)).toString()
+    const extra = serializeEntry(
+      buildEntry({type: 'anchor', action: 'E', outcome: 'success', actor: {address: signed.signer}}, lines.length, head.lastHash),
+    ).toString()
     appendFileSync(join(dir, 'log-000001.ndjson'), `${extra}\n`)
     const bigger = treeHead(dir)
-    const unanchored = await signHead(new Wallet(exported.privateKey), {...bigger, time: new Date().toISOString(), chainId: 31337, registry})
+    const unanchored = await signHead(new Wallet(exported.privateKey), {
+      ...bigger,
+      time: new Date().toISOString(),
+      chainId: 31337,
+      registry,
+    })
     appendFileSync(join(dir, 'heads.ndjson'), `${JSON.stringify(unanchored)}\n`)
     const r = await verifyDir(dir)
     expect(r.exitCode).toBe(4)
@@ -174,9 +229,30 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
     const out = join(t.home, 'audit.ndjson')
     const r = await runJson<{written: number}>(['audit', 'export', '--format', 'fhir', '--out', out])
     expect(r.envelope.result.written).toBe(lines.length)
-    const events = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {resourceType: string; meta?: {profile: string[]}; subtype: Array<{system: string; code: string}>; outcome: string})
+    const events = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            resourceType: string
+            meta?: {profile: string[]}
+            subtype: Array<{system: string; code: string}>
+            outcome: string
+          },
+      )
     for (const e of events) expect(r4Problems(e)).toEqual([])
-    const profiles = new Set(events.map((e) => `${e.subtype.find((s) => s.system === MEDCTL_EVENT)?.code}:${e.outcome}:${e.meta?.profile[0]?.split('/').at(-1) ?? '-'}`))
-    for (const p of ['grant:0:IHE.BasicAudit.PatientCreate', 'key-release:0:IHE.BasicAudit.PrivacyDisclosure.Source', 'fetch:0:IHE.BasicAudit.PrivacyDisclosure.Recipient', 'consent-decision:4:IHE.BasicAudit.AuthZconsent']) expect(profiles).toContain(p)
+    const profiles = new Set(
+      events.map(
+        (e) => `${e.subtype.find((s) => s.system === MEDCTL_EVENT)?.code}:${e.outcome}:${e.meta?.profile[0]?.split('/').at(-1) ?? '-'}`,
+      ),
+    )
+    for (const p of [
+      'grant:0:IHE.BasicAudit.PatientCreate',
+      'key-release:0:IHE.BasicAudit.PrivacyDisclosure.Source',
+      'fetch:0:IHE.BasicAudit.PrivacyDisclosure.Recipient',
+      'consent-decision:4:IHE.BasicAudit.AuthZconsent',
+    ])
+      expect(profiles).toContain(p)
   })
 })

@@ -8,7 +8,18 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
-import {EMPTY_ROOT, RootAccumulator, leafHash, lineHash, logTreeHead, logTreeHeadAsync, nodeHash, readLog, rootOf, treeHead} from '../../src/lib/audit/index.js'
+import {
+  EMPTY_ROOT,
+  RootAccumulator,
+  leafHash,
+  lineHash,
+  logTreeHead,
+  logTreeHeadAsync,
+  nodeHash,
+  readLog,
+  rootOf,
+  treeHead,
+} from '../../src/lib/audit/index.js'
 import {createHash} from 'node:crypto'
 
 function reference(dir: string): {size: number; root: string; lastHash: string; torn?: number} {

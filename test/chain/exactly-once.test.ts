@@ -74,7 +74,18 @@ describe('transactions are sent exactly once; reads survive capped ranges and de
     const {registry, p: writer} = connect(anvil.rpcUrl)
     const now = (await direct.getBlock('latest'))?.timestamp ?? 0
     const grantee = Wallet.createRandom().address
-    const make = (): GrantInput => ({subject: hexlify(randomBytes(32)), epoch: 0, grantee, purpose: purposeBit('TREAT'), classes: classesMask(['labs']), notBefore: now, notAfter: now + 86_400, termsHash: hexlify(randomBytes(32)), nonce: newNonce(), deadline: 0})
+    const make = (): GrantInput => ({
+      subject: hexlify(randomBytes(32)),
+      epoch: 0,
+      grantee,
+      purpose: purposeBit('TREAT'),
+      classes: classesMask(['labs']),
+      notBefore: now,
+      notAfter: now + 86_400,
+      termsHash: hexlify(randomBytes(32)),
+      nonce: newNonce(),
+      deadline: 0,
+    })
     await grantBatch(registry, [make(), make()])
     await direct.send('anvil_mine', ['0x12c'])
     await grantBatch(registry, [make()])
@@ -92,7 +103,9 @@ describe('transactions are sent exactly once; reads survive capped ranges and de
       expect(wide).toHaveLength(3)
       const deployed = Number(await reader.deployedBlock())
       expect(deployed).toBeGreaterThan(0)
-      const requested = proxy.calls.filter((c) => c.method === 'eth_getLogs').map((c) => Number(BigInt((c.params?.[0] as {fromBlock: string}).fromBlock)))
+      const requested = proxy.calls
+        .filter((c) => c.method === 'eth_getLogs')
+        .map((c) => Number(BigInt((c.params?.[0] as {fromBlock: string}).fromBlock)))
       expect(Math.min(...requested)).toBe(deployed)
       expect(head).toBeGreaterThan(300)
     } finally {

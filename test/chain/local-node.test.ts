@@ -47,7 +47,9 @@ describe('embedded node lifecycle (real anvil)', () => {
   it('init creates the profile, starts the node and funds the wallet; a second init is a no-op', async () => {
     const first = runBin(['init', '--json'], {env: t.env})
     expect(first.status).toBe(0)
-    const result = parseEnvelope<{profile: string; address: string; recipient: string; rpcUrl: string; chainId: number}>(first.stdout).result
+    const result = parseEnvelope<{profile: string; address: string; recipient: string; rpcUrl: string; chainId: number}>(
+      first.stdout,
+    ).result
     expect(result).toMatchObject({profile: 'local', chainId: 31337})
     expect(result.recipient).toMatch(/^age1/)
     address = result.address

@@ -32,7 +32,24 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     expect((await runJson(['init'])).exitCode).toBe(0)
     expect((await runJson(['records', 'import', SAMPLE, '--no-anchor'])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'payer'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'payer', '--purpose', 'HPAYMT', '--classes', 'claims', '--until', '30d'])).exitCode).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          P,
+          '--grantee',
+          'payer',
+          '--purpose',
+          'HPAYMT',
+          '--classes',
+          'claims',
+          '--until',
+          '30d',
+        ])
+      ).exitCode,
+    ).toBe(0)
     const r = await runJson<Attested>(['claims', 'attest', '--patient', P, '--payer', 'payer', '--out', out])
     expect(r.exitCode).toBe(0)
     first = r.envelope.result
@@ -46,14 +63,28 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     expect(first.attested).toBe(17)
     expect(first.claims.every((c) => c.status === 'Attested' && /^0x[0-9a-f]{64}$/.test(c.claimHash))).toBe(true)
     expect(first.claims.some((c) => c.supporting >= 3)).toBe(true)
-    const file = JSON.parse(readFileSync(first.claims[0]?.file as string, 'utf8')) as {claim: {resourceType: string}; digest: {supporting: Record<string, string>}}
+    const file = JSON.parse(readFileSync(first.claims[0]?.file as string, 'utf8')) as {
+      claim: {resourceType: string}
+      digest: {supporting: Record<string, string>}
+    }
     expect(file.claim.resourceType).toBe('Claim')
     expect(Object.values(file.digest.supporting).every((h) => /^[0-9a-f]{64}$/.test(h))).toBe(true)
     expect(JSON.stringify(file)).not.toContain('"resourceType":"Encounter"')
   })
 
   it('attesting again reports Duplicate and sends nothing', async () => {
-    const again = await runJson<Attested>(['claims', 'attest', '--patient', P, '--claim', (first.claims[0]?.claim as string).slice(6), '--payer', 'payer', '--out', out])
+    const again = await runJson<Attested>([
+      'claims',
+      'attest',
+      '--patient',
+      P,
+      '--claim',
+      (first.claims[0]?.claim as string).slice(6),
+      '--payer',
+      'payer',
+      '--out',
+      out,
+    ])
     expect(again.exitCode).toBe(0)
     expect(again.envelope.result.claims.map((c) => c.status)).toEqual(['Duplicate'])
   })
@@ -68,20 +99,37 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     expect(audit.envelope.result.entries.filter((e) => e.detail?.kind === 'claim-verify').length).toBeGreaterThanOrEqual(17)
   })
 
-  it('each attestation file carries the custodian\'s EIP-712 signature, which a second library (@noble) recovers to the registry\'s custodian', async () => {
+  it("each attestation file carries the custodian's EIP-712 signature, which a second library (@noble) recovers to the registry's custodian", async () => {
     const r = await runJson<Verified>(['claims', 'verify', out, '--profile', 'payer'])
     const {registry, chainId, payer, custodian} = r.envelope.result.checkedAgainst
     expect(r.envelope.result.claims.every((c) => c.signature === 'valid')).toBe(true)
     const custodianProfile = await runJson<{address: string}>(['profile', 'show'])
     expect(custodian.toLowerCase()).toBe(custodianProfile.envelope.result.address.toLowerCase())
     for (const name of readdirSync(out)) {
-      const file = JSON.parse(readFileSync(join(out, name), 'utf8')) as {v: number; claimHash: string; subject: string; signature: {scheme: string; value: string}}
+      const file = JSON.parse(readFileSync(join(out, name), 'utf8')) as {
+        v: number
+        claimHash: string
+        subject: string
+        signature: {scheme: string; value: string}
+      }
       expect(file).toMatchObject({v: 2, signature: {scheme: 'EIP-712'}})
       // the typed data rebuilt from the payer's own chain id, registry and address, not the file's
-      expect(recoverSigner(claimDigest({chainId, registry, payer, claimHash: file.claimHash, subject: file.subject}), file.signature.value)).toBe(custodian.toLowerCase())
+      expect(
+        recoverSigner(claimDigest({chainId, registry, payer, claimHash: file.claimHash, subject: file.subject}), file.signature.value),
+      ).toBe(custodian.toLowerCase())
       // the signature binds the payer and the registry: for any other, it recovers to someone else
-      expect(recoverSigner(claimDigest({chainId, registry, payer: custodian, claimHash: file.claimHash, subject: file.subject}), file.signature.value)).not.toBe(custodian.toLowerCase())
-      expect(recoverSigner(claimDigest({chainId: chainId + 1, registry, payer, claimHash: file.claimHash, subject: file.subject}), file.signature.value)).not.toBe(custodian.toLowerCase())
+      expect(
+        recoverSigner(
+          claimDigest({chainId, registry, payer: custodian, claimHash: file.claimHash, subject: file.subject}),
+          file.signature.value,
+        ),
+      ).not.toBe(custodian.toLowerCase())
+      expect(
+        recoverSigner(
+          claimDigest({chainId: chainId + 1, registry, payer, claimHash: file.claimHash, subject: file.subject}),
+          file.signature.value,
+        ),
+      ).not.toBe(custodian.toLowerCase())
     }
   })
 
@@ -91,7 +139,12 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     const files = readdirSync(out).sort()
     const ok = await runJson<Verified>(['claims', 'verify', out, '--profile', 'payer'])
     const {registry, chainId, payer} = ok.envelope.result.checkedAgainst
-    const other = JSON.parse(readFileSync(join(out, files[3] as string), 'utf8')) as {claimHash: string; subject: string; custodian: string; signature: {value: string; signer: string}}
+    const other = JSON.parse(readFileSync(join(out, files[3] as string), 'utf8')) as {
+      claimHash: string
+      subject: string
+      custodian: string
+      signature: {value: string; signer: string}
+    }
     const forger = signWithFreshKey(claimDigest({chainId, registry, payer, claimHash: other.claimHash, subject: other.subject}))
     // the forger even claims to be the custodian in the file's own fields: never trusted
     writeFileSync(join(dir, 'forged.json'), JSON.stringify({...other, signature: {...other.signature, value: forger.signature}}))
@@ -110,7 +163,10 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     const dir = join(work, 'tampered')
     mkdirSync(dir)
     const files = readdirSync(out).sort()
-    const original = JSON.parse(readFileSync(join(out, files[0] as string), 'utf8')) as {claim: {total: {value: number}; id: string}; digest: {elements: Record<string, string>}}
+    const original = JSON.parse(readFileSync(join(out, files[0] as string), 'utf8')) as {
+      claim: {total: {value: number}; id: string}
+      digest: {elements: Record<string, string>}
+    }
     // 1. the payer's copy of the claim differs (the total), checked against the attestation file
     cpSync(join(out, files[0] as string), join(dir, 'a.json'))
     const altered = structuredClone(original.claim)
@@ -141,19 +197,31 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     mkdirSync(dir)
     const shown = join(work, 'record.json')
     expect((await runJson(['records', 'show', '--patient', P, '--out', shown])).exitCode).toBe(0)
-    const bundle = JSON.parse(readFileSync(shown, 'utf8')) as {entry: Array<{resource: {resourceType: string; id: string; status?: string}}>}
-    const att = readdirSync(out).map((f) => JSON.parse(readFileSync(join(out, f), 'utf8')) as {claim: {id: string}; digest: {supporting: Record<string, string>}})
+    const bundle = JSON.parse(readFileSync(shown, 'utf8')) as {
+      entry: Array<{resource: {resourceType: string; id: string; status?: string}}>
+    }
+    const att = readdirSync(out).map(
+      (f) => JSON.parse(readFileSync(join(out, f), 'utf8')) as {claim: {id: string}; digest: {supporting: Record<string, string>}},
+    )
     const target = att.find((a) => Object.keys(a.digest.supporting).some((ref) => ref.startsWith('Encounter/'))) as (typeof att)[number]
     const encounterRef = Object.keys(target.digest.supporting).find((ref) => ref.startsWith('Encounter/')) as string
-    const supporting = bundle.entry.map((e) => e.resource).filter((r) => Object.keys(target.digest.supporting).includes(`${r.resourceType}/${r.id}`))
+    const supporting = bundle.entry
+      .map((e) => e.resource)
+      .filter((r) => Object.keys(target.digest.supporting).includes(`${r.resourceType}/${r.id}`))
     const claim = bundle.entry.map((e) => e.resource).find((r) => r.resourceType === 'Claim' && r.id === target.claim.id)
     // untouched: a Bundle of the claim and its supporting resources verifies with no attestation file at all
-    writeFileSync(join(dir, 'ok.json'), JSON.stringify({resourceType: 'Bundle', type: 'collection', entry: [claim, ...supporting].map((resource) => ({resource}))}))
+    writeFileSync(
+      join(dir, 'ok.json'),
+      JSON.stringify({resourceType: 'Bundle', type: 'collection', entry: [claim, ...supporting].map((resource) => ({resource}))}),
+    )
     const ok = await runJson<Verified>(['claims', 'verify', join(dir, 'ok.json'), '--profile', 'payer'])
     expect(ok.envelope.result.claims.map((c) => c.status)).toEqual(['Verified'])
     // the Encounter edited: named, against the attestation file
     const edited = supporting.map((r) => (`${r.resourceType}/${r.id}` === encounterRef ? {...r, status: 'cancelled'} : r))
-    writeFileSync(join(dir, 'bad.json'), JSON.stringify({resourceType: 'Bundle', type: 'collection', entry: [claim, ...edited].map((resource) => ({resource}))}))
+    writeFileSync(
+      join(dir, 'bad.json'),
+      JSON.stringify({resourceType: 'Bundle', type: 'collection', entry: [claim, ...edited].map((resource) => ({resource}))}),
+    )
     const withAttestation = join(dir, 'att.json')
     writeFileSync(withAttestation, JSON.stringify(target))
     const bad = await runJson<Verified>(['claims', 'verify', join(dir, 'bad.json'), withAttestation, '--profile', 'payer'])

@@ -28,7 +28,9 @@ export interface ClaimTyped {
 /** keccak256("\x19\x01" ‖ domainSeparator ‖ hashStruct(ClaimAttestation)). */
 export function claimDigest(q: ClaimTyped, domain = {name: 'medctl ConsentRegistry', version: '2'}): Uint8Array {
   const domainType = keccak_256(utf8('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'))
-  const separator = keccak_256(concat(domainType, keccak_256(utf8(domain.name)), keccak_256(utf8(domain.version)), uint(q.chainId), word(q.registry)))
+  const separator = keccak_256(
+    concat(domainType, keccak_256(utf8(domain.name)), keccak_256(utf8(domain.version)), uint(q.chainId), word(q.registry)),
+  )
   const structType = keccak_256(utf8('ClaimAttestation(bytes32 claimHash,bytes32 subject,address payer)'))
   const struct = keccak_256(concat(structType, word(q.claimHash), word(q.subject), word(q.payer)))
   return keccak_256(concat(Uint8Array.of(0x19, 0x01), separator, struct))

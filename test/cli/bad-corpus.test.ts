@@ -34,13 +34,20 @@ const keyCases = JSON.parse(readFileSync(join(fixtures, 'keys', 'cases.json'), '
 /** Every file and directory under root, as paths relative to it. */
 function walk(root: string): string[] {
   if (!existsSync(root)) return []
-  return readdirSync(root, {withFileTypes: true, recursive: true}).map((e) => relative(root, join(e.parentPath, e.name))).sort()
+  return readdirSync(root, {withFileTypes: true, recursive: true})
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .sort()
 }
 
 describe('bad corpus: every fixture has a case, and every case a fixture', () => {
-  for (const [folder, cases] of [['home', homeCases], ['keys', keyCases]] as const) {
+  for (const [folder, cases] of [
+    ['home', homeCases],
+    ['keys', keyCases],
+  ] as const) {
     it(folder, () => {
-      const files = readdirSync(join(fixtures, folder)).filter((f) => f !== 'cases.json').sort()
+      const files = readdirSync(join(fixtures, folder))
+        .filter((f) => f !== 'cases.json')
+        .sort()
       const listed = (cases as Array<{file?: string}>).flatMap((c) => (c.file ? [c.file] : [])).sort()
       expect(listed).toEqual(files)
     })
@@ -94,7 +101,12 @@ describe('bad corpus through the CLI', () => {
       } else expect(envelope.status, JSON.stringify(envelope)).toBe('ok')
       expect(exitCode).toBe(c.exitCode)
       // A corrupt file is named (the user must find it), and nothing was written outside the home.
-      if (c.code === 'E_CORRUPT_CONFIG' || c.code === 'E_CORRUPT_KEYSTORE' || c.code === 'E_CORRUPT_DATABASE' || c.code === 'E_MISSING_KEY') {
+      if (
+        c.code === 'E_CORRUPT_CONFIG' ||
+        c.code === 'E_CORRUPT_KEYSTORE' ||
+        c.code === 'E_CORRUPT_DATABASE' ||
+        c.code === 'E_MISSING_KEY'
+      ) {
         expect(envelope.error.message).toContain(join(home, (c.target ?? c.delete) as string))
       }
       expect(outside(sandbox, home)).toEqual([])

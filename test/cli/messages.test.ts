@@ -20,14 +20,36 @@ describe('errors that say what to do (real binary: exit codes, stdout/stderr spl
   })
 
   it('a bad class names the value (when it is a plain word) and the allowed ones; never echoes a path', () => {
-    const r = runBin(['consent', 'grant', '--patient', 'x|1', '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labz,/etc/passwd', '--until', '1d', '--json'], {env: t.env})
+    const r = runBin(
+      [
+        'consent',
+        'grant',
+        '--patient',
+        'x|1',
+        '--grantee',
+        'clinic',
+        '--purpose',
+        'TREAT',
+        '--classes',
+        'labz,/etc/passwd',
+        '--until',
+        '1d',
+        '--json',
+      ],
+      {env: t.env},
+    )
     expect(r.status).toBe(2)
     const {error} = parseEnvelope(r.stdout)
     expect(error.code).toBe('E_BAD_CLASS')
     expect(error.message).toContain('"labz"')
     expect(error.message).toContain('Classes: demographics')
     expect(r.stdout).not.toContain('/etc/passwd')
-    const purpose = parseEnvelope(runBin(['consent', 'grant', '--patient', 'x|1', '--grantee', 'clinic', '--purpose', 'FUN', '--classes', 'labs', '--until', '1d', '--json'], {env: t.env}).stdout)
+    const purpose = parseEnvelope(
+      runBin(
+        ['consent', 'grant', '--patient', 'x|1', '--grantee', 'clinic', '--purpose', 'FUN', '--classes', 'labs', '--until', '1d', '--json'],
+        {env: t.env},
+      ).stdout,
+    )
     expect(purpose.error).toMatchObject({code: 'E_BAD_PURPOSE'})
     expect(purpose.error.message).toContain('"FUN"')
   })

@@ -14,7 +14,10 @@ describe('the anvil daemon medctl starts gets no MEDCTL_* variable', () => {
   afterAll(async () => t.cleanup())
 
   it('daemonEnv drops every MEDCTL_* variable and keeps the rest', () => {
-    expect(daemonEnv({MEDCTL_PASSPHRASE: 's', MEDCTL_HOME: '/h', medctl_passphrase: 's', PATH: '/bin', HOME: '/root'})).toEqual({PATH: '/bin', HOME: '/root'})
+    expect(daemonEnv({MEDCTL_PASSPHRASE: 's', MEDCTL_HOME: '/h', medctl_passphrase: 's', PATH: '/bin', HOME: '/root'})).toEqual({
+      PATH: '/bin',
+      HOME: '/root',
+    })
   })
 
   it('/proc/<anvil pid>/environ holds neither the passphrase nor any MEDCTL_ variable', () => {
@@ -41,7 +44,10 @@ describe('--passphrase-file / MEDCTL_PASSPHRASE_FILE', () => {
     writeFileSync(file, `${secret}\n`, {mode: 0o600})
     const generated = await runJson(['keys', 'generate', 'alice', '--passphrase-file', file])
     expect(generated.exitCode, JSON.stringify(generated.envelope)).toBe(0)
-    expect((await runJson(['profile', 'create', 'alice', '--identity', 'alice', '--rpc-url', 'http://127.0.0.1:9', '--chain-id', '31337'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['profile', 'create', 'alice', '--identity', 'alice', '--rpc-url', 'http://127.0.0.1:9', '--chain-id', '31337']))
+        .exitCode,
+    ).toBe(0)
   })
   afterAll(async () => {
     delete process.env.MEDCTL_PASSPHRASE_FILE
@@ -58,7 +64,9 @@ describe('--passphrase-file / MEDCTL_PASSPHRASE_FILE', () => {
   })
 
   it('MEDCTL_PASSPHRASE_FILE does the same; it wins over MEDCTL_PASSPHRASE', () => {
-    const r = runBin(['keys', 'export', '--yes', '--profile', 'alice', '--json'], {env: {...t.env, MEDCTL_PASSPHRASE: 'wrong-passphrase', MEDCTL_PASSPHRASE_FILE: file}})
+    const r = runBin(['keys', 'export', '--yes', '--profile', 'alice', '--json'], {
+      env: {...t.env, MEDCTL_PASSPHRASE: 'wrong-passphrase', MEDCTL_PASSPHRASE_FILE: file},
+    })
     expect(r.status, r.stdout).toBe(0)
   })
 
@@ -73,12 +81,16 @@ describe('--passphrase-file / MEDCTL_PASSPHRASE_FILE', () => {
   it('a wrong passphrase in the file is E_BAD_PASSPHRASE; a missing or empty file is E_PASSPHRASE_FILE (exit 2)', async () => {
     const wrong = join(t.home, 'wrong.txt')
     writeFileSync(wrong, 'not-the-passphrase\n', {mode: 0o600})
-    expect((await runJson(['keys', 'export', '--yes', '--profile', 'alice', '--passphrase-file', wrong])).envelope.error.code).toBe('E_BAD_PASSPHRASE')
+    expect((await runJson(['keys', 'export', '--yes', '--profile', 'alice', '--passphrase-file', wrong])).envelope.error.code).toBe(
+      'E_BAD_PASSPHRASE',
+    )
     const missing = await runJson(['keys', 'export', '--yes', '--profile', 'alice', '--passphrase-file', join(t.home, 'nope.txt')])
     expect(missing.envelope.error).toMatchObject({code: 'E_PASSPHRASE_FILE', exitCode: 2})
     expect(missing.exitCode).toBe(2)
     const empty = join(t.home, 'empty.txt')
     writeFileSync(empty, '\n', {mode: 0o600})
-    expect((await runJson(['keys', 'export', '--yes', '--profile', 'alice', '--passphrase-file', empty])).envelope.error.code).toBe('E_PASSPHRASE_FILE')
+    expect((await runJson(['keys', 'export', '--yes', '--profile', 'alice', '--passphrase-file', empty])).envelope.error.code).toBe(
+      'E_PASSPHRASE_FILE',
+    )
   })
 })

@@ -30,7 +30,7 @@ describe('flag values out of range are usage errors, not E_UNEXPECTED', () => {
     }
   })
 
-  it('a custom flag\'s own code survives oclif\'s wrapping (records show --classes bogus -> E_BAD_CLASS, clean message)', async () => {
+  it("a custom flag's own code survives oclif's wrapping (records show --classes bogus -> E_BAD_CLASS, clean message)", async () => {
     const t = useTempHome()
     try {
       const r = await runJson(['records', 'show', '--patient', 'x|y', '--classes', 'bogus'])
@@ -67,7 +67,8 @@ describe('system and SQLite errors map to stable codes', () => {
   })
 
   it('SQLITE_FULL, ENOSPC and EDQUOT are E_DISK_FULL; an unknown error stays E_UNEXPECTED', () => {
-    for (const code of ['SQLITE_FULL', 'ENOSPC', 'EDQUOT']) expect(envelope(Object.assign(new Error('full'), {code}))).toMatchObject({code: 'E_DISK_FULL', exitCode: 1})
+    for (const code of ['SQLITE_FULL', 'ENOSPC', 'EDQUOT'])
+      expect(envelope(Object.assign(new Error('full'), {code}))).toMatchObject({code: 'E_DISK_FULL', exitCode: 1})
     expect(envelope(new Error('something else')).code).toBe('E_UNEXPECTED')
     expect(envelope(new MedctlError('E_X', 'x', {exitCode: 4})).exitCode).toBe(4)
   })
@@ -83,8 +84,27 @@ describe('names from input never become paths unchecked', () => {
   })
 
   it('safeChildPath refuses every escape with the given code and exit 2', () => {
-    for (const name of ['..', '.', '../x', '../../../pwned-keys', '/etc', 'a/b', 'a\\b', '.hidden', 'A', 'a b', '', 'a'.repeat(65), 'x\u0000y', 5, null, undefined]) {
-      expect(() => safeChildPath(dir, name, {what: 'identity', code: 'E_BAD_KEY_NAME'}), String(name)).toThrow(expect.objectContaining({code: 'E_BAD_KEY_NAME', exitCode: 2}))
+    for (const name of [
+      '..',
+      '.',
+      '../x',
+      '../../../pwned-keys',
+      '/etc',
+      'a/b',
+      'a\\b',
+      '.hidden',
+      'A',
+      'a b',
+      '',
+      'a'.repeat(65),
+      'x\u0000y',
+      5,
+      null,
+      undefined,
+    ]) {
+      expect(() => safeChildPath(dir, name, {what: 'identity', code: 'E_BAD_KEY_NAME'}), String(name)).toThrow(
+        expect.objectContaining({code: 'E_BAD_KEY_NAME', exitCode: 2}),
+      )
     }
   })
 

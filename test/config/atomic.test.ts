@@ -42,7 +42,9 @@ describe('writeFileAtomic', () => {
     const target = join(dir, 'state.json')
     fault.enospcOnWrite = true
     try {
-      expect(() => writeFileAtomic(target, '{"a":2}')).toThrow(expect.objectContaining({code: 'E_DISK_FULL', exitCode: 1, details: {file: target}}))
+      expect(() => writeFileAtomic(target, '{"a":2}')).toThrow(
+        expect.objectContaining({code: 'E_DISK_FULL', exitCode: 1, details: {file: target}}),
+      )
     } finally {
       fault.enospcOnWrite = false
     }
@@ -91,7 +93,9 @@ describe('a full disk through the CLI (tmpfs)', () => {
     if (!mount) return ctx.skip()
     const home = join(mount, 'home')
     const env = {...t.env, MEDCTL_HOME: home}
-    const first = runBin(['profile', 'create', 'hosp', '--custodian', '--rpc-url', 'http://127.0.0.1:9', '--chain-id', '31337', '--json'], {env})
+    const first = runBin(['profile', 'create', 'hosp', '--custodian', '--rpc-url', 'http://127.0.0.1:9', '--chain-id', '31337', '--json'], {
+      env,
+    })
     expect(first.status, first.stdout).toBe(0)
     const profilesBefore = fs.readFileSync(join(home, 'config', 'profiles.json'), 'utf8')
     for (const pages of [0, 1, 2]) {

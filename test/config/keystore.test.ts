@@ -53,7 +53,9 @@ describe('keystore', () => {
   it('CLI: no output shows a private key unless keys export --yes asked for it', async () => {
     const init = runBin(['init', '--json'], {env: t.env})
     expect(init.status).toBe(0)
-    const exported = parseEnvelope<{privateKey: string; ageIdentity: string; pseudonymKey: string}>(runBin(['keys', 'export', '--yes', '--json'], {env: t.env}).stdout).result
+    const exported = parseEnvelope<{privateKey: string; ageIdentity: string; pseudonymKey: string}>(
+      runBin(['keys', 'export', '--yes', '--json'], {env: t.env}).stdout,
+    ).result
     expect(exported.privateKey).toMatch(/^0x[0-9a-f]{64}$/)
     const outputs = [
       init.stdout,

@@ -28,7 +28,11 @@ function procStart(pid: number): string | undefined {
 }
 
 function writeLock(file: string, holder: Partial<LockHolder>): void {
-  writeFileSync(file, `${JSON.stringify({host: hostname(), command: 'records import', startedAt: '2024-01-01T00:00:00.000Z', token: 'other', ...holder})}\n`, {mode: 0o600})
+  writeFileSync(
+    file,
+    `${JSON.stringify({host: hostname(), command: 'records import', startedAt: '2024-01-01T00:00:00.000Z', token: 'other', ...holder})}\n`,
+    {mode: 0o600},
+  )
 }
 
 describe('home lock (unit)', () => {
@@ -106,7 +110,7 @@ describe('home lock (unit)', () => {
     expect(() => acquireHomeLock(paths(), 'records import')).toThrow(expect.objectContaining({code: 'E_BUSY'}))
   })
 
-  it('is re-entrant within one process, and release never removes another holder\'s lock', () => {
+  it("is re-entrant within one process, and release never removes another holder's lock", () => {
     const a = acquireHomeLock(paths(), 'demo')
     const b = acquireHomeLock(paths(), 'records import')
     b.release()

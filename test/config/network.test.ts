@@ -77,16 +77,40 @@ describe('joining a network: network export, init --join, network admit', () => 
   })
 
   it('the custodian exports a descriptor read from the chain, with nothing secret in it', async () => {
-    const r = await inHome<{descriptor: Descriptor; file: string}>(hospital, ['network', 'export', '--out', networkFile, '--name', 'test-net'])
+    const r = await inHome<{descriptor: Descriptor; file: string}>(hospital, [
+      'network',
+      'export',
+      '--out',
+      networkFile,
+      '--name',
+      'test-net',
+    ])
     expect(r.exitCode).toBe(0)
     descriptor = JSON.parse(readFileSync(networkFile, 'utf8')) as Descriptor
     expect(descriptor).toEqual(r.envelope.result.descriptor)
-    expect(descriptor).toMatchObject({format: 'medctl.network.v1', name: 'test-net', chainId: 31337, registry: getAddress(custodian.registry), custodian: getAddress(custodian.address), store: null})
+    expect(descriptor).toMatchObject({
+      format: 'medctl.network.v1',
+      name: 'test-net',
+      chainId: 31337,
+      registry: getAddress(custodian.registry),
+      custodian: getAddress(custodian.address),
+      store: null,
+    })
     expect(descriptor.rpcUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(descriptor.deployedBlock).toBeGreaterThan(0)
     // a loopback RPC URL is only good on this machine: said as a warning
     expect(r.envelope.warnings.join(' ')).toMatch(/this machine only/)
-    expect(Object.keys(descriptor).sort()).toEqual(['chainId', 'createdAt', 'custodian', 'deployedBlock', 'format', 'name', 'registry', 'rpcUrl', 'store'])
+    expect(Object.keys(descriptor).sort()).toEqual([
+      'chainId',
+      'createdAt',
+      'custodian',
+      'deployedBlock',
+      'format',
+      'name',
+      'registry',
+      'rpcUrl',
+      'store',
+    ])
     provider = new JsonRpcProvider(descriptor.rpcUrl, 31337, {staticNetwork: true, cacheTimeout: -1})
     expect(Number(await registryContract(descriptor.registry, provider).deployedBlock())).toBe(descriptor.deployedBlock)
   })
@@ -121,7 +145,13 @@ describe('joining a network: network export, init --join, network admit', () => 
     const joined = await inHome<Joined>(clinic, ['init', '--join', networkFile, '--name', 'clinic', '--registration-out', regFile])
     expect(joined.exitCode).toBe(0)
     const member = joined.envelope.result
-    expect(member).toMatchObject({profile: 'clinic', role: 'member', balanceWei: '0', alreadyJoined: false, registration: {status: 'pending', file: regFile}})
+    expect(member).toMatchObject({
+      profile: 'clinic',
+      role: 'member',
+      balanceWei: '0',
+      alreadyJoined: false,
+      registration: {status: 'pending', file: regFile},
+    })
     expect(member.network).toMatchObject({chainId: 31337, registry: descriptor.registry, custodian: descriptor.custodian})
     // no embedded node in the member's home, and no funds on the chain
     expect(existsSync(join(clinic.home, 'data', 'node', 'node.json'))).toBe(false)
@@ -139,7 +169,10 @@ describe('joining a network: network export, init --join, network admit', () => 
     // a registration for another registry is refused against the custodian's own profile, not the file
     const elsewhere = join(hospital.home, 'elsewhere.json')
     writeFileSync(elsewhere, JSON.stringify({...reg, registry: Wallet.createRandom().address}))
-    expect((await inHome(hospital, ['network', 'admit', elsewhere])).envelope.error).toMatchObject({code: 'E_NETWORK_MISMATCH', exitCode: 4})
+    expect((await inHome(hospital, ['network', 'admit', elsewhere])).envelope.error).toMatchObject({
+      code: 'E_NETWORK_MISMATCH',
+      exitCode: 4,
+    })
 
     const admitted = await inHome<{status: string; account: string; txHash: string}>(hospital, ['network', 'admit', regFile])
     expect(admitted.exitCode).toBe(0)
@@ -149,7 +182,10 @@ describe('joining a network: network export, init --join, network admit', () => 
     // audited in the custodian's log
     const audit = await inHome<{entries: Array<{type: string; detail?: Record<string, unknown>}>}>(hospital, ['audit', 'show'])
     expect(audit.envelope.result.entries.filter((e) => e.detail?.event === 'network-admit')).toEqual([
-      expect.objectContaining({type: 'controller', detail: expect.objectContaining({account: getAddress(member.address), txHash: admitted.envelope.result.txHash})}),
+      expect.objectContaining({
+        type: 'controller',
+        detail: expect.objectContaining({account: getAddress(member.address), txHash: admitted.envelope.result.txHash}),
+      }),
     ])
     // idempotent: the same registration again is a no-op
     const again = await inHome<{status: string}>(hospital, ['network', 'admit', regFile])
@@ -161,7 +197,11 @@ describe('joining a network: network export, init --join, network admit', () => 
   })
 
   it('profile show in the joined home names the network; the member reads consents from the chain', async () => {
-    const shown = await inHome<{role: string; chain: {embedded: boolean; rpcUrl: string; registry: string}; network: Record<string, unknown>}>(clinic, ['profile', 'show'])
+    const shown = await inHome<{
+      role: string
+      chain: {embedded: boolean; rpcUrl: string; registry: string}
+      network: Record<string, unknown>
+    }>(clinic, ['profile', 'show'])
     expect(shown.exitCode).toBe(0)
     expect(shown.envelope.result).toMatchObject({
       role: 'member',
@@ -175,7 +215,7 @@ describe('joining a network: network export, init --join, network admit', () => 
     expect(list.envelope.result.consents).toEqual([])
   })
 
-  it('on the development chain only, --dev-fund funds the member from anvil\'s accounts and publishes directly', async () => {
+  it("on the development chain only, --dev-fund funds the member from anvil's accounts and publishes directly", async () => {
     const lab = useTempHome()
     try {
       const refused = await inHome(lab, ['init', '--join', writeVariant('mainnet.json', {chainId: 1}), '--dev-fund'])
@@ -184,7 +224,9 @@ describe('joining a network: network export, init --join, network admit', () => 
       expect(joined.exitCode).toBe(0)
       expect(joined.envelope.result).toMatchObject({profile: 'lab', registration: {status: 'registered', via: 'dev-fund'}})
       expect(BigInt(joined.envelope.result.balanceWei)).toBeGreaterThan(0n)
-      expect(await lookupRecipient(registryContract(descriptor.registry, provider), joined.envelope.result.address)).toBe(joined.envelope.result.recipient)
+      expect(await lookupRecipient(registryContract(descriptor.registry, provider), joined.envelope.result.address)).toBe(
+        joined.envelope.result.recipient,
+      )
       expect(existsSync(join(lab.home, 'registration-lab.json'))).toBe(false)
     } finally {
       await lab.cleanup()

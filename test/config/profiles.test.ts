@@ -64,7 +64,10 @@ describe('profile commands (in-process, JSON parsed)', () => {
     expect(ok.exitCode).toBe(0)
     const kubo = await runJson(['profile', 'set', 'store.type', 'kubo', '--profile', 'clinic'])
     expect(kubo.exitCode).toBe(0)
-    expect((await runJson<Summary>(['profile', 'show', 'clinic'])).envelope.result.store).toEqual({type: 'kubo', url: 'http://127.0.0.1:5001'})
+    expect((await runJson<Summary>(['profile', 'show', 'clinic'])).envelope.result.store).toEqual({
+      type: 'kubo',
+      url: 'http://127.0.0.1:5001',
+    })
     const badValue = await runJson(['profile', 'set', 'chain.registry', 'not-an-address'])
     expect(badValue).toMatchObject({exitCode: 2, envelope: {error: {code: 'E_BAD_SETTING'}}})
     const badKey = await runJson(['profile', 'set', 'nope', 'x'])

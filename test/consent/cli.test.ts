@@ -9,12 +9,14 @@ describe('consent commands through the CLI (embedded chain)', () => {
   beforeAll(async () => {
     t = useTempHome()
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
+    ).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
   }, 120_000)
   afterAll(async () => t.cleanup())
 
-  it('contract info shows the registry and this identity\'s roles', async () => {
+  it("contract info shows the registry and this identity's roles", async () => {
     const {envelope} = await runJson<{address: string; custodian: boolean; emergency: boolean; recipient: string}>(['contract', 'info'])
     expect(envelope.result).toMatchObject({custodian: true, emergency: true})
     expect(envelope.result.recipient).toMatch(/^age1/)
@@ -49,14 +51,34 @@ describe('consent commands through the CLI (embedded chain)', () => {
     const before = await runJson<{decision: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT'])
     expect(before.exitCode).toBe(5)
     expect(before.envelope).toMatchObject({status: 'denied', exitCode: 5, result: {decision: 'NoConsent'}})
-    const g = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT,HOPERAT', '--classes', 'labs,vitals', '--until', '30d'])
+    const g = await runJson<Granted>([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT,HOPERAT',
+      '--classes',
+      'labs,vitals',
+      '--until',
+      '30d',
+    ])
     expect(g.exitCode).toBe(0)
     expect(g.envelope.result.consents.map((c) => c.purpose)).toEqual(['TREAT', 'HOPERAT'])
     for (const c of g.envelope.result.consents) expect(Number(c.gasUsed)).toBeLessThanOrEqual(60_000)
     const after = await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
     expect(after.exitCode).toBe(0)
-    const list = await runJson<{consents: Array<Listed['consents'][number] & {granteeProfile?: string}>}>(['consent', 'list', '--status', 'active'])
-    expect(list.envelope.result.consents.map((c) => [c.consentId, c.purpose])).toEqual(g.envelope.result.consents.map((c) => [c.consentId, c.purpose]))
+    const list = await runJson<{consents: Array<Listed['consents'][number] & {granteeProfile?: string}>}>([
+      'consent',
+      'list',
+      '--status',
+      'active',
+    ])
+    expect(list.envelope.result.consents.map((c) => [c.consentId, c.purpose])).toEqual(
+      g.envelope.result.consents.map((c) => [c.consentId, c.purpose]),
+    )
     // People read the grantee by the profile name they know it as.
     expect(list.envelope.result.consents.map((c) => c.granteeProfile)).toEqual(['clinic', 'clinic'])
     const table = runBin(['consent', 'list', '--status', 'active'], {env: t.env})
@@ -64,51 +86,132 @@ describe('consent commands through the CLI (embedded chain)', () => {
   })
 
   it('a grant for another purpose stands beside the first; a new grant for the same purpose replaces it, said out loud', async () => {
-    const pay = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'HPAYMT', '--classes', 'claims', '--until', '30d'])
+    const pay = await runJson<Granted>([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'HPAYMT',
+      '--classes',
+      'claims',
+      '--until',
+      '30d',
+    ])
     expect(pay.exitCode).toBe(0)
     expect(pay.envelope.warnings).toEqual([])
     expect(pay.envelope.result.consents[0]?.replaced).toBeUndefined()
-    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'HPAYMT', '--classes', 'claims'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])).exitCode,
+    ).toBe(0)
+    expect(
+      (await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'HPAYMT', '--classes', 'claims'])).exitCode,
+    ).toBe(0)
 
-    const oldTreat = (await runJson<Listed>(['consent', 'list', '--purpose', 'TREAT', '--status', 'active'])).envelope.result.consents[0]?.consentId as string
-    const narrower = await runJson<Granted>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
+    const oldTreat = (await runJson<Listed>(['consent', 'list', '--purpose', 'TREAT', '--status', 'active'])).envelope.result.consents[0]
+      ?.consentId as string
+    const narrower = await runJson<Granted>([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+    ])
     expect(narrower.envelope.result.consents[0]?.replaced).toBe(oldTreat)
     expect(narrower.envelope.warnings.join(' ')).toContain(`${oldTreat} was replaced`)
     const treat = (await runJson<Listed>(['consent', 'list', '--purpose', 'TREAT'])).envelope.result.consents
     expect(treat.map((c) => c.status).sort()).toEqual(['active', 'superseded'])
-    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])).exitCode).toBe(5)
+    expect(
+      (await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])).exitCode,
+    ).toBe(5)
   })
 
   it('a patient the vault has never seen: E_UNKNOWN_PATIENT (exit 2) unless --allow-unknown-patient', async () => {
-    const r = await runJson(['consent', 'grant', '--patient', 'http://nope|1', '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '1d'])
+    const r = await runJson([
+      'consent',
+      'grant',
+      '--patient',
+      'http://nope|1',
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '1d',
+    ])
     expect(r.exitCode).toBe(2)
     expect(r.envelope.error.code).toBe('E_UNKNOWN_PATIENT')
     expect((await runJson<Listed>(['consent', 'list', '--patient', 'http://nope|1'])).envelope.result.consents).toEqual([])
-    const allowed = await runJson<Granted>(['consent', 'grant', '--patient', 'http://nope|1', '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '1d', '--allow-unknown-patient'])
+    const allowed = await runJson<Granted>([
+      'consent',
+      'grant',
+      '--patient',
+      'http://nope|1',
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '1d',
+      '--allow-unknown-patient',
+    ])
     expect(allowed.exitCode).toBe(0)
   })
 
   it('revoke: by id, then again (noop, nothing sent); by patient, grantee and purpose; a superseded id is a noop too', async () => {
-    const pay = (await runJson<Listed>(['consent', 'list', '--patient', P, '--purpose', 'HPAYMT'])).envelope.result.consents[0]?.consentId as string
+    const pay = (await runJson<Listed>(['consent', 'list', '--patient', P, '--purpose', 'HPAYMT'])).envelope.result.consents[0]
+      ?.consentId as string
     const first = await runJson<{revoked: Array<{consentId: string; noop: boolean; txHash?: string}>}>(['consent', 'revoke', pay])
     expect(first.exitCode).toBe(0)
-    expect(first.envelope.result.revoked).toEqual([expect.objectContaining({consentId: pay, noop: false, txHash: expect.stringMatching(/^0x/)})])
+    expect(first.envelope.result.revoked).toEqual([
+      expect.objectContaining({consentId: pay, noop: false, txHash: expect.stringMatching(/^0x/)}),
+    ])
     const rpcUrl = (await runJson<{rpcUrl: string}>(['node', 'status'])).envelope.result.rpcUrl
     const blockBefore = (await runJson<{blockNumber: number}>(['node', 'status'])).envelope.result.blockNumber
-    const again = await runJson<{noop: boolean; revoked: Array<{noop: boolean; reason: string; txHash?: string}>}>(['consent', 'revoke', pay])
+    const again = await runJson<{noop: boolean; revoked: Array<{noop: boolean; reason: string; txHash?: string}>}>([
+      'consent',
+      'revoke',
+      pay,
+    ])
     expect(again.exitCode).toBe(0)
     expect(again.envelope.result).toMatchObject({noop: true, revoked: [{noop: true, reason: 'already-revoked'}]})
     expect(again.envelope.result.revoked[0]?.txHash).toBeUndefined()
     expect((await runJson<{blockNumber: number}>(['node', 'status'])).envelope.result.blockNumber).toBe(blockBefore)
     expect(rpcUrl).toMatch(/^http/)
 
-    const superseded = (await runJson<Listed>(['consent', 'list', '--patient', P, '--purpose', 'TREAT', '--status', 'superseded'])).envelope.result.consents[0]?.consentId as string
-    expect((await runJson<{revoked: Array<{reason: string}>}>(['consent', 'revoke', superseded])).envelope.result.revoked).toEqual([expect.objectContaining({noop: true, reason: 'superseded'})])
+    const superseded = (await runJson<Listed>(['consent', 'list', '--patient', P, '--purpose', 'TREAT', '--status', 'superseded'])).envelope
+      .result.consents[0]?.consentId as string
+    expect((await runJson<{revoked: Array<{reason: string}>}>(['consent', 'revoke', superseded])).envelope.result.revoked).toEqual([
+      expect.objectContaining({noop: true, reason: 'superseded'}),
+    ])
 
-    const byPurpose = await runJson<{revoked: Array<{purpose: string; noop: boolean}>}>(['consent', 'revoke', '--patient', P, '--grantee', 'clinic', '--purpose', 'HOPERAT'])
+    const byPurpose = await runJson<{revoked: Array<{purpose: string; noop: boolean}>}>([
+      'consent',
+      'revoke',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'HOPERAT',
+    ])
     expect(byPurpose.envelope.result.revoked).toEqual([expect.objectContaining({purpose: 'HOPERAT', noop: false})])
-    expect((await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])).exitCode,
+    ).toBe(0)
     const none = await runJson(['consent', 'revoke', '--patient', P, '--grantee', `0x${'55'.repeat(20)}`])
     expect(none.envelope.error).toMatchObject({code: 'E_UNKNOWN_CONSENT', exitCode: 2})
   })
@@ -126,20 +229,75 @@ describe('consent commands through the CLI (embedded chain)', () => {
   })
 
   it('usage errors: unknown purpose, duration beyond the cap, bad date', async () => {
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'FUN', '--classes', 'labs', '--until', '1d'])).envelope.error).toMatchObject({code: 'E_BAD_PURPOSE', exitCode: 2})
-    const long = await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'ETREAT', '--classes', 'labs', '--until', '30d'])
+    expect(
+      (await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'FUN', '--classes', 'labs', '--until', '1d']))
+        .envelope.error,
+    ).toMatchObject({code: 'E_BAD_PURPOSE', exitCode: 2})
+    const long = await runJson([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'ETREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+    ])
     expect(long.envelope.error).toMatchObject({code: 'E_DURATION_TOO_LONG', exitCode: 2})
     expect(long.envelope.error.message).toBe('A ETREAT consent may last at most 1 day; this one would last 30 days.')
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', 'someday'])).envelope.error).toMatchObject({code: 'E_BAD_DATE', exitCode: 2})
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          P,
+          '--grantee',
+          'clinic',
+          '--purpose',
+          'TREAT',
+          '--classes',
+          'labs',
+          '--until',
+          'someday',
+        ])
+      ).envelope.error,
+    ).toMatchObject({code: 'E_BAD_DATE', exitCode: 2})
   })
 
   it('break-glass opens audited emergency access; review records it', async () => {
-    const opened = await runJson<{accessId: string}>(['consent', 'break-glass', '--patient', P, '--grantee', 'clinic', '--reason', 'unconscious-on-arrival', '--hours', '2'])
+    const opened = await runJson<{accessId: string}>([
+      'consent',
+      'break-glass',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--reason',
+      'unconscious-on-arrival',
+      '--hours',
+      '2',
+    ])
     expect(opened.exitCode).toBe(0)
     expect(opened.envelope.warnings.join(' ')).toContain('flagged for review')
-    const check = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'ETREAT'])
+    const check = await runJson<{decision: string; reason: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'ETREAT',
+    ])
     expect(check.envelope.result).toMatchObject({decision: 'Permit', reason: 'BreakGlass'})
-    type Shown = {entries: Array<{type: string; index: number; subject?: string; breakGlass?: {accessId: string; review: string; reviewIndex?: number}}>}
+    type Shown = {
+      entries: Array<{type: string; index: number; subject?: string; breakGlass?: {accessId: string; review: string; reviewIndex?: number}}>
+    }
     const accessId = String(opened.envelope.result.accessId)
     const before = await runJson<Shown>(['audit', 'show', '--action', 'break-glass'])
     expect(before.envelope.result.entries.at(-1)?.breakGlass).toEqual({accessId, review: 'pending'})
@@ -175,7 +333,16 @@ describe('consent commands through the CLI (embedded chain)', () => {
 
   it('revoke --all makes every decision for the patient Deny Revoked', async () => {
     expect((await runJson(['consent', 'revoke', '--patient', P, '--all'])).exitCode).toBe(0)
-    const r = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT'])
+    const r = await runJson<{decision: string; reason: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+    ])
     expect(r.exitCode).toBe(5)
     expect(r.envelope.result).toMatchObject({decision: 'Deny', reason: 'Revoked'})
   })

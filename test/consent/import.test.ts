@@ -18,7 +18,14 @@ const P = `${MRN}|MRN-0001`
 
 type ImportResult = ConsentImportResult
 
-function consent(patient: object, grantee: string, purposes: string[], classes: string[], end: string, extra: Record<string, unknown> = {}) {
+function consent(
+  patient: object,
+  grantee: string,
+  purposes: string[],
+  classes: string[],
+  end: string,
+  extra: Record<string, unknown> = {},
+) {
   return {
     resourceType: 'Consent',
     status: 'active',
@@ -29,7 +36,12 @@ function consent(patient: object, grantee: string, purposes: string[], classes: 
     provision: {
       type: 'permit',
       period: {start: '2026-01-01', end},
-      actor: [{role: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP'}]}, reference: {identifier: {system: 'urn:ietf:rfc:3986', value: `urn:ethereum:${grantee}`}}}],
+      actor: [
+        {
+          role: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP'}]},
+          reference: {identifier: {system: 'urn:ietf:rfc:3986', value: `urn:ethereum:${grantee}`}},
+        },
+      ],
       purpose: purposes.map((code) => ({system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code})),
       class: classes.map((code) => ({system: 'https://medctl.dev/fhir/CodeSystem/data-class', code})),
     },
@@ -51,7 +63,9 @@ describe('consent import through the CLI (embedded chain)', () => {
   beforeAll(async () => {
     t = useTempHome()
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
+    ).toBe(0)
     clinic = (await runJson<{address: string}>(['profile', 'create', 'clinic'])).envelope.result.address
     lab = (await runJson<{address: string}>(['profile', 'create', 'lab'])).envelope.result.address
     const status = await runJson<{rpcUrl: string}>(['node', 'status'])
@@ -73,7 +87,15 @@ describe('consent import through the CLI (embedded chain)', () => {
         consent({reference: 'Patient/p1'}, lab, ['HRESCH'], ['conditions'], '2027-12-31'),
         '{"resourceType": "Consent", ',
         consent({identifier: {system: MRN, value: 'MRN-0001'}}, lab, ['TREAT'], ['labs'], '2027-01-01', {status: 'draft'}),
-        consent({identifier: {system: MRN, value: 'MRN-0001'}}, clinic, ['TREAT'], ['labs'], '2027-01-01', {provision: {type: 'permit', period: {start: '2026-01-01'}, actor: [{role: {text: 'x'}, reference: {identifier: {value: `urn:ethereum:${clinic}`}}}], purpose: [{code: 'TREAT'}], class: [{code: 'labs'}]}}),
+        consent({identifier: {system: MRN, value: 'MRN-0001'}}, clinic, ['TREAT'], ['labs'], '2027-01-01', {
+          provision: {
+            type: 'permit',
+            period: {start: '2026-01-01'},
+            actor: [{role: {text: 'x'}, reference: {identifier: {value: `urn:ethereum:${clinic}`}}}],
+            purpose: [{code: 'TREAT'}],
+            class: [{code: 'labs'}],
+          },
+        }),
         consent({reference: 'Patient/nobody'}, clinic, ['TREAT'], ['labs'], '2027-01-01'),
         consent({identifier: {system: MRN, value: 'MRN-0001'}}, clinic, ['FUN'], ['labs'], '2027-01-01'),
       ]),
@@ -85,7 +107,10 @@ describe('consent import through the CLI (embedded chain)', () => {
     expect(run.envelope.result).toMatchObject({read: 7, granted: 2, duplicates: 0, rejected: 5, transactions: 1})
     expect(Number(run.envelope.result.gasUsed)).toBeGreaterThan(0)
 
-    const report = readFileSync(reportPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {line: number; code: string})
+    const report = readFileSync(reportPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as {line: number; code: string})
     expect(report.map((r) => [r.line, r.code])).toEqual([
       [3, 'E_INVALID_JSON'],
       [4, 'E_CONSENT_NOT_ACTIVE'],
@@ -94,9 +119,31 @@ describe('consent import through the CLI (embedded chain)', () => {
       [7, 'E_BAD_PURPOSE'],
     ])
 
-    const treat = await runJson<{decision: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,vitals'])
+    const treat = await runJson<{decision: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs,vitals',
+    ])
     expect(treat.envelope.result.decision).toBe('Permit')
-    const research = await runJson<{decision: string}>(['consent', 'check', '--patient', P, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', 'conditions'])
+    const research = await runJson<{decision: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'lab',
+      '--purpose',
+      'HRESCH',
+      '--classes',
+      'conditions',
+    ])
     expect(research.envelope.result.decision).toBe('Permit')
 
     const audit = await runJson<{entries: Array<{type: string}>}>(['audit', 'show', '--action', 'grant'])
@@ -136,20 +183,52 @@ describe('consent import through the CLI (embedded chain)', () => {
 
     const real = await runJson<ImportResult>(['consent', 'import', file, '--no-anchor'])
     expect(real.envelope.result).toMatchObject({read: 3, granted: 1, rejected: 2, transactions: 1})
-    const report = readFileSync(real.envelope.result.report!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {line: number; code: string})
+    const report = readFileSync(real.envelope.result.report!, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as {line: number; code: string})
     expect(report.map((r) => r.line)).toEqual([3, 4])
     expect(report[1]!.code).toBe('E_BAD_CLASS')
-    const check = await runJson<{decision: string}>(['consent', 'check', '--patient', P, '--grantee', 'lab', '--purpose', 'HOPERAT', '--classes', 'labs'])
+    const check = await runJson<{decision: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'lab',
+      '--purpose',
+      'HOPERAT',
+      '--classes',
+      'labs',
+    ])
     expect(check.envelope.result.decision).toBe('Permit')
   })
 
   it('after a revoke-all, importing the same file again re-grants nothing', async () => {
     expect((await runJson(['consent', 'revoke', '--patient', P, '--all'])).exitCode).toBe(0)
     const before = (await grantedEvents()).length
-    const again = await runJson<ImportResult>(['consent', 'import', join(t.home, 'consents.ndjson'), '--report', join(t.home, 'r2.ndjson'), '--no-anchor'])
+    const again = await runJson<ImportResult>([
+      'consent',
+      'import',
+      join(t.home, 'consents.ndjson'),
+      '--report',
+      join(t.home, 'r2.ndjson'),
+      '--no-anchor',
+    ])
     expect(again.envelope.result).toMatchObject({granted: 0, duplicates: 2, transactions: 0})
     expect((await grantedEvents()).length).toBe(before)
-    const check = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])
+    const check = await runJson<{decision: string; reason: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+    ])
     expect(check.envelope.result).toMatchObject({decision: 'Deny', reason: 'Revoked'})
   })
 
@@ -166,17 +245,50 @@ describe('consent import through the CLI (embedded chain)', () => {
     const newer = consent(patient, grantee, ['TREAT'], ['labs'], '2027-06-30', {dateTime: '2026-03-01T00:00:00Z'})
     const file = join(t.home, 'newer-first.ndjson')
     writeFileSync(file, ndjson([newer, older]))
-    const run = await runJson<ImportResult & {consents: number}>(['consent', 'import', file, '--batch', '1', '--no-anchor', '--report', join(t.home, 'newer-first.rejects.ndjson')])
+    const run = await runJson<ImportResult & {consents: number}>([
+      'consent',
+      'import',
+      file,
+      '--batch',
+      '1',
+      '--no-anchor',
+      '--report',
+      join(t.home, 'newer-first.rejects.ndjson'),
+    ])
     expect(run.exitCode).toBe(3)
     expect(run.envelope.result).toMatchObject({read: 2, consents: 3, granted: 2, rejected: 1})
-    const rejects = readFileSync(join(t.home, 'newer-first.rejects.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {code: string; line: number})
+    const rejects = readFileSync(join(t.home, 'newer-first.rejects.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as {code: string; line: number})
     expect(rejects).toEqual([expect.objectContaining({code: 'E_CONSENT_SUPERSEDED', line: 2})])
-    const check = (purpose: string, classes: string) => runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', 'http://hospital.example/mrn|MRN-0001', '--grantee', grantee, '--purpose', purpose, '--classes', classes])
+    const check = (purpose: string, classes: string) =>
+      runJson<{decision: string; reason: string}>([
+        'consent',
+        'check',
+        '--patient',
+        'http://hospital.example/mrn|MRN-0001',
+        '--grantee',
+        grantee,
+        '--purpose',
+        purpose,
+        '--classes',
+        classes,
+      ])
     expect((await check('TREAT', 'medications')).envelope.result).toMatchObject({decision: 'Deny', reason: 'ClassNotCovered'})
     expect((await check('HPAYMT', 'medications')).envelope.result.decision).toBe('Permit')
     // Re-running (as after a crash) changes nothing and grants nothing twice.
     const before = (await grantedEvents()).length
-    const again = await runJson<ImportResult>(['consent', 'import', file, '--batch', '1', '--no-anchor', '--report', join(t.home, 'newer-first.rejects2.ndjson')])
+    const again = await runJson<ImportResult>([
+      'consent',
+      'import',
+      file,
+      '--batch',
+      '1',
+      '--no-anchor',
+      '--report',
+      join(t.home, 'newer-first.rejects2.ndjson'),
+    ])
     expect(again.envelope.result).toMatchObject({granted: 0, duplicates: 2, rejected: 1})
     expect((await grantedEvents()).length).toBe(before)
     expect((await check('TREAT', 'medications')).envelope.result.reason).toBe('ClassNotCovered')
@@ -186,28 +298,57 @@ describe('consent import through the CLI (embedded chain)', () => {
     const grantee = Wallet.createRandom().address
     const patient = {identifier: {system: MRN, value: 'MRN-0001'}}
     const file = join(t.home, 'same-batch.ndjson')
-    writeFileSync(file, ndjson([consent(patient, grantee, ['TREAT'], ['labs', 'medications'], '2027-06-30', {dateTime: '2026-02-01T00:00:00Z'}), consent(patient, grantee, ['TREAT'], ['labs'], '2027-06-30', {dateTime: '2026-03-01T00:00:00Z'})]))
+    writeFileSync(
+      file,
+      ndjson([
+        consent(patient, grantee, ['TREAT'], ['labs', 'medications'], '2027-06-30', {dateTime: '2026-02-01T00:00:00Z'}),
+        consent(patient, grantee, ['TREAT'], ['labs'], '2027-06-30', {dateTime: '2026-03-01T00:00:00Z'}),
+      ]),
+    )
     const session = new Session(resolvePaths({env: {MEDCTL_HOME: t.home}}), undefined, async () => TEST_PASSPHRASE)
     try {
       const custodian = await custodianContext(session)
       const ctx = await consentContext(session, {write: true})
-      const base = {file, custodian, registry: ctx.registry, send: ctx.send, batchSize: 10, resolveGrantee: (g: string) => g, afterBatch: () => session.chainWritten()}
+      const base = {
+        file,
+        custodian,
+        registry: ctx.registry,
+        send: ctx.send,
+        batchSize: 10,
+        resolveGrantee: (g: string) => g,
+        afterBatch: () => session.chainWritten(),
+      }
       const before = (await grantedEvents()).length
       // The "crash": the batch is mined, then the process dies before any audit entry or terms.
       await expect(importConsents({...base, audit: async () => Promise.reject(new Error('killed'))})).rejects.toThrow('killed')
       expect((await grantedEvents()).length).toBe(before + 2)
       const auditBefore = (await runJson<{entries: unknown[]}>(['audit', 'show', '--action', 'grant'])).envelope.result.entries.length
-      const again = await importConsents({...base, audit: (entries) => auditConsents(session, entries), auditedGrants: () => auditedConsentIds(session, 'grant')})
+      const again = await importConsents({
+        ...base,
+        audit: (entries) => auditConsents(session, entries),
+        auditedGrants: () => auditedConsentIds(session, 'grant'),
+      })
       expect(again).toMatchObject({granted: 0, duplicates: 2, rejected: 0, transactions: 0})
       expect((await grantedEvents()).length).toBe(before + 2)
-      const audit = await runJson<{entries: Array<{consentId?: string; detail?: {recovered?: boolean}}>}>(['audit', 'show', '--action', 'grant'])
+      const audit = await runJson<{entries: Array<{consentId?: string; detail?: {recovered?: boolean}}>}>([
+        'audit',
+        'show',
+        '--action',
+        'grant',
+      ])
       const added = audit.envelope.result.entries.slice(auditBefore)
       expect(added).toHaveLength(2)
       expect(added.every((e) => e.detail?.recovered === true)).toBe(true)
       // A third run finds both recorded: nothing more to audit.
-      const third = await importConsents({...base, audit: (entries) => auditConsents(session, entries), auditedGrants: () => auditedConsentIds(session, 'grant')})
+      const third = await importConsents({
+        ...base,
+        audit: (entries) => auditConsents(session, entries),
+        auditedGrants: () => auditedConsentIds(session, 'grant'),
+      })
       expect(third).toMatchObject({granted: 0, duplicates: 2, rejected: 0})
-      expect((await runJson<{entries: unknown[]}>(['audit', 'show', '--action', 'grant'])).envelope.result.entries).toHaveLength(auditBefore + 2)
+      expect((await runJson<{entries: unknown[]}>(['audit', 'show', '--action', 'grant'])).envelope.result.entries).toHaveLength(
+        auditBefore + 2,
+      )
     } finally {
       session.close()
     }
@@ -231,7 +372,13 @@ describe('consent import through the CLI (embedded chain)', () => {
     const total = 400
     const grantees = Array.from({length: 8}, () => Wallet.createRandom().address)
     const lines = Array.from({length: total}, (_, i) =>
-      consent({identifier: {system: MRN, value: `MIG-${String(i).padStart(5, '0')}`}}, grantees[i % grantees.length]!, ['TREAT'], ['labs'], '2027-06-30'),
+      consent(
+        {identifier: {system: MRN, value: `MIG-${String(i).padStart(5, '0')}`}},
+        grantees[i % grantees.length]!,
+        ['TREAT'],
+        ['labs'],
+        '2027-06-30',
+      ),
     )
     const file = join(t.home, 'migration.ndjson')
     writeFileSync(file, ndjson(lines))

@@ -40,7 +40,20 @@ describe('the chain holds no PHI and no CID after a full scenario', () => {
 
     // Single grants, a share and a fetch, a revoke, a refused share.
     const [first, second, third] = mrns as [string, string, string]
-    await ok(['consent', 'grant', '--patient', first, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,conditions,demographics', '--until', '30d'])
+    await ok([
+      'consent',
+      'grant',
+      '--patient',
+      first,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs,conditions,demographics',
+      '--until',
+      '30d',
+    ])
     const shared = await ok(['records', 'share', '--patient', first, '--to', 'clinic', '--purpose', 'TREAT'])
     cids.push(shared.packageCid as string)
     await ok(['records', 'fetch', shared.packageCid as string, '--out', join(t.home, 'fetched.json'), '--profile', 'clinic'])
@@ -48,19 +61,63 @@ describe('the chain holds no PHI and no CID after a full scenario', () => {
     await ok(['records', 'share', '--patient', first, '--to', 'clinic', '--purpose', 'TREAT'], 5)
 
     // A migration: every patient consents to research by lab.
-    const csv = ['patient,grantee,purpose,classes,from,until', ...mrns.map((m) => `${m},lab,HRESCH,labs;conditions;demographics,2026-01-01,2030-01-01`)].join('\n')
+    const csv = [
+      'patient,grantee,purpose,classes,from,until',
+      ...mrns.map((m) => `${m},lab,HRESCH,labs;conditions;demographics,2026-01-01,2030-01-01`),
+    ].join('\n')
     writeFileSync(join(t.home, 'consents.csv'), `${csv}\n`)
     await ok(['consent', 'import', join(t.home, 'consents.csv'), '--no-anchor'])
 
     // A patient with their own wallet signs; the hospital relays.
     const controller = await ok(['consent', 'set-controller', '--patient', second, '--controller', 'patient'])
-    await ok(['consent', 'sign', '--profile', 'patient', '--subject', controller.subject as string, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d', '--out', join(t.home, 'signed.json')])
+    await ok([
+      'consent',
+      'sign',
+      '--profile',
+      'patient',
+      '--subject',
+      controller.subject as string,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+      '--out',
+      join(t.home, 'signed.json'),
+    ])
     await ok(['consent', 'submit', join(t.home, 'signed.json')])
 
     // Emergency access, an opt-out-free review, a research export, and anchors.
-    const access = await ok(['consent', 'break-glass', '--patient', third, '--grantee', 'clinic', '--reason', 'unconscious-on-arrival', '--hours', '2'])
+    const access = await ok([
+      'consent',
+      'break-glass',
+      '--patient',
+      third,
+      '--grantee',
+      'clinic',
+      '--reason',
+      'unconscious-on-arrival',
+      '--hours',
+      '2',
+    ])
     await ok(['consent', 'review', access.accessId as string, '--approve'])
-    await ok(['export', 'research', '--grantee', 'lab', '--purpose', 'HRESCH', '--out', join(t.home, 'research'), '--format', 'ndjson', '--k', '1'])
+    await ok([
+      'export',
+      'research',
+      '--grantee',
+      'lab',
+      '--purpose',
+      'HRESCH',
+      '--out',
+      join(t.home, 'research'),
+      '--format',
+      'ndjson',
+      '--k',
+      '1',
+    ])
     await ok(['audit', 'anchor'])
 
     const listed = await ok(['records', 'list'])

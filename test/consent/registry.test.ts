@@ -4,8 +4,36 @@ import type {ConsentRegistry} from '../../src/lib/chain/registry.js'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ANVIL_DEV_KEYS, rpcCall, startAnvil, type AnvilHandle} from '../../src/lib/chain/anvil.js'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
-import {attestClaim, attestationOf, checkConsent, classesMask, consentIdOf, currentConsent, epochOf, grantBatch, newNonce, openBreakGlass, optOut, purposeBit, purposesMask, revokeAll, revokeConsent, setController, signGrant, submitGrant, type GrantInput, type Purpose} from '../../src/lib/consent/index.js'
-import {deployRegistry, lookupRecipient, recipientNonce, registryContract, relayRecipientRegistration, signRecipientRegistration} from '../../src/lib/chain/registry.js'
+import {
+  attestClaim,
+  attestationOf,
+  checkConsent,
+  classesMask,
+  consentIdOf,
+  currentConsent,
+  epochOf,
+  grantBatch,
+  newNonce,
+  openBreakGlass,
+  optOut,
+  purposeBit,
+  purposesMask,
+  revokeAll,
+  revokeConsent,
+  setController,
+  signGrant,
+  submitGrant,
+  type GrantInput,
+  type Purpose,
+} from '../../src/lib/consent/index.js'
+import {
+  deployRegistry,
+  lookupRecipient,
+  recipientNonce,
+  registryContract,
+  relayRecipientRegistration,
+  signRecipientRegistration,
+} from '../../src/lib/chain/registry.js'
 
 const newSubject = () => hexlify(randomBytes(32))
 
@@ -24,11 +52,26 @@ describe('ConsentRegistry on a real anvil', () => {
   const grant = async (subject: string, overrides: Partial<GrantInput> = {}): Promise<GrantInput> => {
     const t = await now()
     const epoch = await epochOf(registry, subject)
-    return {subject, epoch, grantee: grantee.address, purpose: purposeBit('TREAT'), classes: classesMask(['labs', 'conditions']), notBefore: t, notAfter: t + 86_400, termsHash: hexlify(randomBytes(32)), nonce: newNonce(), deadline: t + 3600, ...overrides}
+    return {
+      subject,
+      epoch,
+      grantee: grantee.address,
+      purpose: purposeBit('TREAT'),
+      classes: classesMask(['labs', 'conditions']),
+      notBefore: t,
+      notAfter: t + 86_400,
+      termsHash: hexlify(randomBytes(32)),
+      nonce: newNonce(),
+      deadline: t + 3600,
+      ...overrides,
+    }
   }
   const signed = async (g: GrantInput, by: Wallet = custodian) => ({g, signature: await signGrant(by, chainId, address, g)})
-  const check = (subject: string, purpose: Purpose = 'TREAT', classes: Array<'labs' | 'vitals' | 'conditions' | 'medications'> = ['labs']) =>
-    checkConsent(registry, {subject, grantee: grantee.address, purpose, classes})
+  const check = (
+    subject: string,
+    purpose: Purpose = 'TREAT',
+    classes: Array<'labs' | 'vitals' | 'conditions' | 'medications'> = ['labs'],
+  ) => checkConsent(registry, {subject, grantee: grantee.address, purpose, classes})
   const advance = async (seconds: number) => {
     await rpcCall(anvil.rpcUrl, 'evm_increaseTime', [seconds])
     await rpcCall(anvil.rpcUrl, 'evm_mine', [])
@@ -83,8 +126,12 @@ describe('ConsentRegistry on a real anvil', () => {
   it('a wrong signer, a signature for another chain id or another contract: E_INVALID_SIGNER', async () => {
     const g = await grant(newSubject())
     await expect(submitGrant(registry, g, await signGrant(stranger, chainId, address, g))).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
-    await expect(submitGrant(registry, g, await signGrant(custodian, chainId + 1, address, g))).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
-    await expect(submitGrant(registry, g, await signGrant(custodian, chainId, stranger.address, g))).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
+    await expect(submitGrant(registry, g, await signGrant(custodian, chainId + 1, address, g))).rejects.toMatchObject({
+      code: 'E_INVALID_SIGNER',
+    })
+    await expect(submitGrant(registry, g, await signGrant(custodian, chainId, stranger.address, g))).rejects.toMatchObject({
+      code: 'E_INVALID_SIGNER',
+    })
   })
 
   it('a signature past its deadline: E_SIGNATURE_EXPIRED; a duration beyond the purpose cap: E_DURATION_TOO_LONG', async () => {
@@ -95,7 +142,7 @@ describe('ConsentRegistry on a real anvil', () => {
     await expect(submitGrant(registry, long.g, long.signature)).rejects.toMatchObject({code: 'E_DURATION_TOO_LONG', exitCode: 2})
   })
 
-  it('not yet valid, then valid, then expired — on the chain\'s clock', async () => {
+  it("not yet valid, then valid, then expired — on the chain's clock", async () => {
     const subject = newSubject()
     const t = await now()
     const {g, signature} = await signed(await grant(subject, {notBefore: t + 1000, notAfter: t + 2000}))
@@ -123,12 +170,29 @@ describe('ConsentRegistry on a real anvil', () => {
       const g2 = await signed(await grant(subject, {classes: classesMask(['labs'])}))
       await submitGrant(registry, g2.g, g2.signature)
       await expect(submitGrant(relayer, g1.g, g1.signature)).rejects.toMatchObject({code: 'E_CONSENT_SUPERSEDED'})
-      expect(await check(subject, 'TREAT', ['medications'])).toMatchObject({decision: 'Deny', reason: 'ClassNotCovered', consentId: consentIdOf(g2.g)})
+      expect(await check(subject, 'TREAT', ['medications'])).toMatchObject({
+        decision: 'Deny',
+        reason: 'ClassNotCovered',
+        consentId: consentIdOf(g2.g),
+      })
       expect(await check(subject, 'TREAT', ['labs'])).toMatchObject({decision: 'Permit', consentId: consentIdOf(g2.g)})
       // Raw contract call, no medctl code in the way: the contract itself refuses.
       const raw = registryContract(address, stranger)
-      const tuple = [g1.g.subject, g1.g.epoch, g1.g.grantee, g1.g.purpose, g1.g.classes, g1.g.notBefore, g1.g.notAfter, g1.g.termsHash, g1.g.nonce, g1.g.deadline]
-      await expect(raw.getFunction('grantScopedWithClasses').staticCall(tuple, g1.signature)).rejects.toMatchObject({revert: {name: 'ConsentSuperseded'}})
+      const tuple = [
+        g1.g.subject,
+        g1.g.epoch,
+        g1.g.grantee,
+        g1.g.purpose,
+        g1.g.classes,
+        g1.g.notBefore,
+        g1.g.notAfter,
+        g1.g.termsHash,
+        g1.g.nonce,
+        g1.g.deadline,
+      ]
+      await expect(raw.getFunction('grantScopedWithClasses').staticCall(tuple, g1.signature)).rejects.toMatchObject({
+        revert: {name: 'ConsentSuperseded'},
+      })
     })
 
     it('after a supersede: the older grant cannot win its place back; a nonce is used once', async () => {
@@ -145,7 +209,9 @@ describe('ConsentRegistry on a real anvil', () => {
       expect(await check(subject, 'TREAT', ['vitals'])).toMatchObject({decision: 'Deny', reason: 'ClassNotCovered'})
       // A signature made before the newer grant but never sent is older too.
       const pending = await signed(await grant(subject, {nonce: older.g.nonce + 1n - 1n}))
-      await expect(submitGrant(registry, pending.g, pending.signature)).rejects.toMatchObject({code: expect.stringMatching(/E_CONSENT_SUPERSEDED|E_NONCE_USED/)})
+      await expect(submitGrant(registry, pending.g, pending.signature)).rejects.toMatchObject({
+        code: expect.stringMatching(/E_CONSENT_SUPERSEDED|E_NONCE_USED/),
+      })
     })
 
     it('after a revoke-all: every grant of the old epoch is void, sent or not, single or batched', async () => {
@@ -158,7 +224,10 @@ describe('ConsentRegistry on a real anvil', () => {
       expect(await check(subject)).toMatchObject({decision: 'Deny', reason: 'Revoked'})
       await expect(submitGrant(registry, sent.g, sent.signature)).rejects.toMatchObject({code: 'E_CONSENT_REVOKED'})
       await expect(submitGrant(registry, unsent.g, unsent.signature)).rejects.toMatchObject({code: 'E_CONSENT_REVOKED'})
-      expect((await grantBatch(registry, [sent.g, unsent.g])).rejected).toEqual([{index: 0, reason: 'Revoked'}, {index: 1, reason: 'Revoked'}])
+      expect((await grantBatch(registry, [sent.g, unsent.g])).rejected).toEqual([
+        {index: 0, reason: 'Revoked'},
+        {index: 1, reason: 'Revoked'},
+      ])
       expect(await check(subject, 'HRESCH')).toMatchObject({decision: 'NoConsent'})
       const fresh = await signed(await grant(subject))
       expect(fresh.g.epoch).toBe(1)
@@ -177,7 +246,9 @@ describe('ConsentRegistry on a real anvil', () => {
       expect((await grantBatch(registry, [etreat.g])).rejected).toEqual([{index: 0, reason: 'OptedOut'}])
       expect(await check(subject, 'ETREAT')).toMatchObject({decision: 'Deny', reason: 'OptedOut'})
       expect(await check(subject, 'TREAT')).toMatchObject({decision: 'Permit'})
-      await expect(openBreakGlass(registry, {subject, grantee: grantee.address, hours: 2, reasonHash: ZeroHash})).rejects.toMatchObject({code: 'E_OPTED_OUT'})
+      await expect(openBreakGlass(registry, {subject, grantee: grantee.address, hours: 2, reasonHash: ZeroHash})).rejects.toMatchObject({
+        code: 'E_OPTED_OUT',
+      })
     })
   })
 
@@ -186,8 +257,12 @@ describe('ConsentRegistry on a real anvil', () => {
     await setController(registry, subject, patient.address)
     const {g, signature} = await signed(await grant(subject), patient)
     await submitGrant(registryContract(address, stranger), g, signature)
-    await expect(revokeConsent(registryContract(address, stranger), {subject, grantee: grantee.address, purpose: g.purpose, asController: true})).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
-    await expect(revokeConsent(registryContract(address, stranger), {subject, grantee: grantee.address, purpose: g.purpose})).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
+    await expect(
+      revokeConsent(registryContract(address, stranger), {subject, grantee: grantee.address, purpose: g.purpose, asController: true}),
+    ).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
+    await expect(
+      revokeConsent(registryContract(address, stranger), {subject, grantee: grantee.address, purpose: g.purpose}),
+    ).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
     await revokeConsent(registryContract(address, patient), {subject, grantee: grantee.address, purpose: g.purpose, asController: true})
     expect(await check(subject)).toMatchObject({decision: 'Deny', reason: 'Revoked'})
   })
@@ -211,7 +286,11 @@ describe('ConsentRegistry on a real anvil', () => {
     const tooLong = await grant(newSubject(), {notAfter: t + 20 * 365 * 86_400})
     const result = await grantBatch(registry, [good, expired, empty, tooLong])
     expect(result.granted).toEqual([consentIdOf(good)])
-    expect(result.rejected).toEqual([{index: 1, reason: 'Expired'}, {index: 2, reason: 'Empty'}, {index: 3, reason: 'TooLong'}])
+    expect(result.rejected).toEqual([
+      {index: 1, reason: 'Expired'},
+      {index: 2, reason: 'Empty'},
+      {index: 3, reason: 'TooLong'},
+    ])
     expect(await check(good.subject)).toMatchObject({decision: 'Permit'})
     await expect(grantBatch(registryContract(address, stranger), [good])).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
   })
@@ -231,18 +310,39 @@ describe('ConsentRegistry on a real anvil', () => {
     const member = Wallet.createRandom()
     const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'
     const other = 'age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj'
-    const reg = await signRecipientRegistration(member, {chainId, registry: address, recipient, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})
+    const reg = await signRecipientRegistration(member, {
+      chainId,
+      registry: address,
+      recipient,
+      nonce: await recipientNonce(registry, member.address),
+      deadline: (await now()) + 3600,
+    })
     const relayer = registryContract(address, stranger)
     await relayRecipientRegistration(relayer, reg)
     expect(await lookupRecipient(registry, member.address)).toBe(recipient)
     // Replaying it is refused; a newer binding cannot be rolled back by the old signature.
     await expect(relayRecipientRegistration(relayer, reg)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
-    const rotated = await signRecipientRegistration(member, {chainId, registry: address, recipient: other, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})
+    const rotated = await signRecipientRegistration(member, {
+      chainId,
+      registry: address,
+      recipient: other,
+      nonce: await recipientNonce(registry, member.address),
+      deadline: (await now()) + 3600,
+    })
     await relayRecipientRegistration(relayer, rotated)
     await expect(relayRecipientRegistration(relayer, reg)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
     expect(await lookupRecipient(registry, member.address)).toBe(other)
     // Someone else's signature for the member's account is refused.
-    const forged = {...(await signRecipientRegistration(stranger, {chainId, registry: address, recipient, nonce: await recipientNonce(registry, member.address), deadline: (await now()) + 3600})), account: member.address}
+    const forged = {
+      ...(await signRecipientRegistration(stranger, {
+        chainId,
+        registry: address,
+        recipient,
+        nonce: await recipientNonce(registry, member.address),
+        deadline: (await now()) + 3600,
+      })),
+      account: member.address,
+    }
     await expect(relayRecipientRegistration(relayer, forged)).rejects.toMatchObject({code: 'E_INVALID_SIGNER'})
   })
 
@@ -251,7 +351,9 @@ describe('ConsentRegistry on a real anvil', () => {
     const subject = newSubject()
     const payer = Wallet.createRandom().address
     expect(await attestationOf(registry, claimHash)).toBeUndefined()
-    await expect(attestClaim(registryContract(address, stranger), {claimHash, subject, payer})).rejects.toMatchObject({code: 'E_NOT_AUTHORIZED'})
+    await expect(attestClaim(registryContract(address, stranger), {claimHash, subject, payer})).rejects.toMatchObject({
+      code: 'E_NOT_AUTHORIZED',
+    })
     const attested = await attestClaim(registry, {claimHash, subject, payer})
     expect(BigInt(attested.gasUsed)).toBeLessThan(80_000n)
     expect(await attestationOf(registry, claimHash)).toMatchObject({payer, subject, attestedAt: expect.any(Number)})
@@ -262,7 +364,16 @@ describe('ConsentRegistry on a real anvil', () => {
     const abi = loadArtifact('ConsentRegistry').abi as Array<{type: string; name?: string; inputs?: Array<{type: string; name: string}>}>
     const free = abi
       .filter((item) => item.type === 'function' || item.type === 'event')
-      .flatMap((item) => (item.inputs ?? []).filter((input) => input.type === 'string' || (input.type === 'bytes' && !(['grantScopedWithClasses', 'setRecipientFor'].includes(item.name ?? '') && input.name === 'signature'))).map((input) => `${item.name}.${input.name}`))
+      .flatMap((item) =>
+        (item.inputs ?? [])
+          .filter(
+            (input) =>
+              input.type === 'string' ||
+              (input.type === 'bytes' &&
+                !(['grantScopedWithClasses', 'setRecipientFor'].includes(item.name ?? '') && input.name === 'signature')),
+          )
+          .map((input) => `${item.name}.${input.name}`),
+      )
     expect(free).toEqual([])
   })
 })

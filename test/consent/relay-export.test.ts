@@ -17,7 +17,7 @@ interface SubmitResult {
   signedBy: string
 }
 
-describe('a patient signs offline, a relayer submits; consents export as FHIR with the chain\'s status', () => {
+describe("a patient signs offline, a relayer submits; consents export as FHIR with the chain's status", () => {
   let t: TestHome
   let alice: string
   let subject: string
@@ -26,7 +26,25 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
   let g2Consent: string
 
   const sign = async (profile: string, out: string, extra: string[] = [], purpose = 'TREAT') => {
-    const r = await runJson<{consentId: string}>(['consent', 'sign', '--profile', profile, '--subject', subject, '--grantee', 'clinic', '--purpose', purpose, '--classes', 'labs,vitals', '--until', '30d', '--out', out, ...extra])
+    const r = await runJson<{consentId: string}>([
+      'consent',
+      'sign',
+      '--profile',
+      profile,
+      '--subject',
+      subject,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      purpose,
+      '--classes',
+      'labs,vitals',
+      '--until',
+      '30d',
+      '--out',
+      out,
+      ...extra,
+    ])
     expect(r.exitCode).toBe(0)
     return r.envelope.result.consentId
   }
@@ -34,7 +52,9 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
   beforeAll(async () => {
     t = useTempHome()
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
+    ).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
     alice = (await runJson<{address: string}>(['profile', 'create', 'alice'])).envelope.result.address
     expect((await runJson(['profile', 'create', 'mallory'])).exitCode).toBe(0)
@@ -52,7 +72,7 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(audit.envelope.result.entries).toEqual([expect.objectContaining({subject})])
   })
 
-  it('the controller\'s signed grant is relayed by the custodian: Permit, recorded as signed by the controller', async () => {
+  it("the controller's signed grant is relayed by the custodian: Permit, recorded as signed by the controller", async () => {
     const file = join(t.home, 'alice-grant.json')
     aliceConsent = await sign('alice', file)
     const signed = JSON.parse(readFileSync(file, 'utf8')) as {signer: string; terms: {consent: {patient: {identifier: {value: string}}}}}
@@ -64,7 +84,18 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     const r = await runJson<SubmitResult>(['consent', 'submit', file])
     expect(r.exitCode).toBe(0)
     expect(r.envelope.result).toMatchObject({consentId: aliceConsent, signer: alice, signedBy: 'controller', noop: false})
-    const check = await runJson<{decision: string; consentId: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])
+    const check = await runJson<{decision: string; consentId: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+    ])
     expect(check.envelope.result).toMatchObject({decision: 'Permit', consentId: aliceConsent})
     const list = await runJson<{consents: Array<{consentId: string; signedBy: string}>}>(['consent', 'list', '--patient', P])
     expect(list.envelope.result.consents).toContainEqual(expect.objectContaining({consentId: aliceConsent, signedBy: 'controller'}))
@@ -73,7 +104,7 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(again.envelope.result).toMatchObject({consentId: aliceConsent, noop: true, txHash: null})
   })
 
-  it('refuses a stranger\'s signature, an altered file and a file signed for another chain', async () => {
+  it("refuses a stranger's signature, an altered file and a file signed for another chain", async () => {
     const mallory = join(t.home, 'mallory-grant.json')
     await sign('mallory', mallory)
     const forged = await runJson(['consent', 'submit', mallory])
@@ -108,14 +139,48 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(r.envelope.error.code).toBe('E_CONSENT_REVOKED')
   })
 
-  it('the revoked grant never comes back: after a narrower G2, G1\'s signature sent straight to the contract by any funded account is refused', async () => {
+  it("the revoked grant never comes back: after a narrower G2, G1's signature sent straight to the contract by any funded account is refused", async () => {
     const g2File = join(t.home, 'alice-g2.json')
-    const r2 = await runJson<{consentId: string}>(['consent', 'sign', '--profile', 'alice', '--subject', subject, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d', '--out', g2File])
-    expect((await runJson<SubmitResult>(['consent', 'submit', g2File])).envelope.result).toMatchObject({consentId: r2.envelope.result.consentId, noop: false})
+    const r2 = await runJson<{consentId: string}>([
+      'consent',
+      'sign',
+      '--profile',
+      'alice',
+      '--subject',
+      subject,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+      '--out',
+      g2File,
+    ])
+    expect((await runJson<SubmitResult>(['consent', 'submit', g2File])).envelope.result).toMatchObject({
+      consentId: r2.envelope.result.consentId,
+      noop: false,
+    })
     g2Consent = r2.envelope.result.consentId
 
     // Raw ethers, no medctl code in the way: a funded stranger replays G1.
-    const g1 = JSON.parse(readFileSync(join(t.home, 'alice-grant.json'), 'utf8')) as {grant: {subject: string; epoch: number; grantee: string; purpose: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: number}; signature: string}
+    const g1 = JSON.parse(readFileSync(join(t.home, 'alice-grant.json'), 'utf8')) as {
+      grant: {
+        subject: string
+        epoch: number
+        grantee: string
+        purpose: number
+        classes: number
+        notBefore: number
+        notAfter: number
+        termsHash: string
+        nonce: string
+        deadline: number
+      }
+      signature: string
+    }
     const rpcUrl = (await runJson<{rpcUrl: string}>(['node', 'status'])).envelope.result.rpcUrl
     const registryAddress = (await runJson<{chain: {registry: string}}>(['profile', 'show'])).envelope.result.chain.registry
     const provider = new JsonRpcProvider(rpcUrl, undefined, {staticNetwork: true})
@@ -123,12 +188,29 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
       const raw = new Contract(registryAddress, loadArtifact('ConsentRegistry').abi as never, new Wallet(ANVIL_DEV_KEYS[1], provider))
       const g = g1.grant
       const tuple = [g.subject, g.epoch, g.grantee, g.purpose, g.classes, g.notBefore, g.notAfter, g.termsHash, BigInt(g.nonce), g.deadline]
-      const sent = await raw.getFunction('grantScopedWithClasses').send(tuple, g1.signature).then(() => undefined, (error: {data?: string}) => error)
+      const sent = await raw
+        .getFunction('grantScopedWithClasses')
+        .send(tuple, g1.signature)
+        .then(
+          () => undefined,
+          (error: {data?: string}) => error,
+        )
       expect(sent && raw.interface.parseError(sent.data ?? '0x')?.name).toBe('ConsentSuperseded')
     } finally {
       provider.destroy()
     }
-    const vitals = await runJson<{decision: string; reason: string; consentId: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
+    const vitals = await runJson<{decision: string; reason: string; consentId: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'vitals',
+    ])
     expect(vitals.exitCode).toBe(5)
     expect(vitals.envelope.result).toMatchObject({decision: 'Deny', reason: 'ClassNotCovered', consentId: g2Consent})
     const share = await runJson(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--classes', 'vitals'])
@@ -141,7 +223,24 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
 
   it('a grant relayed by the patient themself is valid; the custodian exports it rebuilt from the chain', async () => {
     const file = join(t.home, 'alice-self.json')
-    const consentId = await runJson<{consentId: string}>(['consent', 'sign', '--profile', 'alice', '--subject', subject, '--grantee', 'mallory', '--purpose', 'HRESCH', '--classes', 'labs', '--until', '90d', '--out', file])
+    const consentId = await runJson<{consentId: string}>([
+      'consent',
+      'sign',
+      '--profile',
+      'alice',
+      '--subject',
+      subject,
+      '--grantee',
+      'mallory',
+      '--purpose',
+      'HRESCH',
+      '--classes',
+      'labs',
+      '--until',
+      '90d',
+      '--out',
+      file,
+    ])
     const r = await runJson<SubmitResult>(['consent', 'submit', file, '--profile', 'alice'])
     expect(r.envelope.result).toMatchObject({consentId: consentId.envelope.result.consentId, signedBy: 'controller', noop: false})
     selfConsent = consentId.envelope.result.consentId
@@ -149,17 +248,61 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
 
   it('export: valid FHIR R4 Consents, status from the chain (revoked and expired are inactive), terms checked', async () => {
     // A custodian grant that expires: move the chain's clock past it.
-    const short = await runJson<{consents: Array<{consentId: string}>}>(['consent', 'grant', '--patient', P, '--grantee', `0x${'44'.repeat(20)}`, '--purpose', 'TREAT', '--classes', 'labs', '--until', '1h'])
+    const short = await runJson<{consents: Array<{consentId: string}>}>([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      `0x${'44'.repeat(20)}`,
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '1h',
+    ])
     expect(short.exitCode).toBe(0)
-    const custodianGrant = await runJson<{consents: Array<{consentId: string; replaced?: string}>}>(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
+    const custodianGrant = await runJson<{consents: Array<{consentId: string; replaced?: string}>}>([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+    ])
     const rpcUrl = (await runJson<{rpcUrl: string}>(['node', 'status'])).envelope.result.rpcUrl
     await rpcCall(rpcUrl, 'evm_increaseTime', [7200])
     await rpcCall(rpcUrl, 'evm_mine', [])
 
     const out = join(t.home, 'consents.ndjson')
-    const r = await runJson<{exported: number; active: number; inactive: number; withTerms: number; withoutTerms: number}>(['consent', 'export', '--format', 'fhir', '--out', out])
+    const r = await runJson<{exported: number; active: number; inactive: number; withTerms: number; withoutTerms: number}>([
+      'consent',
+      'export',
+      '--format',
+      'fhir',
+      '--out',
+      out,
+    ])
     expect(r.exitCode).toBe(0)
-    const resources = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as FhirResource & {id: string; status: string; meta: {tag: Array<{code: string}>}; patient: {identifier: {system: string; value: string}}})
+    const resources = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as FhirResource & {
+            id: string
+            status: string
+            meta: {tag: Array<{code: string}>}
+            patient: {identifier: {system: string; value: string}}
+          },
+      )
     expect(resources).toHaveLength(r.envelope.result.exported)
     for (const resource of resources) expect(validateFhir(resource)).toBeUndefined()
 
@@ -175,7 +318,9 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(custodianGrant.envelope.result.consents[0]?.replaced).toBe(g2Consent.toLowerCase())
     expect(status(g2Consent)).toEqual(['inactive', 'superseded'])
     // Custodian grants keep the patient's identifier; patient-signed ones name the pseudonym.
-    expect(byId.get((custodianGrant.envelope.result.consents[0]?.consentId as string).toLowerCase())?.patient.identifier.value).toBe('MRN-0001')
+    expect(byId.get((custodianGrant.envelope.result.consents[0]?.consentId as string).toLowerCase())?.patient.identifier.value).toBe(
+      'MRN-0001',
+    )
     expect(byId.get(aliceConsent.toLowerCase())?.patient.identifier).toEqual({system: 'urn:medctl:subject', value: subject})
     // Alice's self-relayed grant is not in the custodian's vault: rebuilt from the chain.
     expect(r.envelope.result.withoutTerms).toBe(1)
@@ -194,13 +339,46 @@ describe('a patient signs offline, a relayer submits; consents export as FHIR wi
     expect(stranger.exitCode).toBe(1)
     expect(stranger.envelope.error.code).toBe('E_NOT_AUTHORIZED')
 
-    const out = await runJson<{purposes: string[]}>(['consent', 'opt-out', '--profile', 'alice', '--subject', subject, '--purpose', 'TREAT'])
+    const out = await runJson<{purposes: string[]}>([
+      'consent',
+      'opt-out',
+      '--profile',
+      'alice',
+      '--subject',
+      subject,
+      '--purpose',
+      'TREAT',
+    ])
     expect(out.exitCode).toBe(0)
     expect(out.envelope.result.purposes).toEqual(['TREAT'])
-    const check = await runJson<{decision: string; reason: string}>(['consent', 'check', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs'])
+    const check = await runJson<{decision: string; reason: string}>([
+      'consent',
+      'check',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+    ])
     expect(check.exitCode).toBe(5)
     expect(check.envelope.result).toMatchObject({decision: 'Deny', reason: 'OptedOut'})
-    const refused = await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d'])
+    const refused = await runJson([
+      'consent',
+      'grant',
+      '--patient',
+      P,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs',
+      '--until',
+      '30d',
+    ])
     expect(refused.exitCode).toBe(5)
     expect(refused.envelope.error.code).toBe('E_OPTED_OUT')
     const audit = await runJson<{entries: Array<{type: string}>}>(['audit', 'show', '--action', 'opt-out'])

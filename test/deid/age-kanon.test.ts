@@ -50,13 +50,23 @@ describe('ages over 89', () => {
       for (const f of renderDataset(patients, format)) expect(Buffer.from(f.bytes).toString('latin1'), f.path).not.toContain('1921')
     }
     const csv = renderDataset(patients, 'csv').find((f) => f.path === 'patients.csv')
-    const [header, row] = Buffer.from(csv!.bytes).toString('utf8').trim().split('\r\n').map((l) => l.split(','))
+    const [header, row] = Buffer.from(csv!.bytes)
+      .toString('utf8')
+      .trim()
+      .split('\r\n')
+      .map((l) => l.split(','))
     expect(row[header.indexOf('birth_year')]).toBe('')
     expect(row[header.indexOf('age_group')]).toBe('90+')
   })
 
   it('keeps the birth year of an 80-year-old', () => {
-    const {patients} = deidentifyCohort({patients: [patient('a', '1944-02-02', 'female', '98052')], rules, key: KEY, k: 1, referenceDate: REFERENCE_DATE})
+    const {patients} = deidentifyCohort({
+      patients: [patient('a', '1944-02-02', 'female', '98052')],
+      rules,
+      key: KEY,
+      k: 1,
+      referenceDate: REFERENCE_DATE,
+    })
     const dp = patients[0].resources.find((r) => r.resourceType === 'Patient') as FhirResource
     expect(dp.birthDate).toBe('1944')
     expect(patients[0].ageOver89).toBe(false)
@@ -104,7 +114,10 @@ describe('k-anonymity', () => {
   })
 
   it('suppresses everything when no class reaches k', () => {
-    const patients = [{birthDate: '1990', gender: 'male'}, {birthDate: '1991', gender: 'female'}].map((p) => ({resourceType: 'Patient', ...p}))
+    const patients = [
+      {birthDate: '1990', gender: 'male'},
+      {birthDate: '1991', gender: 'female'},
+    ].map((p) => ({resourceType: 'Patient', ...p}))
     const r = kAnonymize(patients, 2, DEFAULT_QUASI_IDENTIFIERS, (p) => p)
     expect(r.report).toMatchObject({retained: 0, suppressed: 2, classes: 0, smallestClass: 0, maxRisk: 0})
   })

@@ -3,13 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {deidentifyCohort, loadBuiltinRules, type CohortPatient, type DeidentifyCohortResult} from '../../src/lib/deid/index.js'
-import {
-  buildManifest,
-  manifestToJson,
-  renderDataset,
-  type DatasetFormat,
-  type RenderedFile,
-} from '../../src/lib/export/index.js'
+import {buildManifest, manifestToJson, renderDataset, type DatasetFormat, type RenderedFile} from '../../src/lib/export/index.js'
 
 export const KEY = new Uint8Array(32).map((_, i) => i + 1)
 export const REFERENCE_DATE = '2025-01-01'

@@ -15,13 +15,39 @@ import {r4Problems} from './r4.js'
  * serial numbers in a contained Device, reference displays, narrative, a Claim's coverage
  * display, DICOM UIDs, questionnaire linkIds and answers.
  */
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/deid/probe-patient.json', import.meta.url), 'utf8')) as {resources: FhirResource[]}
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/deid/probe-patient.json', import.meta.url), 'utf8')) as {
+  resources: FhirResource[]
+}
 
 export const PROBE_SECRETS = [
-  'probe-patient-4471', 'ZZMRN4471', '999-44-7100', 'Quaxtonbury', 'Wilhelmina', 'Ottoline', 'Ambrose', 'Pemberton',
-  '555-0199', '555-0188', 'mail.example', 'Zebulon', 'Frobisher', 'Kettering', 'Pelican', 'Grantsmere', '36951',
-  'hospital.example', 'ehr.example', 'pacs.example', 'forms.example', 'social.example', 'payer.example',
-  'ZQ-778899', 'ZQ-FMT', 'ZZ4471', '1.2.826.0.1.3680043', Buffer.from('Wilhelmina Quaxtonbury').toString('base64').slice(0, 24),
+  'probe-patient-4471',
+  'ZZMRN4471',
+  '999-44-7100',
+  'Quaxtonbury',
+  'Wilhelmina',
+  'Ottoline',
+  'Ambrose',
+  'Pemberton',
+  '555-0199',
+  '555-0188',
+  'mail.example',
+  'Zebulon',
+  'Frobisher',
+  'Kettering',
+  'Pelican',
+  'Grantsmere',
+  '36951',
+  'hospital.example',
+  'ehr.example',
+  'pacs.example',
+  'forms.example',
+  'social.example',
+  'payer.example',
+  'ZQ-778899',
+  'ZQ-FMT',
+  'ZZ4471',
+  '1.2.826.0.1.3680043',
+  Buffer.from('Wilhelmina Quaxtonbury').toString('base64').slice(0, 24),
 ]
 
 export function probeCohort(): CohortPatient[] {
@@ -41,7 +67,8 @@ describe('probe patient: identifiers in every corner', () => {
     for (const [format, list] of Object.entries(files)) {
       for (const f of list) {
         texts.push({path: `${format}/${f.path}`, text: Buffer.from(f.bytes).toString('latin1')})
-        if (format === 'parquet' && f.path.endsWith('.parquet')) texts.push({path: `parquet-decoded/${f.path}`, text: JSON.stringify(await parquetReadObjects({file: arrayBuffer(f.bytes)}))})
+        if (format === 'parquet' && f.path.endsWith('.parquet'))
+          texts.push({path: `parquet-decoded/${f.path}`, text: JSON.stringify(await parquetReadObjects({file: arrayBuffer(f.bytes)}))})
       }
     }
   })
@@ -74,7 +101,15 @@ describe('probe patient: identifiers in every corner', () => {
 
   it('keeps what a researcher needs: standard codes, ZIP3 and state, the year; masks required values it removed', () => {
     const byType = new Map<string, FhirResource[]>()
-    for (const f of files.ndjson) byType.set(f.path.replace('.ndjson', ''), Buffer.from(f.bytes).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as FhirResource))
+    for (const f of files.ndjson)
+      byType.set(
+        f.path.replace('.ndjson', ''),
+        Buffer.from(f.bytes)
+          .toString('utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as FhirResource),
+      )
     const patient = byType.get('Patient')![0]
     expect(patient.address).toEqual([{postalCode: '980', state: 'WA', country: 'US'}])
     expect(patient.birthDate).toBe('1980')
@@ -85,7 +120,9 @@ describe('probe patient: identifiers in every corner', () => {
     const obs = byType.get('Observation')!.find((o) => JSON.stringify(o).includes('4548-4'))!
     expect((obs.code as {coding: unknown[]}).coding).toEqual([{system: 'http://loinc.org', code: '4548-4', display: 'Hemoglobin A1c'}])
     const claim = byType.get('Claim')![0]
-    expect((claim.insurance as Array<{coverage: unknown}>)[0].coverage).toEqual({extension: [{url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked'}]})
+    expect((claim.insurance as Array<{coverage: unknown}>)[0].coverage).toEqual({
+      extension: [{url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked'}],
+    })
     const doc = byType.get('DocumentReference')![0]
     expect((doc.content as Array<{attachment: unknown}>)[0].attachment).toEqual({contentType: 'application/pdf'})
     const qr = byType.get('QuestionnaireResponse')![0]

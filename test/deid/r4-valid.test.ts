@@ -6,7 +6,7 @@ import {r4Problems} from './r4.js'
 import {loadSyntheaPatients, syntheaReferenceTypes} from './synthea.js'
 
 describe('research NDJSON is valid FHIR R4 (issue 14, 1)', () => {
-  it('every exported resource of the samples, all classes, passes HL7\'s R4 JSON schema and @medplum/core', () => {
+  it("every exported resource of the samples, all classes, passes HL7's R4 JSON schema and @medplum/core", () => {
     const patients = loadSyntheaPatients()
     const {files} = exportAll(patients, undefined, 1, syntheaReferenceTypes())
     const problems = new Map<string, number>()
@@ -24,7 +24,8 @@ describe('research NDJSON is valid FHIR R4 (issue 14, 1)', () => {
       }
     }
     expect(n).toBe(patients.reduce((k, p) => k + p.resources.length, 0))
-    for (const t of ['Claim', 'ExplanationOfBenefit', 'ImagingStudy', 'DocumentReference', 'CarePlan', 'Goal', 'Provenance']) expect(types, t).toContain(t)
+    for (const t of ['Claim', 'ExplanationOfBenefit', 'ImagingStudy', 'DocumentReference', 'CarePlan', 'Goal', 'Provenance'])
+      expect(types, t).toContain(t)
     expect(Object.fromEntries(problems)).toEqual({})
   }, 120_000)
 })

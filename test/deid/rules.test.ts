@@ -16,7 +16,11 @@ const keys = deriveExportKeys(KEY)
 
 function run(rules: FhirPathRule[], resource: FhirResource, parameters: Record<string, unknown> = {}): FhirResource {
   const loaded = compileRules({fhirVersion: 'R4', fhirPathRules: rules, parameters})
-  const out = deidentifyResource(resource, {rules: loaded, keys, referenceDate: REFERENCE_DATE, idTypes: new Map([['p1', 'Patient']])}, {patientKey: 'p1'})
+  const out = deidentifyResource(
+    resource,
+    {rules: loaded, keys, referenceDate: REFERENCE_DATE, idTypes: new Map([['p1', 'Patient']])},
+    {patientKey: 'p1'},
+  )
   return out as FhirResource
 }
 
@@ -34,7 +38,13 @@ const obs: FhirResource = {
 
 describe('rule files', () => {
   it('rejects a bad rule with a usage error naming the rule index', () => {
-    const bad = {fhirVersion: 'R4', fhirPathRules: [{path: 'Patient.name', method: 'redact'}, {path: 'Patient.name', method: 'scramble'}]}
+    const bad = {
+      fhirVersion: 'R4',
+      fhirPathRules: [
+        {path: 'Patient.name', method: 'redact'},
+        {path: 'Patient.name', method: 'scramble'},
+      ],
+    }
     try {
       compileRules(bad)
       expect.unreachable()
@@ -45,7 +55,9 @@ describe('rule files', () => {
       expect((error as MedctlError).details).toEqual({rule: 1})
       expect((error as MedctlError).message).toMatch(/^rule 1:/)
     }
-    expect(() => compileRules({fhirVersion: 'R4', fhirPathRules: [{path: 'Patient.name.where(', method: 'keep'}]})).toThrow(/rule 0: .*not valid FHIRPath/)
+    expect(() => compileRules({fhirVersion: 'R4', fhirPathRules: [{path: 'Patient.name.where(', method: 'keep'}]})).toThrow(
+      /rule 0: .*not valid FHIRPath/,
+    )
     expect(() => parseRules('{not json')).toThrow(/not valid JSON/)
     expect(() => compileRules({fhirVersion: 'R4', fhirPathRules: [{path: 'x', method: 'perturb'}]})).toThrow(/rule 0: perturb needs a span/)
   })
@@ -83,7 +95,9 @@ describe('methods', () => {
   })
 
   it('redact with partial dates keeps the year; instants go', () => {
-    const out = run([{path: "nodesByType('dateTime') | nodesByType('instant')", method: 'redact'}], obs, {enablePartialDatesForRedact: true})
+    const out = run([{path: "nodesByType('dateTime') | nodesByType('instant')", method: 'redact'}], obs, {
+      enablePartialDatesForRedact: true,
+    })
     expect(out.effectiveDateTime).toBe('2020')
     expect(out.issued).toBeUndefined()
   })
@@ -114,11 +128,15 @@ describe('methods', () => {
     expect(decryptValue(keys, coding.display)).toBe('Body Weight')
     expect(out.status).toBe('unknown')
     expect(out.valueQuantity).toEqual({value: 0, unit: 'kg'})
-    expect(run([{path: 'Observation.code.coding.display', method: 'encrypt'}], obs)).toEqual(run([{path: 'Observation.code.coding.display', method: 'encrypt'}], obs))
+    expect(run([{path: 'Observation.code.coding.display', method: 'encrypt'}], obs)).toEqual(
+      run([{path: 'Observation.code.coding.display', method: 'encrypt'}], obs),
+    )
   })
 
   it('perturb adds bounded, repeatable noise', () => {
-    const rules: FhirPathRule[] = [{path: 'Observation.value.ofType(Quantity)', method: 'perturb', span: 10, rangeType: 'fixed', roundTo: 1}]
+    const rules: FhirPathRule[] = [
+      {path: 'Observation.value.ofType(Quantity)', method: 'perturb', span: 10, rangeType: 'fixed', roundTo: 1},
+    ]
     const v = (run(rules, obs).valueQuantity as {value: number}).value
     expect(Math.abs(v - 72.5)).toBeLessThanOrEqual(5)
     expect(v).not.toBe(72.5)
@@ -128,7 +146,12 @@ describe('methods', () => {
 
   it('generalize maps values through FHIRPath cases', () => {
     const rules: FhirPathRule[] = [
-      {path: 'Observation.value.ofType(Quantity).value', method: 'generalize', cases: {'$this < 50': "'light'", '$this >= 50 and $this < 100': "'medium'"}, otherValues: 'redact'},
+      {
+        path: 'Observation.value.ofType(Quantity).value',
+        method: 'generalize',
+        cases: {'$this < 50': "'light'", '$this >= 50 and $this < 100': "'medium'"},
+        otherValues: 'redact',
+      },
     ]
     expect((run(rules, obs).valueQuantity as {value: unknown}).value).toBe('medium')
     expect((run(rules, {...obs, valueQuantity: {value: 300}}).valueQuantity as {value?: unknown} | undefined)?.value).toBeUndefined()
@@ -140,14 +163,30 @@ describe('methods', () => {
       id: 'p1',
       address: [{line: ['1 Main St'], city: 'Town', postalCode: '83012-1234', state: 'WY'}, {postalCode: '98052'}],
     }
-    const out = run([{path: 'Patient.address.state', method: 'keep'}, {path: 'Patient.address', method: 'redact'}], p, {
-      enablePartialZipCodesForRedact: true,
-      restrictedZipPrefixes: ['830'],
-    })
+    const out = run(
+      [
+        {path: 'Patient.address.state', method: 'keep'},
+        {path: 'Patient.address', method: 'redact'},
+      ],
+      p,
+      {
+        enablePartialZipCodesForRedact: true,
+        restrictedZipPrefixes: ['830'],
+      },
+    )
     expect(out.address).toEqual([{postalCode: '000', state: 'WY'}, {postalCode: '980'}])
-    const cond = (age: number): FhirResource => ({resourceType: 'Condition', id: 'c', onsetAge: {value: age, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a'}})
+    const cond = (age: number): FhirResource => ({
+      resourceType: 'Condition',
+      id: 'c',
+      onsetAge: {value: age, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a'},
+    })
     const ageRules: FhirPathRule[] = [{path: "nodesByType('Age')", method: 'redact'}]
-    expect(run(ageRules, cond(45), {enablePartialAgesForRedact: true}).onsetAge).toEqual({value: 45, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a'})
+    expect(run(ageRules, cond(45), {enablePartialAgesForRedact: true}).onsetAge).toEqual({
+      value: 45,
+      unit: 'a',
+      system: 'http://unitsofmeasure.org',
+      code: 'a',
+    })
     expect(run(ageRules, cond(93), {enablePartialAgesForRedact: true}).onsetAge).toBeUndefined()
   })
 })
@@ -169,10 +208,14 @@ describe('rule scope (issue 14)', () => {
       status: 'current',
       content: [{attachment: {contentType: 'text/plain', url: 'https://ehr.example/Doe.txt', title: 'Jane Doe'}}],
     }
-    const rules: FhirPathRule[] = [{path: "Patient.photo | nodesByType('Attachment').url | nodesByType('Attachment').title", method: 'redact'}]
+    const rules: FhirPathRule[] = [
+      {path: "Patient.photo | nodesByType('Attachment').url | nodesByType('Attachment').title", method: 'redact'},
+    ]
     expect((run(rules, doc).content as Array<{attachment: unknown}>)[0].attachment).toEqual({contentType: 'text/plain'})
     expect(compileRules({fhirVersion: 'R4', fhirPathRules: rules}).rules[0].resourceTypes).toBeUndefined()
-    expect(compileRules({fhirVersion: 'R4', fhirPathRules: [{path: 'Patient.photo | Media.content', method: 'redact'}]}).rules[0].resourceTypes).toEqual(['Media', 'Patient'])
+    expect(
+      compileRules({fhirVersion: 'R4', fhirPathRules: [{path: 'Patient.photo | Media.content', method: 'redact'}]}).rules[0].resourceTypes,
+    ).toEqual(['Media', 'Patient'])
   })
 
   it('implicitRules, local codings and non-standard URLs go under safe-harbor on any resource', async () => {
@@ -183,7 +226,12 @@ describe('rule scope (issue 14)', () => {
       id: 'o2',
       implicitRules: 'https://hospital.example/rules/MRN-123',
       status: 'final',
-      code: {coding: [{system: 'http://loinc.org', code: '4548-4', display: 'Hemoglobin A1c'}, {system: 'https://hospital.example/codes', code: 'ZQ-1', display: 'Doe family panel'}]},
+      code: {
+        coding: [
+          {system: 'http://loinc.org', code: '4548-4', display: 'Hemoglobin A1c'},
+          {system: 'https://hospital.example/codes', code: 'ZQ-1', display: 'Doe family panel'},
+        ],
+      },
     }
     const out = deidentifyResource(o, {rules, keys, referenceDate: REFERENCE_DATE, idTypes: new Map()}, {patientKey: 'p1'}) as FhirResource
     expect(out.implicitRules).toBeUndefined()
@@ -191,8 +239,20 @@ describe('rule scope (issue 14)', () => {
   })
 
   it('a relative keeps no ZIP3 and no year: partial forms apply only where the rule selected the Address or the date', () => {
-    const p: FhirResource = {resourceType: 'Patient', id: 'p1', contact: [{address: {postalCode: '98052', state: 'WA'}, period: {start: '2001-02-03'}}], address: [{postalCode: '98052'}]}
-    const out = run([{path: 'Patient.contact', method: 'redact'}, {path: "nodesByType('Address')", method: 'redact'}], p, {enablePartialZipCodesForRedact: true, enablePartialDatesForRedact: true})
+    const p: FhirResource = {
+      resourceType: 'Patient',
+      id: 'p1',
+      contact: [{address: {postalCode: '98052', state: 'WA'}, period: {start: '2001-02-03'}}],
+      address: [{postalCode: '98052'}],
+    }
+    const out = run(
+      [
+        {path: 'Patient.contact', method: 'redact'},
+        {path: "nodesByType('Address')", method: 'redact'},
+      ],
+      p,
+      {enablePartialZipCodesForRedact: true, enablePartialDatesForRedact: true},
+    )
     expect(out.contact).toBeUndefined()
     expect(out.address).toEqual([{postalCode: '980'}])
   })

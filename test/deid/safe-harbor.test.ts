@@ -36,7 +36,9 @@ describe('safe-harbor export of the Synthea patients', () => {
         allText.push({path: `${format}/${f.path}`, text: Buffer.from(f.bytes).toString('latin1')})
         if (format === 'parquet' && f.path.endsWith('.parquet')) {
           // Parquet pages are compressed: scan the decoded values too.
-          const rows = await parquetReadObjects({file: f.bytes.buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer})
+          const rows = await parquetReadObjects({
+            file: f.bytes.buffer.slice(f.bytes.byteOffset, f.bytes.byteOffset + f.bytes.byteLength) as ArrayBuffer,
+          })
           allText.push({path: `parquet-decoded/${f.path}`, text: JSON.stringify(rows)})
         }
       }
@@ -45,7 +47,18 @@ describe('safe-harbor export of the Synthea patients', () => {
 
   it('has the identifiers the scan looks for (the scan itself can fail)', () => {
     const kinds = new Set(collectPhi(patients).values())
-    for (const kind of ['given name', 'family name', 'street line', 'city', 'postal code', 'telecom phone', 'identifier SS', 'identifier MR', 'identifier DL', 'identifier PPN']) {
+    for (const kind of [
+      'given name',
+      'family name',
+      'street line',
+      'city',
+      'postal code',
+      'telecom phone',
+      'identifier SS',
+      'identifier MR',
+      'identifier DL',
+      'identifier PPN',
+    ]) {
       expect(kinds, kind).toContain(kind)
     }
     expect(notes(patients).length).toBeGreaterThan(50)
@@ -64,8 +77,15 @@ describe('safe-harbor export of the Synthea patients', () => {
     const leaks: string[] = []
     for (const data of notes(patients)) {
       const decoded = Buffer.from(data, 'base64').toString('utf8')
-      const probes = [data.slice(0, 48), decoded.split('\n').find((l) => l.trim().length > 30)?.trim()].filter((x): x is string => !!x)
-      for (const {path, text} of allText) for (const probe of probes) if (text.includes(probe)) leaks.push(`${probe.slice(0, 20)}… in ${path}`)
+      const probes = [
+        data.slice(0, 48),
+        decoded
+          .split('\n')
+          .find((l) => l.trim().length > 30)
+          ?.trim(),
+      ].filter((x): x is string => !!x)
+      for (const {path, text} of allText)
+        for (const probe of probes) if (text.includes(probe)) leaks.push(`${probe.slice(0, 20)}… in ${path}`)
     }
     expect(leaks).toEqual([])
   })

@@ -45,7 +45,9 @@ export function loadSyntheaPatients(dir = SYNTHEA_DIR): CohortPatient[] {
 /** Source id -> type of the reference data the patient bundles point at (left out of exports). */
 export function syntheaReferenceTypes(dir = SYNTHEA_DIR): Map<string, string> {
   const out = new Map<string, string>()
-  for (const {bundle} of bundles(dir)) for (const e of bundle.entry) if (REFERENCE_TYPES.has(e.resource.resourceType) && e.resource.id) out.set(e.resource.id, e.resource.resourceType)
+  for (const {bundle} of bundles(dir))
+    for (const e of bundle.entry)
+      if (REFERENCE_TYPES.has(e.resource.resourceType) && e.resource.id) out.set(e.resource.id, e.resource.resourceType)
   return out
 }
 

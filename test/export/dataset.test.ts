@@ -64,7 +64,17 @@ describe('dataset writers', () => {
     expect(csvField('two\nlines')).toBe('"two\nlines"')
     expect(csvField(null)).toBe('')
     expect(csvField(false)).toBe('false')
-    const csv = tableToCsv({name: 'patients', columns: [{name: 'a', type: 'STRING'}, {name: 'b', type: 'DOUBLE'}], rows: [['x,y', 1.5], [null, null]]})
+    const csv = tableToCsv({
+      name: 'patients',
+      columns: [
+        {name: 'a', type: 'STRING'},
+        {name: 'b', type: 'DOUBLE'},
+      ],
+      rows: [
+        ['x,y', 1.5],
+        [null, null],
+      ],
+    })
     expect(csv).toBe('a,b\r\n"x,y",1.5\r\n,\r\n')
   })
 
@@ -72,13 +82,20 @@ describe('dataset writers', () => {
     const again = exportAll(structuredClone(patients)).files
     for (const format of ['ndjson', 'csv', 'parquet', 'manifest'] as const) {
       expect(again[format].map((f) => f.path)).toEqual(files[format].map((f) => f.path))
-      again[format].forEach((f, i) => expect(Buffer.compare(Buffer.from(f.bytes), Buffer.from(files[format][i].bytes)), `${format}/${f.path}`).toBe(0))
+      again[format].forEach((f, i) =>
+        expect(Buffer.compare(Buffer.from(f.bytes), Buffer.from(files[format][i].bytes)), `${format}/${f.path}`).toBe(0),
+      )
     }
     const otherKey = exportAll(patients, new Uint8Array(32).fill(9)).files
     const a = Buffer.from(files.ndjson.find((f) => f.path === 'Patient.ndjson')!.bytes).toString()
     const b = Buffer.from(otherKey.ndjson.find((f) => f.path === 'Patient.ndjson')!.bytes).toString()
     expect(a).not.toBe(b)
-    const idsA = new Set(a.trim().split('\n').map((l) => JSON.parse(l).id))
+    const idsA = new Set(
+      a
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    )
     for (const l of b.trim().split('\n')) expect(idsA.has(JSON.parse(l).id)).toBe(false)
   })
 })
@@ -114,7 +131,16 @@ describe('manifest', () => {
       exporter: wallet.address,
     })
     expect(read.rules.restrictedZipPrefixes).toContain('036')
-    expect(read.files.map((f) => f.path)).toEqual(['conditions.csv', 'encounters.csv', 'immunizations.csv', 'medications.csv', 'observations.csv', 'patients.csv', 'procedures.csv', 'schema.sql'])
+    expect(read.files.map((f) => f.path)).toEqual([
+      'conditions.csv',
+      'encounters.csv',
+      'immunizations.csv',
+      'medications.csv',
+      'observations.csv',
+      'patients.csv',
+      'procedures.csv',
+      'schema.sql',
+    ])
     for (const f of read.files) expect(f.sha256).toMatch(/^[0-9a-f]{64}$/)
 
     const verify = (msg: Uint8Array, sig: string, signer: string): boolean => verifyMessage(msg, sig) === signer

@@ -17,7 +17,12 @@ function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
 }
 
-const CELL: Record<string, RegExp> = {VARCHAR: /^[\s\S]*$/, INTEGER: /^-?\d+$/, DOUBLE: /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i, BOOLEAN: /^(true|false)$/}
+const CELL: Record<string, RegExp> = {
+  VARCHAR: /^[\s\S]*$/,
+  INTEGER: /^-?\d+$/,
+  DOUBLE: /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i,
+  BOOLEAN: /^(true|false)$/,
+}
 
 describe('research tables load with independent readers against one declared schema', () => {
   it('writes schema.sql beside the tables: a DuckDB CREATE TABLE and a load statement per table', () => {
@@ -27,7 +32,9 @@ describe('research tables load with independent readers against one declared sch
       const text = Buffer.from(sql!.bytes).toString('utf8')
       for (const t of TABLE_NAMES) {
         const cols = TABLE_COLUMNS[t].map((c) => c.name).join('|')
-        expect(text).toMatch(new RegExp(`CREATE TABLE ${t} \\(\\n(  (${cols}) (VARCHAR|INTEGER|DOUBLE|BOOLEAN),?\\n){${TABLE_COLUMNS[t].length}}\\);`))
+        expect(text).toMatch(
+          new RegExp(`CREATE TABLE ${t} \\(\\n(  (${cols}) (VARCHAR|INTEGER|DOUBLE|BOOLEAN),?\\n){${TABLE_COLUMNS[t].length}}\\);`),
+        )
         expect(text).toContain(format === 'csv' ? `COPY ${t} FROM '${t}.csv'` : `read_parquet('${t}.parquet')`)
       }
       expect(text).toMatch(/zip3 VARCHAR/)
@@ -60,7 +67,10 @@ describe('research tables load with independent readers against one declared sch
       const f = files.parquet.find((x) => x.path === `${t}.parquet`) as RenderedFile
       const meta = parquetMetadata(arrayBuffer(f.bytes))
       const leaves = meta.schema.slice(1)
-      expect(leaves.map((c) => c.name), t).toEqual(schema[t].map((c) => c.name))
+      expect(
+        leaves.map((c) => c.name),
+        t,
+      ).toEqual(schema[t].map((c) => c.name))
       leaves.forEach((c, i) => {
         expect(c.type, `${t}.${c.name}`).toBe(physical[schema[t][i].type])
         if (schema[t][i].type === 'VARCHAR') expect(c.converted_type ?? c.logical_type?.type, `${t}.${c.name}`).toMatch(/UTF8|STRING/)
@@ -73,7 +83,9 @@ describe('research tables load with independent readers against one declared sch
     const paths = (classes: Parameters<typeof renderDataset>[2]) => renderDataset(result.patients, 'csv', classes).map((f) => f.path)
     expect(paths({classes: ['demographics', 'labs']})).toEqual(['observations.csv', 'patients.csv', 'schema.sql'])
     expect(paths({classes: ['demographics', 'immunizations']})).toEqual(['immunizations.csv', 'patients.csv', 'schema.sql'])
-    const sql = Buffer.from(renderDataset(result.patients, 'parquet', {classes: ['labs']}).find((f) => f.path === 'schema.sql')!.bytes).toString()
+    const sql = Buffer.from(
+      renderDataset(result.patients, 'parquet', {classes: ['labs']}).find((f) => f.path === 'schema.sql')!.bytes,
+    ).toString()
     expect(sql).not.toContain('CREATE TABLE immunizations')
     const names: TableName[] = ['patients', 'observations']
     for (const n of names) expect(sql).toContain(`CREATE TABLE ${n}`)

@@ -20,7 +20,10 @@ const section = readme.slice(readme.indexOf('**Loading the tables.**'))
 const shBlock = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
 const pyBlock = /```python\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
 /** Each `duckdb [FILE.db] -c "SQL"` of the block, with the folder it runs in (`cd DIR &&`). */
-const commands = [...shBlock.matchAll(/(?:cd (\S+) && )?duckdb(?: \S+\.db)? -c "([\s\S]*?)"/g)].map((m) => ({cwd: m[1], sql: m[2] as string}))
+const commands = [...shBlock.matchAll(/(?:cd (\S+) && )?duckdb(?: \S+\.db)? -c "([\s\S]*?)"/g)].map((m) => ({
+  cwd: m[1],
+  sql: m[2] as string,
+}))
 
 const {files} = exportAll(loadSyntheaPatients())
 const root = tmp('readme-loaders')
@@ -32,7 +35,8 @@ function writeExport(dir: string, rendered: RenderedFile[]): void {
   for (const f of rendered) writeFileSync(join(dir, f.path), f.bytes)
 }
 
-const rowsOf = (format: 'csv' | 'parquet', table: string): number => (files[format].find((f) => f.path === `${table}.${format}`) as RenderedFile).rows ?? -1
+const rowsOf = (format: 'csv' | 'parquet', table: string): number =>
+  (files[format].find((f) => f.path === `${table}.${format}`) as RenderedFile).rows ?? -1
 
 let db: DuckDBConnection
 const cwd = process.cwd()
@@ -64,14 +68,20 @@ describe("the README's loading examples, run by DuckDB and pandas on an export o
   })
 
   it('.read schema.sql (as `cd study-42 && duckdb study.db -c ".read schema.sql"`) makes every table with its declared types, for Parquet and CSV', async () => {
-    for (const [dir, format] of [[study, 'parquet'], [csvStudy, 'csv']] as const) {
+    for (const [dir, format] of [
+      [study, 'parquet'],
+      [csvStudy, 'csv'],
+    ] as const) {
       const conn = await (await DuckDBInstance.create(':memory:')).connect()
       try {
         await inDir(dir, () => conn.run(readFileSync(join(dir, 'schema.sql'), 'utf8')))
         const schema = tableSchema()
         for (const t of TABLE_NAMES) {
           const described = (await conn.runAndReadAll(`DESCRIBE ${t}`)).getRowObjects() as Array<{column_name: string; column_type: string}>
-          expect(described.map((c) => [c.column_name, c.column_type]), `${format} ${t}`).toEqual(schema[t].map((c) => [c.name, c.type]))
+          expect(
+            described.map((c) => [c.column_name, c.column_type]),
+            `${format} ${t}`,
+          ).toEqual(schema[t].map((c) => [c.name, c.type]))
           const [[count]] = (await conn.runAndReadAll(`SELECT count(*) FROM ${t}`)).getRows() as bigint[][]
           expect(Number(count), `${format} ${t}`).toBe(rowsOf(format, t))
         }
@@ -91,7 +101,10 @@ describe("the README's loading examples, run by DuckDB and pandas on an export o
 
   it("DuckDB's defaults (no options, no schema) load every table of both formats", async () => {
     for (const t of TABLE_NAMES) {
-      for (const [dir, format] of [[study, 'parquet'], [csvStudy, 'csv']] as const) {
+      for (const [dir, format] of [
+        [study, 'parquet'],
+        [csvStudy, 'csv'],
+      ] as const) {
         if (rowsOf(format, t) === 0) continue // a header-only CSV has no rows to infer from; the schema covers it
         const [[count]] = (await db.runAndReadAll(`SELECT count(*) FROM '${join(dir, `${t}.${format}`)}'`)).getRows() as bigint[][]
         expect(Number(count), `${format} ${t}`).toBe(rowsOf(format, t))
@@ -102,7 +115,11 @@ describe("the README's loading examples, run by DuckDB and pandas on an export o
   it("pandas' read_csv line from the README loads the observations with codes as text", () => {
     const line = pyBlock.split('\n').find((l) => l.includes('read_csv'))
     expect(line).toBeDefined()
-    const script = ['import pandas as pd', line?.replace('study-42/', 'study-42-csv/') ?? '', "print(len(obs), obs['code'].dtype, obs['effective'].dtype)"].join('\n')
+    const script = [
+      'import pandas as pd',
+      line?.replace('study-42/', 'study-42-csv/') ?? '',
+      "print(len(obs), obs['code'].dtype, obs['effective'].dtype)",
+    ].join('\n')
     // The Python that has pandas: the one on PATH, else Debian's (where `apt-get install python3-pandas` puts it).
     const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import pandas'], {encoding: 'utf8'}).status === 0)
     expect(python, 'pandas is installed (.ci/run installs python3-pandas)').toBeDefined()

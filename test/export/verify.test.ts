@@ -65,11 +65,37 @@ describe('export verify: the lab, in its own home, checks a research export agai
 
     enter(hospital)
     for (const patient of PATIENTS) {
-      const g = await runJson(['consent', 'grant', '--patient', patient, '--grantee', labAddress, '--purpose', 'HRESCH', '--classes', 'demographics,conditions,labs', '--until', '365d'])
+      const g = await runJson([
+        'consent',
+        'grant',
+        '--patient',
+        patient,
+        '--grantee',
+        labAddress,
+        '--purpose',
+        'HRESCH',
+        '--classes',
+        'demographics,conditions,labs',
+        '--until',
+        '365d',
+      ])
       expect(g.exitCode, JSON.stringify(g.envelope)).toBe(0)
     }
     exportDir = join(hospital.home, 'study-42')
-    const exported = await runJson(['export', 'research', '--grantee', labAddress, '--classes', 'demographics,conditions,labs', '--k', '1', '--format', 'csv', '--out', exportDir])
+    const exported = await runJson([
+      'export',
+      'research',
+      '--grantee',
+      labAddress,
+      '--classes',
+      'demographics,conditions,labs',
+      '--k',
+      '1',
+      '--format',
+      'csv',
+      '--out',
+      exportDir,
+    ])
     expect(exported.exitCode, JSON.stringify(exported.envelope)).toBe(0)
     custodian = (await new Keystore(resolvePaths({env: hospital.env})).unlock('local', TEST_PASSPHRASE)).wallet as Wallet
     expect(custodian.address).toBe(custodianAddress)
@@ -79,7 +105,7 @@ describe('export verify: the lab, in its own home, checks a research export agai
     await hospital?.cleanup()
   })
 
-  it('a real export verifies in the lab\'s home: signer recovered, checked against its own registry\'s custodian()', async () => {
+  it("a real export verifies in the lab's home: signer recovered, checked against its own registry's custodian()", async () => {
     enter(lab)
     const received = await variant(() => undefined)
     const r = await runJson<VerifyResult>(['export', 'verify', received])
@@ -87,7 +113,12 @@ describe('export verify: the lab, in its own home, checks a research export agai
     const result = r.envelope.result
     expect(result.ok).toBe(true)
     expect(result.signer).toBe(custodianAddress)
-    expect(result.checkedAgainst).toMatchObject({registry: registry, custodian: custodianAddress, custodianFrom: 'registry custodian()', chainId: 31337})
+    expect(result.checkedAgainst).toMatchObject({
+      registry: registry,
+      custodian: custodianAddress,
+      custodianFrom: 'registry custodian()',
+      chainId: 31337,
+    })
     const csvs = readdirSync(received).filter((f) => f.endsWith('.csv'))
     expect(csvs.length).toBeGreaterThan(1)
     expect(result.files.map((f) => f.path)).toEqual(expect.arrayContaining(csvs))
@@ -137,7 +168,11 @@ describe('export verify: the lab, in its own home, checks a research export agai
     })
     const r = await runJson<VerifyResult>(['export', 'verify', dir])
     expect(r.exitCode).toBe(4)
-    expect(r.envelope.result).toMatchObject({code: 'E_MANIFEST_SIGNER', signer: forger.address, manifest: {claimedSigner: custodianAddress}})
+    expect(r.envelope.result).toMatchObject({
+      code: 'E_MANIFEST_SIGNER',
+      signer: forger.address,
+      manifest: {claimedSigner: custodianAddress},
+    })
     expect(r.envelope.result.files).toEqual([])
   })
 
@@ -169,7 +204,12 @@ describe('export verify: the lab, in its own home, checks a research export agai
     enter(lab)
     const dir = await variant(async (d) => {
       const {signature: _s, ...unsigned} = readManifest(d)
-      writeManifest(d, await signManifest({...unsigned, files: [...unsigned.files, {path: '../../etc/passwd', sha256: '0'.repeat(64), rows: 0}]}, (b) => custodian.signMessage(b)))
+      writeManifest(
+        d,
+        await signManifest({...unsigned, files: [...unsigned.files, {path: '../../etc/passwd', sha256: '0'.repeat(64), rows: 0}]}, (b) =>
+          custodian.signMessage(b),
+        ),
+      )
     })
     const r = await runJson<VerifyResult>(['export', 'verify', dir])
     expect(r.exitCode).toBe(4)

@@ -29,7 +29,8 @@ async function lines(path: string): Promise<LineItem[]> {
   return out
 }
 
-const lineBlock = (prefix: string, n: number): string => Array.from({length: n}, (_, i) => `${prefix}-${i}-${'x'.repeat(40)}`).join('\n') + '\n'
+const lineBlock = (prefix: string, n: number): string =>
+  Array.from({length: n}, (_, i) => `${prefix}-${i}-${'x'.repeat(40)}`).join('\n') + '\n'
 
 describe('gzip read member by member', () => {
   it('reads what the gzip CLI wrote (header with a file name) and concatenated members, every trailer checked', async () => {
@@ -58,7 +59,7 @@ describe('gzip read member by member', () => {
     expect(read.walk).toEqual({members: 1})
   })
 
-  it('a damaged second member: the first member\'s lines stand, nothing of the damaged one is used', async () => {
+  it("a damaged second member: the first member's lines stand, nothing of the damaged one is used", async () => {
     const second = gzipSync(lineBlock('b', 3000))
     second[second.length - 6] = (second[second.length - 6] as number) ^ 0xff // CRC
     const path = file('damaged2.gz', Buffer.concat([gzipSync(lineBlock('a', 10)), second]))

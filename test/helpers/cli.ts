@@ -52,7 +52,9 @@ export function useTempHome(extra: NodeJS.ProcessEnv = {}): TestHome {
 }
 
 /** Runs a command in-process through @oclif/test and parses its --json envelope. */
-export async function runJson<R = Record<string, unknown>>(args: string[]): Promise<{envelope: Envelope<R>; exitCode: number; stderr: string}> {
+export async function runJson<R = Record<string, unknown>>(
+  args: string[],
+): Promise<{envelope: Envelope<R>; exitCode: number; stderr: string}> {
   const {stdout, stderr, error} = await runCommand([...args, '--json'], {root: repoRoot})
   const exitCode = (error as {oclif?: {exit?: number}} | undefined)?.oclif?.exit ?? (error ? 1 : 0)
   let envelope: Envelope<R>

@@ -42,7 +42,10 @@ function requireInstalled(): void {
 
 async function rpc<T>(url: string, command: string, args: string[] = [], timeoutMs = 10_000): Promise<T> {
   const query = args.map((a) => `arg=${encodeURIComponent(a)}`).join('&')
-  const response = await fetch(`${url}/api/v0/${command}${query ? `?${query}` : ''}`, {method: 'POST', signal: AbortSignal.timeout(timeoutMs)})
+  const response = await fetch(`${url}/api/v0/${command}${query ? `?${query}` : ''}`, {
+    method: 'POST',
+    signal: AbortSignal.timeout(timeoutMs),
+  })
   const text = await response.text()
   if (!response.ok) throw new Error(`ipfs ${command} -> HTTP ${response.status}: ${text.slice(0, 300)}`)
   return JSON.parse(text) as T
@@ -86,7 +89,15 @@ async function startNode(): Promise<IpfsNode> {
   // Loopback only, every port chosen by the OS, no bootstrap peers, no discovery.
   const configPath = join(repo, 'config')
   const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, Record<string, unknown>> & {Bootstrap: string[]}
-  config.Addresses = {...config.Addresses, Swarm: ['/ip4/127.0.0.1/tcp/0'], API: '/ip4/127.0.0.1/tcp/0', Gateway: '/ip4/127.0.0.1/tcp/0', RPC: '/ip4/127.0.0.1/tcp/0', Announce: [], Delegates: []}
+  config.Addresses = {
+    ...config.Addresses,
+    Swarm: ['/ip4/127.0.0.1/tcp/0'],
+    API: '/ip4/127.0.0.1/tcp/0',
+    Gateway: '/ip4/127.0.0.1/tcp/0',
+    RPC: '/ip4/127.0.0.1/tcp/0',
+    Announce: [],
+    Delegates: [],
+  }
   config.Bootstrap = []
   config.Discovery = {MDNS: {Enabled: false, Interval: 10}, webRTCStar: {Enabled: false}}
   writeFileSync(configPath, JSON.stringify(config, null, 2))

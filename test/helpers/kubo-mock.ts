@@ -56,7 +56,11 @@ export class KuboMock {
     const arg = url.searchParams.get('arg') ?? ''
     switch (endpoint) {
       case 'add': {
-        if (url.searchParams.get('cid-version') !== '1' || url.searchParams.get('raw-leaves') !== 'true' || url.searchParams.get('chunker') !== 'size-262144') {
+        if (
+          url.searchParams.get('cid-version') !== '1' ||
+          url.searchParams.get('raw-leaves') !== 'true' ||
+          url.searchParams.get('chunker') !== 'size-262144'
+        ) {
           throw new Error('medctl must add with cid-version=1, raw-leaves=true, chunker=size-262144')
         }
         const content = filePart(body, req.headers['content-type'] ?? '')

@@ -26,7 +26,10 @@ export class RpcProxy {
   private server?: Server
   private dropsLeft: number
 
-  constructor(private readonly upstream: string, private readonly options: ProxyOptions = {}) {
+  constructor(
+    private readonly upstream: string,
+    private readonly options: ProxyOptions = {},
+  ) {
     this.dropsLeft = options.dropSendResponses ?? 0
   }
 
@@ -59,7 +62,11 @@ export class RpcProxy {
         const width = Number(BigInt(filter.toBlock ?? '0x0') - BigInt(filter.fromBlock ?? '0x0')) + 1
         this.logRanges.push(width)
         if (width > max) {
-          const refused = calls.map((c) => ({jsonrpc: '2.0', id: c.id, error: {code: -32005, message: `query exceeds max block range ${max}`}}))
+          const refused = calls.map((c) => ({
+            jsonrpc: '2.0',
+            id: c.id,
+            error: {code: -32005, message: `query exceeds max block range ${max}`},
+          }))
           res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify(Array.isArray(body) ? refused : refused[0]))
           return
         }

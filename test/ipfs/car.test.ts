@@ -47,7 +47,8 @@ describe('CARv1 writer and reader', () => {
   })
 
   it('varints round-trip and refuse overlong or truncated input', () => {
-    for (const n of [0, 1, 127, 128, 300, 16_384, 2 ** 31, Number.MAX_SAFE_INTEGER]) expect(decodeVarint(encodeVarint(n))).toEqual([n, encodeVarint(n).length])
+    for (const n of [0, 1, 127, 128, 300, 16_384, 2 ** 31, Number.MAX_SAFE_INTEGER])
+      expect(decodeVarint(encodeVarint(n))).toEqual([n, encodeVarint(n).length])
     expect(decodeVarint(Uint8Array.of(0x80))).toBeUndefined()
     expect(() => decodeVarint(Uint8Array.of(0x80, 0x00))).toThrow(/minimally/)
   })
@@ -58,7 +59,11 @@ describe('CARv1 writer and reader', () => {
     const other = await prepareFile(Buffer.from('second root'))
     const blocks = new Map([...prepared.blocks, ...other.blocks].map((b) => [b.cid, b.bytes]))
     const file = join(dir, 'two.car')
-    const written = await writeCarFile(file, [prepared.cid], dagBlocks([prepared.cid, other.cid], async (cid) => blocks.get(cid)))
+    const written = await writeCarFile(
+      file,
+      [prepared.cid],
+      dagBlocks([prepared.cid, other.cid], async (cid) => blocks.get(cid)),
+    )
     expect(written.blocks).toBe(prepared.blocks.length + 1)
     const bytes = readFileSync(file)
     expect(written.bytes).toBe(bytes.length)
@@ -101,7 +106,10 @@ describe('CARv1 writer and reader', () => {
       truncated: bytes.subarray(0, bytes.length - 10),
       headerOnly: bytes.subarray(0, 10),
       junk: Buffer.from('this is not a CAR file at all'),
-      noRoot: encodeCar([prepared.cid], prepared.blocks.filter((b) => b.cid !== prepared.cid)),
+      noRoot: encodeCar(
+        [prepared.cid],
+        prepared.blocks.filter((b) => b.cid !== prepared.cid),
+      ),
       hugeSection: Buffer.concat([bytes.subarray(0, 1 + (bytes[0] as number)), encodeVarint(2 ** 40)]),
     }
     for (const [name, bad] of Object.entries(cases)) {
@@ -168,7 +176,11 @@ describe('CARv1 writer and reader', () => {
     const store = new EmbeddedStore(new Database(':memory:'))
     const {cid} = await store.addStream(pattern(600_000, 11))
     const file = join(dir, 'store.car')
-    await writeCarFile(file, [cid], dagBlocks([cid], (c) => store.getBlock(c)))
+    await writeCarFile(
+      file,
+      [cid],
+      dagBlocks([cid], (c) => store.getBlock(c)),
+    )
     const car = await openCarFile(file)
     try {
       expect(Buffer.from(await readAll(car.cat(cid))).equals(Buffer.from(await readAll(store.cat(cid))))).toBe(true)

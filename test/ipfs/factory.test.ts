@@ -32,7 +32,7 @@ describe('one content store factory over the profile', () => {
     expect(db.prepare('SELECT count(*) AS n FROM blocks').get()).toEqual({n: 1})
   })
 
-  it('kubo: writes go to the node and are pinned there; reads try the home\'s own blocks first, then the node', async () => {
+  it("kubo: writes go to the node and are pinned there; reads try the home's own blocks first, then the node", async () => {
     const db = new Database(':memory:')
     const store = contentStoreFor({store: {type: 'kubo', url: kubo.url}, db: () => db, tuning: {retries: 0}})
     expect(store).toBeInstanceOf(KuboProfileStore)
@@ -60,10 +60,16 @@ describe('one content store factory over the profile', () => {
   it('kubo down: the profile store fails fast with E_STORE_UNAVAILABLE, yet what the home holds still reads', async () => {
     const db = new Database(':memory:')
     const own = await new EmbeddedStore(db).add(Buffer.from('kept at home'))
-    const store = contentStoreFor({store: {type: 'kubo', url: `http://127.0.0.1:${await closedPort()}`}, db: () => db, tuning: {retries: 4, backoffMs: 1000}})
+    const store = contentStoreFor({
+      store: {type: 'kubo', url: `http://127.0.0.1:${await closedPort()}`},
+      db: () => db,
+      tuning: {retries: 4, backoffMs: 1000},
+    })
     const started = Date.now()
     await expect(store.add(Buffer.from('x'))).rejects.toMatchObject({code: 'E_STORE_UNAVAILABLE', exitCode: 1})
-    await expect(readAll(store.cat('bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e'))).rejects.toMatchObject({code: 'E_STORE_UNAVAILABLE'})
+    await expect(readAll(store.cat('bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e'))).rejects.toMatchObject({
+      code: 'E_STORE_UNAVAILABLE',
+    })
     expect(Date.now() - started).toBeLessThan(1000)
     expect((await readAll(store.cat(own.cid))).toString()).toBe('kept at home')
   })

@@ -47,7 +47,7 @@ describe('streaming put and read of multi-block content: embedded store and Kubo
     kubo.blocks.set(leaf, genuine)
   })
 
-  it('kubo profile: addStream keeps the home\'s own copy, replicates it to the node under the same CID and pins it', async () => {
+  it("kubo profile: addStream keeps the home's own copy, replicates it to the node under the same CID and pins it", async () => {
     const db = new Database(':memory:')
     const store = contentStoreFor({store: {type: 'kubo', url: kubo.url}, db: () => db, tuning: {retries: 0}}) as KuboProfileStore
     const added = await store.addStream(() => chunks())

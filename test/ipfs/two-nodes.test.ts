@@ -23,13 +23,16 @@ const KNOWN_MULTI_CHUNK_CID = 'bafybeifb22ir4mdaxco5sjblis76lkcqujcorhytmfusmay5
 async function localRefs(url: string): Promise<string[]> {
   const response = await fetch(`${url}/api/v0/refs/local`, {method: 'POST', signal: AbortSignal.timeout(10_000)})
   expect(response.ok).toBe(true)
-  return (await response.text()).split('\n').filter(Boolean).map((line) => multihash((JSON.parse(line) as {Ref: string}).Ref))
+  return (await response.text())
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => multihash((JSON.parse(line) as {Ref: string}).Ref))
 }
 
 const multihash = (cid: string) => Buffer.from(CID.parse(cid).multihash.bytes).toString('hex')
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
-describe('two real IPFS nodes (js-ipfs, Kubo RPC API) on loopback, through medctl\'s Kubo store', () => {
+describe("two real IPFS nodes (js-ipfs, Kubo RPC API) on loopback, through medctl's Kubo store", () => {
   let net: IpfsNet
   beforeAll(async () => {
     net = await startIpfsNet(2)
@@ -38,7 +41,7 @@ describe('two real IPFS nodes (js-ipfs, Kubo RPC API) on loopback, through medct
     await net?.stop()
   })
 
-  it('a multi-chunk file added on node A is fetched by CID from node B (bitswap); its CID is the embedded store\'s and the known answer', async () => {
+  it("a multi-chunk file added on node A is fetched by CID from node B (bitswap); its CID is the embedded store's and the known answer", async () => {
     const data = pattern(1024 * 1024 + 17)
     expect(data.length).toBeGreaterThan(4 * CHUNK_SIZE)
     const [a, b] = net.nodes

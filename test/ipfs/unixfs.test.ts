@@ -66,7 +66,8 @@ describe('known answer: the CID of a multi-chunk file (CIDv1, raw leaves, 256 Ki
   }
   const field = (number: number, wire: number): number[] => varint((number << 3) | wire)
   const bytesField = (number: number, bytes: Uint8Array | number[]): number[] => [...field(number, 2), ...varint(bytes.length), ...bytes]
-  const cidV1 = (codec: number, bytes: Uint8Array): Uint8Array => Uint8Array.from([0x01, ...varint(codec), 0x12, 0x20, ...createHash('sha256').update(bytes).digest()])
+  const cidV1 = (codec: number, bytes: Uint8Array): Uint8Array =>
+    Uint8Array.from([0x01, ...varint(codec), 0x12, 0x20, ...createHash('sha256').update(bytes).digest()])
   const base32 = (bytes: Uint8Array): string => {
     const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
     let bits = 0
@@ -87,8 +88,16 @@ describe('known answer: the CID of a multi-chunk file (CIDv1, raw leaves, 256 Ki
   function handMadeCid(data: Uint8Array): string {
     const chunks: Uint8Array[] = []
     for (let i = 0; i < data.length; i += 262_144) chunks.push(data.subarray(i, i + 262_144))
-    const links = chunks.flatMap((chunk) => bytesField(2, [...bytesField(1, cidV1(0x55, chunk)), ...bytesField(2, []), ...field(3, 0), ...varint(chunk.length)]))
-    const unixfs = [...field(1, 0), 2, ...field(3, 0), ...varint(data.length), ...chunks.flatMap((c) => [...field(4, 0), ...varint(c.length)])]
+    const links = chunks.flatMap((chunk) =>
+      bytesField(2, [...bytesField(1, cidV1(0x55, chunk)), ...bytesField(2, []), ...field(3, 0), ...varint(chunk.length)]),
+    )
+    const unixfs = [
+      ...field(1, 0),
+      2,
+      ...field(3, 0),
+      ...varint(data.length),
+      ...chunks.flatMap((c) => [...field(4, 0), ...varint(c.length)]),
+    ]
     const node = Uint8Array.from([...links, ...bytesField(1, unixfs)])
     return base32(cidV1(0x70, node))
   }

@@ -35,7 +35,9 @@ describe('attachFile: a file that changes while it is attached is refused, and n
       writeSync(fd, randomBytes(4096), 0, 4096, 3 * 1024 * 1024)
       closeSync(fd)
     }
-    await expect(attachFile({db, custodian, file, patient: PATIENT, dataClass: 'imaging', onProgress})).rejects.toMatchObject({code: 'E_FILE_CHANGED'})
+    await expect(attachFile({db, custodian, file, patient: PATIENT, dataClass: 'imaging', onProgress})).rejects.toMatchObject({
+      code: 'E_FILE_CHANGED',
+    })
     expect(touched).toBe(true)
     expect(index.objects({attachments: 'include'})).toEqual([])
     const done = await attachFile({db, custodian, file, patient: PATIENT, dataClass: 'imaging'})

@@ -15,7 +15,9 @@ describe('records attach killed mid-stream (kill -9) resumes to one attachment',
     t = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-attach-kill-'))
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
+    ).toBe(0)
   }, 180_000)
   afterAll(async () => {
     await t.cleanup()
@@ -38,12 +40,39 @@ describe('records attach killed mid-stream (kill -9) resumes to one attachment',
     await exited
     const listed = await runJson<{patients: Array<{classes: string[]}>}>(['records', 'list', '--patient', P])
     expect(listed.envelope.result.patients[0]?.classes).not.toContain('imaging')
-    const again = await runJson<{created: boolean; documentReference: string}>(['records', 'attach', file, '--patient', P, '--class', 'imaging', '--no-anchor'])
+    const again = await runJson<{created: boolean; documentReference: string}>([
+      'records',
+      'attach',
+      file,
+      '--patient',
+      P,
+      '--class',
+      'imaging',
+      '--no-anchor',
+    ])
     expect(again.exitCode, JSON.stringify(again.envelope)).toBe(0)
     expect(again.envelope.result.created).toBe(true)
-    const third = await runJson<{created: boolean; documentReference: string}>(['records', 'attach', file, '--patient', P, '--class', 'imaging', '--no-anchor'])
+    const third = await runJson<{created: boolean; documentReference: string}>([
+      'records',
+      'attach',
+      file,
+      '--patient',
+      P,
+      '--class',
+      'imaging',
+      '--no-anchor',
+    ])
     expect(third.envelope.result).toMatchObject({created: false, documentReference: again.envelope.result.documentReference})
-    const shown = await runJson<{resources: number}>(['records', 'show', '--patient', P, '--classes', 'imaging', '--out', join(work, 'imaging.json')])
+    const shown = await runJson<{resources: number}>([
+      'records',
+      'show',
+      '--patient',
+      P,
+      '--classes',
+      'imaging',
+      '--out',
+      join(work, 'imaging.json'),
+    ])
     expect(shown.envelope.result.resources).toBe(1)
     expect((await runJson(['audit', 'verify', '--offline'])).exitCode).toBe(0)
   }, 240_000)

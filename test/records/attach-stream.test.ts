@@ -47,8 +47,13 @@ describe('streamed age encryption into the store, and the checked write of an at
     expect(await writeAttachment(store, cid, key.identity, info, good)).toBe(SIZE)
     expect(readFileSync(good).equals(content)).toBe(true)
     const bad = join(dir, 'bad.zip')
-    await expect(writeAttachment(store, cid, key.identity, {...info, sha256: '0'.repeat(64)}, bad)).rejects.toMatchObject({code: 'E_ATTACHMENT_MISMATCH', exitCode: 4})
-    await expect(writeAttachment(store, cid, key.identity, {...info, size: SIZE + 1}, bad)).rejects.toMatchObject({code: 'E_ATTACHMENT_MISMATCH'})
+    await expect(writeAttachment(store, cid, key.identity, {...info, sha256: '0'.repeat(64)}, bad)).rejects.toMatchObject({
+      code: 'E_ATTACHMENT_MISMATCH',
+      exitCode: 4,
+    })
+    await expect(writeAttachment(store, cid, key.identity, {...info, size: SIZE + 1}, bad)).rejects.toMatchObject({
+      code: 'E_ATTACHMENT_MISMATCH',
+    })
     expect(existsSync(bad)).toBe(false)
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([])
   })

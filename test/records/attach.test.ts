@@ -38,7 +38,12 @@ interface FetchResult {
 }
 
 function storeCat(t: TestHome, cid: string): {status: number | null; stdout: Buffer} {
-  const r = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {cwd: repoRoot, env: {...process.env, ...t.env}, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024})
+  const r = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {
+    cwd: repoRoot,
+    env: {...process.env, ...t.env},
+    encoding: 'buffer',
+    maxBuffer: 64 * 1024 * 1024,
+  })
   return {status: r.status, stdout: r.stdout}
 }
 
@@ -62,14 +67,15 @@ async function keysReachableFrom(database: string, identity: string): Promise<st
   try {
     for (const {name} of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{name: string}>) {
       for (const row of db.prepare(`SELECT * FROM "${name}"`).all() as Array<Record<string, unknown>>) {
-        for (const v of Object.values(row)) if (Buffer.isBuffer(v) && v.subarray(0, 21).toString('latin1') === 'age-encryption.org/v1') blobs.push(v)
+        for (const v of Object.values(row))
+          if (Buffer.isBuffer(v) && v.subarray(0, 21).toString('latin1') === 'age-encryption.org/v1') blobs.push(v)
       }
     }
   } finally {
     db.close()
   }
   const ids = new Set([identity])
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false
     for (const blob of blobs) {
       for (const id of [...ids]) {
@@ -106,8 +112,11 @@ describe('records attach: a large file streamed through age into the store, link
     file = join(work, 'quixote-brain-mri.zip')
     writeFileSync(file, content)
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode).toBe(0)
-    custodianIdentity = parseEnvelope<{ageIdentity: string}>(runBin(['keys', 'export', '--yes', '--json'], {env: t.env}).stdout).result.ageIdentity
+    expect(
+      (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
+    ).toBe(0)
+    custodianIdentity = parseEnvelope<{ageIdentity: string}>(runBin(['keys', 'export', '--yes', '--json'], {env: t.env}).stdout).result
+      .ageIdentity
   }, 180_000)
   afterAll(async () => {
     await t.cleanup()
@@ -118,7 +127,13 @@ describe('records attach: a large file streamed through age into the store, link
     const r = await runJson<AttachResult>(['records', 'attach', file, '--patient', P, '--class', 'imaging'])
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     attached = r.envelope.result
-    expect(attached).toMatchObject({class: 'imaging', size: SIZE, contentType: 'application/zip', created: true, sha256: createHash('sha256').update(content).digest('hex')})
+    expect(attached).toMatchObject({
+      class: 'imaging',
+      size: SIZE,
+      contentType: 'application/zip',
+      created: true,
+      sha256: createHash('sha256').update(content).digest('hex'),
+    })
     expect(CID.parse(attached.cid).code).toBe(DAG_PB)
     const cat = storeCat(t, attached.cid)
     expect(cat.status).toBe(0)
@@ -139,14 +154,23 @@ describe('records attach: a large file streamed through age into the store, link
     expect(plain?.equals(content)).toBe(true)
   })
 
-  it('the DocumentReference is in the patient\'s record under the chosen class, valid FHIR R4, with SHA-1, SHA-256, size and CID', async () => {
+  it("the DocumentReference is in the patient's record under the chosen class, valid FHIR R4, with SHA-1, SHA-256, size and CID", async () => {
     const out = join(work, 'show.json')
     const shown = await runJson(['records', 'show', '--patient', P, '--classes', 'imaging', '--out', out])
     expect(shown.exitCode, JSON.stringify(shown.envelope)).toBe(0)
     const bundle = JSON.parse(readFileSync(out, 'utf8')) as {entry: Array<{resource: FhirResource}>}
     const docs = bundle.entry.map((e) => e.resource).filter((r) => r.resourceType === 'DocumentReference')
     expect(docs.map((d) => d.id)).toEqual([attached.documentReference])
-    const doc = docs[0] as FhirResource & {content: Array<{attachment: {hash: string; size: number; contentType: string; extension: Array<{url: string; valueString?: string; valueDecimal?: number}>}}>}
+    const doc = docs[0] as FhirResource & {
+      content: Array<{
+        attachment: {
+          hash: string
+          size: number
+          contentType: string
+          extension: Array<{url: string; valueString?: string; valueDecimal?: number}>
+        }
+      }>
+    }
     expect(validateFhir(doc)).toBeUndefined()
     const a = doc.content[0]?.attachment
     expect(a?.hash).toBe(createHash('sha1').update(content).digest('base64'))
@@ -159,11 +183,18 @@ describe('records attach: a large file streamed through age into the store, link
   })
 
   it('is idempotent: the same file again stores nothing and returns the same DocumentReference', async () => {
-    const before = (await runJson<{patients: Array<{objects: unknown[]}>}>(['records', 'list', '--patient', P])).envelope.result.patients[0]?.objects.length
+    const before = (await runJson<{patients: Array<{objects: unknown[]}>}>(['records', 'list', '--patient', P])).envelope.result.patients[0]
+      ?.objects.length
     const again = await runJson<AttachResult>(['records', 'attach', file, '--patient', P, '--class', 'imaging'])
     expect(again.exitCode).toBe(0)
-    expect(again.envelope.result).toMatchObject({created: false, documentReference: attached.documentReference, cid: attached.cid, recordCid: attached.recordCid})
-    const after = (await runJson<{patients: Array<{objects: unknown[]}>}>(['records', 'list', '--patient', P])).envelope.result.patients[0]?.objects.length
+    expect(again.envelope.result).toMatchObject({
+      created: false,
+      documentReference: attached.documentReference,
+      cid: attached.cid,
+      recordCid: attached.recordCid,
+    })
+    const after = (await runJson<{patients: Array<{objects: unknown[]}>}>(['records', 'list', '--patient', P])).envelope.result.patients[0]
+      ?.objects.length
     expect(after).toBe(before)
     const out = join(work, 'show-again.json')
     expect((await runJson(['records', 'show', '--patient', P, '--classes', 'imaging', '--out', out])).exitCode).toBe(0)
@@ -181,7 +212,9 @@ describe('records attach: a large file streamed through age into the store, link
   })
 
   it('is audited (intent, written, existing) with CIDs and class, never the file name, and the log verifies', async () => {
-    const audit = await runJson<{entries: Array<{type: string; subject?: string; cids?: string[]; classes?: string[]; detail?: {kind?: string; phase?: string}}>}>(['audit', 'show'])
+    const audit = await runJson<{
+      entries: Array<{type: string; subject?: string; cids?: string[]; classes?: string[]; detail?: {kind?: string; phase?: string}}>
+    }>(['audit', 'show'])
     const entries = audit.envelope.result.entries.filter((e) => e.detail?.kind === 'attach')
     expect(entries.map((e) => e.detail?.phase)).toEqual(['intent', 'written', 'existing'])
     expect(entries[1]?.cids).toEqual([attached.cid, attached.recordCid])
@@ -200,10 +233,34 @@ describe('records attach: a large file streamed through age into the store, link
     let car: string
     beforeAll(async () => {
       expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
-      const granted = await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'imaging', '--until', '30d'])
+      const granted = await runJson([
+        'consent',
+        'grant',
+        '--patient',
+        P,
+        '--grantee',
+        'clinic',
+        '--purpose',
+        'TREAT',
+        '--classes',
+        'imaging',
+        '--until',
+        '30d',
+      ])
       expect(granted.exitCode, JSON.stringify(granted.envelope)).toBe(0)
       car = join(work, 'pkg.car')
-      const shared = await runJson<{classes: string[]; objects: number; attachments: number}>(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--out', car])
+      const shared = await runJson<{classes: string[]; objects: number; attachments: number}>([
+        'records',
+        'share',
+        '--patient',
+        P,
+        '--to',
+        'clinic',
+        '--purpose',
+        'TREAT',
+        '--out',
+        car,
+      ])
       expect(shared.exitCode, JSON.stringify(shared.envelope)).toBe(0)
       expect(shared.envelope.result).toMatchObject({classes: ['imaging'], objects: 2, attachments: 1})
     }, 120_000)
@@ -213,7 +270,17 @@ describe('records attach: a large file streamed through age into the store, link
       mkdirSync(dir)
       const r = await runJson<FetchResult>(['records', 'fetch', car, '--out', join(dir, 'bundle.json'), '--profile', 'clinic'])
       expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
-      expect(r.envelope.result.attachments).toEqual([{documentReference: attached.documentReference, class: 'imaging', cid: attached.cid, file: join(dir, 'quixote-brain-mri.zip'), bytes: SIZE, sha256: attached.sha256, contentType: 'application/zip'}])
+      expect(r.envelope.result.attachments).toEqual([
+        {
+          documentReference: attached.documentReference,
+          class: 'imaging',
+          cid: attached.cid,
+          file: join(dir, 'quixote-brain-mri.zip'),
+          bytes: SIZE,
+          sha256: attached.sha256,
+          contentType: 'application/zip',
+        },
+      ])
       expect(readFileSync(join(dir, 'quixote-brain-mri.zip')).equals(content)).toBe(true)
       const bundle = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as {entry: Array<{resource: FhirResource}>}
       expect(bundle.entry.map((e) => e.resource.id)).toContain(attached.documentReference)
@@ -224,7 +291,17 @@ describe('records attach: a large file streamed through age into the store, link
       expect(shared.exitCode).toBe(0)
       const dir = join(work, 'from-store')
       mkdirSync(dir)
-      const r = await runJson<FetchResult>(['records', 'fetch', shared.envelope.result.packageCid, '--out', join(work, 'store-bundle.json'), '--attachments', dir, '--profile', 'clinic'])
+      const r = await runJson<FetchResult>([
+        'records',
+        'fetch',
+        shared.envelope.result.packageCid,
+        '--out',
+        join(work, 'store-bundle.json'),
+        '--attachments',
+        dir,
+        '--profile',
+        'clinic',
+      ])
       expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
       expect(readFileSync(join(dir, 'quixote-brain-mri.zip')).equals(content)).toBe(true)
     })
@@ -244,7 +321,7 @@ describe('records attach: a large file streamed through age into the store, link
     })
   })
 
-  it('records upload replicates the attachment to a Kubo node (streamed from the home\'s blocks) and pins it', async () => {
+  it("records upload replicates the attachment to a Kubo node (streamed from the home's blocks) and pins it", async () => {
     const kubo = new KuboMock()
     await kubo.start()
     try {

@@ -23,7 +23,12 @@ interface Case {
 }
 
 /** What every import of a bad input must show, whatever the input. */
-async function expectSurvived(vault: Vault, result: ImportResult, expected: {codes: string[]; imported: number}, names: string[]): Promise<void> {
+async function expectSurvived(
+  vault: Vault,
+  result: ImportResult,
+  expected: {codes: string[]; imported: number},
+  names: string[],
+): Promise<void> {
   const lines = vault.reportLines()
   const codes = [...new Set(lines.map((l) => l.code))].sort()
   expect(codes, JSON.stringify(lines.slice(0, 5))).toEqual([...new Set(expected.codes)].sort())
@@ -72,7 +77,8 @@ describe('bad-input corpus (test/fixtures/bad/records): every kind rejected with
         const mapping = c.mapping ? loadCsvMapping(join(corpus, c.mapping)) : undefined
         const result = await vault.import(sources, {...(mapping ? {mapping} : {}), ...c.options})
         await expectSurvived(vault, result, c, sources)
-        if (c.codes.length > 0) expect(result.rejectedFiles.map((f) => f.path)).toEqual(expect.arrayContaining([join(corpus, c.files[0] as string)]))
+        if (c.codes.length > 0)
+          expect(result.rejectedFiles.map((f) => f.path)).toEqual(expect.arrayContaining([join(corpus, c.files[0] as string)]))
       } finally {
         vault.cleanup()
       }
@@ -90,7 +96,11 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
   /** A case directory holding the files `make` writes, imported in one run. */
-  async function runCase(make: (at: string) => string[], expected: {codes: string[]; imported: number}, options: Partial<ImportOptions> = {}): Promise<{vault: Vault; result: ImportResult}> {
+  async function runCase(
+    make: (at: string) => string[],
+    expected: {codes: string[]; imported: number},
+    options: Partial<ImportOptions> = {},
+  ): Promise<{vault: Vault; result: ImportResult}> {
     const at = join(dir, `case-${++counter}`)
     mkdirSync(at)
     const sources = make(at)
@@ -104,7 +114,8 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     }
   }
 
-  const ndjson = (...lines: Array<string | Buffer>): Buffer => Buffer.concat(lines.map((l) => Buffer.concat([Buffer.isBuffer(l) ? l : Buffer.from(l), Buffer.from('\n')])))
+  const ndjson = (...lines: Array<string | Buffer>): Buffer =>
+    Buffer.concat(lines.map((l) => Buffer.concat([Buffer.isBuffer(l) ? l : Buffer.from(l), Buffer.from('\n')])))
 
   it('a 0-byte .ndjson.gz: E_EMPTY_INPUT, the other file imports', async () => {
     await runCase(
@@ -132,7 +143,9 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     const {result} = await runCase(
       (at) => {
         const n = neighbours('gzt')
-        const filler = Array.from({length: 3000}, (_, i) => JSON.stringify({...n.observation, id: `f-${i}`, note: [{text: randomBytes(24).toString('hex')}]}))
+        const filler = Array.from({length: 3000}, (_, i) =>
+          JSON.stringify({...n.observation, id: `f-${i}`, note: [{text: randomBytes(24).toString('hex')}]}),
+        )
         const gz = gzipSync(ndjson(...n.lines, ...filler))
         writeFileSync(join(at, 'cut.ndjson.gz'), gz.subarray(0, Math.floor(gz.length * 0.6)))
         return [join(at, 'cut.ndjson.gz')]
@@ -147,7 +160,9 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const n = neighbours('gzc')
-        const filler = Array.from({length: 3000}, (_, i) => JSON.stringify({...n.observation, id: `f-${i}`, note: [{text: randomBytes(24).toString('hex')}]}))
+        const filler = Array.from({length: 3000}, (_, i) =>
+          JSON.stringify({...n.observation, id: `f-${i}`, note: [{text: randomBytes(24).toString('hex')}]}),
+        )
         const gz = gzipSync(ndjson(...n.lines, ...filler))
         for (let i = Math.floor(gz.length / 2); i < Math.floor(gz.length / 2) + 64; i++) gz[i] = (gz[i] as number) ^ 0xa5
         writeFileSync(join(at, 'bad.ndjson.gz'), gz)
@@ -171,10 +186,13 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     )
   })
 
-  it('a .ndjson.gz with junk after the gzip member: the member\'s lines import (its CRC checked), the junk is E_GZIP_TRAILING_DATA, the other file imports', async () => {
+  it("a .ndjson.gz with junk after the gzip member: the member's lines import (its CRC checked), the junk is E_GZIP_TRAILING_DATA, the other file imports", async () => {
     await runCase(
       (at) => {
-        writeFileSync(join(at, 'tail.ndjson.gz'), Buffer.concat([gzipSync(ndjson(...neighbours('gzg').lines)), Buffer.from('this is not gzip')]))
+        writeFileSync(
+          join(at, 'tail.ndjson.gz'),
+          Buffer.concat([gzipSync(ndjson(...neighbours('gzg').lines)), Buffer.from('this is not gzip')]),
+        )
         writeFileSync(join(at, 'ok.ndjson'), ndjson(...neighbours('gzg2').lines))
         return [join(at, 'tail.ndjson.gz'), join(at, 'ok.ndjson')]
       },
@@ -186,7 +204,10 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const n = neighbours('gzm')
-        writeFileSync(join(at, 'multi.ndjson.gz'), Buffer.concat([gzipSync(ndjson(n.lines[0] as string)), gzipSync(ndjson(n.lines[1] as string))]))
+        writeFileSync(
+          join(at, 'multi.ndjson.gz'),
+          Buffer.concat([gzipSync(ndjson(n.lines[0] as string)), gzipSync(ndjson(n.lines[1] as string))]),
+        )
         return [join(at, 'multi.ndjson.gz')]
       },
       {codes: [], imported: 2},
@@ -209,7 +230,10 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
   it('a last line longer than the cap without a final newline: E_LINE_TOO_LONG', async () => {
     await runCase(
       (at) => {
-        writeFileSync(join(at, 'long-tail.ndjson'), Buffer.concat([ndjson(...neighbours('longt').lines), Buffer.alloc(2 * 1024 * 1024, 0x61)]))
+        writeFileSync(
+          join(at, 'long-tail.ndjson'),
+          Buffer.concat([ndjson(...neighbours('longt').lines), Buffer.alloc(2 * 1024 * 1024, 0x61)]),
+        )
         return [join(at, 'long-tail.ndjson')]
       },
       {codes: ['E_LINE_TOO_LONG'], imported: 2},
@@ -220,7 +244,14 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
   it('a whole-JSON file over the size cap: E_FILE_TOO_LARGE', async () => {
     await runCase(
       (at) => {
-        writeFileSync(join(at, 'big.json'), JSON.stringify({resourceType: 'Bundle', type: 'collection', entry: [{resource: {resourceType: 'Basic', code: {text: 'y'.repeat(2 * 1024 * 1024)}}}]}))
+        writeFileSync(
+          join(at, 'big.json'),
+          JSON.stringify({
+            resourceType: 'Bundle',
+            type: 'collection',
+            entry: [{resource: {resourceType: 'Basic', code: {text: 'y'.repeat(2 * 1024 * 1024)}}}],
+          }),
+        )
         writeFileSync(join(at, 'ok.ndjson'), ndjson(...neighbours('bigj').lines))
         return [join(at, 'big.json'), join(at, 'ok.ndjson')]
       },
@@ -233,7 +264,11 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const n = neighbours('utf')
-        const bad = Buffer.concat([Buffer.from('{"resourceType":"Patient","id":"p-utf-2","identifier":[{"system":"http://hospital.example/mrn","value":"MRN-'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')])
+        const bad = Buffer.concat([
+          Buffer.from('{"resourceType":"Patient","id":"p-utf-2","identifier":[{"system":"http://hospital.example/mrn","value":"MRN-'),
+          Buffer.from([0xc3, 0x28]),
+          Buffer.from('"}]}'),
+        ])
         writeFileSync(join(at, 'utf.ndjson'), ndjson(n.lines[0] as string, bad, n.lines[1] as string))
         return [join(at, 'utf.ndjson')]
       },
@@ -245,8 +280,16 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const n = neighbours('utf2')
-        const overlong = Buffer.concat([Buffer.from('{"resourceType":"Basic","id":"b1","code":{"text":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}}')])
-        const cesu = Buffer.concat([Buffer.from('{"resourceType":"Basic","id":"b2","code":{"text":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}}')])
+        const overlong = Buffer.concat([
+          Buffer.from('{"resourceType":"Basic","id":"b1","code":{"text":"'),
+          Buffer.from([0xc0, 0xaf]),
+          Buffer.from('"}}'),
+        ])
+        const cesu = Buffer.concat([
+          Buffer.from('{"resourceType":"Basic","id":"b2","code":{"text":"'),
+          Buffer.from([0xed, 0xa0, 0x80]),
+          Buffer.from('"}}'),
+        ])
         writeFileSync(join(at, 'utf2.ndjson'), ndjson(n.lines[0] as string, overlong, cesu, n.lines[1] as string))
         return [join(at, 'utf2.ndjson')]
       },
@@ -257,7 +300,10 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
   it('invalid UTF-8 in a whole JSON file: E_INVALID_UTF8', async () => {
     await runCase(
       (at) => {
-        writeFileSync(join(at, 'bad.json'), Buffer.concat([Buffer.from('{"resourceType":"Basic","id":"b3","code":{"text":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]))
+        writeFileSync(
+          join(at, 'bad.json'),
+          Buffer.concat([Buffer.from('{"resourceType":"Basic","id":"b3","code":{"text":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]),
+        )
         writeFileSync(join(at, 'ok.ndjson'), ndjson(...neighbours('utfj').lines))
         return [join(at, 'bad.json'), join(at, 'ok.ndjson')]
       },
@@ -269,7 +315,12 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const header = 'mrn,last_name,first_name,dob,sex,zip,visit_date,hba1c,dx_code,dx_name,rx_code,rx_name'
-        const row = (mrn: string, name: Buffer | string = 'Pedro') => Buffer.concat([Buffer.from(`${mrn},Rocinante,`), Buffer.isBuffer(name) ? name : Buffer.from(name), Buffer.from(',1961-02-03,M,02139,2023-05-01,6.1,,,,')])
+        const row = (mrn: string, name: Buffer | string = 'Pedro') =>
+          Buffer.concat([
+            Buffer.from(`${mrn},Rocinante,`),
+            Buffer.isBuffer(name) ? name : Buffer.from(name),
+            Buffer.from(',1961-02-03,M,02139,2023-05-01,6.1,,,,'),
+          ])
         writeFileSync(join(at, 'utf.csv'), ndjson(header, row('U-1'), row('U-2', Buffer.from([0x50, 0xe9, 0x64])), row('U-3')))
         return [join(at, 'utf.csv')]
       },
@@ -282,7 +333,15 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const header = 'mrn,last_name,first_name,dob,sex,zip,visit_date,hba1c,dx_code,dx_name,rx_code,rx_name'
-        writeFileSync(join(at, 'long.csv'), ndjson(header, 'L-1,Rocinante,Pedro,1961-02-03,M,02139,2023-05-01,6.1,,,,', `L-2,${'R'.repeat(300_000)},Pedro,1961-02-03,M,02139,2023-05-01,6.1,,,,`, 'L-3,Rocinante,Pedro,1961-02-03,M,02139,2023-05-01,6.1,,,,'))
+        writeFileSync(
+          join(at, 'long.csv'),
+          ndjson(
+            header,
+            'L-1,Rocinante,Pedro,1961-02-03,M,02139,2023-05-01,6.1,,,,',
+            `L-2,${'R'.repeat(300_000)},Pedro,1961-02-03,M,02139,2023-05-01,6.1,,,,`,
+            'L-3,Rocinante,Pedro,1961-02-03,M,02139,2023-05-01,6.1,,,,',
+          ),
+        )
         return [join(at, 'long.csv')]
       },
       {codes: ['E_LINE_TOO_LONG'], imported: 4},
@@ -294,7 +353,10 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const n = neighbours('nul')
-        writeFileSync(join(at, 'nul.ndjson'), ndjson(n.lines[0] as string, Buffer.from([0x7b, 0x00, 0x00, 0x01, 0x7d]), n.lines[1] as string))
+        writeFileSync(
+          join(at, 'nul.ndjson'),
+          ndjson(n.lines[0] as string, Buffer.from([0x7b, 0x00, 0x00, 0x01, 0x7d]), n.lines[1] as string),
+        )
         return [join(at, 'nul.ndjson')]
       },
       {codes: ['E_BINARY_INPUT'], imported: 2},
@@ -317,7 +379,14 @@ describe('bad-input corpus, generated at run time (binary, gzip, huge, links)', 
     await runCase(
       (at) => {
         const n = neighbours('deep')
-        writeFileSync(join(at, 'deep.ndjson'), ndjson(n.lines[0] as string, `{"resourceType":"Basic","code":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`, n.lines[1] as string))
+        writeFileSync(
+          join(at, 'deep.ndjson'),
+          ndjson(
+            n.lines[0] as string,
+            `{"resourceType":"Basic","code":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`,
+            n.lines[1] as string,
+          ),
+        )
         return [join(at, 'deep.ndjson')]
       },
       {codes: ['E_TOO_DEEP'], imported: 2},

@@ -16,7 +16,9 @@ interface ImportResult {
   dryRun: boolean
 }
 
-function reportLines(path: string): Array<{file: string; line?: number; entry?: number; code: string; message: string; resourceType?: string; id?: string}> {
+function reportLines(
+  path: string,
+): Array<{file: string; line?: number; entry?: number; code: string; message: string; resourceType?: string; id?: string}> {
   return readFileSync(path, 'utf8')
     .trim()
     .split('\n')
@@ -54,7 +56,11 @@ describe('records import: bad input gets a code and a location, its neighbours s
     const byLine = new Map(reportLines(report).map((l) => [l.line, l]))
     expect(byLine.get(3)?.code).toBe('E_INVALID_JSON')
     expect(byLine.get(4)?.code).toBe('E_UNKNOWN_RESOURCE_TYPE')
-    expect(byLine.get(5)).toMatchObject({code: 'E_INVALID_PRIMITIVE', resourceType: 'Patient', id: expect.stringMatching(/^id:[0-9a-f]{16}$/)})
+    expect(byLine.get(5)).toMatchObject({
+      code: 'E_INVALID_PRIMITIVE',
+      resourceType: 'Patient',
+      id: expect.stringMatching(/^id:[0-9a-f]{16}$/),
+    })
     expect(byLine.get(5)?.message).toMatch(/birthDate|active/)
     expect(byLine.get(6)).toMatchObject({code: 'E_DANGLING_REFERENCE', resourceType: 'Condition'})
     expect(byLine.get(6)?.message).toContain('subject')
@@ -65,7 +71,9 @@ describe('records import: bad input gets a code and a location, its neighbours s
     const ref = reportLines(report)[0]?.file
     for (const line of byLine.values()) expect(line.file).toBe(ref)
     expect(ref).toMatch(/^file:[0-9a-f]{16}$/)
-    expect((r as ImportResult & {rejectedFiles: unknown[]}).rejectedFiles).toEqual([{ref, path: join(fixtures, 'mixed.ndjson'), rejected: 7}])
+    expect((r as ImportResult & {rejectedFiles: unknown[]}).rejectedFiles).toEqual([
+      {ref, path: join(fixtures, 'mixed.ndjson'), rejected: 7},
+    ])
     const text = readFileSync(report, 'utf8')
     for (const value of ['mixed', 'p2', 'broken', 'Nonsense', 'yesterday', 'dead', 'MRN-']) expect(text).not.toContain(value)
   })
@@ -95,13 +103,28 @@ describe('records import: bad input gets a code and a location, its neighbours s
   })
 
   it('CSV with a mapping: rows become Patient, Observation, Condition, MedicationStatement; a row without an MRN is rejected', async () => {
-    const {envelope, exitCode} = await runJson<ImportResult>(['records', 'import', join(fixtures, 'legacy.csv'), '--mapping', join(fixtures, 'legacy-mapping.json')])
+    const {envelope, exitCode} = await runJson<ImportResult>([
+      'records',
+      'import',
+      join(fixtures, 'legacy.csv'),
+      '--mapping',
+      join(fixtures, 'legacy-mapping.json'),
+    ])
     expect(exitCode).toBe(3)
     expect(envelope.result).toMatchObject({imported: 6, rejected: 1, patients: 2})
     expect(reportLines(envelope.result.report as string)[0]).toMatchObject({line: 4, code: 'E_CSV_ROW'})
-    const shown = await runJson<{resources: number}>(['records', 'show', '--patient', 'http://legacy.example/mrn|A-100', '--out', join(t.home, 'a100.json')])
+    const shown = await runJson<{resources: number}>([
+      'records',
+      'show',
+      '--patient',
+      'http://legacy.example/mrn|A-100',
+      '--out',
+      join(t.home, 'a100.json'),
+    ])
     expect(shown.envelope.result.resources).toBe(4)
-    const types = (JSON.parse(readFileSync(join(t.home, 'a100.json'), 'utf8')) as {entry: Array<{resource: {resourceType: string}}>}).entry.map((e) => e.resource.resourceType).sort()
+    const types = (JSON.parse(readFileSync(join(t.home, 'a100.json'), 'utf8')) as {entry: Array<{resource: {resourceType: string}}>}).entry
+      .map((e) => e.resource.resourceType)
+      .sort()
     expect(types).toEqual(['Condition', 'MedicationStatement', 'Observation', 'Patient'])
   })
 
@@ -109,10 +132,20 @@ describe('records import: bad input gets a code and a location, its neighbours s
     const dir = join(t.home, 'in')
     mkdirSync(dir, {recursive: true})
     const file = join(dir, 'Carolee951_Sanford861.ndjson')
-    const p = JSON.parse(readFileSync(join(fixtures, 'mixed.ndjson'), 'utf8').split('\n')[0] as string) as {id: string; identifier: Array<{value: string}>; name: Array<{family: string}>}
+    const p = JSON.parse(readFileSync(join(fixtures, 'mixed.ndjson'), 'utf8').split('\n')[0] as string) as {
+      id: string
+      identifier: Array<{value: string}>
+      name: Array<{family: string}>
+    }
     p.id = 'p-long'
     p.identifier[0]!.value = 'MRN-LONG-1'
-    const long = JSON.stringify({resourceType: 'Observation', id: 'o-long', status: 'final', code: {text: 'x'.repeat(2 * 1024 * 1024)}, subject: {reference: 'Patient/p-long'}})
+    const long = JSON.stringify({
+      resourceType: 'Observation',
+      id: 'o-long',
+      status: 'final',
+      code: {text: 'x'.repeat(2 * 1024 * 1024)},
+      subject: {reference: 'Patient/p-long'},
+    })
     writeFileSync(file, `${JSON.stringify(p)}\n${long}\n`)
     const r = runBin(['records', 'import', file, '--no-anchor', '--json'], {env: {...t.env, MEDCTL_MAX_LINE_MB: '1'}})
     expect(r.status, r.stderr).toBe(3)
@@ -120,15 +153,25 @@ describe('records import: bad input gets a code and a location, its neighbours s
     const result = parseEnvelope<ImportResult & {rejectedFiles: Array<{ref: string; path: string}>}>(r.stdout).result
     expect(result).toMatchObject({read: 2, imported: 1, rejected: 1})
     expect(result.rejectedFiles[0]?.path).toBe(file)
-    expect(reportLines(result.report as string)).toEqual([expect.objectContaining({line: 2, code: 'E_LINE_TOO_LONG', file: result.rejectedFiles[0]?.ref})])
+    expect(reportLines(result.report as string)).toEqual([
+      expect.objectContaining({line: 2, code: 'E_LINE_TOO_LONG', file: result.rejectedFiles[0]?.ref}),
+    ])
     // No file under the home (reports, audit log, database, node state) holds the file's name.
-    const walk = (d: string): string[] => readdirSync(d, {withFileTypes: true}).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []))
-    for (const f of walk(join(t.home, 'data')).concat(walk(join(t.home, 'config')))) expect(readFileSync(f).includes('Carolee951'), f).toBe(false)
+    const walk = (d: string): string[] =>
+      readdirSync(d, {withFileTypes: true}).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []))
+    for (const f of walk(join(t.home, 'data')).concat(walk(join(t.home, 'config'))))
+      expect(readFileSync(f).includes('Carolee951'), f).toBe(false)
   })
 
   it('usage errors: a CSV without --mapping, a missing path, no input at all — exit 2, nothing imported', async () => {
-    expect((await runJson(['records', 'import', join(fixtures, 'legacy.csv')])).envelope.error).toMatchObject({code: 'E_CSV_MAPPING', exitCode: 2})
-    expect((await runJson(['records', 'import', join(fixtures, 'nope.ndjson')])).envelope.error).toMatchObject({code: 'E_FILE_NOT_FOUND', exitCode: 2})
+    expect((await runJson(['records', 'import', join(fixtures, 'legacy.csv')])).envelope.error).toMatchObject({
+      code: 'E_CSV_MAPPING',
+      exitCode: 2,
+    })
+    expect((await runJson(['records', 'import', join(fixtures, 'nope.ndjson')])).envelope.error).toMatchObject({
+      code: 'E_FILE_NOT_FOUND',
+      exitCode: 2,
+    })
     expect((await runJson(['records', 'import'])).envelope.error).toMatchObject({code: 'E_NO_INPUT', exitCode: 2})
   })
 })

@@ -31,11 +31,15 @@ interface AuditEntries {
 }
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const res = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({jsonrpc: '2.0', id: 1, method, params})})
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {'content-type': 'application/json'},
+    body: JSON.stringify({jsonrpc: '2.0', id: 1, method, params}),
+  })
   return ((await res.json()) as {result: unknown}).result
 }
 
-describe('the emergency summary under break-glass: an ER clinician in its own home, on the hospital\'s chain', () => {
+describe("the emergency summary under break-glass: an ER clinician in its own home, on the hospital's chain", () => {
   let hospital: TestHome
   let er: TestHome
   let erAddress: string
@@ -79,14 +83,49 @@ describe('the emergency summary under break-glass: an ER clinician in its own ho
     expect(audit.envelope.result.entries.some((e) => e.detail?.grantee === erAddress)).toBe(true)
   })
 
-  it('under break-glass the release is the summary\'s classes only (allergies, medications, conditions, labs), flagged BreakGlass in the log', async () => {
-    const opened = await inHome(hospital, ['consent', 'break-glass', '--patient', P, '--grantee', erAddress, '--reason', 'unconscious-on-arrival', '--hours', '1'])
+  it("under break-glass the release is the summary's classes only (allergies, medications, conditions, labs), flagged BreakGlass in the log", async () => {
+    const opened = await inHome(hospital, [
+      'consent',
+      'break-glass',
+      '--patient',
+      P,
+      '--grantee',
+      erAddress,
+      '--reason',
+      'unconscious-on-arrival',
+      '--hours',
+      '1',
+    ])
     expect(opened.exitCode, JSON.stringify(opened.envelope)).toBe(0)
     // asking for another class explicitly is refused: break-glass is not a consent to the record
-    const notes = await inHome(hospital, ['records', 'share', '--patient', P, '--to', erAddress, '--purpose', 'BTG', '--classes', 'allergies,encounters', '--out', car()])
+    const notes = await inHome(hospital, [
+      'records',
+      'share',
+      '--patient',
+      P,
+      '--to',
+      erAddress,
+      '--purpose',
+      'BTG',
+      '--classes',
+      'allergies,encounters',
+      '--out',
+      car(),
+    ])
     expect([notes.exitCode, notes.envelope.error.code]).toEqual([5, 'E_ACCESS_DENIED'])
     expect(notes.envelope.error.message).toMatch(/emergency summary's classes .*not encounters/)
-    const shared = await inHome<{classes: string[]; withheld: Array<{class: string; reason: string}>}>(hospital, ['records', 'share', '--patient', P, '--to', erAddress, '--purpose', 'BTG', '--out', car()])
+    const shared = await inHome<{classes: string[]; withheld: Array<{class: string; reason: string}>}>(hospital, [
+      'records',
+      'share',
+      '--patient',
+      P,
+      '--to',
+      erAddress,
+      '--purpose',
+      'BTG',
+      '--out',
+      car(),
+    ])
     expect(shared.exitCode).toBe(0)
     expect(shared.envelope.result.classes.sort()).toEqual(released)
     expect(shared.envelope.result.withheld.map((w) => w.class)).toEqual(expect.arrayContaining(['demographics', 'encounters', 'vitals']))
@@ -97,13 +136,14 @@ describe('the emergency summary under break-glass: an ER clinician in its own ho
     expect(release?.classes?.sort()).toEqual(released)
   })
 
-  it('the clinician gets exactly the emergency summary in its own home: the same items as the custodian\'s, a valid IPS Bundle; audited there', async () => {
+  it("the clinician gets exactly the emergency summary in its own home: the same items as the custodian's, a valid IPS Bundle; audited there", async () => {
     const out = join(er.home, 'ips.json')
     const r = await inHome<PackageSummary>(er, ['records', 'summary', '--package', car(), '--format', 'ips', '--out', out])
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     expect(r.envelope.result.package).toMatchObject({breakGlass: true, purpose: 'BTG'})
     expect(r.envelope.warnings.join(' ')).toMatch(/break-glass/)
-    const mine = (await inHome<{summary: Summary}>(hospital, ['records', 'summary', '--patient', P, '--format', 'json'])).envelope.result.summary
+    const mine = (await inHome<{summary: Summary}>(hospital, ['records', 'summary', '--patient', P, '--format', 'json'])).envelope.result
+      .summary
     const theirs = r.envelope.result.summary
     const refs = (items: Item[]) => items.map((i) => i.ref).sort()
     expect(refs(theirs.allergies)).toEqual(refs(mine.allergies))
@@ -120,7 +160,11 @@ describe('the emergency summary under break-glass: an ER clinician in its own ho
     // nothing outside the four classes is in the document (no Patient: demographics were not released)
     for (const e of ips.entry.slice(1)) expect(EMERGENCY).toContain(classOf(e.resource))
     const audit = await inHome<AuditEntries>(er, ['audit', 'show', '--action', 'fetch'])
-    expect(audit.envelope.result.entries.at(-1)).toMatchObject({outcome: 'success', reason: 'BreakGlass', detail: {what: 'emergency-summary', breakGlass: true}})
+    expect(audit.envelope.result.entries.at(-1)).toMatchObject({
+      outcome: 'success',
+      reason: 'BreakGlass',
+      detail: {what: 'emergency-summary', breakGlass: true},
+    })
     // for a person at the terminal: the table on stdout, the break-glass warning on stderr
     const human = runBin(['records', 'summary', '--package', car()], {env: er.env})
     expect(human.status).toBe(0)
@@ -146,7 +190,18 @@ describe('the emergency summary under break-glass: an ER clinician in its own ho
     const bin = runBin(['records', 'summary', '--package', car()], {env: er.env})
     expect(bin.status).toBe(5)
     expect(bin.stdout).toBe('')
-    const again = await inHome(hospital, ['records', 'share', '--patient', P, '--to', erAddress, '--purpose', 'BTG', '--out', join(hospital.home, 'late.car')])
+    const again = await inHome(hospital, [
+      'records',
+      'share',
+      '--patient',
+      P,
+      '--to',
+      erAddress,
+      '--purpose',
+      'BTG',
+      '--out',
+      join(hospital.home, 'late.car'),
+    ])
     expect(again.exitCode).toBe(5)
   })
 })

@@ -104,18 +104,30 @@ describe('consent import reader, generated at run time (gzip, UTF-8, long lines)
 
   it('invalid UTF-8 on a line: E_INVALID_UTF8, the neighbours are read', async () => {
     const bad = Buffer.concat([Buffer.from('{"resourceType":"Consent","id":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])
-    expectRead(await readAll(write('utf.ndjson', Buffer.concat([Buffer.from(`${line('u1')}\n`), bad, Buffer.from(`\n${line('u2')}\n`)]))), {codes: ['E_INVALID_UTF8'], consents: 2})
+    expectRead(await readAll(write('utf.ndjson', Buffer.concat([Buffer.from(`${line('u1')}\n`), bad, Buffer.from(`\n${line('u2')}\n`)]))), {
+      codes: ['E_INVALID_UTF8'],
+      consents: 2,
+    })
   })
 
   it('invalid UTF-8 in a CSV row: E_INVALID_UTF8, the other rows are read', async () => {
     const header = 'patient,grantee,purpose,classes,from,until,id\n'
     const row = (tag: string) => `http://hospital.example/mrn|MRN-${tag},${GRANTEE},TREAT,labs,2026-01-01,2027-03-01,c-${tag}\n`
-    const data = Buffer.concat([Buffer.from(header + row('v1')), Buffer.from('http://hospital.example/mrn|MRN-'), Buffer.from([0xff]), Buffer.from(`,${GRANTEE},TREAT,labs,2026-01-01,2027-03-01,c-v2\n`), Buffer.from(row('v3'))])
+    const data = Buffer.concat([
+      Buffer.from(header + row('v1')),
+      Buffer.from('http://hospital.example/mrn|MRN-'),
+      Buffer.from([0xff]),
+      Buffer.from(`,${GRANTEE},TREAT,labs,2026-01-01,2027-03-01,c-v2\n`),
+      Buffer.from(row('v3')),
+    ])
     expectRead(await readAll(write('utf.csv', data)), {codes: ['E_INVALID_UTF8'], consents: 2})
   })
 
   it('a line over the cap: E_LINE_TOO_LONG, the neighbours are read', async () => {
     const long = `{"resourceType":"Consent","id":"long","text":{"status":"generated","div":"${'x'.repeat(2 * 1024 * 1024)}"}}`
-    expectRead(await readAll(write('long.ndjson', `${line('l1')}\n${long}\n${line('l2')}\n`), {maxLineBytes: 1024 * 1024}), {codes: ['E_LINE_TOO_LONG'], consents: 2})
+    expectRead(await readAll(write('long.ndjson', `${line('l1')}\n${long}\n${line('l2')}\n`), {maxLineBytes: 1024 * 1024}), {
+      codes: ['E_LINE_TOO_LONG'],
+      consents: 2,
+    })
   })
 })

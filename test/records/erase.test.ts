@@ -26,14 +26,19 @@ async function identitiesInHome(home: string): Promise<string[]> {
   const keystore = new Keystore(paths)
   const ids = new Set<string>()
   for (const info of keystore.list()) ids.add((await keystore.unlock(info.name, TEST_PASSPHRASE)).ageIdentity)
-  for (const file of allFiles(home)) for (const m of readFileSync(file).toString('latin1').matchAll(/AGE-SECRET-KEY-1[0-9A-Z]{58}/g)) ids.add(m[0])
+  for (const file of allFiles(home))
+    for (const m of readFileSync(file)
+      .toString('latin1')
+      .matchAll(/AGE-SECRET-KEY-1[0-9A-Z]{58}/g))
+      ids.add(m[0])
   const blobs: Buffer[] = []
   const db = new Database(paths.database, {readonly: true})
   try {
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{name: string}>).map((t) => t.name)
     for (const t of tables) {
       for (const row of db.prepare(`SELECT * FROM "${t}"`).all() as Array<Record<string, unknown>>) {
-        for (const v of Object.values(row)) if (Buffer.isBuffer(v) && v.subarray(0, 21).toString('latin1') === 'age-encryption.org/v1') blobs.push(v)
+        for (const v of Object.values(row))
+          if (Buffer.isBuffer(v) && v.subarray(0, 21).toString('latin1') === 'age-encryption.org/v1') blobs.push(v)
       }
     }
   } finally {
@@ -82,14 +87,37 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
     t = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-erase-'))
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
+    ).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,vitals,demographics', '--until', '30d'])).exitCode).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          P,
+          '--grantee',
+          'clinic',
+          '--purpose',
+          'TREAT',
+          '--classes',
+          'labs,vitals,demographics',
+          '--until',
+          '30d',
+        ])
+      ).exitCode,
+    ).toBe(0)
     const shared = await runJson(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT'])
     expect(shared.exitCode, JSON.stringify(shared.envelope)).toBe(0)
     const listed = await runJson<{patients: Array<{objects: Array<{cid: string}>}>}>(['records', 'list', '--patient', P])
     for (const {cid} of listed.envelope.result.patients[0]?.objects ?? []) {
-      const cat = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {cwd: repoRoot, env: {...process.env, ...t.env}, encoding: 'buffer'})
+      const cat = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {
+        cwd: repoRoot,
+        env: {...process.env, ...t.env},
+        encoding: 'buffer',
+      })
       expect(cat.status).toBe(0)
       saved.push({cid, ciphertext: cat.stdout})
     }
@@ -109,17 +137,31 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
   it('erase --yes revokes all, destroys every key envelope and block, lists who holds a copy, audited', async () => {
     const noYes = await runJson(['records', 'erase', '--patient', P])
     expect(noYes.exitCode).toBe(2)
-    const r = await runJson<{subject: string; objects: number; envelopes: number; blocks: number; revokeAll: {txHash?: string}; copiesHeldBy: Array<{grantee: string}>}>(['records', 'erase', '--patient', P, '--yes'])
+    const r = await runJson<{
+      subject: string
+      objects: number
+      envelopes: number
+      blocks: number
+      revokeAll: {txHash?: string}
+      copiesHeldBy: Array<{grantee: string}>
+    }>(['records', 'erase', '--patient', P, '--yes'])
     expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     expect(r.envelope.result.objects).toBe(saved.length)
     expect(r.envelope.result.envelopes).toBeGreaterThanOrEqual(saved.length)
     expect(r.envelope.result.blocks).toBeGreaterThanOrEqual(saved.length)
     expect(r.envelope.result.revokeAll.txHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(r.envelope.result.copiesHeldBy.length).toBe(1)
-    const audit = await runJson<{entries: Array<{type: string; subject?: string; detail?: {kind?: string; phase?: string}}>}>(['audit', 'show'])
+    const audit = await runJson<{entries: Array<{type: string; subject?: string; detail?: {kind?: string; phase?: string}}>}>([
+      'audit',
+      'show',
+    ])
     const erase = audit.envelope.result.entries.filter((e) => e.detail?.kind === 'erase' && e.subject === r.envelope.result.subject)
     expect(erase.map((e) => e.detail?.phase)).toEqual(['intent', 'written'])
-    expect(audit.envelope.result.entries.some((e) => e.type === 'revoke' && e.subject === r.envelope.result.subject && (e.detail as {all?: boolean} | undefined)?.all)).toBe(true)
+    expect(
+      audit.envelope.result.entries.some(
+        (e) => e.type === 'revoke' && e.subject === r.envelope.result.subject && (e.detail as {all?: boolean} | undefined)?.all,
+      ),
+    ).toBe(true)
     expect((await runJson(['audit', 'verify'])).exitCode).toBe(0)
   })
 
@@ -128,7 +170,11 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
     expect(ids.length).toBeGreaterThanOrEqual(2)
     for (const {ciphertext} of saved) expect(ageDecrypt(work, ciphertext, ids)).toBeUndefined()
     for (const {cid} of saved) {
-      const cat = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {cwd: repoRoot, env: {...process.env, ...t.env}, encoding: 'buffer'})
+      const cat = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {
+        cwd: repoRoot,
+        env: {...process.env, ...t.env},
+        encoding: 'buffer',
+      })
       expect(cat.status).not.toBe(0)
     }
     const db = readFileSync(resolvePaths({env: {MEDCTL_HOME: t.home}}).database)
@@ -149,7 +195,14 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
   })
 
   it('re-importing an old copy of the records never brings the erased patient back', async () => {
-    const again = await runJson<{rejected: number; imported: number}>(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor', '--report', join(work, 'reimport.ndjson')])
+    const again = await runJson<{rejected: number; imported: number}>([
+      'records',
+      'import',
+      join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'),
+      '--no-anchor',
+      '--report',
+      join(work, 'reimport.ndjson'),
+    ])
     expect(again.exitCode).toBe(3)
     expect(readFileSync(join(work, 'reimport.ndjson'), 'utf8')).toContain('E_ERASED')
     const shown = await runJson(['records', 'show', '--patient', P, '--out', join(work, 'y.json')])

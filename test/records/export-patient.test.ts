@@ -32,7 +32,11 @@ interface ExportResult {
 const read = (path: string): Bundle => JSON.parse(readFileSync(path, 'utf8')) as Bundle
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const res = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({jsonrpc: '2.0', id: 1, method, params})})
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {'content-type': 'application/json'},
+    body: JSON.stringify({jsonrpc: '2.0', id: 1, method, params}),
+  })
   return ((await res.json()) as {result: unknown}).result
 }
 
@@ -50,15 +54,92 @@ describe('records export-patient (GDPR Art. 15/20) through the CLI, against the 
     clinic = (await runJson<{address: string}>(['profile', 'create', 'clinic'])).envelope.result.address
     payer = (await runJson<{address: string}>(['profile', 'create', 'payer'])).envelope.result.address
     // an active consent, a revoked one, one that will have expired; and one of another patient
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,conditions', '--until', '90d'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'payer', '--purpose', 'HPAYMT', '--classes', 'claims', '--until', '30d'])).exitCode).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          P,
+          '--grantee',
+          'clinic',
+          '--purpose',
+          'TREAT',
+          '--classes',
+          'labs,conditions',
+          '--until',
+          '90d',
+        ])
+      ).exitCode,
+    ).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          P,
+          '--grantee',
+          'payer',
+          '--purpose',
+          'HPAYMT',
+          '--classes',
+          'claims',
+          '--until',
+          '30d',
+        ])
+      ).exitCode,
+    ).toBe(0)
     expect((await runJson(['consent', 'revoke', '--patient', P, '--grantee', 'payer', '--purpose', 'HPAYMT'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'grant', '--patient', P, '--grantee', 'payer', '--purpose', 'ETREAT', '--classes', 'allergies', '--until', '1h'])).exitCode).toBe(0)
-    expect((await runJson(['consent', 'grant', '--patient', OTHER, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs', '--until', '90d'])).exitCode).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          P,
+          '--grantee',
+          'payer',
+          '--purpose',
+          'ETREAT',
+          '--classes',
+          'allergies',
+          '--until',
+          '1h',
+        ])
+      ).exitCode,
+    ).toBe(0)
+    expect(
+      (
+        await runJson([
+          'consent',
+          'grant',
+          '--patient',
+          OTHER,
+          '--grantee',
+          'clinic',
+          '--purpose',
+          'TREAT',
+          '--classes',
+          'labs',
+          '--until',
+          '90d',
+        ])
+      ).exitCode,
+    ).toBe(0)
     // who saw what: a key release to the clinic, and a denied one to the payer
-    expect((await runJson(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--out', join(work, 'pkg.car')])).exitCode).toBe(0)
-    expect((await runJson(['records', 'share', '--patient', P, '--to', 'payer', '--purpose', 'HPAYMT', '--out', join(work, 'denied.car')])).exitCode).toBe(5)
-    expect((await runJson(['records', 'share', '--patient', OTHER, '--to', 'clinic', '--purpose', 'TREAT', '--out', join(work, 'other.car')])).exitCode).toBe(0)
+    expect(
+      (await runJson(['records', 'share', '--patient', P, '--to', 'clinic', '--purpose', 'TREAT', '--out', join(work, 'pkg.car')]))
+        .exitCode,
+    ).toBe(0)
+    expect(
+      (await runJson(['records', 'share', '--patient', P, '--to', 'payer', '--purpose', 'HPAYMT', '--out', join(work, 'denied.car')]))
+        .exitCode,
+    ).toBe(5)
+    expect(
+      (await runJson(['records', 'share', '--patient', OTHER, '--to', 'clinic', '--purpose', 'TREAT', '--out', join(work, 'other.car')]))
+        .exitCode,
+    ).toBe(0)
     const info = await runJson<{rpcUrl: string}>(['node', 'status'])
     await rpc(info.envelope.result.rpcUrl, 'evm_increaseTime', [7200])
     await rpc(info.envelope.result.rpcUrl, 'evm_mine', [])
@@ -80,12 +161,14 @@ describe('records export-patient (GDPR Art. 15/20) through the CLI, against the 
     expect(keys(record)).toEqual(keys(read(shown)))
     expect(record.entry.length).toBe(result.resources)
     expect(r4Problems(record)).toEqual([])
-    expect(record.entry.some((e) => e.resource.resourceType === 'Patient' && e.resource.id === 'd88f994a-5efa-421d-9c40-5f116d2114a6')).toBe(true)
+    expect(
+      record.entry.some((e) => e.resource.resourceType === 'Patient' && e.resource.id === 'd88f994a-5efa-421d-9c40-5f116d2114a6'),
+    ).toBe(true)
     expect(JSON.stringify(record)).not.toContain('2feb4fc9-0b59-4d72-bc87-aafcf11083d9')
     expect(statSync(result.files.record).mode & 0o777).toBe(0o600)
   })
 
-  it('consents.json holds the patient\'s consents as R4 Consent, status from the chain: active, inactive when revoked or expired', () => {
+  it("consents.json holds the patient's consents as R4 Consent, status from the chain: active, inactive when revoked or expired", () => {
     const bundle = read(result.files.consents)
     expect(r4Problems(bundle)).toEqual([])
     expect(validateFhir(bundle as unknown as FhirResource)).toBeUndefined()
@@ -113,7 +196,12 @@ describe('records export-patient (GDPR Art. 15/20) through the CLI, against the 
     expect(validateFhir(bundle as unknown as FhirResource)).toBeUndefined()
     const events = bundle.entry.map((e) => e.resource)
     expect(events.length).toBe(result.auditEvents)
-    const log = await runJson<{entries: Array<{index: number; type: string; detail?: {what?: string; phase?: string}}>}>(['audit', 'show', '--patient', P])
+    const log = await runJson<{entries: Array<{index: number; type: string; detail?: {what?: string; phase?: string}}>}>([
+      'audit',
+      'show',
+      '--patient',
+      P,
+    ])
     // the log's entries about the patient up to the export's intent (the last one exported), each once
     const entries = log.envelope.result.entries
     const intent = entries.find((e) => e.detail?.what === 'patient-record' && e.detail.phase === 'intent') as {index: number}
@@ -126,7 +214,10 @@ describe('records export-patient (GDPR Art. 15/20) through the CLI, against the 
     expect(types).toEqual(expect.arrayContaining(['grant', 'revoke', 'key-release', 'consent-decision', 'export']))
     // the refused release to the payer is there too, as a denied decision (outcome 4)
     const refused = events.find((e) => e.subtype.some((s: {code: string}) => s.code === 'consent-decision')) as R
-    expect([refused.outcome, refused.agent.some((a: R) => a.who.identifier?.value?.toLowerCase() === payer.toLowerCase())]).toEqual(['4', true])
+    expect([refused.outcome, refused.agent.some((a: R) => a.who.identifier?.value?.toLowerCase() === payer.toLowerCase())]).toEqual([
+      '4',
+      true,
+    ])
     // who saw what, when and why: the key release to the clinic names the clinic, the classes, the package, the purpose
     const release = events.find((e) => e.subtype.some((s: {code: string}) => s.code === 'key-release')) as R
     expect(release.meta.profile[0]).toMatch(/PrivacyDisclosure\.Source$/)
@@ -139,12 +230,25 @@ describe('records export-patient (GDPR Art. 15/20) through the CLI, against the 
     expect(events.at(-1)?.purposeOfEvent[0].coding[0].code).toBe('PATRQT')
   })
 
-  it('manifest.json pins the chain and each file\'s SHA-256; the export is audited (intent and outcome)', async () => {
-    const manifest = JSON.parse(readFileSync(result.files.manifest, 'utf8')) as {chain: {registry: string}; files: Record<string, {sha256: string}>}
-    for (const [name, {sha256}] of Object.entries(manifest.files)) expect(createHash('sha256').update(readFileSync(join(result.out, name))).digest('hex')).toBe(sha256)
+  it("manifest.json pins the chain and each file's SHA-256; the export is audited (intent and outcome)", async () => {
+    const manifest = JSON.parse(readFileSync(result.files.manifest, 'utf8')) as {
+      chain: {registry: string}
+      files: Record<string, {sha256: string}>
+    }
+    for (const [name, {sha256}] of Object.entries(manifest.files))
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(result.out, name)))
+          .digest('hex'),
+      ).toBe(sha256)
     expect(Object.keys(manifest.files).sort()).toEqual(['audit-events.json', 'consents.json', 'record.json'])
     expect(manifest.chain.registry).toBe(result.chain.registry)
-    const audit = await runJson<{entries: Array<{type: string; purpose?: string; detail?: {what?: string; phase?: string}}>}>(['audit', 'show', '--patient', P])
+    const audit = await runJson<{entries: Array<{type: string; purpose?: string; detail?: {what?: string; phase?: string}}>}>([
+      'audit',
+      'show',
+      '--patient',
+      P,
+    ])
     const exports = audit.envelope.result.entries.filter((e) => e.type === 'export' && e.detail?.what === 'patient-record')
     expect(exports.map((e) => [e.detail?.phase, e.purpose])).toEqual([
       ['intent', 'PATRQT'],

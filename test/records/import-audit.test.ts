@@ -39,7 +39,9 @@ describe('import audit is write-ahead: no committed record without its import en
     const input = join(vault.dir, 'in.ndjson')
     writeFileSync(input, `${neighbours('int').lines.join('\n')}\n`)
     try {
-      vault.db.prepare("INSERT INTO jobs (custodian, kind, status, started_at) VALUES (?, 'import', 'running', ?)").run(vault.custodian.address.toLowerCase(), new Date().toISOString())
+      vault.db
+        .prepare("INSERT INTO jobs (custodian, kind, status, started_at) VALUES (?, 'import', 'running', ?)")
+        .run(vault.custodian.address.toLowerCase(), new Date().toISOString())
       await vault.import([input])
       expect(vault.jobs().map((j) => j.status)).toEqual(['interrupted', 'done'])
     } finally {
@@ -59,7 +61,8 @@ describe('import audit is write-ahead: no committed record without its import en
           // At the time of the intent, none of its objects is committed yet.
           const committed = (vault.db.prepare('SELECT COUNT(*) AS n FROM objects').get() as {n: number}).n
           seen.push(committed)
-          if (event.detail.phase === 'intent') for (const cid of event.cids ?? []) expect(vault.db.prepare('SELECT 1 FROM objects WHERE cid = ?').get(cid)).toBeUndefined()
+          if (event.detail.phase === 'intent')
+            for (const cid of event.cids ?? []) expect(vault.db.prepare('SELECT 1 FROM objects WHERE cid = ?').get(cid)).toBeUndefined()
         },
       })
       const phases = vault.audit.map((e) => e.detail.phase)
@@ -151,7 +154,9 @@ describe('kill -9 during records import (subprocess): every committed object has
     expect(committedCids(database).filter((cid) => !audited.has(cid))).toEqual([])
     const db = new Database(database, {readonly: true})
     try {
-      const statuses = (db.prepare("SELECT status FROM jobs WHERE kind = 'import' ORDER BY id").all() as Array<{status: string}>).map((r) => r.status)
+      const statuses = (db.prepare("SELECT status FROM jobs WHERE kind = 'import' ORDER BY id").all() as Array<{status: string}>).map(
+        (r) => r.status,
+      )
       expect(statuses).not.toContain('running')
       expect(statuses.at(-1)).toBe('done')
     } finally {

@@ -25,7 +25,9 @@ async function vault(): Promise<Vault> {
 /** What an import gave, comparable across vaults (whose pseudonym keys differ): counts, rejects by place and code, stored resources, object shapes. */
 async function outcome(v: Vault, result: Awaited<ReturnType<Vault['import']>>) {
   const stored = (await v.stored()).map((r) => JSON.stringify(r)).sort()
-  const objects = (v.db.prepare('SELECT class, resources FROM objects ORDER BY class, resources').all() as Array<{class: string; resources: number}>).map((o) => `${o.class}:${o.resources}`)
+  const objects = (
+    v.db.prepare('SELECT class, resources FROM objects ORDER BY class, resources').all() as Array<{class: string; resources: number}>
+  ).map((o) => `${o.class}:${o.resources}`)
   const rejects = v
     .reportLines()
     .map((r) => `${String(r.line ?? '')}|${String(r.entry ?? '')}|${String(r.entryPath ?? '')}|${String(r.resourceType ?? '')}|${r.code}`)
@@ -37,11 +39,17 @@ async function outcome(v: Vault, result: Awaited<ReturnType<Vault['import']>>) {
 describe('records import on validation threads', () => {
   it('the resource-type list is exactly the R4 definitions the validator loads', () => {
     loadDefinitions()
-    const bundle = readJson('fhir/r4/profiles-resources.json') as {entry: Array<{resource: {resourceType: string; kind?: string; abstract?: boolean; name: string}}>}
-    const fromDefinitions = bundle.entry.map((e) => e.resource).filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract).map((r) => r.name)
+    const bundle = readJson('fhir/r4/profiles-resources.json') as {
+      entry: Array<{resource: {resourceType: string; kind?: string; abstract?: boolean; name: string}}>
+    }
+    const fromDefinitions = bundle.entry
+      .map((e) => e.resource)
+      .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract)
+      .map((r) => r.name)
     expect([...R4_RESOURCE_TYPES].sort()).toEqual(fromDefinitions.sort())
     for (const type of R4_RESOURCE_TYPES) expect(isResourceType(type)).toBe(true)
-    for (const notOne of ['Resource', 'DomainResource', 'HumanName', 'patient', 'Patient ']) expect(R4_RESOURCE_TYPES.has(notOne)).toBe(false)
+    for (const notOne of ['Resource', 'DomainResource', 'HumanName', 'patient', 'Patient '])
+      expect(R4_RESOURCE_TYPES.has(notOne)).toBe(false)
   })
 
   it('gives the same counts, rejects (line, entry, code), resources and objects as validating inline: samples, Bulk NDJSON and the bad-input corpus', async () => {
@@ -54,7 +62,16 @@ describe('records import on validation threads', () => {
     const big = neighbours('big')
     const note = 'x'.repeat(400_000) // FHIR strings stop at 1 MB: three notes make the resource over 1 MiB
     const large = join(inline.dir, 'large.ndjson')
-    writeFileSync(large, [big.patient, {...big.observation, note: [{text: note}, {text: note}, {text: note}]}, {...big.observation, id: 'o-big-bad', status: 42, note: [{text: note}, {text: note}, {text: note}]}].map((r) => JSON.stringify(r)).join('\n') + '\n')
+    writeFileSync(
+      large,
+      [
+        big.patient,
+        {...big.observation, note: [{text: note}, {text: note}, {text: note}]},
+        {...big.observation, id: 'o-big-bad', status: 42, note: [{text: note}, {text: note}, {text: note}]},
+      ]
+        .map((r) => JSON.stringify(r))
+        .join('\n') + '\n',
+    )
     const sources = [SAMPLES, join(FIXTURES, 'mixed.ndjson'), join(FIXTURES, 'bulk.ndjson.gz'), large, ...bad]
     const threaded = await vault()
     const a = await outcome(inline, await inline.import(sources, {validationThreads: 0}))
@@ -74,7 +91,9 @@ describe('records import on validation threads', () => {
   it('finds a duplicate whether it is still buffered or committed in an earlier batch, without remembering the run in memory', async () => {
     const v = await vault()
     const {patient, observation} = neighbours('dup')
-    const filler = Array.from({length: 40}, (_, i) => JSON.stringify({...observation, id: `o-fill-${i}`, valueQuantity: {value: i, unit: '/min'}}))
+    const filler = Array.from({length: 40}, (_, i) =>
+      JSON.stringify({...observation, id: `o-fill-${i}`, valueQuantity: {value: i, unit: '/min'}}),
+    )
     const lines = [
       JSON.stringify(patient),
       JSON.stringify(observation),
@@ -89,7 +108,12 @@ describe('records import on validation threads', () => {
       const w = threads === 0 ? v : await vault()
       const result = await w.import([file], {bufferBytes: 1024, groupBytes: 512, validationThreads: threads})
       expect(result.objects).toBeGreaterThan(5)
-      expect({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected}).toEqual({read: 45, imported: 43, duplicates: 2, rejected: 0})
+      expect({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected}).toEqual({
+        read: 45,
+        imported: 43,
+        duplicates: 2,
+        rejected: 0,
+      })
       const stored = (await w.stored()).filter((r: FhirResource) => r.id === 'o-dup')
       expect(stored.map((r) => (r.valueQuantity as {value: number}).value).sort()).toEqual([70, 71])
     }

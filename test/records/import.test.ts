@@ -21,12 +21,20 @@ interface ImportResult {
 }
 
 interface ListResult {
-  patients: Array<{subject: string; identifier?: string; resources: number; classes: string[]; objects: Array<{cid: string; class: string; resources: number}>}>
+  patients: Array<{
+    subject: string
+    identifier?: string
+    resources: number
+    classes: string[]
+    objects: Array<{cid: string; class: string; resources: number}>
+  }>
 }
 
 /** Every file under a directory, recursively. */
 function walk(dir: string): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)]))
+  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) =>
+    entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)],
+  )
 }
 
 /** Names and identifiers of the sample patients, collected from the raw input. */
@@ -104,7 +112,9 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
   })
 
   it('every stored object is an age file, decryptable with the standard age CLI using the keys medctl holds', async () => {
-    const listed = (await runJson<ListResult>(['records', 'list', '--patient', 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'])).envelope.result
+    const listed = (
+      await runJson<ListResult>(['records', 'list', '--patient', 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'])
+    ).envelope.result
     const object = listed.patients[0]?.objects.find((o) => o.class === 'demographics')
     expect(object).toBeDefined()
     const all = (await runJson<ListResult>(['records', 'list'])).envelope.result.patients.flatMap((p) => p.objects)
@@ -120,10 +130,14 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
     const key = runBin(['records', 'key', '--cid', object!.cid, '--json'], {env: t.env})
     expect(key.status, key.stdout + key.stderr).toBe(0)
     writeFileSync(join(work, 'envelope.age'), Buffer.from(parseEnvelope<{envelope: string}>(key.stdout).result.envelope, 'base64'))
-    const objectKey = execFileSync('age', ['-d', '-i', join(work, 'custodian.key'), join(work, 'envelope.age')]).toString('utf8').trim()
+    const objectKey = execFileSync('age', ['-d', '-i', join(work, 'custodian.key'), join(work, 'envelope.age')])
+      .toString('utf8')
+      .trim()
     expect(objectKey).toMatch(/^AGE-SECRET-KEY-1/)
     writeFileSync(join(work, 'object.key'), `${objectKey}\n`, {mode: 0o600})
-    const ciphertext = execFileSync(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'store', 'cat', object!.cid], {env: {...process.env, ...t.env}})
+    const ciphertext = execFileSync(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'store', 'cat', object!.cid], {
+      env: {...process.env, ...t.env},
+    })
     writeFileSync(join(work, 'object.age'), ciphertext)
     const plaintext = execFileSync('age', ['-d', '-i', join(work, 'object.key'), join(work, 'object.age')]).toString('utf8')
     const patient = JSON.parse(plaintext.split('\n')[0] as string) as {resourceType: string; id: string}
@@ -132,7 +146,16 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
 
   it('records show decrypts a patient to a FHIR Bundle of the chosen classes', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'medctl-show-')), 'patient.json')
-    const shown = await runJson<{resources: number; classes: string[]}>(['records', 'show', '--patient', 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6', '--classes', 'demographics,conditions', '--out', out])
+    const shown = await runJson<{resources: number; classes: string[]}>([
+      'records',
+      'show',
+      '--patient',
+      'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6',
+      '--classes',
+      'demographics,conditions',
+      '--out',
+      out,
+    ])
     expect(shown.exitCode).toBe(0)
     const bundle = JSON.parse(readFileSync(out, 'utf8')) as {resourceType: string; entry: Array<{resource: {resourceType: string}}>}
     expect(bundle.resourceType).toBe('Bundle')
@@ -141,7 +164,19 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
     expect(shown.envelope.result.resources).toBe(bundle.entry.length)
 
     // --out - is stdout, as everywhere: the Bundle on stdout, the summary on stderr, no file named "-".
-    const piped = runBin(['records', 'show', '--patient', 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6', '--classes', 'demographics', '--out', '-'], {env: t.env})
+    const piped = runBin(
+      [
+        'records',
+        'show',
+        '--patient',
+        'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6',
+        '--classes',
+        'demographics',
+        '--out',
+        '-',
+      ],
+      {env: t.env},
+    )
     expect(piped.status).toBe(0)
     expect((JSON.parse(piped.stdout) as {resourceType: string}).resourceType).toBe('Bundle')
     expect(piped.stderr).toContain('to stdout')

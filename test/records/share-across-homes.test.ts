@@ -5,7 +5,13 @@ import {JsonRpcProvider} from 'ethers'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {Keystore} from '../../src/lib/config/keystore.js'
-import {lookupRecipient, recipientNonce, registryContract, relayRecipientRegistration, signRecipientRegistration} from '../../src/lib/chain/registry.js'
+import {
+  lookupRecipient,
+  recipientNonce,
+  registryContract,
+  relayRecipientRegistration,
+  signRecipientRegistration,
+} from '../../src/lib/chain/registry.js'
 import {classOf, type FhirResource} from '../../src/lib/fhir/index.js'
 import {openCarFile} from '../../src/lib/ipfs/index.js'
 import {parseEnvelope, repoRoot, runBin, runJson, TEST_PASSPHRASE, useTempHome, type TestHome} from '../helpers/cli.js'
@@ -43,7 +49,18 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
 
     // The clinic: a home of its own, holding only its own profile, on the hospital's chain.
     clinic = useTempHome()
-    const created = await runJson<{address: string; recipient: string}>(['profile', 'create', 'clinic', '--use', '--rpc-url', rpcUrl, '--chain-id', String(chainId), '--registry', registry])
+    const created = await runJson<{address: string; recipient: string}>([
+      'profile',
+      'create',
+      'clinic',
+      '--use',
+      '--rpc-url',
+      rpcUrl,
+      '--chain-id',
+      String(chainId),
+      '--registry',
+      registry,
+    ])
     expect(created.exitCode, JSON.stringify(created.envelope)).toBe(0)
     clinicAddress = created.envelope.result.address
     expect(existsSync(join(clinic.home, 'data', 'node'))).toBe(false)
@@ -57,7 +74,13 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
       const custodian = (await new Keystore(resolvePaths({env: hospital.env})).unlock('local', TEST_PASSPHRASE)).wallet.connect(provider)
       const reader = registryContract(registry, provider)
       const now = (await provider.getBlock('latest'))?.timestamp ?? 0
-      const registration = await signRecipientRegistration(member, {chainId, registry, recipient: created.envelope.result.recipient, nonce: await recipientNonce(reader, clinicAddress), deadline: now + 3600})
+      const registration = await signRecipientRegistration(member, {
+        chainId,
+        registry,
+        recipient: created.envelope.result.recipient,
+        nonce: await recipientNonce(reader, clinicAddress),
+        deadline: now + 3600,
+      })
       await relayRecipientRegistration(registryContract(registry, custodian), registration)
       expect(await lookupRecipient(reader, clinicAddress)).toBe(created.envelope.result.recipient)
     } finally {
@@ -65,7 +88,20 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
     }
 
     enter(hospital)
-    const granted = await runJson<{consents: Array<{consentId: string}>}>(['consent', 'grant', '--patient', PATIENT, '--grantee', clinicAddress, '--purpose', 'TREAT', '--classes', 'labs,conditions', '--until', '30d'])
+    const granted = await runJson<{consents: Array<{consentId: string}>}>([
+      'consent',
+      'grant',
+      '--patient',
+      PATIENT,
+      '--grantee',
+      clinicAddress,
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs,conditions',
+      '--until',
+      '30d',
+    ])
     expect(granted.exitCode, JSON.stringify(granted.envelope)).toBe(0)
     consentId = granted.envelope.result.consents[0]?.consentId as string
   }, 300_000)
@@ -78,7 +114,18 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
     enter(hospital)
     car = join(hospital.home, 'exchange', 'pkg.car')
     mkdirSync(join(hospital.home, 'exchange'))
-    const shared = await runJson<ShareResult>(['records', 'share', '--patient', PATIENT, '--to', clinicAddress, '--purpose', 'TREAT', '--out', car])
+    const shared = await runJson<ShareResult>([
+      'records',
+      'share',
+      '--patient',
+      PATIENT,
+      '--to',
+      clinicAddress,
+      '--purpose',
+      'TREAT',
+      '--out',
+      car,
+    ])
     expect(shared.exitCode, JSON.stringify(shared.envelope)).toBe(0)
     expect(shared.envelope.result.delivery).toBe('car')
     expect(shared.envelope.result.classes.sort()).toEqual(['conditions', 'labs'])
@@ -99,7 +146,13 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
   it('the clinic, in its own home, fetches exactly the granted classes from the CAR file', async () => {
     enter(clinic)
     const out = join(clinic.home, 'received.json')
-    const fetched = await runJson<{resources: number; classes: string[]; source: string; custodian: string}>(['records', 'fetch', car, '--out', out])
+    const fetched = await runJson<{resources: number; classes: string[]; source: string; custodian: string}>([
+      'records',
+      'fetch',
+      car,
+      '--out',
+      out,
+    ])
     expect(fetched.exitCode, JSON.stringify(fetched.envelope)).toBe(0)
     expect(fetched.envelope.result.source).toBe('car')
     const bundle = JSON.parse(readFileSync(out, 'utf8')) as {entry: Array<{resource: FhirResource}>}
@@ -120,7 +173,7 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
     expect(phases).toEqual(['success:intent', 'success:written'])
   })
 
-  it('by CID, the clinic looks in its own store, which does not hold the hospital\'s embedded blocks', async () => {
+  it("by CID, the clinic looks in its own store, which does not hold the hospital's embedded blocks", async () => {
     enter(clinic)
     const opened = await openCarFile(car)
     const cid = opened.roots[0] as string
@@ -175,7 +228,11 @@ describe('sharing across homes: the hospital writes a CAR file, the clinic fetch
         server.close(() => resolvePort(free))
       })
     })
-    for (const [key, value] of [['store.url', `http://127.0.0.1:${port}`], ['store.type', 'kubo']]) expect((await runJson(['profile', 'set', key as string, value as string])).exitCode).toBe(0)
+    for (const [key, value] of [
+      ['store.url', `http://127.0.0.1:${port}`],
+      ['store.type', 'kubo'],
+    ])
+      expect((await runJson(['profile', 'set', key as string, value as string])).exitCode).toBe(0)
     const opened = await openCarFile(car)
     const packageCid = opened.roots[0] as string
     opened.close()
@@ -197,9 +254,26 @@ describe('records fetch and share --out: bad references and output paths are usa
     expect((await runJson(['init'])).exitCode).toBe(0)
     const ref = await runJson(['records', 'fetch', join(home.home, 'no-such.car'), '--out', join(home.home, 'x.json')])
     expect(ref.envelope.error).toMatchObject({code: 'E_BAD_PACKAGE_REF', exitCode: 2})
-    const out = await runJson(['records', 'fetch', 'bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e', '--out', join(home.home, 'missing', 'x.json')])
+    const out = await runJson([
+      'records',
+      'fetch',
+      'bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e',
+      '--out',
+      join(home.home, 'missing', 'x.json'),
+    ])
     expect(out.envelope.error).toMatchObject({code: 'E_BAD_OUT', exitCode: 2})
-    const share = await runJson(['records', 'share', '--patient', PATIENT, '--to', 'local', '--purpose', 'TREAT', '--out', join(home.home, 'missing', 'p.car')])
+    const share = await runJson([
+      'records',
+      'share',
+      '--patient',
+      PATIENT,
+      '--to',
+      'local',
+      '--purpose',
+      'TREAT',
+      '--out',
+      join(home.home, 'missing', 'p.car'),
+    ])
     expect(share.envelope.error).toMatchObject({code: 'E_BAD_OUT', exitCode: 2})
   }, 120_000)
 })

@@ -22,7 +22,20 @@ describe('consent-gated access: records share (custodian) and records fetch (gra
     expect((await runJson(['init'])).exitCode).toBe(0)
     expect((await runJson(['records', 'import', samples])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
-    const granted = await runJson<{consents: Array<{consentId: string}>}>(['consent', 'grant', '--patient', PATIENT, '--grantee', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,conditions', '--until', '30d'])
+    const granted = await runJson<{consents: Array<{consentId: string}>}>([
+      'consent',
+      'grant',
+      '--patient',
+      PATIENT,
+      '--grantee',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs,conditions',
+      '--until',
+      '30d',
+    ])
     expect(granted.exitCode, JSON.stringify(granted.envelope)).toBe(0)
     consentId = granted.envelope.result.consents[0]?.consentId as string
   }, 300_000)
@@ -38,7 +51,15 @@ describe('consent-gated access: records share (custodian) and records fetch (gra
 
   it('the grantee fetches a FHIR Bundle of exactly those classes', async () => {
     const out = join(t.home, 'clinic-view.json')
-    const fetched = await runJson<{resources: number; classes: string[]}>(['records', 'fetch', packageCid, '--out', out, '--profile', 'clinic'])
+    const fetched = await runJson<{resources: number; classes: string[]}>([
+      'records',
+      'fetch',
+      packageCid,
+      '--out',
+      out,
+      '--profile',
+      'clinic',
+    ])
     expect(fetched.exitCode, JSON.stringify(fetched.envelope)).toBe(0)
     const bundle = JSON.parse(readFileSync(out, 'utf8')) as {entry: Array<{resource: FhirResource}>}
     expect(bundle.entry.length).toBe(fetched.envelope.result.resources)
@@ -53,7 +74,18 @@ describe('consent-gated access: records share (custodian) and records fetch (gra
   })
 
   it('a class not covered, or a purpose not covered, is refused with exit 5 and no key', async () => {
-    const vitals = await runJson(['records', 'share', '--patient', PATIENT, '--to', 'clinic', '--purpose', 'TREAT', '--classes', 'labs,vitals'])
+    const vitals = await runJson([
+      'records',
+      'share',
+      '--patient',
+      PATIENT,
+      '--to',
+      'clinic',
+      '--purpose',
+      'TREAT',
+      '--classes',
+      'labs,vitals',
+    ])
     expect(vitals.exitCode).toBe(5)
     expect(vitals.envelope.error.code).toBe('E_ACCESS_DENIED')
     expect(vitals.envelope.error.details).toMatchObject({reason: 'ClassNotCovered'})

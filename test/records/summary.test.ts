@@ -41,9 +41,29 @@ describe('records summary: the emergency summary (IPS shape)', () => {
       {resourceType: 'MedicationRequest', id: 'm1', status: 'active', medicationCodeableConcept: {text: 'Salbutamol'}},
       {resourceType: 'MedicationRequest', id: 'm2', status: 'stopped', medicationCodeableConcept: {text: 'Amoxicillin'}},
       {resourceType: 'AllergyIntolerance', id: 'a1', code: {text: 'Penicillin'}},
-      {resourceType: 'Observation', id: 'b', status: 'final', code: {coding: [{system: 'http://loinc.org', code: '882-1'}]}, valueCodeableConcept: {text: 'O Rh+'}},
-      {resourceType: 'Observation', id: 'hr-old', status: 'final', code: {coding: [{system: 'http://loinc.org', code: '8867-4', display: 'Heart rate'}]}, effectiveDateTime: '2020-01-01', valueQuantity: {value: 60, unit: '/min'}},
-      {resourceType: 'Observation', id: 'hr-new', status: 'final', code: {coding: [{system: 'http://loinc.org', code: '8867-4', display: 'Heart rate'}]}, effectiveDateTime: '2024-01-01', valueQuantity: {value: 88, unit: '/min'}},
+      {
+        resourceType: 'Observation',
+        id: 'b',
+        status: 'final',
+        code: {coding: [{system: 'http://loinc.org', code: '882-1'}]},
+        valueCodeableConcept: {text: 'O Rh+'},
+      },
+      {
+        resourceType: 'Observation',
+        id: 'hr-old',
+        status: 'final',
+        code: {coding: [{system: 'http://loinc.org', code: '8867-4', display: 'Heart rate'}]},
+        effectiveDateTime: '2020-01-01',
+        valueQuantity: {value: 60, unit: '/min'},
+      },
+      {
+        resourceType: 'Observation',
+        id: 'hr-new',
+        status: 'final',
+        code: {coding: [{system: 'http://loinc.org', code: '8867-4', display: 'Heart rate'}]},
+        effectiveDateTime: '2024-01-01',
+        valueQuantity: {value: 88, unit: '/min'},
+      },
     ]
     const s = emergencySummary(resources)
     expect(s.conditions.map((i) => i.text)).toEqual(['Asthma'])
@@ -66,7 +86,13 @@ describe('records summary: the emergency summary (IPS shape)', () => {
 
     const out = join(t.home, 'ips.json')
     expect((await runJson(['records', 'summary', '--patient', PATIENT, '--format', 'ips', '--out', out])).exitCode).toBe(0)
-    const bundle = JSON.parse(readFileSync(out, 'utf8')) as FhirResource & {type: string; entry: Array<{fullUrl: string; resource: FhirResource & {type?: {coding: Array<{code: string}>}; section?: Array<{entry?: Array<{reference: string}>}>}}>}
+    const bundle = JSON.parse(readFileSync(out, 'utf8')) as FhirResource & {
+      type: string
+      entry: Array<{
+        fullUrl: string
+        resource: FhirResource & {type?: {coding: Array<{code: string}>}; section?: Array<{entry?: Array<{reference: string}>}>}
+      }>
+    }
     expect(bundle.type).toBe('document')
     const composition = bundle.entry[0]?.resource
     expect(composition?.resourceType).toBe('Composition')

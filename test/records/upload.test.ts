@@ -21,7 +21,7 @@ describe('KuboStore against a Kubo-RPC-compatible server (Kubo itself cannot be 
   })
   afterAll(async () => kubo.stop())
 
-  it('adds with the embedded store\'s CIDs, cats, pins and answers has', async () => {
+  it("adds with the embedded store's CIDs, cats, pins and answers has", async () => {
     const store = new KuboStore({url: kubo.url, retries: 0})
     const added = await store.add(Buffer.from('hello world'))
     expect(added.cid).toBe('bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e')
@@ -70,7 +70,9 @@ describe('KuboStore against a Kubo-RPC-compatible server (Kubo itself cannot be 
   it('connection refused fails at once with E_STORE_UNAVAILABLE', async () => {
     const store = new KuboStore({url: `http://127.0.0.1:${await closedPort()}`, retries: 4, backoffMs: 1000})
     const started = Date.now()
-    await expect(store.has('bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e')).rejects.toMatchObject({code: 'E_STORE_UNAVAILABLE'})
+    await expect(store.has('bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e')).rejects.toMatchObject({
+      code: 'E_STORE_UNAVAILABLE',
+    })
     expect(Date.now() - started).toBeLessThan(1000)
   })
 
@@ -116,7 +118,17 @@ describe('records upload (CLI) replicates every object to Kubo and pins it, resu
     kubo = new KuboMock()
     await kubo.start()
     expect((await runJson(['init'])).exitCode).toBe(0)
-    expect((await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'legacy.csv'), '--mapping', join(repoRoot, 'test', 'fixtures', 'records', 'legacy-mapping.json')])).exitCode).toBe(3)
+    expect(
+      (
+        await runJson([
+          'records',
+          'import',
+          join(repoRoot, 'test', 'fixtures', 'records', 'legacy.csv'),
+          '--mapping',
+          join(repoRoot, 'test', 'fixtures', 'records', 'legacy-mapping.json'),
+        ])
+      ).exitCode,
+    ).toBe(3)
   }, 120_000)
   afterAll(async () => {
     await kubo.stop()
@@ -124,7 +136,9 @@ describe('records upload (CLI) replicates every object to Kubo and pins it, resu
   })
 
   it('a failure midway leaves a partial result (exit 3); the re-run uploads only what is missing', async () => {
-    const objects = (await runJson<{patients: Array<{objects: unknown[]}>}>(['records', 'list'])).envelope.result.patients.flatMap((p) => p.objects).length
+    const objects = (await runJson<{patients: Array<{objects: unknown[]}>}>(['records', 'list'])).envelope.result.patients.flatMap(
+      (p) => p.objects,
+    ).length
     expect(objects).toBeGreaterThan(3)
     // the first failure goes to the probe (a 500 is an answer: the node is up), the second to an object
     kubo.failNext(2, '500')
@@ -154,7 +168,10 @@ describe('records upload (CLI) replicates every object to Kubo and pins it, resu
 
   it('the same through bin/run.js: exit 1, the envelope on stdout, well under 5 s', async () => {
     const started = Date.now()
-    const r = runBin(['records', 'upload', '--kubo', `http://127.0.0.1:${await closedPort()}`, '--timeout-ms', '2000', '--retries', '2', '--json'], {env: t.env})
+    const r = runBin(
+      ['records', 'upload', '--kubo', `http://127.0.0.1:${await closedPort()}`, '--timeout-ms', '2000', '--retries', '2', '--json'],
+      {env: t.env},
+    )
     expect(Date.now() - started).toBeLessThan(8000)
     expect(r.status).toBe(1)
     expect(parseEnvelope(r.stdout).error.code).toBe('E_STORE_UNAVAILABLE')

@@ -29,7 +29,11 @@ export async function freshVault(): Promise<Vault> {
   const dir = mkdtempSync(join(tmpdir(), 'medctl-vault-'))
   const db = openDatabase({database: join(dir, 'medctl.db')})
   const ageIdentity = await generateX25519Identity()
-  const custodian = {address: `0x${randomBytes(20).toString('hex')}`, recipient: await identityToRecipient(ageIdentity), pseudonymKey: randomBytes(32)}
+  const custodian = {
+    address: `0x${randomBytes(20).toString('hex')}`,
+    recipient: await identityToRecipient(ageIdentity),
+    pseudonymKey: randomBytes(32),
+  }
   const audit: ImportAuditEvent[] = []
   const report = join(dir, 'report.ndjson')
   const vault: Vault = {
@@ -53,7 +57,8 @@ export async function freshVault(): Promise<Vault> {
       const index = new RecordIndex(db, custodian.address)
       const store = new EmbeddedStore(db)
       const all: FhirResource[] = []
-      for (const object of index.objects()) all.push(...(await readObject(store, object, index.envelope(object.cid, custodian.recipient) as Uint8Array, ageIdentity)))
+      for (const object of index.objects())
+        all.push(...(await readObject(store, object, index.envelope(object.cid, custodian.recipient) as Uint8Array, ageIdentity)))
       return all
     },
     jobs: () => db.prepare('SELECT id, status FROM jobs ORDER BY id').all() as Array<{id: number; status: string}>,
@@ -82,7 +87,13 @@ export function neighbours(tag: string): {patient: FhirResource; observation: Fh
   const patient: FhirResource = {
     resourceType: 'Patient',
     id: `p-${tag}`,
-    identifier: [{type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR'}]}, system: 'http://hospital.example/mrn', value: `MRN-${tag}`}],
+    identifier: [
+      {
+        type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR'}]},
+        system: 'http://hospital.example/mrn',
+        value: `MRN-${tag}`,
+      },
+    ],
     name: [{family: 'Neighbour', given: [tag]}],
     birthDate: '1970-01-01',
   }

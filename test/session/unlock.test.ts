@@ -88,9 +88,30 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
 
   /** A command that needs the wallet (EIP-712 signature) and the pseudonym key (the subject), and no chain. */
   function signGrant(env: NodeJS.ProcessEnv) {
-    const r = runBin(['consent', 'sign', '--patient', PATIENT, '--grantee', GRANTEE, '--purpose', 'TREAT', '--classes', 'labs', '--until', '30d', '--epoch', '0', '--out', grantFile, '--json'], {
-      env: {...t.env, MEDCTL_DEBUG_KDF_LOG: kdfLog, ...env},
-    })
+    const r = runBin(
+      [
+        'consent',
+        'sign',
+        '--patient',
+        PATIENT,
+        '--grantee',
+        GRANTEE,
+        '--purpose',
+        'TREAT',
+        '--classes',
+        'labs',
+        '--until',
+        '30d',
+        '--epoch',
+        '0',
+        '--out',
+        grantFile,
+        '--json',
+      ],
+      {
+        env: {...t.env, MEDCTL_DEBUG_KDF_LOG: kdfLog, ...env},
+      },
+    )
     return {...r, envelope: parseEnvelope<{subject: string; signer: string}>(r.stdout)}
   }
 
@@ -100,16 +121,43 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     grantFile = join(t.home, 'grant.json')
     const setup = [
       ['keys', 'generate', 'cust', '--custodian'],
-      ['profile', 'create', 'cust', '--custodian', '--identity', 'cust', '--rpc-url', 'http://127.0.0.1:9', '--chain-id', '31337', '--registry', REGISTRY, '--use'],
+      [
+        'profile',
+        'create',
+        'cust',
+        '--custodian',
+        '--identity',
+        'cust',
+        '--rpc-url',
+        'http://127.0.0.1:9',
+        '--chain-id',
+        '31337',
+        '--registry',
+        REGISTRY,
+        '--use',
+      ],
       ['keys', 'generate', 'other'],
-      ['profile', 'create', 'other', '--identity', 'other', '--rpc-url', 'http://127.0.0.1:9', '--chain-id', '31337', '--registry', REGISTRY],
+      [
+        'profile',
+        'create',
+        'other',
+        '--identity',
+        'other',
+        '--rpc-url',
+        'http://127.0.0.1:9',
+        '--chain-id',
+        '31337',
+        '--registry',
+        REGISTRY,
+      ],
     ]
     for (const args of setup) {
       const r = runBin([...args, '--json'], {env: t.env})
       expect(r.status, r.stdout + r.stderr).toBe(0)
     }
     address = parseEnvelope<{address: string}>(runBin(['keys', 'show', '--profile', 'cust', '--json'], {env: t.env}).stdout).result.address
-    otherAddress = parseEnvelope<{address: string}>(runBin(['keys', 'show', '--profile', 'other', '--json'], {env: t.env}).stdout).result.address
+    otherAddress = parseEnvelope<{address: string}>(runBin(['keys', 'show', '--profile', 'other', '--json'], {env: t.env}).stdout).result
+      .address
     expect(address).toMatch(/^0x[0-9a-fA-F]{40}$/)
   })
 
@@ -142,7 +190,13 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
   })
 
   it('--for takes 90s, 15m, 2h, 1h30m from 1s to 12h; anything else is E_BAD_DURATION (exit 2) saying what is accepted', () => {
-    expect([parseUnlockDuration('90s'), parseUnlockDuration('15m'), parseUnlockDuration('2h'), parseUnlockDuration('1h30m'), parseUnlockDuration('12h')]).toEqual([90_000, 900_000, 7_200_000, 5_400_000, 43_200_000])
+    expect([
+      parseUnlockDuration('90s'),
+      parseUnlockDuration('15m'),
+      parseUnlockDuration('2h'),
+      parseUnlockDuration('1h30m'),
+      parseUnlockDuration('12h'),
+    ]).toEqual([90_000, 900_000, 7_200_000, 5_400_000, 43_200_000])
     for (const bad of ['15', 'soon', '', '0s', '13h', '12h1s', '-5m', '1m2h', '1.5h']) {
       expect(() => parseUnlockDuration(bad), bad).toThrow(expect.objectContaining({code: 'E_BAD_DURATION', exitCode: 2}))
     }
@@ -156,7 +210,7 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     expect(existsSync(join(t.home, 'agent', 'cust.sock'))).toBe(false)
   })
 
-  it('unlock --json reports the socket, profile and deadline (15 min by default); the socket is 0600 in a 0700 directory, both the user\'s', () => {
+  it("unlock --json reports the socket, profile and deadline (15 min by default); the socket is 0600 in a 0700 directory, both the user's", () => {
     const before = Date.now()
     const r = unlock()
     expect(r.status, r.stdout + r.stderr).toBe(0)
@@ -191,7 +245,7 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     expect(kdfCount()).toBe(0)
   })
 
-  it('the keys live in the agent\'s memory only: not in any file of the home, not in its argv, not in its environment', () => {
+  it("the keys live in the agent's memory only: not in any file of the home, not in its argv, not in its environment", () => {
     const exported = runBin(['keys', 'export', '--yes', '--json'], {env: {...t.env, ...NO_PASSPHRASE}})
     expect(exported.status, exported.stdout).toBe(0)
     const keys = parseEnvelope<{privateKey: string; ageIdentity: string; pseudonymKey: string; address: string}>(exported.stdout).result
@@ -215,8 +269,13 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
   it('unlock --status and profile show say whether the profile is unlocked, and until when, with no passphrase', () => {
     const status = runBin(['unlock', '--status', '--json'], {env: {...t.env, ...NO_PASSPHRASE}})
     expect(status.status).toBe(0)
-    expect(parseEnvelope<{unlocked: boolean; profile: string; deadline: string}>(status.stdout).result).toMatchObject({unlocked: true, profile: 'cust'})
-    const shown = parseEnvelope<{session: {unlocked: boolean; deadline: string | null}}>(runBin(['profile', 'show', '--json'], {env: {...t.env, ...NO_PASSPHRASE}}).stdout).result
+    expect(parseEnvelope<{unlocked: boolean; profile: string; deadline: string}>(status.stdout).result).toMatchObject({
+      unlocked: true,
+      profile: 'cust',
+    })
+    const shown = parseEnvelope<{session: {unlocked: boolean; deadline: string | null}}>(
+      runBin(['profile', 'show', '--json'], {env: {...t.env, ...NO_PASSPHRASE}}).stdout,
+    ).result
     expect(shown.session.unlocked).toBe(true)
     expect(shown.session.deadline).toMatch(/^\d{4}-\d\d-\d\dT/)
     const other = parseEnvelope<{session: {unlocked: boolean}}>(runBin(['profile', 'show', 'other', '--json'], {env: t.env}).stdout).result
@@ -243,7 +302,7 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     expect(parseEnvelope(otherExport.stdout).error.code).toBe('E_PASSPHRASE_REQUIRED')
   })
 
-  it('another user\'s process cannot connect to the socket; an agent directory others can enter is not used', () => {
+  it("another user's process cannot connect to the socket; an agent directory others can enter is not used", () => {
     const socket = join(t.home, 'agent', 'cust.sock')
     const dir = join(t.home, 'agent')
     const uid = process.getuid?.()
@@ -251,13 +310,20 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     if (uid === 0) {
       // As root the test can be another user: nobody (65534) tries to connect.
       const connectAs = () =>
-        spawnSync(process.execPath, ['-e', `require('net').createConnection(${JSON.stringify(socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(3) })`], {
-          uid: 65534,
-          gid: 65534,
-          cwd: '/',
-          encoding: 'utf8',
-          timeout: 20_000,
-        })
+        spawnSync(
+          process.execPath,
+          [
+            '-e',
+            `require('net').createConnection(${JSON.stringify(socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(3) })`,
+          ],
+          {
+            uid: 65534,
+            gid: 65534,
+            cwd: '/',
+            encoding: 'utf8',
+            timeout: 20_000,
+          },
+        )
       const blocked = connectAs()
       expect(blocked.stdout.trim()).toBe('EACCES')
       // Even with the directory opened up, the socket's own mode (0600) keeps them out.
@@ -344,7 +410,7 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     expect(r.envelope.result.profile).toBe('other')
     const deleted = runBin(['profile', 'delete', 'other', '--yes', '--json'], {env: t.env})
     expect(deleted.status, deleted.stdout).toBe(0)
-    await until('the deleted profile\'s agent to exit', () => !alive(r.envelope.result.pid))
+    await until("the deleted profile's agent to exit", () => !alive(r.envelope.result.pid))
     expect(existsSync(r.envelope.result.socket)).toBe(false)
   })
 })

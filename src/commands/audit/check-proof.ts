@@ -24,8 +24,8 @@ Exit codes: 0 valid, 1 failure (chain unreachable), 2 not a proof file or usage 
     profile: profileFlag,
     offline: Flags.boolean({description: 'Check without the chain (the anchor is not checked).'}),
     'rpc-url': Flags.string({description: 'Your JSON-RPC endpoint (with --registry, no profile is needed).'}),
-    registry: Flags.string({description: 'Your ConsentRegistry address (default: the profile\'s chain.registry).'}),
-    custodian: Flags.string({description: 'The custodian address the head must be signed by (default: the registry\'s custodian).'}),
+    registry: Flags.string({description: "Your ConsentRegistry address (default: the profile's chain.registry)."}),
+    custodian: Flags.string({description: "The custodian address the head must be signed by (default: the registry's custodian)."}),
   }
 
   static override args = {file: Args.string({description: 'The proof file written by `audit prove`.', required: true})}
@@ -37,8 +37,12 @@ Exit codes: 0 valid, 1 failure (chain unreachable), 2 not a proof file or usage 
     } catch {
       throw usageError('E_BAD_PROOF', 'The file is not a readable proof (JSON).')
     }
-    if ((proof as {format?: unknown} | null)?.format !== PROOF_FORMAT) throw usageError('E_BAD_PROOF', `Not a medctl audit proof (format ${PROOF_FORMAT}).`)
-    const trust = await resolveTrust({offline: this.flags.offline, rpcUrl: this.flags['rpc-url'], registry: this.flags.registry, custodian: this.flags.custodian}, () => this.openSession(this.flags.profile))
+    if ((proof as {format?: unknown} | null)?.format !== PROOF_FORMAT)
+      throw usageError('E_BAD_PROOF', `Not a medctl audit proof (format ${PROOF_FORMAT}).`)
+    const trust = await resolveTrust(
+      {offline: this.flags.offline, rpcUrl: this.flags['rpc-url'], registry: this.flags.registry, custodian: this.flags.custodian},
+      () => this.openSession(this.flags.profile),
+    )
     let result: ProofReport
     try {
       result = await checkProofAgainst(proof, trust)
@@ -54,8 +58,16 @@ Exit codes: 0 valid, 1 failure (chain unreachable), 2 not a proof file or usage 
         'tree size': result.treeSize ?? '',
         path: result.offline ? 'leads to the root' : 'not verified',
         signer: result.signer ? `${result.signer}${result.signerVerified ? ' (the custodian)' : ''}` : 'none',
-        anchor: result.onChain === null ? 'not checked' + (against.mode === 'offline' ? ' (offline)' : '') : result.anchor ? `anchor ${result.anchor.index} (size ${result.anchor.size}${result.anchor.via === 'consistency' ? ', by consistency' : ''})` : 'none matches',
-        'checked against': against.mode === 'chain' ? `custodian ${against.custodian?.join(', ') || '(none of the signers holds the role)'} [${against.custodianFrom}], registry ${against.registry}, chain ${against.chainId}, block ${against.block}` : `offline: custodian ${against.custodian?.join(', ') ?? 'not given'}`,
+        anchor:
+          result.onChain === null
+            ? 'not checked' + (against.mode === 'offline' ? ' (offline)' : '')
+            : result.anchor
+              ? `anchor ${result.anchor.index} (size ${result.anchor.size}${result.anchor.via === 'consistency' ? ', by consistency' : ''})`
+              : 'none matches',
+        'checked against':
+          against.mode === 'chain'
+            ? `custodian ${against.custodian?.join(', ') || '(none of the signers holds the role)'} [${against.custodianFrom}], registry ${against.registry}, chain ${against.chainId}, block ${against.block}`
+            : `offline: custodian ${against.custodian?.join(', ') ?? 'not given'}`,
       }),
     )
     if (result.ok && against.mode === 'offline') this.warn('Offline: the head was not checked against any anchor on chain.')

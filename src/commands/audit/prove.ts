@@ -10,14 +10,25 @@ export default class AuditProve extends BaseCommand<typeof AuditProve> {
 
 Exit codes: 0 ok, 1 failure, 2 no such entry or entry not anchored yet.`
 
-  static override examples = ['<%= config.bin %> audit prove 42 --out proof.json', '<%= config.bin %> audit prove 0 --out - --json | jq .result.root']
+  static override examples = [
+    '<%= config.bin %> audit prove 42 --out proof.json',
+    '<%= config.bin %> audit prove 0 --out - --json | jq .result.root',
+  ]
   static override flags = {out: Flags.string({description: 'Where to write the proof (JSON).', required: true})}
   static override args = {index: Args.integer({description: 'The entry index (from 0).', required: true, min: 0})}
 
   async run(): Promise<InclusionProofFile & {out: string}> {
     const proof = proveEntry(this.paths.auditDir, this.args.index)
     if (this.flags.out !== '-') writeFileSync(this.flags.out, `${JSON.stringify(proof, null, 2)}\n`)
-    this.log(renderFields({entry: proof.index, 'tree size': proof.treeSize, root: proof.root, anchored: proof.anchor?.txHash ?? 'not yet (run `medctl audit anchor`)', out: this.flags.out}))
+    this.log(
+      renderFields({
+        entry: proof.index,
+        'tree size': proof.treeSize,
+        root: proof.root,
+        anchored: proof.anchor?.txHash ?? 'not yet (run `medctl audit anchor`)',
+        out: this.flags.out,
+      }),
+    )
     return {...proof, out: this.flags.out}
   }
 }

@@ -23,8 +23,18 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE when the Kubo node cannot be re
   }
 
   async run(): Promise<PublishResult> {
-    const result = await publishAuditLog(this.paths.auditDir, {out: this.flags.out, store: () => openContentStore(this.openSession(this.flags.profile))})
-    this.log(renderFields({cid: result.cid, entries: result.entries, heads: result.heads, ...(result.car ? {car: result.car.out, blocks: result.car.blocks, bytes: result.car.bytes} : {store: result.delivery})}))
+    const result = await publishAuditLog(this.paths.auditDir, {
+      out: this.flags.out,
+      store: () => openContentStore(this.openSession(this.flags.profile)),
+    })
+    this.log(
+      renderFields({
+        cid: result.cid,
+        entries: result.entries,
+        heads: result.heads,
+        ...(result.car ? {car: result.car.out, blocks: result.car.blocks, bytes: result.car.bytes} : {store: result.delivery}),
+      }),
+    )
     return result
   }
 }

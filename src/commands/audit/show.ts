@@ -9,7 +9,7 @@ import {custodianContext} from '../../lib/vault/custodian.js'
 import {subjectForPatient} from '../../lib/vault/read.js'
 
 export default class AuditShow extends BaseCommand<typeof AuditShow> {
-  static override summary = 'Show audit entries, filtered by patient, actor, action, outcome or time; this home\'s log or an evidence copy.'
+  static override summary = "Show audit entries, filtered by patient, actor, action, outcome or time; this home's log or an evidence copy."
   static override description = `Entries never hold identifiers: a patient appears as the subject pseudonym. --subject filters by that pseudonym and needs no key, so an auditor can read an evidence copy alone (--log: a directory, a CAR file from \`audit publish --out\`, or a published log's CID). --patient computes the pseudonym from system|value and so needs the custodian profile's pseudonym key (its passphrase, or an unlocked session).
 
 A break-glass row names its access id and its review: approved, rejected, or pending (no review entry in the log yet).
@@ -28,7 +28,9 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
 
   static override flags = {
     profile: profileFlag,
-    log: Flags.string({description: 'Read this log instead of the home\'s: a directory, a CAR file from `audit publish --out`, or a published log\'s CID.'}),
+    log: Flags.string({
+      description: "Read this log instead of the home's: a directory, a CAR file from `audit publish --out`, or a published log's CID.",
+    }),
     patient: Flags.string({description: 'Only this patient (system|value; needs the custodian profile).', exclusive: ['subject']}),
     subject: Flags.string({description: 'Only this subject pseudonym (0x + 64 hex; needs no key).', exclusive: ['patient']}),
     actor: Flags.string({description: 'Only this actor (address or profile name).'}),
@@ -39,16 +41,42 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
 
   async run(): Promise<{entries: ShownEntry[]}> {
     const {flags} = this
-    if (flags.subject !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(flags.subject)) throw usageError('E_BAD_SUBJECT', `--subject ${flags.subject} is not a subject pseudonym (0x followed by 64 hex digits, as \`records list --json\` and \`consent list\` show it).`)
-    const types = flags.action?.split(',').map((t) => t.trim()).filter(Boolean)
+    if (flags.subject !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(flags.subject))
+      throw usageError(
+        'E_BAD_SUBJECT',
+        `--subject ${flags.subject} is not a subject pseudonym (0x followed by 64 hex digits, as \`records list --json\` and \`consent list\` show it).`,
+      )
+    const types = flags.action
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean)
     const unknown = types?.filter((t) => !(AUDIT_TYPES as readonly string[]).includes(t)) ?? []
-    if (unknown.length > 0) throw usageError('E_BAD_ACTION', `--action ${unknown.join(',')}: not an audit entry type. Allowed: ${AUDIT_TYPES.join(', ')}.`)
-    const subject = flags.patient ? subjectForPatient(await custodianContext(this.openSession(flags.profile)), flags.patient) : flags.subject
+    if (unknown.length > 0)
+      throw usageError('E_BAD_ACTION', `--action ${unknown.join(',')}: not an audit entry type. Allowed: ${AUDIT_TYPES.join(', ')}.`)
+    const subject = flags.patient
+      ? subjectForPatient(await custodianContext(this.openSession(flags.profile)), flags.patient)
+      : flags.subject
     const ref = logReference(flags.log, this.paths.auditDir)
-    const entries = await withLogDir(ref, () => openContentStore(this.openSession(flags.profile)), async (dir) =>
-      showEntries(dir, {subject, actor: flags.actor, types, outcome: flags.outcome, since: flags.since}),
+    const entries = await withLogDir(
+      ref,
+      () => openContentStore(this.openSession(flags.profile)),
+      async (dir) => showEntries(dir, {subject, actor: flags.actor, types, outcome: flags.outcome, since: flags.since}),
     )
-    this.log(renderTable(['#', 'recorded', 'type', 'outcome', 'reason', 'actor', 'subject', 'note'], entries.map((e) => [e.index, e.recorded, e.type, e.outcome, e.reason ?? '', e.actor.profile ?? e.actor.address, e.subject ? `${e.subject.slice(0, 12)}…` : '', noteOf(e)])))
+    this.log(
+      renderTable(
+        ['#', 'recorded', 'type', 'outcome', 'reason', 'actor', 'subject', 'note'],
+        entries.map((e) => [
+          e.index,
+          e.recorded,
+          e.type,
+          e.outcome,
+          e.reason ?? '',
+          e.actor.profile ?? e.actor.address,
+          e.subject ? `${e.subject.slice(0, 12)}…` : '',
+          noteOf(e),
+        ]),
+      ),
+    )
     return {entries}
   }
 }
@@ -58,6 +86,7 @@ function noteOf(entry: ShownEntry): string {
     const {accessId, review, reviewIndex, reviewer} = entry.breakGlass
     return `access ${accessId}, review ${review}${reviewIndex === undefined ? '' : ` (#${reviewIndex} by ${reviewer})`}`
   }
-  if (entry.type === 'review' && entry.detail?.accessId !== undefined) return `access ${entry.detail.accessId} ${entry.detail.approved === true ? 'approved' : 'rejected'}`
+  if (entry.type === 'review' && entry.detail?.accessId !== undefined)
+    return `access ${entry.detail.accessId} ${entry.detail.approved === true ? 'approved' : 'rejected'}`
   return ''
 }

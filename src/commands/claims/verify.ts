@@ -27,8 +27,19 @@ Exit codes: 0 all verified, 1 failure, 2 usage error, 4 any claim altered, not a
   async run(): Promise<VerifyClaimsResult> {
     const session = this.openSession(this.flags.profile)
     const result = await verifyClaims(session, {paths: this.positionals, ...(this.flags.report ? {reportPath: this.flags.report} : {})})
-    this.log(renderTable(['claim', 'status', 'differs / reason'], result.claims.map((c) => [c.claim, c.status, c.differs?.join(', ') ?? c.reason ?? ''])))
-    this.note(`Summary: ${Object.entries(result.summary).map(([k, v]) => `${k} ${v}`).join(', ')}. Checked against registry ${result.checkedAgainst.registry} (chain ${result.checkedAgainst.chainId}, block ${result.checkedAgainst.block}) for payer ${result.checkedAgainst.payer}, signatures by custodian ${result.checkedAgainst.custodian}. Report: ${result.report}`)
+    this.log(
+      renderTable(
+        ['claim', 'status', 'differs / reason'],
+        result.claims.map((c) => [c.claim, c.status, c.differs?.join(', ') ?? c.reason ?? '']),
+      ),
+    )
+    this.note(
+      `Summary: ${Object.entries(result.summary)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(
+          ', ',
+        )}. Checked against registry ${result.checkedAgainst.registry} (chain ${result.checkedAgainst.chainId}, block ${result.checkedAgainst.block}) for payer ${result.checkedAgainst.payer}, signatures by custodian ${result.checkedAgainst.custodian}. Report: ${result.report}`,
+    )
     this.setExitCode(result.exitCode)
     return result
   }

@@ -9,7 +9,7 @@ import {PURPOSES, type CheckResult, type Purpose} from '../../lib/consent/index.
 import {decideConsent} from '../../lib/consent/actions.js'
 
 export default class ConsentCheck extends BaseCommand<typeof ConsentCheck> {
-  static override summary = 'Ask the chain whether a grantee may access a patient\'s classes for a purpose.'
+  static override summary = "Ask the chain whether a grantee may access a patient's classes for a purpose."
   static override description = `The decision is three-way and reason-coded: Permit; Deny (Expired, NotYetValid, Revoked, PurposeNotCovered, ClassNotCovered, OptedOut); NoConsent. It is evaluated at the chain's time, or at --at-block. The decision is written to the audit log.
 
 Exit codes: 0 Permit, 1 failure, 2 usage error, 5 Deny or NoConsent (the result is still printed).`
@@ -31,7 +31,13 @@ Exit codes: 0 Permit, 1 failure, 2 usage error, 5 Deny or NoConsent (the result 
 
   async run(): Promise<CheckResult & {subject: string; grantee: string}> {
     const session = this.openSession(this.flags.profile)
-    const result = await decideConsent(session, {patient: this.flags.patient, grantee: granteeAddress(session, this.flags.grantee), purpose: this.flags.purpose as Purpose, classes: this.flags.classes ?? [], ...(this.flags['at-block'] === undefined ? {} : {atBlock: this.flags['at-block']})})
+    const result = await decideConsent(session, {
+      patient: this.flags.patient,
+      grantee: granteeAddress(session, this.flags.grantee),
+      purpose: this.flags.purpose as Purpose,
+      classes: this.flags.classes ?? [],
+      ...(this.flags['at-block'] === undefined ? {} : {atBlock: this.flags['at-block']}),
+    })
     this.log(renderFields({decision: result.decision, reason: result.reason, consent: result.consentId ?? ''}))
     if (result.decision !== 'Permit') this.setExitCode(ExitCode.DENIED)
     return result

@@ -31,7 +31,8 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
 
   async run(): Promise<ConsentExportResult> {
     const {out} = this.flags
-    if (out === '-' && this.jsonEnabled()) throw usageError('E_OUT_CONFLICT', '--out - writes the resources to stdout, where --json writes its envelope: choose one.')
+    if (out === '-' && this.jsonEnabled())
+      throw usageError('E_OUT_CONFLICT', '--out - writes the resources to stdout, where --json writes its envelope: choose one.')
     const session = this.openSession(this.flags.profile)
     const result = await exportConsentsToFile(session, {
       out,
@@ -39,8 +40,18 @@ Exit codes: 0 ok, 1 failure, 2 usage error.`
       ...(this.flags.grantee ? {grantee: granteeAddress(session, this.flags.grantee)} : {}),
       logRange: this.flags['log-range'],
     })
-    if (result.mismatched > 0) this.warn(`${result.mismatched} stored consent(s) do not match the terms hash on chain; they were exported as the chain records them.`)
-    const summary = renderFields({exported: result.exported, active: result.active, inactive: result.inactive, 'with full terms': result.withTerms, 'rebuilt from chain': result.withoutTerms, out})
+    if (result.mismatched > 0)
+      this.warn(
+        `${result.mismatched} stored consent(s) do not match the terms hash on chain; they were exported as the chain records them.`,
+      )
+    const summary = renderFields({
+      exported: result.exported,
+      active: result.active,
+      inactive: result.inactive,
+      'with full terms': result.withTerms,
+      'rebuilt from chain': result.withoutTerms,
+      out,
+    })
     if (out === '-') this.note(summary)
     else this.log(summary)
     return result

@@ -26,7 +26,10 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE when the chain does not answer wi
     profile: profileFlag,
     patient: Flags.string({description: 'The patient, as system|value.', required: true}),
     grantee: Flags.string({description: 'Who receives access: an address or a local profile name.', required: true}),
-    purpose: Flags.string({description: 'Purposes of use, comma-separated (one consent each): TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PUBHLTH, PATRQT, BTG.', required: true}),
+    purpose: Flags.string({
+      description: 'Purposes of use, comma-separated (one consent each): TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PUBHLTH, PATRQT, BTG.',
+      required: true,
+    }),
     classes: classesOption({required: true}),
     until: Flags.string({description: 'End of validity: an ISO date or a duration from now (30d, 12h, 1y).', required: true}),
     from: Flags.string({description: 'Start of validity (default: now).'}),
@@ -50,7 +53,20 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE when the chain does not answer wi
     })
     for (const warning of outcome.warnings) this.warn(warning)
     const until = new Date(outcome.notAfter * 1000).toISOString()
-    this.log(renderTable(['consent', 'purpose', 'classes', 'until', 'outcome', 'tx', 'gas'], outcome.consents.map((c) => [c.consentId, c.purpose, this.flags.classes.join(','), until, c.noop ? 'unchanged' : c.replaced ? `replaced ${c.replaced.slice(0, 10)}…` : c.resumed ? 'granted (resumed)' : 'granted', c.txHash, c.gasUsed])))
+    this.log(
+      renderTable(
+        ['consent', 'purpose', 'classes', 'until', 'outcome', 'tx', 'gas'],
+        outcome.consents.map((c) => [
+          c.consentId,
+          c.purpose,
+          this.flags.classes.join(','),
+          until,
+          c.noop ? 'unchanged' : c.replaced ? `replaced ${c.replaced.slice(0, 10)}…` : c.resumed ? 'granted (resumed)' : 'granted',
+          c.txHash,
+          c.gasUsed,
+        ]),
+      ),
+    )
     return {...outcome, signedBy: 'custodian'}
   }
 }

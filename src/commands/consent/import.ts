@@ -27,12 +27,20 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
     report: Flags.string({description: 'Where to write rejected lines (NDJSON). Default: under MEDCTL_HOME/data/reports.'}),
     'dry-run': Flags.boolean({description: 'Validate only: send nothing, write nothing (the report only with --report).', default: false}),
     confirmations: Flags.integer({description: 'Blocks to wait for after each batch.', default: 1, min: 1}),
-    'no-anchor': Flags.boolean({description: 'Do not anchor the audit log\'s tree head on chain when the import finishes.'}),
-    'allow-unknown-patient': Flags.boolean({description: 'Grant for patients this vault holds no record of (else each such consent is rejected E_UNKNOWN_PATIENT).', default: false}),
+    'no-anchor': Flags.boolean({description: "Do not anchor the audit log's tree head on chain when the import finishes."}),
+    'allow-unknown-patient': Flags.boolean({
+      description: 'Grant for patients this vault holds no record of (else each such consent is rejected E_UNKNOWN_PATIENT).',
+      default: false,
+    }),
     'rpc-timeout': rpcTimeoutFlag,
   }
 
-  static override args = {file: Args.string({description: 'The consents: .ndjson, .ndjson.gz, .json (Consent or Bundle) or .csv; - reads NDJSON from stdin.', required: true})}
+  static override args = {
+    file: Args.string({
+      description: 'The consents: .ndjson, .ndjson.gz, .json (Consent or Bundle) or .csv; - reads NDJSON from stdin.',
+      required: true,
+    }),
+  }
 
   async run(): Promise<ConsentImportResult> {
     const session = this.openSession(this.flags.profile)
@@ -62,8 +70,10 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some consents rej
         ...(dryRun ? {valid: result.valid, 'dry run': 'nothing sent'} : {}),
       }),
     )
-    for (const r of result.rejects ?? []) this.note(`rejected ${r.line === undefined ? `entry ${r.entry ?? '?'}` : `line ${r.line}`}: ${r.code}`)
-    if (result.unknownPatients > 0) this.warn(`${result.unknownPatients} consent(s) were granted for patients with no records in this vault (--allow-unknown-patient).`)
+    for (const r of result.rejects ?? [])
+      this.note(`rejected ${r.line === undefined ? `entry ${r.entry ?? '?'}` : `line ${r.line}`}: ${r.code}`)
+    if (result.unknownPatients > 0)
+      this.warn(`${result.unknownPatients} consent(s) were granted for patients with no records in this vault (--allow-unknown-patient).`)
     if (result.rejected > 0) {
       this.warn(`${result.rejected} consent(s) rejected${result.report ? `; see ${result.report}` : ''}.`)
       this.setExitCode(ExitCode.PARTIAL)

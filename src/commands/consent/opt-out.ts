@@ -19,14 +19,22 @@ Exit codes: 0 ok, 1 failure (E_NOT_AUTHORIZED: neither custodian nor the subject
   static override flags = {
     profile: profileFlag,
     patient: Flags.string({description: 'The patient, as system|value (custodian).', exactlyOne: ['patient', 'subject']}),
-    subject: Flags.string({description: 'The patient\'s subject pseudonym (their own wallet).', exactlyOne: ['patient', 'subject']}),
-    purpose: Flags.string({description: 'Purposes of use, comma-separated: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PUBHLTH, PATRQT, BTG.', required: true}),
+    subject: Flags.string({description: "The patient's subject pseudonym (their own wallet).", exactlyOne: ['patient', 'subject']}),
+    purpose: Flags.string({
+      description: 'Purposes of use, comma-separated: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PUBHLTH, PATRQT, BTG.',
+      required: true,
+    }),
     confirmations: Flags.integer({description: 'Blocks to wait for.', default: 1, min: 1}),
   }
 
   async run(): Promise<{subject: string; purposes: Purpose[]; txHash: string; blockNumber: number; gasUsed: string}> {
     const session = this.openSession(this.flags.profile)
-    const result = await optOutOfPurposes(session, {...(this.flags.patient ? {patient: this.flags.patient} : {}), ...(this.flags.subject ? {subject: this.flags.subject} : {}), purposes: parsePurposes(this.flags.purpose), confirmations: this.flags.confirmations})
+    const result = await optOutOfPurposes(session, {
+      ...(this.flags.patient ? {patient: this.flags.patient} : {}),
+      ...(this.flags.subject ? {subject: this.flags.subject} : {}),
+      purposes: parsePurposes(this.flags.purpose),
+      confirmations: this.flags.confirmations,
+    })
     this.log(renderFields({subject: result.subject, 'opted out of': result.purposes.join(', '), tx: result.txHash, gas: result.gasUsed}))
     return result
   }

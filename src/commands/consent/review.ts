@@ -10,7 +10,10 @@ export default class ConsentReview extends BaseCommand<typeof ConsentReview> {
 
 Exit codes: 0 ok, 1 failure, 2 unknown access or usage error.`
 
-  static override examples = ['<%= config.bin %> consent review 0xACCESS… --approve', '<%= config.bin %> consent review 0xACCESS… --reject --json']
+  static override examples = [
+    '<%= config.bin %> consent review 0xACCESS… --approve',
+    '<%= config.bin %> consent review 0xACCESS… --reject --json',
+  ]
   static override flags = {
     profile: profileFlag,
     approve: Flags.boolean({description: 'The access was justified.', exclusive: ['reject']}),
@@ -21,7 +24,8 @@ Exit codes: 0 ok, 1 failure, 2 unknown access or usage error.`
 
   async run(): Promise<{accessId: string; approved: boolean; txHash: string}> {
     if (!this.flags.approve && !this.flags.reject) throw usageError('E_USAGE', 'Say --approve or --reject.')
-    if (!/^0x[0-9a-fA-F]{64}$/.test(this.args.accessId)) throw usageError('E_BAD_ACCESS_ID', 'An access id is 0x followed by 64 hex digits.')
+    if (!/^0x[0-9a-fA-F]{64}$/.test(this.args.accessId))
+      throw usageError('E_BAD_ACCESS_ID', 'An access id is 0x followed by 64 hex digits.')
     const session = this.openSession(this.flags.profile)
     const result = await reviewEmergencyAccess(session, {accessId: this.args.accessId, approved: Boolean(this.flags.approve)})
     this.log(`Access ${this.args.accessId} reviewed: ${result.approved ? 'justified' : 'not justified'}.`)

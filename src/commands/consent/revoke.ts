@@ -7,7 +7,7 @@ import {parsePurposes} from '../../lib/consent/index.js'
 import {revokeConsents, type RevokeOutcome} from '../../lib/consent/revoke.js'
 
 export default class ConsentRevoke extends BaseCommand<typeof ConsentRevoke> {
-  static override summary = 'Revoke a consent (final), a patient\'s consents to a grantee, or every consent of a patient at once.'
+  static override summary = "Revoke a consent (final), a patient's consents to a grantee, or every consent of a patient at once."
   static override description = `Name the consent by its id; or by --patient and --grantee (every purpose that grantee holds, or only --purpose); --patient --all revokes every consent of the patient in one O(1) transaction. A custodian profile revokes; a patient's own wallet (--subject) revokes as the subject's controller.
 
 Revocation is final, enforced by the contract: a revoked consent never releases a key again and no signature — resubmitted by anyone — can make it active again. Revoking what is already revoked (or superseded) sends nothing and says so (noop).
@@ -23,7 +23,7 @@ Exit codes: 0 ok (also for a no-op), 1 failure, 2 usage error or no such consent
   static override flags = {
     profile: profileFlag,
     patient: Flags.string({description: 'The patient, as system|value (custodian).', exclusive: ['subject']}),
-    subject: Flags.string({description: 'The subject pseudonym (a patient\'s own wallet).'}),
+    subject: Flags.string({description: "The subject pseudonym (a patient's own wallet)."}),
     grantee: Flags.string({description: 'The grantee (address or profile) whose consents to revoke.'}),
     purpose: Flags.string({description: 'Only the consents for these purposes (comma-separated).', dependsOn: ['grantee']}),
     all: Flags.boolean({description: 'Revoke every consent of the patient.', exclusive: ['grantee']}),
@@ -47,7 +47,20 @@ Exit codes: 0 ok (also for a no-op), 1 failure, 2 usage error or no such consent
       logRange: this.flags['log-range'],
     })
     if (outcome.all) this.log(`Revoked every consent of the patient (tx ${outcome.txHash}).`)
-    else this.log(renderTable(['consent', 'purpose', 'grantee', 'outcome', 'tx', 'gas'], outcome.revoked.map((r) => [r.consentId, r.purpose, r.grantee, r.noop ? `unchanged (${r.reason})` : 'revoked', r.txHash ?? '', r.gasUsed ?? ''])))
+    else
+      this.log(
+        renderTable(
+          ['consent', 'purpose', 'grantee', 'outcome', 'tx', 'gas'],
+          outcome.revoked.map((r) => [
+            r.consentId,
+            r.purpose,
+            r.grantee,
+            r.noop ? `unchanged (${r.reason})` : 'revoked',
+            r.txHash ?? '',
+            r.gasUsed ?? '',
+          ]),
+        ),
+      )
     return outcome
   }
 }

@@ -31,7 +31,16 @@ Exit codes: 0 ok, 1 failure (E_INVALID_SIGNER, E_SIGNATURE_EXPIRED…), 2 usage 
       throw usageError('E_NO_INPUT', `Cannot read ${this.args.file}.`)
     }
     const result = await submitSignedGrant(session, text, {confirmations: this.flags.confirmations})
-    this.log(renderFields({consent: result.consentId, signer: result.signer, 'signed by': result.signedBy, tx: result.txHash ?? '(none)', gas: result.gasUsed, ...(result.noop ? {noop: 'the chain already holds this grant'} : {})}))
+    this.log(
+      renderFields({
+        consent: result.consentId,
+        signer: result.signer,
+        'signed by': result.signedBy,
+        tx: result.txHash ?? '(none)',
+        gas: result.gasUsed,
+        ...(result.noop ? {noop: 'the chain already holds this grant'} : {}),
+      }),
+    )
     return result
   }
 }

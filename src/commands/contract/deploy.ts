@@ -8,7 +8,10 @@ export default class ContractDeploy extends BaseCommand<typeof ContractDeploy> {
 
 Exit codes: 0 ok, 1 failure (no funds, chain unreachable), 2 usage error.`
 
-  static override examples = ['<%= config.bin %> contract deploy', '<%= config.bin %> contract deploy --profile besu --json | jq -r .result.address']
+  static override examples = [
+    '<%= config.bin %> contract deploy',
+    '<%= config.bin %> contract deploy --profile besu --json | jq -r .result.address',
+  ]
   static override flags = {profile: profileFlag}
 
   async run(): Promise<{address: string; txHash: string; blockNumber: number; profile: string}> {

@@ -31,13 +31,24 @@ Exit codes: 0 ok, 1 failure (E_NO_RECIPIENT: the lab published no age recipient;
     format: Flags.string({description: 'Dataset format.', options: [...DATASET_FORMATS], default: 'ndjson'}),
     rules: Flags.string({description: 'De-identification rules: "safe-harbor" or a rule file.', default: 'safe-harbor'}),
     k: Flags.integer({description: 'k-anonymity threshold over the quasi-identifiers.', default: 5, min: 1}),
-    'quasi-identifiers': Flags.string({description: 'Comma-separated: birth-year[:WIDTH], gender, zip3 (default: birth-year:10,gender,zip3).'}),
+    'quasi-identifiers': Flags.string({
+      description: 'Comma-separated: birth-year[:WIDTH], gender, zip3 (default: birth-year:10,gender,zip3).',
+    }),
     'at-block': Flags.integer({description: 'Pin the consent decisions to this block.', min: 0}),
-    'key-file': Flags.string({description: 'File with the per-export key (64 hex digits) for reproducible pseudonyms; default: a fresh random key.'}),
+    'key-file': Flags.string({
+      description: 'File with the per-export key (64 hex digits) for reproducible pseudonyms; default: a fresh random key.',
+    }),
     force: Flags.boolean({description: 'Write into a non-empty output directory.'}),
-    'allow-empty': Flags.boolean({description: 'Write the export (with a warning) even when the cohort, or what k-anonymity leaves of it, is empty.'}),
-    'deliver-to': Flags.string({description: 'Deliver the export, encrypted, to this researcher (address or local profile name; must be the grantee).'}),
-    'deliver-out': Flags.string({description: 'Write the delivery to this CARv1 file (default: the profile\'s content store).', dependsOn: ['deliver-to']}),
+    'allow-empty': Flags.boolean({
+      description: 'Write the export (with a warning) even when the cohort, or what k-anonymity leaves of it, is empty.',
+    }),
+    'deliver-to': Flags.string({
+      description: 'Deliver the export, encrypted, to this researcher (address or local profile name; must be the grantee).',
+    }),
+    'deliver-out': Flags.string({
+      description: "Write the delivery to this CARv1 file (default: the profile's content store).",
+      dependsOn: ['deliver-to'],
+    }),
   }
 
   async run(): Promise<ResearchResult> {
@@ -51,7 +62,10 @@ Exit codes: 0 ok, 1 failure (E_NO_RECIPIENT: the lab published no age recipient;
       format: this.flags.format as DatasetFormat,
       rules: this.flags.rules,
       k: this.flags.k,
-      quasiIdentifiers: this.flags['quasi-identifiers']?.split(',').map((q) => q.trim()).filter(Boolean),
+      quasiIdentifiers: this.flags['quasi-identifiers']
+        ?.split(',')
+        .map((q) => q.trim())
+        .filter(Boolean),
       atBlock: this.flags['at-block'],
       keyFile: this.flags['key-file'],
       force: this.flags.force,
@@ -62,9 +76,31 @@ Exit codes: 0 ok, 1 failure (E_NO_RECIPIENT: the lab published no age recipient;
     })
     progress.finish()
     for (const w of result.warnings) this.warn(w)
-    const excluded = Object.entries(result.cohort.excluded).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`).join(', ')
-    const perClass = Object.entries(result.cohort.byClass).map(([c, v]) => `${c} ${v.included}`).join(', ')
-    this.log(renderFields({out: result.outDir, block: result.block, consenting: result.cohort.included, 'per class': perClass, excluded: excluded || 'none', 'k-suppressed': result.suppressed, 'max risk': result.maxRisk, files: result.files.map((f) => `${f.path} (${f.rows})`).join(', '), manifest: result.manifest, ...(result.delivery ? {delivered: `${result.delivery.files} files to ${result.delivery.to}: ${result.delivery.car ? result.delivery.car.out : `${result.delivery.delivery} store`}, package ${result.delivery.packageCid}`} : {})}))
+    const excluded = Object.entries(result.cohort.excluded)
+      .filter(([, n]) => n > 0)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ')
+    const perClass = Object.entries(result.cohort.byClass)
+      .map(([c, v]) => `${c} ${v.included}`)
+      .join(', ')
+    this.log(
+      renderFields({
+        out: result.outDir,
+        block: result.block,
+        consenting: result.cohort.included,
+        'per class': perClass,
+        excluded: excluded || 'none',
+        'k-suppressed': result.suppressed,
+        'max risk': result.maxRisk,
+        files: result.files.map((f) => `${f.path} (${f.rows})`).join(', '),
+        manifest: result.manifest,
+        ...(result.delivery
+          ? {
+              delivered: `${result.delivery.files} files to ${result.delivery.to}: ${result.delivery.car ? result.delivery.car.out : `${result.delivery.delivery} store`}, package ${result.delivery.packageCid}`,
+            }
+          : {}),
+      }),
+    )
     return result
   }
 }

@@ -5,7 +5,7 @@ import {MedctlError} from '../../lib/core/errors.js'
 import {exportIdentity, writePrivateFile, type IdentityExport} from '../../lib/config/keystore.js'
 
 export default class KeysExport extends BaseCommand<typeof KeysExport> {
-  static override summary = 'Export the profile\'s identity with its PRIVATE keys (requires --yes).'
+  static override summary = "Export the profile's identity with its PRIVATE keys (requires --yes)."
   static override description = `Prints (or writes to --out, mode 0600) the Ethereum private key, the age identity and the pseudonym key in the "medctl-identity/1" format that \`keys import\` reads. Anyone holding this can act as the identity and decrypt its records: keep it offline. Under an unlocked session (\`medctl unlock\`) the keys come from the session's agent.
 
 Exit codes: 0 ok, 1 bad passphrase (E_BAD_PASSPHRASE), missing or damaged key file (E_MISSING_KEY, E_CORRUPT_KEYSTORE), full disk (E_DISK_FULL) or another writer (E_BUSY), 2 --yes missing or usage error.`
@@ -23,7 +23,10 @@ Exit codes: 0 ok, 1 bad passphrase (E_BAD_PASSPHRASE), missing or damaged key fi
 
   async run(): Promise<IdentityExport | {written: string; address: string}> {
     if (!this.flags.yes) {
-      throw new MedctlError('E_CONFIRMATION_REQUIRED', 'Exporting private keys needs --yes.', {exitCode: 2, suggestions: ['Re-run with --yes.']})
+      throw new MedctlError('E_CONFIRMATION_REQUIRED', 'Exporting private keys needs --yes.', {
+        exitCode: 2,
+        suggestions: ['Re-run with --yes.'],
+      })
     }
     const session = this.openSession(this.flags.profile)
     const exported = exportIdentity(await session.unlock())

@@ -9,14 +9,23 @@ export default class KeysGenerate extends BaseCommand<typeof KeysGenerate> {
 
 Exit codes: 0 ok, 1 failure (E_BUSY: another command is writing to the home; E_DISK_FULL), 2 usage error (name taken, unsafe name, no passphrase).`
 
-  static override examples = ['<%= config.bin %> keys generate backup-custodian --custodian', 'MEDCTL_PASSPHRASE=... <%= config.bin %> keys generate lab2 --json']
-  static override flags = {custodian: Flags.boolean({description: 'Also generate a pseudonym key (custodians name patients by it).', default: false})}
+  static override examples = [
+    '<%= config.bin %> keys generate backup-custodian --custodian',
+    'MEDCTL_PASSPHRASE=... <%= config.bin %> keys generate lab2 --json',
+  ]
+  static override flags = {
+    custodian: Flags.boolean({description: 'Also generate a pseudonym key (custodians name patients by it).', default: false}),
+  }
   static override args = {name: Args.string({description: 'Identity name.', required: true})}
 
   async run(): Promise<IdentityInfo> {
     validateProfileName(this.args.name)
     const keystore = new Keystore(this.paths)
-    const info = await keystore.generate(this.args.name, await this.passphrase({confirm: true, message: `New passphrase for identity "${this.args.name}"`}), {pseudonymKey: this.flags.custodian})
+    const info = await keystore.generate(
+      this.args.name,
+      await this.passphrase({confirm: true, message: `New passphrase for identity "${this.args.name}"`}),
+      {pseudonymKey: this.flags.custodian},
+    )
     this.log(`Generated identity "${info.name}": address ${info.address}, age recipient ${info.recipient}.`)
     return info
   }

@@ -13,7 +13,10 @@ The identity's name (--name, else the "name" in the file) must be a safe name â€
 
 Exit codes: 0 ok, 1 failure (E_BUSY: another command is writing to the home), 2 bad file (E_BAD_IDENTITY_FILE), unsafe name (E_BAD_KEY_NAME), name taken or no passphrase.`
 
-  static override examples = ['<%= config.bin %> keys import --file backup.json --name restored', 'cat backup.json | <%= config.bin %> keys import --file - --json']
+  static override examples = [
+    '<%= config.bin %> keys import --file backup.json --name restored',
+    'cat backup.json | <%= config.bin %> keys import --file - --json',
+  ]
   static override flags = {
     file: Flags.string({description: 'Export file to read; - for stdin.', required: true}),
     name: Flags.string({description: 'Name for the imported identity (default: the name in the file).'}),

@@ -10,8 +10,15 @@ export default class KeysList extends BaseCommand<typeof KeysList> {
 
   async run(): Promise<{identities: Array<IdentityInfo & {profiles: string[]}>}> {
     const profiles = new ProfileStore(this.paths).list()
-    const identities = new Keystore(this.paths).list().map((info) => ({...info, profiles: profiles.filter((p) => p.identity === info.name).map((p) => p.name)}))
-    this.log(renderTable(['name', 'address', 'age recipient', 'pseudonym key', 'profiles'], identities.map((i) => [i.name, i.address, i.recipient, i.hasPseudonymKey ? 'yes' : 'no', i.profiles.join(', ')])))
+    const identities = new Keystore(this.paths)
+      .list()
+      .map((info) => ({...info, profiles: profiles.filter((p) => p.identity === info.name).map((p) => p.name)}))
+    this.log(
+      renderTable(
+        ['name', 'address', 'age recipient', 'pseudonym key', 'profiles'],
+        identities.map((i) => [i.name, i.address, i.recipient, i.hasPseudonymKey ? 'yes' : 'no', i.profiles.join(', ')]),
+      ),
+    )
     return {identities}
   }
 }

@@ -18,9 +18,13 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE), 2 usage error (E_NO_REGISTRY, E
 
   static override flags = {
     profile: profileFlag,
-    out: Flags.string({description: 'Write the descriptor to this file (mode 0644: nothing in it is secret). Without it, it is only printed.'}),
+    out: Flags.string({
+      description: 'Write the descriptor to this file (mode 0644: nothing in it is secret). Without it, it is only printed.',
+    }),
     name: Flags.string({description: 'A name for the network, shown to members (`profile show`).'}),
-    'rpc-url': Flags.string({description: 'The RPC URL members should use, if not the one this profile uses (e.g. a public endpoint of the consortium chain).'}),
+    'rpc-url': Flags.string({
+      description: 'The RPC URL members should use, if not the one this profile uses (e.g. a public endpoint of the consortium chain).',
+    }),
     'rpc-timeout': rpcTimeoutFlag,
   }
 
@@ -39,7 +43,17 @@ Exit codes: 0 ok, 1 failure (E_RPC_UNAVAILABLE), 2 usage error (E_NO_REGISTRY, E
     if (result.file) this.log(`Network descriptor written to ${result.file}.`)
     else this.log(JSON.stringify(d, null, 2))
     if (result.file) {
-      this.log(renderFields({...(d.name ? {name: d.name} : {}), chainId: d.chainId, rpcUrl: d.rpcUrl, registry: d.registry, deployedBlock: d.deployedBlock, custodian: d.custodian, store: d.store ? `kubo ${d.store.url}` : 'none shared (CAR files)'}))
+      this.log(
+        renderFields({
+          ...(d.name ? {name: d.name} : {}),
+          chainId: d.chainId,
+          rpcUrl: d.rpcUrl,
+          registry: d.registry,
+          deployedBlock: d.deployedBlock,
+          custodian: d.custodian,
+          store: d.store ? `kubo ${d.store.url}` : 'none shared (CAR files)',
+        }),
+      )
       this.log('Members join with: medctl init --join network.json  (then send you their registration for `medctl network admit`)')
     }
     return result

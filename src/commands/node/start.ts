@@ -11,7 +11,11 @@ Exit codes: 0 ok (also when it was already running), 1 failure.`
 
   async run(): Promise<StartResult> {
     const result = await startNode(this.paths)
-    this.log(result.alreadyRunning ? `The node is already running at ${result.rpcUrl}.` : `Node started at ${result.rpcUrl} (chain ${result.chainId}${result.restoredState ? ', state restored' : ''}).`)
+    this.log(
+      result.alreadyRunning
+        ? `The node is already running at ${result.rpcUrl}.`
+        : `Node started at ${result.rpcUrl} (chain ${result.chainId}${result.restoredState ? ', state restored' : ''}).`,
+    )
     return result
   }
 }

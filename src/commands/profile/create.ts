@@ -18,11 +18,14 @@ Exit codes: 0 ok, 1 failure (E_BUSY: another command is writing to the home; E_D
   ]
 
   static override flags = {
-    custodian: Flags.boolean({description: 'This profile is a custodian: it holds a pseudonym key and can import records.', default: false}),
-    'rpc-url': Flags.string({description: 'JSON-RPC URL of an external chain (default: the current profile\'s chain).'}),
+    custodian: Flags.boolean({
+      description: 'This profile is a custodian: it holds a pseudonym key and can import records.',
+      default: false,
+    }),
+    'rpc-url': Flags.string({description: "JSON-RPC URL of an external chain (default: the current profile's chain)."}),
     'chain-id': Flags.integer({description: 'Chain id of that chain.', min: 1}),
     registry: Flags.string({description: 'ConsentRegistry address on that chain.'}),
-    kubo: Flags.string({description: 'Kubo RPC URL to use as the content store (default: the current profile\'s store).'}),
+    kubo: Flags.string({description: "Kubo RPC URL to use as the content store (default: the current profile's store)."}),
     identity: Flags.string({description: 'Reuse an existing identity instead of generating a new one.'}),
     use: Flags.boolean({description: 'Make the new profile the current one.', default: false}),
   }
@@ -33,12 +36,26 @@ Exit codes: 0 ok, 1 failure (E_BUSY: another command is writing to the home; E_D
     const {flags} = this
     const created = await createProfile(
       this.paths,
-      {name: this.args.name, custodian: flags.custodian, rpcUrl: flags['rpc-url'], chainId: flags['chain-id'], registry: flags.registry, kuboUrl: flags.kubo, identity: flags.identity},
+      {
+        name: this.args.name,
+        custodian: flags.custodian,
+        rpcUrl: flags['rpc-url'],
+        chainId: flags['chain-id'],
+        registry: flags.registry,
+        kuboUrl: flags.kubo,
+        identity: flags.identity,
+      },
       () => this.passphrase({confirm: true, message: `New passphrase for identity "${this.args.name}"`}),
     )
     const profiles = new ProfileStore(this.paths)
     if (flags.use) profiles.use(created.profile.name)
-    const summary = await summarizeProfile(this.paths, profiles, new Keystore(this.paths), created.profile, created.profile.chain.rpcUrl ?? null)
+    const summary = await summarizeProfile(
+      this.paths,
+      profiles,
+      new Keystore(this.paths),
+      created.profile,
+      created.profile.chain.rpcUrl ?? null,
+    )
     this.log(`Created profile "${summary.name}" with address ${summary.address}${created.funded ? ' (funded on the embedded chain)' : ''}.`)
     return summary
   }

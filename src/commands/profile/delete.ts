@@ -6,13 +6,13 @@ import {ProfileStore} from '../../lib/config/profiles.js'
 import {lockSessions} from '../../lib/session/agent.js'
 
 export default class ProfileDelete extends BaseCommand<typeof ProfileDelete> {
-  static override summary = 'Delete a profile (and, with --keys, its identity\'s key files).'
+  static override summary = "Delete a profile (and, with --keys, its identity's key files)."
   static override description = `Without a terminal, --yes is required. The identity's keys are kept unless --keys is given and no other profile uses them. An unlocked session of the profile (\`medctl unlock\`) is ended first.
 
 Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY), 2 no such profile or confirmation missing, 130 cancelled.`
 
   static override examples = ['<%= config.bin %> profile delete clinic --yes', '<%= config.bin %> profile delete lab --yes --keys --json']
-  static override flags = {yes: yesFlag, keys: Flags.boolean({description: 'Also delete the identity\'s key files.', default: false})}
+  static override flags = {yes: yesFlag, keys: Flags.boolean({description: "Also delete the identity's key files.", default: false})}
   static override args = {name: Args.string({description: 'Profile name.', required: true})}
 
   async run(): Promise<{deleted: string; keysDeleted: boolean; current: string | null}> {
@@ -30,7 +30,12 @@ Exit codes: 0 ok, 1 another command is writing to the home (E_BUSY), 2 no such p
     if (this.flags.keys && stillUsed) this.warn(`Identity "${profile.identity}" is used by another profile; its keys were kept.`)
     const current = profiles.currentName() ?? null
     this.log(`Deleted profile "${profile.name}".`)
-    if (wasCurrent) this.warn(current ? `It was the current profile: the current profile is now "${current}".` : 'It was the current profile: no profile is current now; choose one with `medctl profile use NAME`.')
+    if (wasCurrent)
+      this.warn(
+        current
+          ? `It was the current profile: the current profile is now "${current}".`
+          : 'It was the current profile: no profile is current now; choose one with `medctl profile use NAME`.',
+      )
     return {deleted: profile.name, keysDeleted, current}
   }
 }

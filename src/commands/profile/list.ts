@@ -12,9 +12,24 @@ export default class ProfileList extends BaseCommand<typeof ProfileList> {
   async run(): Promise<{profiles: ProfileSummary[]}> {
     const profiles = new ProfileStore(this.paths)
     const keystore = new Keystore(this.paths)
-    const summaries = await Promise.all(profiles.list().map((p) => summarizeProfile(this.paths, profiles, keystore, p, p.chain.rpcUrl ?? null)))
+    const summaries = await Promise.all(
+      profiles.list().map((p) => summarizeProfile(this.paths, profiles, keystore, p, p.chain.rpcUrl ?? null)),
+    )
     if (summaries.length === 0) this.note('No profiles yet: run `medctl init`.')
-    else this.log(renderTable(['', 'name', 'role', 'address', 'chain', 'store'], summaries.map((s) => [s.current ? '*' : '', s.name, s.role, s.address, `${s.chain.chainId}${s.chain.embedded ? ' (embedded)' : ''}`, s.store.type])))
+    else
+      this.log(
+        renderTable(
+          ['', 'name', 'role', 'address', 'chain', 'store'],
+          summaries.map((s) => [
+            s.current ? '*' : '',
+            s.name,
+            s.role,
+            s.address,
+            `${s.chain.chainId}${s.chain.embedded ? ' (embedded)' : ''}`,
+            s.store.type,
+          ]),
+        ),
+      )
     return {profiles: summaries}
   }
 }

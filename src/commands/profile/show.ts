@@ -29,7 +29,9 @@ Exit codes: 0 ok, 1 failure (E_CORRUPT_CONFIG, E_CORRUPT_KEYSTORE), 2 no such pr
     const summary = await summarizeProfile(this.paths, session.profiles, session.keystore, profile, rpcUrl)
     const agent = await agentStatus(this.paths, profile.name)
     const {network} = summary
-    const networkLine = network ? `${network.name ?? '(unnamed)'}: chain ${network.chainId}, registry ${network.registry}, custodian ${network.custodian}` : null
+    const networkLine = network
+      ? `${network.name ?? '(unnamed)'}: chain ${network.chainId}, registry ${network.registry}, custodian ${network.custodian}`
+      : null
     const unlocked = agent.unlocked ? `until ${agent.deadline}` : 'no'
     this.log(renderFields({...summary, chain: summary.chain, store: summary.store, network: networkLine, unlocked}))
     return {...summary, session: {unlocked: agent.unlocked, deadline: agent.deadline}}

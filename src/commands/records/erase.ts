@@ -23,12 +23,25 @@ Exit codes: 0 erased, 1 failure, 2 usage error (no --yes without a terminal), un
   }
 
   async run(): Promise<EraseResult> {
-    await this.confirm('Erase this patient\'s records for good? Their keys are destroyed and cannot be recovered.', this.flags.yes)
+    await this.confirm("Erase this patient's records for good? Their keys are destroyed and cannot be recovered.", this.flags.yes)
     const session = this.openSession(this.flags.profile)
     const result = await erasePatient(session, {patient: this.flags.patient})
-    this.log(renderFields({subject: result.subject, erased: result.erasedAt, 'revoke-all tx': result.revokeAll.txHash ?? '(no registry)', objects: result.objects, 'key envelopes destroyed': result.envelopes, 'blocks deleted': result.blocks, unpinned: result.unpinned}))
+    this.log(
+      renderFields({
+        subject: result.subject,
+        erased: result.erasedAt,
+        'revoke-all tx': result.revokeAll.txHash ?? '(no registry)',
+        objects: result.objects,
+        'key envelopes destroyed': result.envelopes,
+        'blocks deleted': result.blocks,
+        unpinned: result.unpinned,
+      }),
+    )
     for (const f of result.unpinFailures) this.warn(`Not unpinned (the blocks stay on the node, undecryptable): ${f}`)
-    if (result.copiesHeldBy.length > 0) this.warn(`Keys were released earlier to ${result.copiesHeldBy.map((h) => `${h.grantee} (${h.classes.join(',')})`).join('; ')}: copies they fetched cannot be recalled.`)
+    if (result.copiesHeldBy.length > 0)
+      this.warn(
+        `Keys were released earlier to ${result.copiesHeldBy.map((h) => `${h.grantee} (${h.classes.join(',')})`).join('; ')}: copies they fetched cannot be recalled.`,
+      )
     return result
   }
 }

@@ -31,7 +31,9 @@ Exit codes: 0 ok, 1 failure, 2 usage error, unknown or erased patient (E_ERASED)
         resources: `${result.resources} (${result.classes.join(', ')})`,
         consents: `${result.consents.total} (${result.consents.active} active, ${result.consents.inactive} inactive)`,
         'audit events': result.auditEvents,
-        'consent status from': result.chain ? `registry ${result.chain.registry} on chain ${result.chain.chainId} at block ${result.chain.block}` : '(no registry)',
+        'consent status from': result.chain
+          ? `registry ${result.chain.registry} on chain ${result.chain.chainId} at block ${result.chain.block}`
+          : '(no registry)',
       }),
     )
     return result

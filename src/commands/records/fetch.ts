@@ -14,7 +14,7 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 unkn
     '<%= config.bin %> records fetch hospital-pkg.car --out patient.json',
     '<%= config.bin %> records fetch bafy… --out patient.json --profile clinic',
     '<%= config.bin %> records fetch bafy… --out labs.json --json | jq .result.classes',
-    '<%= config.bin %> records fetch imaging-pkg.car --out patient.json --attachments ./studies --json | jq -r \'.result.attachments[].file\'',
+    "<%= config.bin %> records fetch imaging-pkg.car --out patient.json --attachments ./studies --json | jq -r '.result.attachments[].file'",
   ]
 
   static override flags = {
@@ -23,13 +23,29 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 unkn
     attachments: Flags.string({description: 'Folder for attached files in the package (default: the folder of --out).'}),
   }
 
-  static override args = {package: Args.string({description: 'The access package: a CAR file (from `records share --out`) or its CID.', required: true})}
+  static override args = {
+    package: Args.string({description: 'The access package: a CAR file (from `records share --out`) or its CID.', required: true}),
+  }
 
   async run(): Promise<FetchResult> {
     const session = this.openSession(this.flags.profile)
-    const {pkg, ...result} = await fetchPackage(session, {ref: this.args.package, out: this.flags.out, ...(this.flags.attachments ? {attachmentsDir: this.flags.attachments} : {})})
-    this.log(renderFields({out: result.out, from: result.source, package: result.packageCid, classes: result.classes.join(', '), resources: result.resources, objects: pkg.objects.length}))
-    for (const a of result.attachments) this.log(renderFields({attachment: a.file, bytes: a.bytes, sha256: a.sha256, 'content-type': a.contentType}))
+    const {pkg, ...result} = await fetchPackage(session, {
+      ref: this.args.package,
+      out: this.flags.out,
+      ...(this.flags.attachments ? {attachmentsDir: this.flags.attachments} : {}),
+    })
+    this.log(
+      renderFields({
+        out: result.out,
+        from: result.source,
+        package: result.packageCid,
+        classes: result.classes.join(', '),
+        resources: result.resources,
+        objects: pkg.objects.length,
+      }),
+    )
+    for (const a of result.attachments)
+      this.log(renderFields({attachment: a.file, bytes: a.bytes, sha256: a.sha256, 'content-type': a.contentType}))
     return result
   }
 }

@@ -8,7 +8,8 @@ import {DEFAULT_MAX_LINE_BYTES, loadCsvMapping} from '../../lib/fhir/index.js'
 import {importRecordFiles} from '../../lib/vault/use-cases.js'
 
 export default class RecordsImport extends BaseCommand<typeof RecordsImport> {
-  static override summary = 'Import FHIR R4 records (JSON, Bundles, Bulk Data NDJSON, CSV with a mapping), encrypted per patient and data class.'
+  static override summary =
+    'Import FHIR R4 records (JSON, Bundles, Bulk Data NDJSON, CSV with a mapping), encrypted per patient and data class.'
   static override description = `Reads files and directories (recursively), or stdin with --file -. Every resource is validated against the FHIR R4 definitions; every rejected line or bundle entry goes to the report with its location, code and reason, and its valid neighbours still import. Each patient's resources are grouped by data class into age-encrypted record objects stored in the content store; patients are keyed by the pseudonym HMAC(pseudonymKey, system|value) of their identifier.
 
 The report holds codes, line numbers and keyed references only (no file names, ids or values): the JSON result's rejectedFiles says which file each "file:…" reference stands for. Symbolic links inside a directory are not followed; each is reported. A line longer than --max-line-mb is rejected.
@@ -30,11 +31,32 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
     mapping: Flags.string({description: 'CSV mapping file (JSON) for .csv inputs.'}),
     report: Flags.string({description: 'Where to write rejected lines (NDJSON). Default: under MEDCTL_HOME/data/reports.'}),
     'dry-run': Flags.boolean({description: 'Validate only: write nothing (the report only with --report).', default: false}),
-    'no-anchor': Flags.boolean({description: 'Do not anchor the audit log\'s tree head on chain when the import finishes.'}),
-    'max-line-mb': Flags.integer({description: 'Reject (rather than read) an NDJSON line or CSV row longer than this.', default: DEFAULT_MAX_LINE_BYTES / 1024 / 1024, min: 1, max: 512, env: 'MEDCTL_MAX_LINE_MB'}),
-    'fhir-base': Flags.string({description: 'Base URL of your own FHIR server: absolute references under it are local (repeatable). Absolute Patient references to any other server are rejected.', multiple: true, env: 'MEDCTL_FHIR_BASE'}),
-    threads: Flags.integer({description: 'Threads validating resources beside the reading one (0: validate on the reading thread). Default: one per core beyond the first (none on one core), at most four.', min: 0, max: 16, env: 'MEDCTL_IMPORT_THREADS'}),
-    'buffer-mb': Flags.integer({description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).', default: 64, min: 1}),
+    'no-anchor': Flags.boolean({description: "Do not anchor the audit log's tree head on chain when the import finishes."}),
+    'max-line-mb': Flags.integer({
+      description: 'Reject (rather than read) an NDJSON line or CSV row longer than this.',
+      default: DEFAULT_MAX_LINE_BYTES / 1024 / 1024,
+      min: 1,
+      max: 512,
+      env: 'MEDCTL_MAX_LINE_MB',
+    }),
+    'fhir-base': Flags.string({
+      description:
+        'Base URL of your own FHIR server: absolute references under it are local (repeatable). Absolute Patient references to any other server are rejected.',
+      multiple: true,
+      env: 'MEDCTL_FHIR_BASE',
+    }),
+    threads: Flags.integer({
+      description:
+        'Threads validating resources beside the reading one (0: validate on the reading thread). Default: one per core beyond the first (none on one core), at most four.',
+      min: 0,
+      max: 16,
+      env: 'MEDCTL_IMPORT_THREADS',
+    }),
+    'buffer-mb': Flags.integer({
+      description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).',
+      default: 64,
+      min: 1,
+    }),
   }
 
   static override args = {paths: Args.string({description: 'Files or directories to import.'})}
@@ -60,8 +82,20 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
       onProgress: progress.update,
     })
     progress.finish()
-    for (const r of result.rejects ?? []) this.note(`rejected ${r.file}${r.line === undefined ? (r.entry === undefined ? '' : ` entry ${r.entry}`) : `:${r.line}`}: ${r.code}`)
-    this.log(renderFields({read: result.read, imported: result.imported, duplicates: result.duplicates, rejected: result.rejected, patients: result.patients, objects: result.objects, report: result.report ?? (result.rejected === 0 ? '(no rejects)' : result.rejects ? '(dry run: listed below)' : '(none written)'), ...(dryRun ? {'dry run': 'nothing written'} : {})}))
+    for (const r of result.rejects ?? [])
+      this.note(`rejected ${r.file}${r.line === undefined ? (r.entry === undefined ? '' : ` entry ${r.entry}`) : `:${r.line}`}: ${r.code}`)
+    this.log(
+      renderFields({
+        read: result.read,
+        imported: result.imported,
+        duplicates: result.duplicates,
+        rejected: result.rejected,
+        patients: result.patients,
+        objects: result.objects,
+        report: result.report ?? (result.rejected === 0 ? '(no rejects)' : result.rejects ? '(dry run: listed below)' : '(none written)'),
+        ...(dryRun ? {'dry run': 'nothing written'} : {}),
+      }),
+    )
     if (result.rejected > 0) {
       this.warn(`${result.rejected} input line(s) rejected${result.report ? `; see ${result.report}` : ''}.`)
       for (const file of result.rejectedFiles.slice(0, 10)) this.warn(`${file.ref} is ${file.path} (${file.rejected} rejected)`)

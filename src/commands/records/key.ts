@@ -6,16 +6,19 @@ import {openDatabase} from '../../lib/db/database.js'
 import {RecordIndex} from '../../lib/vault/record-index.js'
 
 export default class RecordsKey extends BaseCommand<typeof RecordsKey> {
-  static override summary = 'Print an object\'s key envelope: its object key, age-encrypted to this profile\'s recipient.'
+  static override summary = "Print an object's key envelope: its object key, age-encrypted to this profile's recipient."
   static override description = `The envelope is an age file; decrypting it with the profile's age identity (e.g. with \`age -d -i\`) gives the object's own age identity, which decrypts the object (\`medctl store cat CID\`). Nothing secret is printed: the envelope is ciphertext.
 
 Exit codes: 0 ok, 2 no envelope for this CID and recipient.`
 
-  static override examples = ['<%= config.bin %> records key --cid bafy… --json | jq -r .result.envelope | base64 -d > envelope.age', '<%= config.bin %> records key --cid bafy… --out envelope.age']
+  static override examples = [
+    '<%= config.bin %> records key --cid bafy… --json | jq -r .result.envelope | base64 -d > envelope.age',
+    '<%= config.bin %> records key --cid bafy… --out envelope.age',
+  ]
 
   static override flags = {
     profile: profileFlag,
-    cid: Flags.string({description: 'The object\'s CID.', required: true}),
+    cid: Flags.string({description: "The object's CID.", required: true}),
     out: Flags.string({description: 'Write the envelope (binary age file) here.'}),
   }
 

@@ -20,14 +20,25 @@ Exit codes: 0 ok, 1 failure, 2 usage error or unknown patient.`
   static override flags = {
     profile: profileFlag,
     patient: Flags.string({description: 'Only this patient, named as system|value.'}),
-    'show-identifiers': Flags.boolean({description: 'Decrypt and show each patient\'s identifier.', default: false}),
+    'show-identifiers': Flags.boolean({description: "Decrypt and show each patient's identifier.", default: false}),
   }
 
   async run(): Promise<ListResult> {
     const custodian = await custodianContext(this.openSession(this.flags.profile))
     const result = await listRecords(custodian, {patient: this.flags.patient, showIdentifiers: this.flags['show-identifiers']})
     const head = ['subject', ...(this.flags['show-identifiers'] ? ['identifier'] : []), 'resources', 'classes', 'objects']
-    this.log(renderTable(head, result.patients.map((p) => [`${p.subject.slice(0, 18)}…`, ...(this.flags['show-identifiers'] ? [p.identifier] : []), p.resources, p.classes.join(', '), p.objects.length])))
+    this.log(
+      renderTable(
+        head,
+        result.patients.map((p) => [
+          `${p.subject.slice(0, 18)}…`,
+          ...(this.flags['show-identifiers'] ? [p.identifier] : []),
+          p.resources,
+          p.classes.join(', '),
+          p.objects.length,
+        ]),
+      ),
+    )
     this.note(`${result.patients.length} patient(s); ${result.referenceObjects} reference-data object(s).`)
     return result
   }

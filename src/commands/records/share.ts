@@ -8,7 +8,7 @@ import {PURPOSES, type Purpose} from '../../lib/consent/index.js'
 import {custodianContext} from '../../lib/vault/custodian.js'
 
 export default class RecordsShare extends BaseCommand<typeof RecordsShare> {
-  static override summary = 'Release a patient\'s granted record classes to a grantee, as an encrypted access package.'
+  static override summary = "Release a patient's granted record classes to a grantee, as an encrypted access package."
   static override description = `The custodian asks the chain for the decision (grantee, purpose, each class) and, only where it is Permit, wraps those objects' keys to the grantee's age recipient (from the on-chain key directory). The package is age-encrypted to the grantee and stored in the profile's content store (embedded, or its Kubo node); its CID is printed for the grantee (\`medctl records fetch CID\`). With --out FILE.car the package and every object it names are written instead as one CARv1 file (the IPFS archive format; its root is the package CID) for a grantee in another home or on another machine: \`medctl records fetch FILE.car\`. With --classes, every class named must be permitted; without, the permitted ones among the patient's classes are released. Under break-glass (the chain permits ETREAT or BTG only because an emergency window is open) only the emergency summary's classes — allergies, medications, conditions, labs — are released, for \`medctl records summary --package\` on the clinician's side; the release is logged with reason BreakGlass. Every decision, permit or deny, is written to the audit log before the package leaves.
 
 Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 usage error or unknown patient, 5 denied by consent (no key released).`
@@ -33,7 +33,13 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 usag
     const session = this.openSession(this.flags.profile)
     const custodian = await custodianContext(session)
     const purpose = this.flags.purpose as Purpose
-    const result = await sharePatient(session, custodian, {patient: this.flags.patient, grantee: this.flags.to, purpose, classes: this.flags.classes, out: this.flags.out})
+    const result = await sharePatient(session, custodian, {
+      patient: this.flags.patient,
+      grantee: this.flags.to,
+      purpose,
+      classes: this.flags.classes,
+      out: this.flags.out,
+    })
     for (const w of result.withheld) this.warn(`${w.class} withheld: ${w.decision} (${w.reason}).`)
     this.log(
       renderFields({

@@ -14,7 +14,7 @@ export interface RecordsShowResult {
 }
 
 export default class RecordsShow extends BaseCommand<typeof RecordsShow> {
-  static override summary = 'Decrypt a patient\'s record (as the custodian) into a FHIR Bundle file.'
+  static override summary = "Decrypt a patient's record (as the custodian) into a FHIR Bundle file."
   static override description = `Writes a FHIR R4 collection Bundle of the chosen data classes (default: all) to --out, the only place plaintext is written. The file is created with mode 0600; --out - writes to stdout (as everywhere in medctl), the summary then going to stderr.
 
 Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the profile's Kubo node is down), 2 usage error or unknown patient, 4 a stored object is missing, corrupt, or its key is.`
@@ -34,7 +34,8 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the profile's Kubo node is dow
 
   async run(): Promise<RecordsShowResult> {
     const toStdout = this.flags.out === '-'
-    if (toStdout && this.jsonEnabled()) throw usageError('E_OUT_CONFLICT', '--out - writes the Bundle to stdout, where --json writes its envelope: choose one.')
+    if (toStdout && this.jsonEnabled())
+      throw usageError('E_OUT_CONFLICT', '--out - writes the Bundle to stdout, where --json writes its envelope: choose one.')
     const session = this.openSession(this.flags.profile)
     const shown = await decryptPatient(session, {patient: this.flags.patient, ...(this.flags.classes ? {classes: this.flags.classes} : {})})
     const text = `${JSON.stringify(shown.bundle, null, 2)}\n`

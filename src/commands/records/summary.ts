@@ -9,7 +9,8 @@ import type {EmergencySummary} from '../../lib/vault/summary.js'
 import {summarizePatient} from '../../lib/vault/use-cases.js'
 
 export default class RecordsSummary extends BaseCommand<typeof RecordsSummary> {
-  static override summary = 'The emergency summary of a patient: allergies, active medications and conditions, blood group, latest vital signs.'
+  static override summary =
+    'The emergency summary of a patient: allergies, active medications and conditions, blood group, latest vital signs.'
   static override description = `With --patient (the custodian): decrypts the patient's demographics, allergies, medications, conditions, labs and vitals (audited) and keeps what an emergency clinician needs first, in the shape of the HL7 International Patient Summary.
 
 With --package (a clinician, in its own profile): the access package the custodian released to it (\`records share --purpose BTG\` under an open break-glass window, which releases the allergies, medications, conditions and labs classes only), a CAR file or a CID. As with \`records fetch\`, every block is checked, the package must be for this profile, and this profile's own chain must say Permit now — after the window closes nothing is decrypted (exit 5); then only the summary's classes are decrypted, in memory, and only the summary is output. Audited in this home as a fetch of the emergency summary (reason BreakGlass).
@@ -28,15 +29,24 @@ Exit codes: 0 ok, 1 failure, 2 usage error, unknown or erased patient, 4 a store
   static override flags = {
     profile: profileFlag,
     patient: Flags.string({description: 'The patient, as system|value (custodian).', exactlyOne: ['patient', 'package']}),
-    package: Flags.string({description: 'An access package released to this profile (CAR file or CID), e.g. under break-glass.', exactlyOne: ['patient', 'package']}),
-    format: Flags.string({description: 'table, json, or ips (the IPS document Bundle, to --out).', options: ['table', 'json', 'ips'], default: 'table'}),
+    package: Flags.string({
+      description: 'An access package released to this profile (CAR file or CID), e.g. under break-glass.',
+      exactlyOne: ['patient', 'package'],
+    }),
+    format: Flags.string({
+      description: 'table, json, or ips (the IPS document Bundle, to --out).',
+      options: ['table', 'json', 'ips'],
+      default: 'table',
+    }),
     out: Flags.string({description: 'With --format ips: the file to write (mode 0600); - for stdout.'}),
   }
 
   async run(): Promise<{subject: string; summary: EmergencySummary; out?: string; package?: PackageSummaryResult['package']}> {
     const {format, out} = this.flags
-    if (format === 'ips' && !out) throw usageError('E_OUT_REQUIRED', '--format ips writes a document Bundle: name --out FILE (or - for stdout).')
-    if (out === '-' && this.jsonEnabled()) throw usageError('E_OUT_CONFLICT', '--out - writes the Bundle to stdout, where --json writes its envelope: choose one.')
+    if (format === 'ips' && !out)
+      throw usageError('E_OUT_REQUIRED', '--format ips writes a document Bundle: name --out FILE (or - for stdout).')
+    if (out === '-' && this.jsonEnabled())
+      throw usageError('E_OUT_CONFLICT', '--out - writes the Bundle to stdout, where --json writes its envelope: choose one.')
     const session = this.openSession(this.flags.profile)
     let fromPackage: PackageSummaryResult['package'] | undefined
     let made: {subject: string; summary: EmergencySummary; ips: unknown}
@@ -65,7 +75,9 @@ Exit codes: 0 ok, 1 failure, 2 usage error, unknown or erased patient, 4 a store
       ...summary.allergies.map((i) => ['allergy', i.text, '', i.date ?? '']),
       ...summary.medications.map((i) => ['medication', i.text, '', i.date ?? '']),
       ...summary.conditions.map((i) => ['condition', i.text, '', i.date ?? '']),
-      ...(summary.bloodGroup ? [['blood group', summary.bloodGroup.text, summary.bloodGroup.value ?? '', summary.bloodGroup.date ?? '']] : [['blood group', 'not recorded', '', '']]),
+      ...(summary.bloodGroup
+        ? [['blood group', summary.bloodGroup.text, summary.bloodGroup.value ?? '', summary.bloodGroup.date ?? '']]
+        : [['blood group', 'not recorded', '', '']]),
       ...summary.vitals.map((i) => ['vital sign', i.text, i.value ?? '', i.date ?? '']),
     ]
     this.log(renderTable(['what', 'item', 'value', 'date'], rows))

@@ -19,7 +19,7 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the node is down or unreachabl
 
   static override flags = {
     profile: profileFlag,
-    kubo: Flags.string({description: 'Kubo RPC URL (default: the profile\'s store.url).', env: 'MEDCTL_KUBO_URL'}),
+    kubo: Flags.string({description: "Kubo RPC URL (default: the profile's store.url).", env: 'MEDCTL_KUBO_URL'}),
     'timeout-ms': Flags.integer({description: 'Timeout of each request to the node.', default: 30_000, min: 100}),
     retries: Flags.integer({description: 'Retries of a failed request (exponential backoff).', default: 4, min: 0}),
   }
@@ -28,7 +28,12 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the node is down or unreachabl
     const session = this.openSession(this.flags.profile)
     const progress = this.progress()
     try {
-      const result = await uploadRecords(session, {...(this.flags.kubo ? {kuboUrl: this.flags.kubo} : {}), timeoutMs: this.flags['timeout-ms'], retries: this.flags.retries, onProgress: progress.update})
+      const result = await uploadRecords(session, {
+        ...(this.flags.kubo ? {kuboUrl: this.flags.kubo} : {}),
+        timeoutMs: this.flags['timeout-ms'],
+        retries: this.flags.retries,
+        onProgress: progress.update,
+      })
       this.log(renderFields({uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}))
       if (result.failed > 0) {
         for (const failure of result.failures.slice(0, 5)) this.warn(`${failure.cid}: ${failure.message}`)

@@ -11,7 +11,11 @@ export default class StoreCat extends BaseCommand<typeof StoreCat> {
 
 Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 unknown or malformed CID, 4 a block is missing or corrupt.`
 
-  static override examples = ['<%= config.bin %> store cat bafy… > object.age', '<%= config.bin %> store cat bafy… | age -d -i key.txt', '<%= config.bin %> store cat bafy… --json']
+  static override examples = [
+    '<%= config.bin %> store cat bafy… > object.age',
+    '<%= config.bin %> store cat bafy… | age -d -i key.txt',
+    '<%= config.bin %> store cat bafy… --json',
+  ]
   static override flags = {profile: profileFlag}
   static override args = {cid: Args.string({description: 'The content identifier.', required: true})}
 
@@ -23,11 +27,13 @@ Exit codes: 0 ok, 1 failure (E_STORE_UNAVAILABLE: the Kubo node is down), 2 unkn
       throw new MedctlError('E_BAD_CID', 'That is not a CID (bafy…).', {exitCode: 2})
     }
     const store = openContentStore(this.openSession(this.flags.profile))
-    if (store.kind === 'embedded' && !(await store.has(cid))) throw new MedctlError('E_CID_NOT_FOUND', 'No such CID in the local store.', {exitCode: 2})
+    if (store.kind === 'embedded' && !(await store.has(cid)))
+      throw new MedctlError('E_CID_NOT_FOUND', 'No such CID in the local store.', {exitCode: 2})
     let bytes = 0
     for await (const chunk of store.cat(cid)) {
       bytes += chunk.length
-      if (!this.jsonEnabled()) await new Promise<void>((resolve, reject) => process.stdout.write(chunk, (error) => (error ? reject(error) : resolve())))
+      if (!this.jsonEnabled())
+        await new Promise<void>((resolve, reject) => process.stdout.write(chunk, (error) => (error ? reject(error) : resolve())))
     }
     return {cid: this.args.cid, bytes}
   }

@@ -31,6 +31,8 @@ export async function auditAccess(session: Session, input: AccessAuditInput): Pr
     ...(input.consentId ? {consentId: input.consentId} : {}),
     ...(input.purpose ? {purpose: input.purpose} : {}),
     ...(input.custodian ? {custodian: input.custodian} : {}),
-    ...(input.grantee || input.phase || input.detail ? {detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.phase ? {phase: input.phase} : {}), ...input.detail}} : {}),
+    ...(input.grantee || input.phase || input.detail
+      ? {detail: {...(input.grantee ? {grantee: input.grantee} : {}), ...(input.phase ? {phase: input.phase} : {}), ...input.detail}}
+      : {}),
   })
 }

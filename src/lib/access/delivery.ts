@@ -2,7 +2,17 @@ import {existsSync, statSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {CID} from 'multiformats/cid'
 import {MedctlError, ExitCode} from '../core/errors.js'
-import {dagBlocks, openCarFile, openContentStore, prepareFile, writeCarFile, type Block, type ContentSource, type ContentStore, type PreparedFile} from '../ipfs/index.js'
+import {
+  dagBlocks,
+  openCarFile,
+  openContentStore,
+  prepareFile,
+  writeCarFile,
+  type Block,
+  type ContentSource,
+  type ContentStore,
+  type PreparedFile,
+} from '../ipfs/index.js'
 import type {Session} from '../session/session.js'
 import {decryptText} from '../vault/crypto.js'
 import {auditAccess, type AccessAuditInput} from './audit.js'
@@ -31,7 +41,8 @@ export function checkOutputPath(out: string): void {
   } catch {
     ok = false
   }
-  if (!ok) throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
+  if (!ok)
+    throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
 }
 
 /**
@@ -42,13 +53,23 @@ export function checkOutputPath(out: string): void {
  */
 export async function releasePackage(
   session: Session,
-  input: {sealed: Uint8Array; stored?: string[]; attached?: Array<{bytes: Uint8Array; file: PreparedFile}>; out?: string; audit: Omit<AccessAuditInput, 'outcome' | 'type'>},
+  input: {
+    sealed: Uint8Array
+    stored?: string[]
+    attached?: Array<{bytes: Uint8Array; file: PreparedFile}>
+    out?: string
+    audit: Omit<AccessAuditInput, 'outcome' | 'type'>
+  },
 ): Promise<Released> {
   const prepared = await prepareFile(input.sealed)
   const attached = input.attached ?? []
   let opened: ContentStore | undefined
   const store = (): ContentStore => (opened ??= openContentStore(session))
-  const released: Omit<AccessAuditInput, 'outcome'> = {...input.audit, type: 'key-release', cids: [prepared.cid, ...(input.audit.cids ?? [])]}
+  const released: Omit<AccessAuditInput, 'outcome'> = {
+    ...input.audit,
+    type: 'key-release',
+    cids: [prepared.cid, ...(input.audit.cids ?? [])],
+  }
   await auditAccess(session, {...released, outcome: 'success', reason: input.audit.reason ?? 'Permit'})
   try {
     if (input.out) {
@@ -87,7 +108,9 @@ export function packageReference(ref: string): {car: string} | {cid: string} {
   try {
     return {cid: CID.parse(ref).toString()}
   } catch {
-    throw new MedctlError('E_BAD_PACKAGE_REF', 'Name the package by its CAR file (an existing file) or its CID (bafy…).', {exitCode: ExitCode.USAGE})
+    throw new MedctlError('E_BAD_PACKAGE_REF', 'Name the package by its CAR file (an existing file) or its CID (bafy…).', {
+      exitCode: ExitCode.USAGE,
+    })
   }
 }
 
@@ -107,18 +130,26 @@ export interface OpenedDelivery {
  * `damaged: 'collect'` a CAR block that fails its hash is set aside instead of refusing the file,
  * and fails only when it is read (so the caller can name what it belonged to).
  */
-export async function openDelivery(session: Session, ref: string, what = 'medctl package', options: {damaged?: 'refuse' | 'collect'} = {}): Promise<OpenedDelivery> {
+export async function openDelivery(
+  session: Session,
+  ref: string,
+  what = 'medctl package',
+  options: {damaged?: 'refuse' | 'collect'} = {},
+): Promise<OpenedDelivery> {
   const reference = packageReference(ref)
   if ('car' in reference) {
     const car = await openCarFile(reference.car, options)
     if (car.roots.length !== 1) {
       car.close()
-      throw new MedctlError('E_BAD_PACKAGE', `This CAR file is not a ${what} (it must have exactly one root).`, {exitCode: ExitCode.VERIFY_FAILED})
+      throw new MedctlError('E_BAD_PACKAGE', `This CAR file is not a ${what} (it must have exactly one root).`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+      })
     }
     return {source: car, packageCid: car.roots[0] as string, kind: 'car', damaged: () => car.damaged(), close: () => car.close()}
   }
   const store = openContentStore(session)
-  if (store.kind === 'embedded' && !(await store.has(reference.cid))) throw new MedctlError('E_CID_NOT_FOUND', `No such ${what} in the content store.`, {exitCode: ExitCode.USAGE})
+  if (store.kind === 'embedded' && !(await store.has(reference.cid)))
+    throw new MedctlError('E_CID_NOT_FOUND', `No such ${what} in the content store.`, {exitCode: ExitCode.USAGE})
   return {source: store, packageCid: reference.cid, kind: store.kind, damaged: () => [], close: () => undefined}
 }
 

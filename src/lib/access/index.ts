@@ -21,7 +21,15 @@ import {auditAccess, type AccessAuditInput} from './audit.js'
 import {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery} from './delivery.js'
 import {parsePackage, type AccessPackage} from './package.js'
 
-export {checkOutputPath, openDelivery, packageReference, releasePackage, unsealPackage, type OpenedDelivery, type Released} from './delivery.js'
+export {
+  checkOutputPath,
+  openDelivery,
+  packageReference,
+  releasePackage,
+  unsealPackage,
+  type OpenedDelivery,
+  type Released,
+} from './delivery.js'
 export {auditAccess, type AccessAuditInput} from './audit.js'
 
 export type {AccessPackage} from './package.js'
@@ -33,7 +41,11 @@ export interface Grantee {
 }
 
 /** A grantee named by address or by local profile name. */
-export async function resolveGrantee(session: Session, nameOrAddress: string, registry: ReturnType<typeof registryContract>): Promise<Grantee> {
+export async function resolveGrantee(
+  session: Session,
+  nameOrAddress: string,
+  registry: ReturnType<typeof registryContract>,
+): Promise<Grantee> {
   let address = nameOrAddress
   let localRecipient: string | undefined
   if (!/^0x[0-9a-fA-F]{40}$/.test(nameOrAddress)) {
@@ -124,8 +136,20 @@ export async function sharePatient(
   }
   if (permitted.length === 0 || (options.classes && withheld.length > 0)) {
     const first = withheld[0]
-    const denied = decision.decision === 'Permit' ? {decision: first?.decision as CheckResult['decision'], reason: first?.reason ?? 'ClassNotCovered'} : decision
-    await auditAccess(session, {type: 'consent-decision', outcome: 'denied', subject, grantee: grantee.address, purpose: options.purpose, classes: options.classes, reason: denied.reason, consentId: denied.consentId})
+    const denied =
+      decision.decision === 'Permit'
+        ? {decision: first?.decision as CheckResult['decision'], reason: first?.reason ?? 'ClassNotCovered'}
+        : decision
+    await auditAccess(session, {
+      type: 'consent-decision',
+      outcome: 'denied',
+      subject,
+      grantee: grantee.address,
+      purpose: options.purpose,
+      classes: options.classes,
+      reason: denied.reason,
+      consentId: denied.consentId,
+    })
     throw new AccessDenied(
       denied,
       subject,
@@ -167,9 +191,27 @@ export async function sharePatient(
     sealed,
     stored: entries.map((e) => e.cid),
     out: options.out,
-    audit: {subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, consentId: decision.consentId, reason: decision.breakGlass ? 'BreakGlass' : 'Permit', ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})},
+    audit: {
+      subject,
+      grantee: grantee.address,
+      purpose: options.purpose,
+      classes: permitted,
+      consentId: decision.consentId,
+      reason: decision.breakGlass ? 'BreakGlass' : 'Permit',
+      ...(decision.breakGlass ? {detail: {breakGlass: true}} : {}),
+    },
   })
-  return {subject, grantee: grantee.address, purpose: options.purpose, classes: permitted, objects: entries.length, attachments: entries.filter((e) => e.kind === 'attachment').length, decision, withheld, ...released}
+  return {
+    subject,
+    grantee: grantee.address,
+    purpose: options.purpose,
+    classes: permitted,
+    objects: entries.length,
+    attachments: entries.filter((e) => e.kind === 'attachment').length,
+    decision,
+    withheld,
+    ...released,
+  }
 }
 
 export interface FetchResult {
@@ -208,17 +250,29 @@ export interface FetchedAttachment {
  */
 export async function fetchPackage(
   session: Session,
-  options: {ref?: string; /** @deprecated use ref */ cid?: string; out: string; /** Where attached files go (default: the Bundle's folder). */ attachmentsDir?: string},
+  options: {
+    ref?: string
+    /** @deprecated use ref */ cid?: string
+    out: string
+    /** Where attached files go (default: the Bundle's folder). */ attachmentsDir?: string
+  },
 ): Promise<FetchResult & {pkg: AccessPackage}> {
   const ref = options.ref ?? options.cid ?? ''
   packageReference(ref)
   checkOutputPath(options.out)
   const attachmentsDir = options.attachmentsDir ?? dirname(resolve(options.out))
-  if (!isDirectory(attachmentsDir)) throw new MedctlError('E_BAD_OUT', `Cannot write attachments into ${attachmentsDir}: it is not a folder.`, {exitCode: ExitCode.USAGE})
+  if (!isDirectory(attachmentsDir))
+    throw new MedctlError('E_BAD_OUT', `Cannot write attachments into ${attachmentsDir}: it is not a folder.`, {exitCode: ExitCode.USAGE})
   const grantee = session.identity().address
   const opened = await openPackageSource(session, ref, grantee)
   try {
-    return await openPackage(session, opened.source, {packageCid: opened.packageCid, kind: opened.kind, out: options.out, attachmentsDir, grantee})
+    return await openPackage(session, opened.source, {
+      packageCid: opened.packageCid,
+      kind: opened.kind,
+      out: options.out,
+      attachmentsDir,
+      grantee,
+    })
   } finally {
     opened.close()
   }
@@ -230,7 +284,8 @@ async function openPackageSource(session: Session, ref: string, grantee: string)
     return await openDelivery(session, ref, 'medctl access package')
   } catch (error) {
     const code = (error as {code?: string}).code
-    if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE') await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
+    if (code === 'E_CAR_CORRUPT' || code === 'E_BAD_PACKAGE')
+      await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, reason: code})
     throw error
   }
 }
@@ -250,7 +305,11 @@ interface DecryptedPackage {
  * registry and chain, asks that chain whether the grant is still Permit for every class in it,
  * then decrypts the objects (only those of `only`, when given) in memory. Denials are audited.
  */
-async function decryptPackage(session: Session, source: ContentSource, options: {packageCid: string; grantee: string; only?: readonly DataClass[]}): Promise<DecryptedPackage> {
+async function decryptPackage(
+  session: Session,
+  source: ContentSource,
+  options: {packageCid: string; grantee: string; only?: readonly DataClass[]},
+): Promise<DecryptedPackage> {
   const {packageCid, grantee} = options
   const identity = await session.unlock()
   const sealed = await readAll(source.cat(packageCid))
@@ -265,30 +324,73 @@ async function decryptPackage(session: Session, source: ContentSource, options: 
   // The verifier's own roots: the registry and chain come from this profile, not from the package.
   const ownRegistry = session.registry()
   if (pkg.registry.toLowerCase() !== ownRegistry.toLowerCase() || pkg.chainId !== session.profile.chain.chainId) {
-    await auditAccess(session, {type: 'fetch', outcome: 'failure', grantee, subject: pkg.subject, reason: 'E_OTHER_NETWORK', cids: [packageCid], custodian: pkg.custodian})
-    throw new MedctlError('E_OTHER_NETWORK', `This package was issued under registry ${pkg.registry} on chain ${pkg.chainId}; this profile uses ${ownRegistry} on chain ${session.profile.chain.chainId}.`, {
-      exitCode: ExitCode.VERIFY_FAILED,
-      suggestions: ['Fetch with the profile of the network the custodian shares on (--profile).'],
+    await auditAccess(session, {
+      type: 'fetch',
+      outcome: 'failure',
+      grantee,
+      subject: pkg.subject,
+      reason: 'E_OTHER_NETWORK',
+      cids: [packageCid],
+      custodian: pkg.custodian,
     })
+    throw new MedctlError(
+      'E_OTHER_NETWORK',
+      `This package was issued under registry ${pkg.registry} on chain ${pkg.chainId}; this profile uses ${ownRegistry} on chain ${session.profile.chain.chainId}.`,
+      {
+        exitCode: ExitCode.VERIFY_FAILED,
+        suggestions: ['Fetch with the profile of the network the custodian shares on (--profile).'],
+      },
+    )
   }
   const registry = registryContract(ownRegistry, await session.chainProvider())
-  const decision = await checkConsent(registry, {subject: pkg.subject, grantee: (identity.wallet as Wallet).address, purpose: pkg.purpose as Purpose, classes: pkg.classes})
+  const decision = await checkConsent(registry, {
+    subject: pkg.subject,
+    grantee: (identity.wallet as Wallet).address,
+    purpose: pkg.purpose as Purpose,
+    classes: pkg.classes,
+  })
   const objects = pkg.objects.filter((o) => !options.only || options.only.includes(o.class))
   const classes = options.only ? pkg.classes.filter((c) => options.only?.includes(c)) : pkg.classes
-  const audited: Omit<AccessAuditInput, 'outcome'> = {type: 'fetch', grantee, subject: pkg.subject, purpose: pkg.purpose, classes, cids: [packageCid, ...objects.map((o) => o.cid)], custodian: pkg.custodian}
+  const audited: Omit<AccessAuditInput, 'outcome'> = {
+    type: 'fetch',
+    grantee,
+    subject: pkg.subject,
+    purpose: pkg.purpose,
+    classes,
+    cids: [packageCid, ...objects.map((o) => o.cid)],
+    custodian: pkg.custodian,
+  }
   if (decision.decision !== 'Permit') {
     await auditAccess(session, {...audited, outcome: 'denied', reason: decision.reason, consentId: decision.consentId})
-    throw new AccessDenied(decision, pkg.subject, `The grant is no longer valid: ${decision.decision} (${decision.reason}). Nothing was decrypted.`)
+    throw new AccessDenied(
+      decision,
+      pkg.subject,
+      `The grant is no longer valid: ${decision.decision} (${decision.reason}). Nothing was decrypted.`,
+    )
   }
   const parts: FhirResource[][] = []
   for (const object of objects) {
-    if (!pkg.classes.includes(object.class)) throw new MedctlError('E_BAD_PACKAGE', 'The package names an object outside its classes.', {exitCode: ExitCode.VERIFY_FAILED})
+    if (!pkg.classes.includes(object.class))
+      throw new MedctlError('E_BAD_PACKAGE', 'The package names an object outside its classes.', {exitCode: ExitCode.VERIFY_FAILED})
     if (object.kind === 'attachment') continue
     const objectKey = await unwrapKey(Buffer.from(object.envelope, 'base64'), identity.ageIdentity)
     const plaintext = await decryptObject(await readAll(source.cat(object.cid)), objectKey)
-    parts.push(Buffer.from(plaintext).toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FhirResource))
+    parts.push(
+      Buffer.from(plaintext)
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as FhirResource),
+    )
   }
-  return {pkg, decision, resources: mergeResources(parts), classes, objects: objects.length, audited: {...audited, consentId: decision.consentId, ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})}}
+  return {
+    pkg,
+    decision,
+    resources: mergeResources(parts),
+    classes,
+    objects: objects.length,
+    audited: {...audited, consentId: decision.consentId, ...(decision.breakGlass ? {detail: {breakGlass: true}} : {})},
+  }
 }
 
 async function openPackage(
@@ -300,7 +402,11 @@ async function openPackage(
   const {pkg, decision, resources, audited} = await decryptPackage(session, source, options)
   const identity = await session.unlock()
   const reason = decision.breakGlass ? 'BreakGlass' : 'Permit'
-  const bundle = {resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource}))}
+  const bundle = {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource})),
+  }
   const attachmentObjects = pkg.objects.filter((o) => o.kind === 'attachment')
   const described = new Map<string, AttachmentInfo>()
   for (const resource of resources) {
@@ -308,7 +414,10 @@ async function openPackage(
     if (info) described.set(info.cid, info)
   }
   for (const object of attachmentObjects) {
-    if (!described.has(object.cid)) throw new MedctlError('E_BAD_PACKAGE', `The package holds an attachment (${object.cid}) that no DocumentReference in it describes.`, {exitCode: ExitCode.VERIFY_FAILED})
+    if (!described.has(object.cid))
+      throw new MedctlError('E_BAD_PACKAGE', `The package holds an attachment (${object.cid}) that no DocumentReference in it describes.`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+      })
   }
   // Write-ahead: the fetch is in the log before any plaintext is on disk.
   await auditAccess(session, {...audited, outcome: 'success', reason, phase: 'intent'})
@@ -319,17 +428,42 @@ async function openPackage(
       const info = described.get(object.cid) as AttachmentInfo
       const objectKey = await unwrapKey(Buffer.from(object.envelope, 'base64'), identity.ageIdentity)
       const file = join(options.attachmentsDir, attachmentFileName(info, names))
-      fetched.push({documentReference: info.documentReference, class: object.class, cid: object.cid, file, bytes: await writeAttachment(source, object.cid, objectKey, info, file), sha256: info.sha256, contentType: info.contentType})
+      fetched.push({
+        documentReference: info.documentReference,
+        class: object.class,
+        cid: object.cid,
+        file,
+        bytes: await writeAttachment(source, object.cid, objectKey, info, file),
+        sha256: info.sha256,
+        contentType: info.contentType,
+      })
     }
     writePrivateFile(options.out, `${JSON.stringify(bundle, null, 2)}\n`)
   } catch (error) {
     // All or nothing: the attachments already written by this fetch are removed.
     for (const done of fetched) rmSync(done.file, {force: true})
-    await auditAccess(session, {...audited, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', phase: 'written'})
+    await auditAccess(session, {
+      ...audited,
+      outcome: 'failure',
+      reason: (error as {code?: string}).code ?? 'E_UNEXPECTED',
+      phase: 'written',
+    })
     throw error
   }
   await auditAccess(session, {...audited, outcome: 'success', reason, phase: 'written'})
-  return {packageCid, source: options.kind, subject: pkg.subject, custodian: pkg.custodian, classes: pkg.classes, resources: resources.length, objects: pkg.objects.length, out: options.out, decision, attachments: fetched, pkg}
+  return {
+    packageCid,
+    source: options.kind,
+    subject: pkg.subject,
+    custodian: pkg.custodian,
+    classes: pkg.classes,
+    resources: resources.length,
+    objects: pkg.objects.length,
+    out: options.out,
+    decision,
+    attachments: fetched,
+    pkg,
+  }
 }
 
 function isDirectory(path: string): boolean {
@@ -359,7 +493,13 @@ export function attachmentFileName(info: Pick<AttachmentInfo, 'documentReference
  * chunks) -> SHA-256 -> a temp file renamed into place only when the SHA-256 and the size match
  * the DocumentReference's (E_ATTACHMENT_MISMATCH, exit 4, and nothing written otherwise).
  */
-export async function writeAttachment(source: ContentSource, cid: string, objectKey: string, info: AttachmentInfo, file: string): Promise<number> {
+export async function writeAttachment(
+  source: ContentSource,
+  cid: string,
+  objectKey: string,
+  info: AttachmentInfo,
+  file: string,
+): Promise<number> {
   await writeStreamAtomic(file, async (write) => {
     const hash = createHash('sha256')
     let bytes = 0
@@ -370,10 +510,14 @@ export async function writeAttachment(source: ContentSource, cid: string, object
     }
     const sha256 = hash.digest('hex')
     if (sha256 !== info.sha256 || bytes !== info.size) {
-      throw new MedctlError('E_ATTACHMENT_MISMATCH', `The attachment ${info.documentReference} decrypts to content that does not match its DocumentReference (SHA-256 or size); nothing was written.`, {
-        exitCode: ExitCode.VERIFY_FAILED,
-        details: {documentReference: info.documentReference, cid},
-      })
+      throw new MedctlError(
+        'E_ATTACHMENT_MISMATCH',
+        `The attachment ${info.documentReference} decrypts to content that does not match its DocumentReference (SHA-256 or size); nothing was written.`,
+        {
+          exitCode: ExitCode.VERIFY_FAILED,
+          details: {documentReference: info.documentReference, cid},
+        },
+      )
     }
   })
   return info.size
@@ -401,11 +545,33 @@ export async function summarizePackage(session: Session, options: {ref: string})
   const opened = await openPackageSource(session, options.ref, grantee)
   const {packageCid, kind} = opened
   try {
-    const {pkg, decision, resources, classes, audited} = await decryptPackage(session, opened.source, {packageCid, grantee, only: SUMMARY_CLASSES})
+    const {pkg, decision, resources, classes, audited} = await decryptPackage(session, opened.source, {
+      packageCid,
+      grantee,
+      only: SUMMARY_CLASSES,
+    })
     const summary = emergencySummary(resources)
     const ips = ipsBundle(summary, resources)
-    await auditAccess(session, {...audited, outcome: 'success', reason: decision.breakGlass ? 'BreakGlass' : 'Permit', detail: {...audited.detail, what: 'emergency-summary'}})
-    return {subject: pkg.subject, summary, ips, package: {cid: packageCid, source: kind, custodian: pkg.custodian, purpose: pkg.purpose, classes, breakGlass: Boolean(decision.breakGlass)}, decision}
+    await auditAccess(session, {
+      ...audited,
+      outcome: 'success',
+      reason: decision.breakGlass ? 'BreakGlass' : 'Permit',
+      detail: {...audited.detail, what: 'emergency-summary'},
+    })
+    return {
+      subject: pkg.subject,
+      summary,
+      ips,
+      package: {
+        cid: packageCid,
+        source: kind,
+        custodian: pkg.custodian,
+        purpose: pkg.purpose,
+        classes,
+        breakGlass: Boolean(decision.breakGlass),
+      },
+      decision,
+    }
   } finally {
     opened.close()
   }

@@ -33,7 +33,13 @@ export function parsePackage(text: string): AccessPackage {
   } catch {
     throw new MedctlError('E_BAD_PACKAGE', 'The access package is not JSON.', {exitCode: 4})
   }
-  if (value?.format !== 'medctl-access/1' || !Array.isArray(value.objects) || !value.objects.every((o) => o?.kind === undefined || o.kind === 'attachment') || !/^0x[0-9a-f]{64}$/.test(value.subject ?? '') || !value.classes?.every((c) => isDataClass(c))) {
+  if (
+    value?.format !== 'medctl-access/1' ||
+    !Array.isArray(value.objects) ||
+    !value.objects.every((o) => o?.kind === undefined || o.kind === 'attachment') ||
+    !/^0x[0-9a-f]{64}$/.test(value.subject ?? '') ||
+    !value.classes?.every((c) => isDataClass(c))
+  ) {
     throw new MedctlError('E_BAD_PACKAGE', 'This is not a medctl access package (format medctl-access/1).', {exitCode: 4})
   }
   return value

@@ -5,7 +5,18 @@ import {chainRead, decodeChainError, isTransientRpc} from '../chain/client.js'
 import {ExitCode, MedctlError, quoteInput, usageError} from '../core/errors.js'
 import {auditConsent} from '../consent/audit.js'
 import {consentContext} from '../consent/context.js'
-import {RECIPIENT_TYPES, grantDomain, lookupRecipient, publishRecipient, recipientNonce, recipientToBytes32, registryContract, relayRecipientRegistration, signRecipientRegistration, type RecipientRegistration} from '../chain/registry.js'
+import {
+  RECIPIENT_TYPES,
+  grantDomain,
+  lookupRecipient,
+  publishRecipient,
+  recipientNonce,
+  recipientToBytes32,
+  registryContract,
+  relayRecipientRegistration,
+  signRecipientRegistration,
+  type RecipientRegistration,
+} from '../chain/registry.js'
 import {writeFileAtomic} from '../core/atomic.js'
 import {Keystore} from '../config/keystore.js'
 import type {MedctlPaths} from '../config/paths.js'
@@ -100,13 +111,16 @@ export function parseNetworkDescriptor(data: unknown, file = 'the descriptor'): 
   if (data.format !== NETWORK_FORMAT) throw bad(`its format is ${quoteInput(data.format)}, not "${NETWORK_FORMAT}"`)
   if (!Number.isSafeInteger(data.chainId) || (data.chainId as number) <= 0) throw bad('chainId is not a positive integer')
   if (!isHttpUrl(data.rpcUrl)) throw bad('rpcUrl is not an http(s) URL')
-  if (typeof data.registry !== 'string' || !isAddress(data.registry) || !data.registry.startsWith('0x')) throw bad('registry is not an address')
-  if (typeof data.custodian !== 'string' || !isAddress(data.custodian) || !data.custodian.startsWith('0x')) throw bad('custodian is not an address')
+  if (typeof data.registry !== 'string' || !isAddress(data.registry) || !data.registry.startsWith('0x'))
+    throw bad('registry is not an address')
+  if (typeof data.custodian !== 'string' || !isAddress(data.custodian) || !data.custodian.startsWith('0x'))
+    throw bad('custodian is not an address')
   if (!Number.isSafeInteger(data.deployedBlock) || (data.deployedBlock as number) < 0) throw bad('deployedBlock is not a block number')
   if (data.name !== undefined && (typeof data.name !== 'string' || data.name.length > 80)) throw bad('name is not a short string')
   let store: NetworkStore | null = null
   if (data.store !== undefined && data.store !== null) {
-    if (!isObject(data.store) || data.store.type !== 'kubo' || !isHttpUrl(data.store.url)) throw bad('store is neither null nor {"type": "kubo", "url": URL}')
+    if (!isObject(data.store) || data.store.type !== 'kubo' || !isHttpUrl(data.store.url))
+      throw bad('store is neither null nor {"type": "kubo", "url": URL}')
     store = {type: 'kubo', url: data.store.url}
   }
   return {
@@ -123,7 +137,10 @@ export function parseNetworkDescriptor(data: unknown, file = 'the descriptor'): 
 }
 
 export function readNetworkDescriptor(file: string): NetworkDescriptor {
-  return parseNetworkDescriptor(readJsonFile(file, (why) => badNetworkFile(file, why)), file)
+  return parseNetworkDescriptor(
+    readJsonFile(file, (why) => badNetworkFile(file, why)),
+    file,
+  )
 }
 
 /** What `checkNetwork` compared, for the output ("checked against"). */
@@ -147,7 +164,9 @@ function mismatch(field: string, message: string, details: Record<string, unknow
   return new MedctlError('E_NETWORK_MISMATCH', message, {
     exitCode: ExitCode.VERIFY_FAILED,
     details: {field, ...details},
-    suggestions: ['Do not join with this descriptor: ask the custodian for a fresh `medctl network export`, and compare its custodian address with one you got from them another way (--expect-custodian).'],
+    suggestions: [
+      'Do not join with this descriptor: ask the custodian for a fresh `medctl network export`, and compare its custodian address with one you got from them another way (--expect-custodian).',
+    ],
   })
 }
 
@@ -166,15 +185,25 @@ export async function checkNetwork(descriptor: NetworkDescriptor, options: Check
   if (options.expectCustodian !== undefined) {
     if (!isAddress(options.expectCustodian)) throw usageError('E_BAD_ADDRESS', '--expect-custodian is not an address.')
     if (getAddress(options.expectCustodian) !== descriptor.custodian) {
-      throw mismatch('custodian', `The descriptor names custodian ${descriptor.custodian}, not ${getAddress(options.expectCustodian)} as expected.`, {expected: getAddress(options.expectCustodian), actual: descriptor.custodian})
+      throw mismatch(
+        'custodian',
+        `The descriptor names custodian ${descriptor.custodian}, not ${getAddress(options.expectCustodian)} as expected.`,
+        {expected: getAddress(options.expectCustodian), actual: descriptor.custodian},
+      )
     }
   }
   const provider = networkProvider(descriptor.rpcUrl, options.timeoutMs ?? DEFAULT_RPC_TIMEOUT_MS)
   try {
     const chainId = Number(await chainRead(() => provider.send('eth_chainId', []) as Promise<string>))
-    if (chainId !== descriptor.chainId) throw mismatch('chainId', `The chain at ${descriptor.rpcUrl} has chain id ${chainId}, not ${descriptor.chainId} as the descriptor says.`, {expected: descriptor.chainId, actual: chainId})
+    if (chainId !== descriptor.chainId)
+      throw mismatch(
+        'chainId',
+        `The chain at ${descriptor.rpcUrl} has chain id ${chainId}, not ${descriptor.chainId} as the descriptor says.`,
+        {expected: descriptor.chainId, actual: chainId},
+      )
     const code = await chainRead(() => provider.getCode(descriptor.registry))
-    if (code === '0x') throw mismatch('registry', `There is no contract at ${descriptor.registry} on chain ${chainId}.`, {registry: descriptor.registry})
+    if (code === '0x')
+      throw mismatch('registry', `There is no contract at ${descriptor.registry} on chain ${chainId}.`, {registry: descriptor.registry})
     const registry = registryContract(descriptor.registry, provider)
     let custodian: string
     let deployedBlock: number
@@ -183,10 +212,21 @@ export async function checkNetwork(descriptor: NetworkDescriptor, options: Check
       deployedBlock = Number(await registry.deployedBlock())
     } catch (error) {
       if (isTransientRpc(error)) throw decodeChainError(registry, error)
-      throw mismatch('registry', `The contract at ${descriptor.registry} is not a ConsentRegistry (it has no custodian()).`, {registry: descriptor.registry})
+      throw mismatch('registry', `The contract at ${descriptor.registry} is not a ConsentRegistry (it has no custodian()).`, {
+        registry: descriptor.registry,
+      })
     }
-    if (custodian !== descriptor.custodian) throw mismatch('custodian', `The registry's custodian is ${custodian}, not ${descriptor.custodian} as the descriptor says.`, {expected: descriptor.custodian, actual: custodian})
-    if (deployedBlock !== descriptor.deployedBlock) throw mismatch('deployedBlock', `The registry was deployed in block ${deployedBlock}, not ${descriptor.deployedBlock} as the descriptor says.`, {expected: descriptor.deployedBlock, actual: deployedBlock})
+    if (custodian !== descriptor.custodian)
+      throw mismatch('custodian', `The registry's custodian is ${custodian}, not ${descriptor.custodian} as the descriptor says.`, {
+        expected: descriptor.custodian,
+        actual: custodian,
+      })
+    if (deployedBlock !== descriptor.deployedBlock)
+      throw mismatch(
+        'deployedBlock',
+        `The registry was deployed in block ${deployedBlock}, not ${descriptor.deployedBlock} as the descriptor says.`,
+        {expected: descriptor.deployedBlock, actual: deployedBlock},
+      )
     const head = await chainRead(() => provider.getBlockNumber())
     return {rpcUrl: descriptor.rpcUrl, chainId, registry: descriptor.registry, custodian, deployedBlock, head}
   } finally {
@@ -223,17 +263,24 @@ function outputPath(file: string, flag: string): string {
 
 /** The descriptor of the session's network, read from its chain (never from the profile alone). */
 export async function exportNetwork(session: Session, options: ExportNetworkOptions = {}): Promise<ExportNetworkResult> {
-  if (options.name !== undefined && (options.name.length === 0 || options.name.length > 80)) throw usageError('E_BAD_NAME', '--name is 1 to 80 characters.')
+  if (options.name !== undefined && (options.name.length === 0 || options.name.length > 80))
+    throw usageError('E_BAD_NAME', '--name is 1 to 80 characters.')
   if (options.rpcUrl !== undefined && !isHttpUrl(options.rpcUrl)) throw usageError('E_BAD_URL', '--rpc-url must be an http(s) URL.')
   const out = options.out === undefined ? undefined : outputPath(options.out, '--out')
   const provider = await session.chainProvider()
   const registryAddress = getAddress(session.registry())
   const chainId = Number(await chainRead(() => provider.send('eth_chainId', []) as Promise<string>))
   if (chainId !== session.profile.chain.chainId) {
-    throw mismatch('chainId', `The profile says chain ${session.profile.chain.chainId} but its RPC answers with chain id ${chainId}.`, {expected: session.profile.chain.chainId, actual: chainId})
+    throw mismatch('chainId', `The profile says chain ${session.profile.chain.chainId} but its RPC answers with chain id ${chainId}.`, {
+      expected: session.profile.chain.chainId,
+      actual: chainId,
+    })
   }
   if ((await chainRead(() => provider.getCode(registryAddress))) === '0x') {
-    throw new MedctlError('E_NO_REGISTRY', `No ConsentRegistry at ${registryAddress} on this chain.`, {exitCode: ExitCode.USAGE, suggestions: ['Run `medctl init` (embedded chain) or `medctl contract deploy`.']})
+    throw new MedctlError('E_NO_REGISTRY', `No ConsentRegistry at ${registryAddress} on this chain.`, {
+      exitCode: ExitCode.USAGE,
+      suggestions: ['Run `medctl init` (embedded chain) or `medctl contract deploy`.'],
+    })
   }
   const registry = registryContract(registryAddress, provider)
   const custodian = getAddress(await chainRead(() => registry.custodian(), registry))
@@ -255,9 +302,14 @@ export async function exportNetwork(session: Session, options: ExportNetworkOpti
   const notes: string[] = []
   const host = new URL(rpcUrl).hostname
   if (host === '127.0.0.1' || host === 'localhost' || host === '::1' || host === '[::1]') {
-    notes.push(`The RPC URL ${rpcUrl} is on this machine only${profile.chain.embedded ? ' (the embedded node, whose port changes when it restarts: export again after a restart)' : ''}; for members elsewhere pass --rpc-url with an address they can reach.`)
+    notes.push(
+      `The RPC URL ${rpcUrl} is on this machine only${profile.chain.embedded ? ' (the embedded node, whose port changes when it restarts: export again after a restart)' : ''}; for members elsewhere pass --rpc-url with an address they can reach.`,
+    )
   }
-  if (profile.role !== 'custodian') notes.push(`Profile "${profile.name}" is not the custodian: the descriptor names the registry's custodian ${custodian}, who admits new members.`)
+  if (profile.role !== 'custodian')
+    notes.push(
+      `Profile "${profile.name}" is not the custodian: the descriptor names the registry's custodian ${custodian}, who admits new members.`,
+    )
   if (out) writeFileAtomic(out, `${JSON.stringify(descriptor, null, 2)}\n`, {mode: 0o644})
   return {descriptor, file: out ?? null, notes}
 }
@@ -295,8 +347,10 @@ export function parseRegistration(data: unknown, file = 'the registration'): Reg
     throw bad('recipient is not an age X25519 recipient (age1…)')
   }
   if (typeof data.nonce !== 'string' || !/^\d{1,78}$/.test(data.nonce)) throw bad('nonce is not a decimal integer')
-  if (!Number.isSafeInteger(data.deadline) || (data.deadline as number) <= 0 || (data.deadline as number) >= 2 ** 32) throw bad('deadline is not a uint32 timestamp')
-  if (typeof data.signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(data.signature)) throw bad('signature is not a 65-byte hex signature')
+  if (!Number.isSafeInteger(data.deadline) || (data.deadline as number) <= 0 || (data.deadline as number) >= 2 ** 32)
+    throw bad('deadline is not a uint32 timestamp')
+  if (typeof data.signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(data.signature))
+    throw bad('signature is not a 65-byte hex signature')
   return {
     format: REGISTRATION_FORMAT,
     chainId: data.chainId as number,
@@ -310,7 +364,10 @@ export function parseRegistration(data: unknown, file = 'the registration'): Reg
 }
 
 export function readRegistration(file: string): RegistrationFile {
-  return parseRegistration(readJsonFile(file, (why) => badRegistration(file, why)), file)
+  return parseRegistration(
+    readJsonFile(file, (why) => badRegistration(file, why)),
+    file,
+  )
 }
 
 /** The account that signed the registration (EIP-712, the registry's domain), or undefined. */
@@ -385,20 +442,30 @@ export async function joinNetwork(paths: MedctlPaths, passphrase: () => Promise<
   if (options.kuboUrl !== undefined && !isHttpUrl(options.kuboUrl)) throw usageError('E_BAD_URL', '--kubo-url must be an http(s) URL.')
   const descriptor = readNetworkDescriptor(options.file)
   if (options.devFund && descriptor.chainId !== LOCAL_CHAIN_ID) {
-    throw usageError('E_DEV_FUND_REFUSED', `--dev-fund is for the development chain (chain id ${LOCAL_CHAIN_ID}) only; this network is chain ${descriptor.chainId}.`, [
-      'Join without --dev-fund: send the registration file to the custodian, who runs `medctl network admit FILE`.',
-    ])
+    throw usageError(
+      'E_DEV_FUND_REFUSED',
+      `--dev-fund is for the development chain (chain id ${LOCAL_CHAIN_ID}) only; this network is chain ${descriptor.chainId}.`,
+      ['Join without --dev-fund: send the registration file to the custodian, who runs `medctl network admit FILE`.'],
+    )
   }
-  const regOut = options.registrationOut === undefined ? join(paths.home, `registration-${name}.json`) : outputPath(options.registrationOut, '--registration-out')
+  const regOut =
+    options.registrationOut === undefined
+      ? join(paths.home, `registration-${name}.json`)
+      : outputPath(options.registrationOut, '--registration-out')
   options.onProgress?.('checking the network')
   const timeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS
-  const checked = await checkNetwork(descriptor, {timeoutMs, ...(options.expectCustodian ? {expectCustodian: options.expectCustodian} : {})})
+  const checked = await checkNetwork(descriptor, {
+    timeoutMs,
+    ...(options.expectCustodian ? {expectCustodian: options.expectCustodian} : {}),
+  })
 
   const profiles = new ProfileStore(paths)
   const keystore = new Keystore(paths)
   const existing = profiles.find(name)
   if (existing && !sameNetwork(existing, descriptor)) {
-    throw usageError('E_PROFILE_EXISTS', `A profile named "${name}" already exists${existing.network ? ' on another network' : ''}.`, ['Join under another name with --name NAME.'])
+    throw usageError('E_PROFILE_EXISTS', `A profile named "${name}" already exists${existing.network ? ' on another network' : ''}.`, [
+      'Join under another name with --name NAME.',
+    ])
   }
   if (!existing && keystore.exists(name)) {
     throw usageError('E_IDENTITY_EXISTS', `An identity named "${name}" already exists.`, ['Join under another name with --name NAME.'])
@@ -414,7 +481,11 @@ export async function joinNetwork(paths: MedctlPaths, passphrase: () => Promise<
     deployedBlock: descriptor.deployedBlock,
     joinedAt: existing?.network?.joinedAt ?? new Date().toISOString(),
   }
-  const store: Profile['store'] = options.kuboUrl ? {type: 'kubo', url: options.kuboUrl} : descriptor.store ? {type: 'kubo', url: descriptor.store.url} : {type: 'embedded'}
+  const store: Profile['store'] = options.kuboUrl
+    ? {type: 'kubo', url: options.kuboUrl}
+    : descriptor.store
+      ? {type: 'kubo', url: descriptor.store.url}
+      : {type: 'embedded'}
   const profile: Profile = existing ?? {
     name,
     identity: name,
@@ -455,7 +526,13 @@ export async function joinNetwork(paths: MedctlPaths, passphrase: () => Promise<
       role: profile.role,
       address: identity.address,
       recipient: identity.recipient,
-      network: {name: descriptor.name ?? null, chainId: descriptor.chainId, registry: descriptor.registry, custodian: descriptor.custodian, rpcUrl: descriptor.rpcUrl},
+      network: {
+        name: descriptor.name ?? null,
+        chainId: descriptor.chainId,
+        registry: descriptor.registry,
+        custodian: descriptor.custodian,
+        rpcUrl: descriptor.rpcUrl,
+      },
       checked,
       store: profile.store,
       balanceWei: balance.toString(),
@@ -469,12 +546,23 @@ export async function joinNetwork(paths: MedctlPaths, passphrase: () => Promise<
   }
 }
 
-async function signRegistration(provider: JsonRpcProvider, wallet: Wallet, descriptor: NetworkDescriptor, recipient: string): Promise<RegistrationFile> {
+async function signRegistration(
+  provider: JsonRpcProvider,
+  wallet: Wallet,
+  descriptor: NetworkDescriptor,
+  recipient: string,
+): Promise<RegistrationFile> {
   const registry = registryContract(descriptor.registry, provider)
   const nonce = await recipientNonce(registry, wallet.address)
   const block = await chainRead(() => provider.getBlock('latest'))
   const deadline = (block?.timestamp ?? Math.floor(Date.now() / 1000)) + REGISTRATION_VALIDITY_S
-  const signed = await signRecipientRegistration(wallet, {chainId: descriptor.chainId, registry: descriptor.registry, recipient, nonce, deadline})
+  const signed = await signRecipientRegistration(wallet, {
+    chainId: descriptor.chainId,
+    registry: descriptor.registry,
+    recipient,
+    nonce,
+    deadline,
+  })
   return {format: REGISTRATION_FORMAT, chainId: descriptor.chainId, registry: descriptor.registry, ...signed}
 }
 
@@ -487,10 +575,14 @@ async function fundFromDevChain(provider: JsonRpcProvider, to: string): Promise<
   const funder = HDNodeWallet.fromPhrase(DEV_MNEMONIC, undefined, DEV_FUND_PATH).connect(provider)
   const balance = await chainRead(() => provider.getBalance(funder.address))
   if (balance < DEV_FUND_WEI * 2n) {
-    throw new MedctlError('E_DEV_FUND_UNAVAILABLE', 'This chain has no funded development account to pay from (it is not an anvil/Hardhat development chain).', {
-      exitCode: ExitCode.USAGE,
-      suggestions: ['Join without --dev-fund: send the registration file to the custodian, who runs `medctl network admit FILE`.'],
-    })
+    throw new MedctlError(
+      'E_DEV_FUND_UNAVAILABLE',
+      'This chain has no funded development account to pay from (it is not an anvil/Hardhat development chain).',
+      {
+        exitCode: ExitCode.USAGE,
+        suggestions: ['Join without --dev-fund: send the registration file to the custodian, who runs `medctl network admit FILE`.'],
+      },
+    )
   }
   const nonce = await chainRead(() => provider.getTransactionCount(funder.address, 'pending'))
   const tx = await chainRead(() => funder.sendTransaction({to, value: DEV_FUND_WEI, nonce}))
@@ -522,10 +614,14 @@ export async function admitRegistration(session: Session, file: string): Promise
   const registry = getAddress(session.registry())
   const {chainId} = session.profile.chain
   if (reg.chainId !== chainId || reg.registry !== registry) {
-    throw mismatch('registry', `The registration is for registry ${reg.registry} on chain ${reg.chainId}; this profile's network is ${registry} on chain ${chainId}.`, {
-      expected: {chainId, registry},
-      actual: {chainId: reg.chainId, registry: reg.registry},
-    })
+    throw mismatch(
+      'registry',
+      `The registration is for registry ${reg.registry} on chain ${reg.chainId}; this profile's network is ${registry} on chain ${chainId}.`,
+      {
+        expected: {chainId, registry},
+        actual: {chainId: reg.chainId, registry: reg.registry},
+      },
+    )
   }
   if (registrationSigner(reg) !== reg.account) throw badRegistration(file, `its signature is not ${reg.account}'s`, ExitCode.VERIFY_FAILED)
   const ctx = await consentContext(session, {write: true})
@@ -534,10 +630,14 @@ export async function admitRegistration(session: Session, file: string): Promise
   if (current === reg.recipient) return {...base, status: 'already-registered'}
   const nonce = await recipientNonce(ctx.registry, reg.account)
   if (nonce.toString() !== reg.nonce) {
-    throw new MedctlError('E_REGISTRATION_STALE', `This registration (nonce ${reg.nonce}) was already used or replaced: the account's next registration nonce is ${nonce}.`, {
-      exitCode: ExitCode.USAGE,
-      suggestions: ['Ask the member for a new registration: re-running `medctl init --join` in their home writes one.'],
-    })
+    throw new MedctlError(
+      'E_REGISTRATION_STALE',
+      `This registration (nonce ${reg.nonce}) was already used or replaced: the account's next registration nonce is ${nonce}.`,
+      {
+        exitCode: ExitCode.USAGE,
+        suggestions: ['Ask the member for a new registration: re-running `medctl init --join` in their home writes one.'],
+      },
+    )
   }
   if (reg.deadline < ctx.now) {
     throw new MedctlError('E_SIGNATURE_EXPIRED', `This registration expired at ${new Date(reg.deadline * 1000).toISOString()}.`, {

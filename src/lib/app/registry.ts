@@ -9,7 +9,9 @@ import type {Session} from '../session/session.js'
  */
 
 /** Deploys a ConsentRegistry (this identity is its custodian), publishes its recipient, records it in the profile. */
-export async function deployRegistryForProfile(session: Session): Promise<{address: string; txHash: string; blockNumber: number; profile: string}> {
+export async function deployRegistryForProfile(
+  session: Session,
+): Promise<{address: string; txHash: string; blockNumber: number; profile: string}> {
   const signer = await session.signer()
   const deployed = await deployRegistry(signer)
   await publishRecipient(registryContract(deployed.address, signer), session.identity().recipient)

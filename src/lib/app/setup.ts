@@ -36,11 +36,20 @@ export async function initLocal(paths: MedctlPaths, passphrase: () => Promise<st
       const unlocked = await keystore.unlock(existing.identity, await passphrase())
       profile = await ensureLocalRegistry(paths, profile, unlocked.wallet, unlocked.recipient, node.rpcUrl)
     }
-    return {profile: profile.name, address: identity.address, recipient: identity.recipient, rpcUrl: node.rpcUrl, chainId: profile.chain.chainId, alreadyInitialised: true}
+    return {
+      profile: profile.name,
+      address: identity.address,
+      recipient: identity.recipient,
+      rpcUrl: node.rpcUrl,
+      chainId: profile.chain.chainId,
+      alreadyInitialised: true,
+    }
   }
   const secret = await passphrase()
   hooks.onProgress?.('generating the identity')
-  const identity = keystore.exists(LOCAL_PROFILE) ? keystore.info(LOCAL_PROFILE) : await keystore.generate(LOCAL_PROFILE, secret, {pseudonymKey: true})
+  const identity = keystore.exists(LOCAL_PROFILE)
+    ? keystore.info(LOCAL_PROFILE)
+    : await keystore.generate(LOCAL_PROFILE, secret, {pseudonymKey: true})
   let profile: Profile = existing ?? {
     name: LOCAL_PROFILE,
     identity: LOCAL_PROFILE,
@@ -58,7 +67,14 @@ export async function initLocal(paths: MedctlPaths, passphrase: () => Promise<st
   hooks.onProgress?.('deploying the consent registry')
   const unlocked = await keystore.unlock(identity.name, secret)
   profile = await ensureLocalRegistry(paths, profile, unlocked.wallet, unlocked.recipient, node.rpcUrl)
-  return {profile: profile.name, address: identity.address, recipient: identity.recipient, rpcUrl: node.rpcUrl, chainId: profile.chain.chainId, alreadyInitialised: false}
+  return {
+    profile: profile.name,
+    address: identity.address,
+    recipient: identity.recipient,
+    rpcUrl: node.rpcUrl,
+    chainId: profile.chain.chainId,
+    alreadyInitialised: false,
+  }
 }
 
 export interface CreateProfileOptions {
@@ -82,21 +98,39 @@ export interface CreateProfileResult {
  * A new profile with an identity of its own, on the same chain and content store as the current
  * profile unless told otherwise — so a clinic, a lab and the hospital can share one home.
  */
-export async function createProfile(paths: MedctlPaths, options: CreateProfileOptions, passphrase: () => Promise<string>): Promise<CreateProfileResult> {
+export async function createProfile(
+  paths: MedctlPaths,
+  options: CreateProfileOptions,
+  passphrase: () => Promise<string>,
+): Promise<CreateProfileResult> {
   validateProfileName(options.name)
   const profiles = new ProfileStore(paths)
   const keystore = new Keystore(paths)
-  if (profiles.find(options.name)) throw new MedctlError('E_PROFILE_EXISTS', `A profile named "${options.name}" already exists.`, {exitCode: 2})
+  if (profiles.find(options.name))
+    throw new MedctlError('E_PROFILE_EXISTS', `A profile named "${options.name}" already exists.`, {exitCode: 2})
   const base = profiles.currentName() ? profiles.find(profiles.currentName() as string) : undefined
   const chain: Profile['chain'] = options.rpcUrl
-    ? {embedded: false, rpcUrl: options.rpcUrl, chainId: options.chainId ?? base?.chain.chainId ?? LOCAL_CHAIN_ID, registry: options.registry}
-    : {...(base?.chain ?? {embedded: true, chainId: LOCAL_CHAIN_ID}), ...(options.chainId ? {chainId: options.chainId} : {}), ...(options.registry ? {registry: options.registry} : {})}
+    ? {
+        embedded: false,
+        rpcUrl: options.rpcUrl,
+        chainId: options.chainId ?? base?.chain.chainId ?? LOCAL_CHAIN_ID,
+        registry: options.registry,
+      }
+    : {
+        ...(base?.chain ?? {embedded: true, chainId: LOCAL_CHAIN_ID}),
+        ...(options.chainId ? {chainId: options.chainId} : {}),
+        ...(options.registry ? {registry: options.registry} : {}),
+      }
   const store: Profile['store'] = options.kuboUrl ? {type: 'kubo', url: options.kuboUrl} : (base?.store ?? {type: 'embedded'})
   const identityName = options.identity ?? options.name
   let identity: IdentityInfo
   if (options.identity) identity = keystore.info(options.identity)
   else {
-    if (keystore.exists(identityName)) throw new MedctlError('E_IDENTITY_EXISTS', `An identity named "${identityName}" already exists.`, {exitCode: 2, suggestions: [`Reuse it with --identity ${identityName}.`]})
+    if (keystore.exists(identityName))
+      throw new MedctlError('E_IDENTITY_EXISTS', `An identity named "${identityName}" already exists.`, {
+        exitCode: 2,
+        suggestions: [`Reuse it with --identity ${identityName}.`],
+      })
     identity = await keystore.generate(identityName, await passphrase(), {pseudonymKey: Boolean(options.custodian)})
   }
   const profile: Profile = {

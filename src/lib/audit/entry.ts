@@ -4,7 +4,22 @@ import canonicalize from 'canonicalize'
  * An audit entry carries the fields of a FHIR R4 AuditEvent as profiled by IHE BALP, in canonical
  * JSON (RFC 8785). Pseudonyms only: subjects are bytes32 HMACs, never identifiers or names.
  */
-export const AUDIT_TYPES = ['consent-decision', 'key-release', 'fetch', 'grant', 'revoke', 'break-glass', 'review', 'opt-out', 'controller', 'import', 'upload', 'export', 'anchor', 'decrypt'] as const
+export const AUDIT_TYPES = [
+  'consent-decision',
+  'key-release',
+  'fetch',
+  'grant',
+  'revoke',
+  'break-glass',
+  'review',
+  'opt-out',
+  'controller',
+  'import',
+  'upload',
+  'export',
+  'anchor',
+  'decrypt',
+] as const
 export type AuditType = (typeof AUDIT_TYPES)[number]
 
 export interface AuditInput {

@@ -103,7 +103,12 @@ function network(account: string | undefined): Json | undefined {
   return isAccount(account) ? {address: `ethereum:${account}`, type: '5'} : undefined
 }
 
-function agent(type: Coding, who: Json, requestor: boolean, extra: {account?: string; network?: boolean; name?: string; purposes?: string[]} = {}): Json {
+function agent(
+  type: Coding,
+  who: Json,
+  requestor: boolean,
+  extra: {account?: string; network?: boolean; name?: string; purposes?: string[]} = {},
+): Json {
   const net = extra.network ? network(extra.account) : undefined
   return {
     type: {coding: [type]},
@@ -132,17 +137,27 @@ interface Context {
 }
 
 function patientEntity(subject: string): Json {
-  return {what: {type: 'Patient', identifier: {system: SUBJECT_SYSTEM, value: subject}}, type: code(ENTITY_TYPE, '1', 'Person'), role: code(OBJECT_ROLE, '1', 'Patient')}
+  return {
+    what: {type: 'Patient', identifier: {system: SUBJECT_SYSTEM, value: subject}},
+    type: code(ENTITY_TYPE, '1', 'Person'),
+    role: code(OBJECT_ROLE, '1', 'Patient'),
+  }
 }
 
 /** The data the event acted on: its objects (CIDs), else one entity naming what it was (a job, a consent, an access). */
-function dataEntities(ctx: Context, fallback: {what: Json; role: string; roleDisplay: string}, extra: Record<string, unknown> = {}): Json[] {
+function dataEntities(
+  ctx: Context,
+  fallback: {what: Json; role: string; roleDisplay: string},
+  extra: Record<string, unknown> = {},
+): Json[] {
   const {entry} = ctx
   const info = details({...ctx.detail, ...(entry.classes?.length ? {classes: entry.classes} : {}), ...extra})
   const role = code(OBJECT_ROLE, fallback.role, fallback.roleDisplay)
   const base = {type: code(ENTITY_TYPE, '2', 'System Object'), role}
   const cids = entry.cids ?? []
-  const out: Json[] = cids.length ? cids.map((cid) => ({what: {identifier: {system: CID_SYSTEM, value: cid}}, ...base})) : [{what: fallback.what, ...base}]
+  const out: Json[] = cids.length
+    ? cids.map((cid) => ({what: {identifier: {system: CID_SYSTEM, value: cid}}, ...base}))
+    : [{what: fallback.what, ...base}]
   if (info.length) out[0] = {...out[0], detail: info}
   return out
 }
@@ -151,7 +166,9 @@ function consentEntity(ctx: Context, detail: Record<string, unknown> = {}): Json
   const consentId = ctx.entry.consentId
   const info = details(detail)
   return {
-    what: consentId ? {type: 'Consent', identifier: {system: CONSENT_SYSTEM, value: consentId}} : {type: 'Consent', display: 'no consent on file'},
+    what: consentId
+      ? {type: 'Consent', identifier: {system: CONSENT_SYSTEM, value: consentId}}
+      : {type: 'Consent', display: 'no consent on file'},
     type: code(RESOURCE_TYPES, 'Consent', 'Consent'),
     ...(info.length ? {detail: info} : {}),
   }
@@ -203,17 +220,76 @@ function shape(ctx: Context): Shape {
     case 'import':
       return restful(ctx, 'create', AGENT.custodianUser, [life('receive')], dataEntities(ctx, job('records import')))
     case 'grant':
-      return restful(ctx, 'create', owner, [life('originate')], [withRole(consentEntity(ctx, {purpose: ctx.purposes, classes: entry.classes, ...ctx.detail}), '4', 'Domain Resource')])
+      return restful(
+        ctx,
+        'create',
+        owner,
+        [life('originate')],
+        [withRole(consentEntity(ctx, {purpose: ctx.purposes, classes: entry.classes, ...ctx.detail}), '4', 'Domain Resource')],
+      )
     case 'revoke':
-      return restful(ctx, 'update', owner, [life('deprecate')], [withRole(consentEntity(ctx, {purpose: ctx.purposes, ...ctx.detail, ...(entry.consentId ? {} : {scope: 'every consent of the patient'})}), '4', 'Domain Resource')])
+      return restful(
+        ctx,
+        'update',
+        owner,
+        [life('deprecate')],
+        [
+          withRole(
+            consentEntity(ctx, {purpose: ctx.purposes, ...ctx.detail, ...(entry.consentId ? {} : {scope: 'every consent of the patient'})}),
+            '4',
+            'Domain Resource',
+          ),
+        ],
+      )
     case 'opt-out':
-      return restful(ctx, 'update', owner, [life('amend')], [withRole({...consentEntity(ctx, {'opted-out': ctx.purposes, ...ctx.detail}), what: {type: 'Consent', display: 'purpose opt-out'}}, '4', 'Domain Resource')])
+      return restful(
+        ctx,
+        'update',
+        owner,
+        [life('amend')],
+        [
+          withRole(
+            {...consentEntity(ctx, {'opted-out': ctx.purposes, ...ctx.detail}), what: {type: 'Consent', display: 'purpose opt-out'}},
+            '4',
+            'Domain Resource',
+          ),
+        ],
+      )
     case 'controller':
-      return restful(ctx, 'update', owner, [life('amend')], dataEntities(ctx, {what: {display: entry.subject ? 'consent controller' : String(ctx.detail.event ?? 'network member')}, role: '4', roleDisplay: 'Domain Resource'}))
+      return restful(
+        ctx,
+        'update',
+        owner,
+        [life('amend')],
+        dataEntities(ctx, {
+          what: {display: entry.subject ? 'consent controller' : String(ctx.detail.event ?? 'network member')},
+          role: '4',
+          roleDisplay: 'Domain Resource',
+        }),
+      )
     case 'review':
-      return restful(ctx, 'update', owner, [life('attest')], dataEntities(ctx, {what: ctx.detail.accessId !== undefined ? {identifier: {system: 'urn:medctl:emergency-access', value: String(ctx.detail.accessId)}, display: 'emergency access'} : {display: 'emergency access'}, role: '4', roleDisplay: 'Domain Resource'}))
+      return restful(
+        ctx,
+        'update',
+        owner,
+        [life('attest')],
+        dataEntities(ctx, {
+          what:
+            ctx.detail.accessId !== undefined
+              ? {identifier: {system: 'urn:medctl:emergency-access', value: String(ctx.detail.accessId)}, display: 'emergency access'}
+              : {display: 'emergency access'},
+          role: '4',
+          roleDisplay: 'Domain Resource',
+        }),
+      )
     case 'decrypt':
-      return restful(ctx, 'read', AGENT.recipient, [life('decrypt')], dataEntities(ctx, {what: {display: 'decrypted records'}, role: '4', roleDisplay: 'Domain Resource'}))
+      return restful(
+        ctx,
+        'read',
+        AGENT.recipient,
+        [life('decrypt')],
+        dataEntities(ctx, {what: {display: 'decrypted records'}, role: '4', roleDisplay: 'Domain Resource'}),
+      )
     case 'consent-decision':
       return {
         profile: entry.subject ? `${BALP_PROFILE}IHE.BasicAudit.AuthZconsent` : undefined,
@@ -233,7 +309,17 @@ function shape(ctx: Context): Shape {
         sourceType: SECURITY_SERVER,
         purposeOfEvent: ctx.purposes,
         agent: authzAgents(ctx),
-        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: ctx.detail.accessId !== undefined ? {identifier: {system: 'urn:medctl:emergency-access', value: String(ctx.detail.accessId)}, display: 'emergency access'} : {display: 'emergency access'}, role: '13', roleDisplay: 'Security Resource'})],
+        entity: [
+          ...(entry.subject ? [patientEntity(entry.subject)] : []),
+          ...dataEntities(ctx, {
+            what:
+              ctx.detail.accessId !== undefined
+                ? {identifier: {system: 'urn:medctl:emergency-access', value: String(ctx.detail.accessId)}, display: 'emergency access'}
+                : {display: 'emergency access'},
+            role: '13',
+            roleDisplay: 'Security Resource',
+          }),
+        ],
       }
     case 'key-release':
       return disclosure(ctx, 'source')
@@ -245,14 +331,32 @@ function shape(ctx: Context): Shape {
         subtype: [life('transmit')],
         action: 'R',
         sourceType: APP_SERVER,
-        agent: [agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName}), agent(AGENT.destinationRole, {display: 'content store (IPFS)'}, false)],
+        agent: [
+          agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName}),
+          agent(AGENT.destinationRole, {display: 'content store (IPFS)'}, false),
+        ],
         entity: dataEntities(ctx, job('replication to the content store')),
       }
     case 'export': {
       // What was exported: consents (extract), a claim attested for a payer (attest), a research dataset (de-identified).
-      const kind = ctx.detail.what === 'consents' ? 'consents' : ctx.detail.what === 'patient-record' ? 'patient' : ctx.detail.kind === 'claim-attestation' ? 'claim' : entry.purpose === 'HRESCH' ? 'research' : 'other'
+      const kind =
+        ctx.detail.what === 'consents'
+          ? 'consents'
+          : ctx.detail.what === 'patient-record'
+            ? 'patient'
+            : ctx.detail.kind === 'claim-attestation'
+              ? 'claim'
+              : entry.purpose === 'HRESCH'
+                ? 'research'
+                : 'other'
       const recipient = ctx.grantee ?? (typeof ctx.detail.payer === 'string' ? ctx.detail.payer : undefined)
-      const subtype = {consents: [life('extract')], patient: [life('extract'), life('disclose')], claim: [life('attest')], research: [life('extract'), life('deidentify')], other: [life('extract')]}[kind]
+      const subtype = {
+        consents: [life('extract')],
+        patient: [life('extract'), life('disclose')],
+        claim: [life('attest')],
+        research: [life('extract'), life('deidentify')],
+        other: [life('extract')],
+      }[kind]
       return {
         type: T.export,
         subtype: [...subtype, ...(recipient ? [life('disclose')] : [])],
@@ -263,7 +367,22 @@ function shape(ctx: Context): Shape {
           agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName}),
           ...(recipient ? [agent(AGENT.destinationRole, party(recipient), false, {account: recipient, network: true})] : []),
         ],
-        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: {consents: 'consents', patient: 'the patient\'s record, consents and audit events (access and portability)', claim: 'claim attestation', research: 'research dataset', other: 'exported data'}[kind]}, role: '3', roleDisplay: 'Report'})],
+        entity: [
+          ...(entry.subject ? [patientEntity(entry.subject)] : []),
+          ...dataEntities(ctx, {
+            what: {
+              display: {
+                consents: 'consents',
+                patient: "the patient's record, consents and audit events (access and portability)",
+                claim: 'claim attestation',
+                research: 'research dataset',
+                other: 'exported data',
+              }[kind],
+            },
+            role: '3',
+            roleDisplay: 'Report',
+          }),
+        ],
       }
     }
     case 'anchor':
@@ -284,13 +403,21 @@ function shape(ctx: Context): Shape {
         sourceType: APP_SERVER,
         purposeOfEvent: ctx.purposes,
         agent: [agent(AGENT.sourceRole, party(ctx.actor, ctx.actorName), true, {account: ctx.actor, network: true, name: ctx.actorName})],
-        entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: String(entry.type)}, role: '4', roleDisplay: 'Domain Resource'})],
+        entity: [
+          ...(entry.subject ? [patientEntity(entry.subject)] : []),
+          ...dataEntities(ctx, {what: {display: String(entry.type)}, role: '4', roleDisplay: 'Domain Resource'}),
+        ],
       }
   }
 }
 
 function withRole(entity: Json, role: string, display: string): Json {
-  return {...entity, type: code(ENTITY_TYPE, '2', 'System Object'), role: code(OBJECT_ROLE, role, display), what: {...(entity.what as Json)}}
+  return {
+    ...entity,
+    type: code(ENTITY_TYPE, '2', 'System Object'),
+    role: code(OBJECT_ROLE, role, display),
+    what: {...(entity.what as Json)},
+  }
 }
 
 /** BALP AuthZconsent's agents: the app, the user who asked (the grantee) and its organisation, the authorizer. */
@@ -320,11 +447,23 @@ function disclosure(ctx: Context, side: 'source' | 'recipient'): Shape {
     sourceType: APP_SERVER,
     purposeOfEvent: ctx.purposes,
     agent: [
-      agent(AGENT.sourceRole, party(sourceAccount, atSource ? ctx.actorName : undefined), atSource, {account: sourceAccount, network: true, ...(atSource && ctx.actorName ? {name: ctx.actorName} : {})}),
-      agent(AGENT.destinationRole, party(recipientAccount, atSource ? undefined : ctx.actorName), !atSource, {account: recipientAccount, network: true, purposes: atSource ? [] : ctx.purposes}),
+      agent(AGENT.sourceRole, party(sourceAccount, atSource ? ctx.actorName : undefined), atSource, {
+        account: sourceAccount,
+        network: true,
+        ...(atSource && ctx.actorName ? {name: ctx.actorName} : {}),
+      }),
+      agent(AGENT.destinationRole, party(recipientAccount, atSource ? undefined : ctx.actorName), !atSource, {
+        account: recipientAccount,
+        network: true,
+        purposes: atSource ? [] : ctx.purposes,
+      }),
       agent(AGENT.recordKeeper, party(ctx.custodian), false),
     ],
-    entity: [...(entry.subject ? [patientEntity(entry.subject)] : []), ...dataEntities(ctx, {what: {display: 'access package'}, role: '3', roleDisplay: 'Report'}), ...consent],
+    entity: [
+      ...(entry.subject ? [patientEntity(entry.subject)] : []),
+      ...dataEntities(ctx, {what: {display: 'access package'}, role: '3', roleDisplay: 'Report'}),
+      ...consent,
+    ],
   }
 }
 
@@ -339,7 +478,10 @@ export function toFhirAuditEvent(entry: AuditEntry, index: number): Json {
     actorName: entry.actor.profile,
     custodian: entry.custodian ?? entry.actor.address,
     grantee: typeof grantee === 'string' && grantee ? grantee : undefined,
-    purposes: (entry.purpose ?? '').split(',').map((p) => p.trim()).filter(Boolean),
+    purposes: (entry.purpose ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
     detail: rest,
   }
   // Consented or opted-out purposes describe the consent, not why this event happened.
@@ -355,10 +497,16 @@ export function toFhirAuditEvent(entry: AuditEntry, index: number): Json {
     recorded: entry.recorded,
     outcome: OUTCOME[entry.outcome] ?? '8',
     ...(entry.reason ? {outcomeDesc: entry.reason} : {}),
-    ...(eventPurposes.length && s.purposeOfEvent?.length ? {purposeOfEvent: eventPurposes.map((p) => ({coding: [code(ACT_REASON, p)]}))} : {}),
+    ...(eventPurposes.length && s.purposeOfEvent?.length
+      ? {purposeOfEvent: eventPurposes.map((p) => ({coding: [code(ACT_REASON, p)]}))}
+      : {}),
     agent: s.agent,
     // The home that wrote the entry records the event: the actor's.
-    source: {...(entry.actor.profile ? {site: `medctl profile ${entry.actor.profile}`} : {}), observer: party(entry.actor.address, entry.actor.profile), type: [s.sourceType]},
+    source: {
+      ...(entry.actor.profile ? {site: `medctl profile ${entry.actor.profile}`} : {}),
+      observer: party(entry.actor.address, entry.actor.profile),
+      type: [s.sourceType],
+    },
     ...(s.entity.length ? {entity: s.entity} : {}),
   }
 }

@@ -17,7 +17,15 @@ export interface SignedHead {
 }
 
 export function headMessage(h: Pick<SignedHead, 'size' | 'root' | 'lastHash' | 'time' | 'chainId' | 'registry'>): string {
-  return ['medctl audit tree head v1', `chain:${h.chainId}`, `registry:${h.registry.toLowerCase()}`, `size:${h.size}`, `root:${h.root}`, `last:${h.lastHash}`, `time:${h.time}`].join('\n')
+  return [
+    'medctl audit tree head v1',
+    `chain:${h.chainId}`,
+    `registry:${h.registry.toLowerCase()}`,
+    `size:${h.size}`,
+    `root:${h.root}`,
+    `last:${h.lastHash}`,
+    `time:${h.time}`,
+  ].join('\n')
 }
 
 export async function signHead(wallet: Wallet, head: Omit<SignedHead, 'signer' | 'signature' | 'anchor'>): Promise<SignedHead> {
@@ -62,19 +70,21 @@ export function parseHeads(dir: string): HeadsFile {
   const file = join(dir, 'heads.ndjson')
   const out: HeadsFile = {heads: [], bad: []}
   if (!existsSync(file)) return out
-  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (line.trim() === '') return
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch {
-      out.bad.push({line: i + 1, problem: 'not JSON'})
-      return
-    }
-    const problem = headShapeProblem(value)
-    if (problem) out.bad.push({line: i + 1, problem})
-    else out.heads.push(value as SignedHead)
-  })
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return
+      let value: unknown
+      try {
+        value = JSON.parse(line)
+      } catch {
+        out.bad.push({line: i + 1, problem: 'not JSON'})
+        return
+      }
+      const problem = headShapeProblem(value)
+      if (problem) out.bad.push({line: i + 1, problem})
+      else out.heads.push(value as SignedHead)
+    })
   return out
 }
 
@@ -83,11 +93,15 @@ export function readHeads(dir: string): SignedHead[] {
   const {heads, bad} = parseHeads(dir)
   const first = bad[0]
   if (first) {
-    throw new MedctlError('E_BAD_HEAD', `Line ${first.line} of the audit log's heads.ndjson is not a signed tree head (${first.problem}).`, {
-      exitCode: ExitCode.VERIFY_FAILED,
-      suggestions: ['Run `medctl audit verify`: the heads file was damaged or tampered with.'],
-      details: {line: first.line},
-    })
+    throw new MedctlError(
+      'E_BAD_HEAD',
+      `Line ${first.line} of the audit log's heads.ndjson is not a signed tree head (${first.problem}).`,
+      {
+        exitCode: ExitCode.VERIFY_FAILED,
+        suggestions: ['Run `medctl audit verify`: the heads file was damaged or tampered with.'],
+        details: {line: first.line},
+      },
+    )
   }
   return heads
 }

@@ -24,7 +24,8 @@ export class IntentTracker {
     if (entry.type === 'import') {
       const job = Number(detail?.job ?? 0)
       if (phase === 'intent') this.open.set(`import:${job}:${String(detail?.batch ?? index)}`, {index, type: 'import', job})
-      else if (phase === 'finished' || phase === 'failed') for (const key of [...this.open.keys()]) if (key.startsWith(`import:${job}:`)) this.open.delete(key)
+      else if (phase === 'finished' || phase === 'failed')
+        for (const key of [...this.open.keys()]) if (key.startsWith(`import:${job}:`)) this.open.delete(key)
       return
     }
     const key = `${entry.type}:${entry.actor?.address ?? ''}:${entry.subject ?? ''}:${entry.consentId ?? ''}`

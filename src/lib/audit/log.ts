@@ -1,5 +1,20 @@
 import {createHash} from 'node:crypto'
-import {closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync, ftruncateSync} from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+  ftruncateSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import {ExitCode, MedctlError} from '../core/errors.js'
 import {GENESIS, buildEntry, serializeEntry, type AuditInput} from './entry.js'
@@ -29,7 +44,14 @@ export interface LogState {
 export function readState(dir: string): LogState | undefined {
   try {
     const value = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Partial<LogState>
-    if (!Number.isSafeInteger(value.size) || (value.size as number) < 0 || typeof value.lastHash !== 'string' || typeof value.segment !== 'string' || !Number.isSafeInteger(value.bytes)) return undefined
+    if (
+      !Number.isSafeInteger(value.size) ||
+      (value.size as number) < 0 ||
+      typeof value.lastHash !== 'string' ||
+      typeof value.segment !== 'string' ||
+      !Number.isSafeInteger(value.bytes)
+    )
+      return undefined
     return value as LogState
   } catch {
     return undefined
@@ -42,7 +64,10 @@ export function lineHash(bytes: Uint8Array): string {
 
 export function segments(dir: string): string[] {
   if (!existsSync(dir)) return []
-  return readdirSync(dir).filter((f) => SEGMENT.test(f)).sort().map((f) => join(dir, f))
+  return readdirSync(dir)
+    .filter((f) => SEGMENT.test(f))
+    .sort()
+    .map((f) => join(dir, f))
 }
 
 /** Every line of the log in order, streaming (bounded memory), flagging a torn last line. */
@@ -125,16 +150,21 @@ export class AuditLog {
   /** Size and last line hash, from the state file when it matches the segment, else by scanning. */
   private state(): LogState {
     const state = readState(this.dir)
-    if (state && existsSync(state.segment) && statSync(state.segment).size === state.bytes && segments(this.dir).at(-1) === state.segment) return state
+    if (state && existsSync(state.segment) && statSync(state.segment).size === state.bytes && segments(this.dir).at(-1) === state.segment)
+      return state
     let size = 0
     let lastHash = GENESIS
     for (const line of readLog(this.dir)) {
       if (line.torn) {
-        throw new MedctlError('E_AUDIT_TORN_TAIL', `The audit log's last line (entry ${line.index}) is incomplete: a write was cut short.`, {
-          exitCode: ExitCode.VERIFY_FAILED,
-          suggestions: ['Inspect it, then run `medctl audit repair --yes` to move the torn bytes aside.'],
-          details: {index: line.index},
-        })
+        throw new MedctlError(
+          'E_AUDIT_TORN_TAIL',
+          `The audit log's last line (entry ${line.index}) is incomplete: a write was cut short.`,
+          {
+            exitCode: ExitCode.VERIFY_FAILED,
+            suggestions: ['Inspect it, then run `medctl audit repair --yes` to move the torn bytes aside.'],
+            details: {index: line.index},
+          },
+        )
       }
       size = line.index + 1
       lastHash = lineHash(line.bytes)

@@ -26,7 +26,12 @@ export function leafHash(entry: Uint8Array): Hash {
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Hash {
-  if (left.length !== 32 || right.length !== 32) return createHash('sha256').update(Buffer.from([1])).update(left).update(right).digest()
+  if (left.length !== 32 || right.length !== 32)
+    return createHash('sha256')
+      .update(Buffer.from([1]))
+      .update(left)
+      .update(right)
+      .digest()
   nodeScratch.set(left, 1)
   nodeScratch.set(right, 33)
   return sha256(nodeScratch)
@@ -77,7 +82,9 @@ export function inclusionProof(leaves: readonly Hash[], index: number, size = le
     const n = end - start
     if (n === 1) return []
     const k = largestPowerOfTwoBelow(n)
-    return m < k ? [...path(m, start, start + k), rootOf(leaves, start + k, end)] : [...path(m - k, start + k, end), rootOf(leaves, start, start + k)]
+    return m < k
+      ? [...path(m, start, start + k), rootOf(leaves, start + k, end)]
+      : [...path(m - k, start + k, end), rootOf(leaves, start, start + k)]
   }
   return path(index, 0, size)
 }
@@ -89,7 +96,9 @@ export function consistencyProof(leaves: readonly Hash[], size1: number, size2 =
     const n = end - start
     if (m === n) return complete ? [] : [rootOf(leaves, start, end)]
     const k = largestPowerOfTwoBelow(n)
-    return m <= k ? [...subproof(m, start, start + k, complete), rootOf(leaves, start + k, end)] : [...subproof(m - k, start + k, end, false), rootOf(leaves, start, start + k)]
+    return m <= k
+      ? [...subproof(m, start, start + k, complete), rootOf(leaves, start + k, end)]
+      : [...subproof(m - k, start + k, end, false), rootOf(leaves, start, start + k)]
   }
   return size1 === size2 ? [] : subproof(size1, 0, size2, true)
 }
@@ -97,7 +106,13 @@ export function consistencyProof(leaves: readonly Hash[], size1: number, size2 =
 /** RFC 9162 §2.1.3.2. */
 const isHash = (h: Uint8Array): boolean => h.length === 32
 
-export function verifyInclusion(leafIndex: number, treeSize: number, leaf: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): boolean {
+export function verifyInclusion(
+  leafIndex: number,
+  treeSize: number,
+  leaf: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): boolean {
   if (leafIndex < 0 || leafIndex >= treeSize || !isHash(leaf) || !isHash(root) || !proof.every(isHash)) return false
   let fn = leafIndex
   let sn = treeSize - 1
@@ -122,7 +137,13 @@ export function verifyInclusion(leafIndex: number, treeSize: number, leaf: Uint8
 }
 
 /** RFC 9162 §2.1.4.2. A proof from size 0 is rejected, as by the reference implementation. */
-export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): boolean {
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): boolean {
   if (size1 <= 0 || size1 > size2) return false
   if (size1 === size2) return proof.length === 0 && Buffer.from(root1).equals(Buffer.from(root2))
   if (!isHash(root1) || !isHash(root2) || !proof.every(isHash)) return false
@@ -223,7 +244,9 @@ export class MerkleTable {
       const n = end - start
       if (n === 1) return []
       const k = largestPowerOfTwoBelow(n)
-      return m < k ? [...path(m, start, start + k), this.rangeRoot(start + k, end)] : [...path(m - k, start + k, end), this.rangeRoot(start, start + k)]
+      return m < k
+        ? [...path(m, start, start + k), this.rangeRoot(start + k, end)]
+        : [...path(m - k, start + k, end), this.rangeRoot(start, start + k)]
     }
     return path(index, 0, size)
   }
@@ -235,7 +258,9 @@ export class MerkleTable {
       const n = end - start
       if (m === n) return complete ? [] : [this.rangeRoot(start, end)]
       const k = largestPowerOfTwoBelow(n)
-      return m <= k ? [...subproof(m, start, start + k, complete), this.rangeRoot(start + k, end)] : [...subproof(m - k, start + k, end, false), this.rangeRoot(start, start + k)]
+      return m <= k
+        ? [...subproof(m, start, start + k, complete), this.rangeRoot(start + k, end)]
+        : [...subproof(m - k, start + k, end, false), this.rangeRoot(start, start + k)]
     }
     return size1 === size2 ? [] : subproof(size1, 0, size2, true)
   }

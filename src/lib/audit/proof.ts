@@ -47,14 +47,21 @@ export function proveEntry(dir: string, index: number): InclusionProofFile {
     table.push(leafHash(line.bytes))
     if (line.index === index) entry = line.bytes
   }
-  if (index < 0 || index >= table.size || !entry) throw new MedctlError('E_NO_SUCH_ENTRY', `The log has ${table.size} entries (0…${table.size - 1}).`, {exitCode: 2})
-  const anchored = readHeads(dir).filter((h) => h.anchor && h.size <= table.size).sort((a, b) => a.size - b.size)
+  if (index < 0 || index >= table.size || !entry)
+    throw new MedctlError('E_NO_SUCH_ENTRY', `The log has ${table.size} entries (0…${table.size - 1}).`, {exitCode: 2})
+  const anchored = readHeads(dir)
+    .filter((h) => h.anchor && h.size <= table.size)
+    .sort((a, b) => a.size - b.size)
   const head = anchored.find((h) => h.size > index)
   if (!head) {
-    throw new MedctlError('E_ENTRY_NOT_ANCHORED', `Entry ${index} is in the unanchored tail: no signed, anchored tree head covers it yet, so no proof could be checked.`, {
-      exitCode: 2,
-      suggestions: ['Run `medctl audit anchor` (custodian), then prove it.'],
-    })
+    throw new MedctlError(
+      'E_ENTRY_NOT_ANCHORED',
+      `Entry ${index} is in the unanchored tail: no signed, anchored tree head covers it yet, so no proof could be checked.`,
+      {
+        exitCode: 2,
+        suggestions: ['Run `medctl audit anchor` (custodian), then prove it.'],
+      },
+    )
   }
   const newest = anchored.at(-1) as SignedHead
   return {
@@ -66,7 +73,9 @@ export function proveEntry(dir: string, index: number): InclusionProofFile {
     leafHash: hex(table.rangeRoot(index, index + 1)),
     path: table.inclusionProof(index, head.size).map(hex),
     head,
-    ...(newest.size > head.size ? {consistency: {size: newest.size, root: newest.root, path: table.consistencyProof(head.size, newest.size).map(hex)}} : {}),
+    ...(newest.size > head.size
+      ? {consistency: {size: newest.size, root: newest.root, path: table.consistencyProof(head.size, newest.size).map(hex)}}
+      : {}),
     ...(head.anchor ? {anchor: {chainId: head.chainId, registry: head.registry, ...head.anchor}} : {}),
   }
 }
@@ -122,22 +131,49 @@ export function proofShapeProblem(value: unknown): string | undefined {
   if (!Number.isSafeInteger(p.treeSize) || (p.treeSize as number) < 1) return 'treeSize is not a positive integer'
   if (typeof p.root !== 'string' || !HASH.test(p.root)) return 'root is not a 32-byte hex hash'
   if (typeof p.leafHash !== 'string' || !HASH.test(p.leafHash)) return 'leafHash is not a 32-byte hex hash'
-  if (!Array.isArray(p.path) || p.path.length > 64 || !p.path.every((h) => typeof h === 'string' && HASH.test(h))) return 'path is not a list of 32-byte hex hashes'
+  if (!Array.isArray(p.path) || p.path.length > 64 || !p.path.every((h) => typeof h === 'string' && HASH.test(h)))
+    return 'path is not a list of 32-byte hex hashes'
   if (p.head !== undefined) {
     const problem = headShapeProblem(p.head)
     if (problem) return `head: ${problem}`
   }
   if (p.consistency !== undefined) {
     const c = p.consistency as Record<string, unknown>
-    if (typeof c !== 'object' || c === null || !Number.isSafeInteger(c.size) || typeof c.root !== 'string' || !HASH.test(c.root) || !Array.isArray(c.path) || c.path.length > 128 || !c.path.every((h) => typeof h === 'string' && HASH.test(h))) return 'consistency is not {size, root, path}'
+    if (
+      typeof c !== 'object' ||
+      c === null ||
+      !Number.isSafeInteger(c.size) ||
+      typeof c.root !== 'string' ||
+      !HASH.test(c.root) ||
+      !Array.isArray(c.path) ||
+      c.path.length > 128 ||
+      !c.path.every((h) => typeof h === 'string' && HASH.test(h))
+    )
+      return 'consistency is not {size, root, path}'
   }
   return undefined
 }
 
 /** Checks a parsed proof against the verifier's roots (sync core; see checkProofAgainst). */
 export function checkProof(value: unknown, options: ProofCheckOptions = {}): ProofCheck {
-  const base: ProofCheck = {ok: false, offline: false, onChain: null, index: null, treeSize: null, root: null, signer: null, signerVerified: false, anchor: null}
-  const fail = (code: string, problem: string, extra: Partial<ProofCheck> = {}): ProofCheck => ({...base, ...extra, ok: false, code, problem})
+  const base: ProofCheck = {
+    ok: false,
+    offline: false,
+    onChain: null,
+    index: null,
+    treeSize: null,
+    root: null,
+    signer: null,
+    signerVerified: false,
+    anchor: null,
+  }
+  const fail = (code: string, problem: string, extra: Partial<ProofCheck> = {}): ProofCheck => ({
+    ...base,
+    ...extra,
+    ok: false,
+    code,
+    problem,
+  })
   const shape = proofShapeProblem(value)
   if (shape) return fail(PROOF_CODES.malformed, `the proof is malformed: ${shape}`)
   const proof = value as InclusionProofFile
@@ -145,34 +181,70 @@ export function checkProof(value: unknown, options: ProofCheckOptions = {}): Pro
   const leaf = leafHash(Buffer.from(proof.entry, 'utf8'))
   if (hex(leaf) !== proof.leafHash.toLowerCase()) return fail(PROOF_CODES.leaf, 'the entry does not hash to the leaf hash')
   if (proof.index >= proof.treeSize) return fail(PROOF_CODES.range, `index ${proof.index} is outside a tree of ${proof.treeSize} entries`)
-  if (!verifyInclusion(proof.index, proof.treeSize, leaf, proof.path.map(bytes), bytes(proof.root))) return fail(PROOF_CODES.path, 'the inclusion path does not lead to the root')
+  if (!verifyInclusion(proof.index, proof.treeSize, leaf, proof.path.map(bytes), bytes(proof.root)))
+    return fail(PROOF_CODES.path, 'the inclusion path does not lead to the root')
   base.offline = true
   const head = proof.head
   if (!head) return fail(PROOF_CODES.noHead, 'the proof carries no signed tree head: nobody vouches for its root')
-  if (head.size !== proof.treeSize || head.root.toLowerCase() !== proof.root.toLowerCase()) return fail(PROOF_CODES.headMismatch, `the signed head (size ${head.size}) is not the tree the path leads to (size ${proof.treeSize})`)
+  if (head.size !== proof.treeSize || head.root.toLowerCase() !== proof.root.toLowerCase())
+    return fail(PROOF_CODES.headMismatch, `the signed head (size ${head.size}) is not the tree the path leads to (size ${proof.treeSize})`)
   const signer = headSigner(head)
   base.signer = signer ?? null
-  if (!signer || signer.toLowerCase() !== head.signer.toLowerCase()) return fail(PROOF_CODES.badSignature, 'the tree head\'s signature does not verify')
+  if (!signer || signer.toLowerCase() !== head.signer.toLowerCase())
+    return fail(PROOF_CODES.badSignature, "the tree head's signature does not verify")
   const custodians = options.custodian === undefined ? undefined : new Set([options.custodian].flat().map((c) => c.toLowerCase()))
-  if (!custodians) return fail(PROOF_CODES.unverifiedSigner, `the head is signed by ${signer}, but nothing says that is the custodian: check online (--rpc-url --registry, or a profile) or give --custodian`)
-  if (!custodians.has(signer.toLowerCase())) return fail(PROOF_CODES.wrongSigner, `the head is signed by ${signer}, not by the custodian (${[...custodians].join(', ') || 'none holds the role'})`)
+  if (!custodians)
+    return fail(
+      PROOF_CODES.unverifiedSigner,
+      `the head is signed by ${signer}, but nothing says that is the custodian: check online (--rpc-url --registry, or a profile) or give --custodian`,
+    )
+  if (!custodians.has(signer.toLowerCase()))
+    return fail(
+      PROOF_CODES.wrongSigner,
+      `the head is signed by ${signer}, not by the custodian (${[...custodians].join(', ') || 'none holds the role'})`,
+    )
   base.signerVerified = true
-  if ((options.registry && head.registry.toLowerCase() !== options.registry.toLowerCase()) || (options.chainId !== undefined && head.chainId !== options.chainId)) {
-    return fail(PROOF_CODES.foreignHead, `the head names registry ${head.registry} on chain ${head.chainId}, not the verifier's (${options.registry ?? '?'} on chain ${options.chainId ?? '?'})`)
+  if (
+    (options.registry && head.registry.toLowerCase() !== options.registry.toLowerCase()) ||
+    (options.chainId !== undefined && head.chainId !== options.chainId)
+  ) {
+    return fail(
+      PROOF_CODES.foreignHead,
+      `the head names registry ${head.registry} on chain ${head.chainId}, not the verifier's (${options.registry ?? '?'} on chain ${options.chainId ?? '?'})`,
+    )
   }
   let consistent: {size: number; root: string} | undefined
   if (proof.consistency) {
     const c = proof.consistency
-    if (!verifyConsistency(head.size, c.size, c.path.map(bytes), bytes(head.root), bytes(c.root))) return fail(PROOF_CODES.inconsistent, `the consistency proof from size ${head.size} to size ${c.size} fails`)
+    if (!verifyConsistency(head.size, c.size, c.path.map(bytes), bytes(head.root), bytes(c.root)))
+      return fail(PROOF_CODES.inconsistent, `the consistency proof from size ${head.size} to size ${c.size} fails`)
     consistent = {size: c.size, root: c.root}
   }
   if (!options.anchors) return {...base, ok: true}
   const mine = options.anchors.filter((a) => custodians.has(a.by.toLowerCase()))
   const exact = mine.find((a) => a.size === head.size && a.root.toLowerCase() === head.root.toLowerCase())
-  const later = consistent ? mine.find((a) => a.size === consistent.size && a.root.toLowerCase() === consistent.root.toLowerCase()) : undefined
+  const later = consistent
+    ? mine.find((a) => a.size === consistent.size && a.root.toLowerCase() === consistent.root.toLowerCase())
+    : undefined
   const found = exact ?? later
-  if (!found) return fail(PROOF_CODES.notAnchored, 'no anchor in the verifier\'s registry has this head\'s size and root (nor the head it is consistent with)', {onChain: false})
-  return {...base, ok: true, onChain: true, anchor: {index: found.index, size: found.size, via: exact ? 'head' : 'consistency', ...(found.txHash ? {txHash: found.txHash} : {}), ...(found.blockNumber !== undefined ? {blockNumber: found.blockNumber} : {})}}
+  if (!found)
+    return fail(
+      PROOF_CODES.notAnchored,
+      "no anchor in the verifier's registry has this head's size and root (nor the head it is consistent with)",
+      {onChain: false},
+    )
+  return {
+    ...base,
+    ok: true,
+    onChain: true,
+    anchor: {
+      index: found.index,
+      size: found.size,
+      via: exact ? 'head' : 'consistency',
+      ...(found.txHash ? {txHash: found.txHash} : {}),
+      ...(found.blockNumber !== undefined ? {blockNumber: found.blockNumber} : {}),
+    },
+  }
 }
 
 export type ProofReport = ProofCheck & {checkedAgainst: CheckedAgainst}
@@ -182,7 +254,15 @@ export async function checkProofAgainst(value: unknown, trust: VerifierTrust): P
   if (trust.mode === 'offline') {
     return {
       ...checkProof(value, {custodian: trust.custodian, registry: trust.registry, chainId: trust.chainId}),
-      checkedAgainst: {mode: 'offline', source: trust.source, chainId: trust.chainId ?? null, registry: trust.registry ?? null, block: null, custodian: trust.custodian ? [trust.custodian] : null, custodianFrom: trust.custodianFrom ?? null},
+      checkedAgainst: {
+        mode: 'offline',
+        source: trust.source,
+        chainId: trust.chainId ?? null,
+        registry: trust.registry ?? null,
+        block: null,
+        custodian: trust.custodian ? [trust.custodian] : null,
+        custodianFrom: trust.custodianFrom ?? null,
+      },
     }
   }
   const view = await openChainView(trust.provider, trust.registry)
@@ -195,6 +275,14 @@ export async function checkProofAgainst(value: unknown, trust: VerifierTrust): P
   const accepted = await acceptedCustodians(view, trust.custodian, candidates)
   return {
     ...checkProof(value, {anchors: view.anchors, custodian: accepted.custodian, registry: view.registry, chainId: view.chainId}),
-    checkedAgainst: {mode: 'chain', source: trust.source, chainId: view.chainId, registry: view.registry, block: view.block, custodian: accepted.custodian, custodianFrom: accepted.from},
+    checkedAgainst: {
+      mode: 'chain',
+      source: trust.source,
+      chainId: view.chainId,
+      registry: view.registry,
+      block: view.block,
+      custodian: accepted.custodian,
+      custodianFrom: accepted.from,
+    },
   }
 }

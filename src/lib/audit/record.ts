@@ -33,7 +33,10 @@ export function anchorPolicy(profile?: Pick<Profile, 'audit'>, env: NodeJS.Proce
   return {
     every: envEvery ?? profileEvery ?? DEFAULT_ANCHOR_EVERY,
     minutes: envMinutes ?? profileMinutes ?? 0,
-    from: {every: envEvery !== undefined ? 'env' : profileEvery !== undefined ? 'profile' : 'default', minutes: envMinutes !== undefined ? 'env' : profileMinutes !== undefined ? 'profile' : 'default'},
+    from: {
+      every: envEvery !== undefined ? 'env' : profileEvery !== undefined ? 'profile' : 'default',
+      minutes: envMinutes !== undefined ? 'env' : profileMinutes !== undefined ? 'profile' : 'default',
+    },
   }
 }
 
@@ -66,7 +69,9 @@ function firstRecorded(dir: string): string | undefined {
 
 /** Whether the policy wants an anchor now (cheap: the appender's state and the heads file, plus the first line when nothing was anchored). */
 export function anchorDue(dir: string, policy: Pick<AnchorPolicy, 'every' | 'minutes'>, now = Date.now()): AnchorDue {
-  const last = readHeads(dir).filter((h) => h.anchor).at(-1)
+  const last = readHeads(dir)
+    .filter((h) => h.anchor)
+    .at(-1)
   const size = auditLog({auditDir: dir}).size()
   const unanchored = Math.max(0, size - (last?.size ?? 0))
   if (unanchored === 0) return {due: false, unanchored}
@@ -81,14 +86,18 @@ export function anchorDue(dir: string, policy: Pick<AnchorPolicy, 'every' | 'min
 }
 
 /** Anchors when the profile's policy says so (custodian with a registry only). */
-export async function anchorIfPolicyDue(session: Session, now = Date.now()): Promise<(AnchorResult & {because: 'entries' | 'minutes'}) | undefined> {
+export async function anchorIfPolicyDue(
+  session: Session,
+  now = Date.now(),
+): Promise<(AnchorResult & {because: 'entries' | 'minutes'}) | undefined> {
   if (session.profile.role !== 'custodian' || !session.profile.chain.registry) return undefined
   const due = anchorDue(session.paths.auditDir, anchorPolicy(session.profile), now)
   if (!due.due || !due.because) return undefined
   return {...(await anchorLog(session)), because: due.because}
 }
 
-export type AnchorReport = (AnchorResult & {anchored: true}) | {anchored: false; unanchored: number; policy: {every: number; minutes: number}}
+export type AnchorReport =
+  (AnchorResult & {anchored: true}) | {anchored: false; unanchored: number; policy: {every: number; minutes: number}}
 
 /** `audit anchor`: anchor now, or with `ifDue` only when the policy says so. */
 export async function anchorOnRequest(session: Session, options: {ifDue?: boolean} = {}): Promise<AnchorReport> {

@@ -46,7 +46,13 @@ interface ScanEnd {
  * batch a fresh, unshared buffer the receiver may keep or transfer). Self-contained — it names
  * nothing outside its parameters — because its source text also runs in the worker thread.
  */
-export function scanLeaves(io: ScanIo, files: readonly string[], chunkBytes: number, emit: ((leaves: Uint8Array, count: number) => void) | null, each?: (leaf: Buffer) => void): ScanEnd {
+export function scanLeaves(
+  io: ScanIo,
+  files: readonly string[],
+  chunkBytes: number,
+  emit: ((leaves: Uint8Array, count: number) => void) | null,
+  each?: (leaf: Buffer) => void,
+): ScanEnd {
   const BATCH = 16384
   let out = new Uint8Array(32 * BATCH)
   let filled = 0

@@ -25,7 +25,10 @@ export async function appendAudit(paths: Pick<MedctlPaths, 'auditDir'>, input: A
   return {index: first, treeSize: size}
 }
 
-export async function appendAuditBatch(paths: Pick<MedctlPaths, 'auditDir'>, inputs: AuditInput[]): Promise<{first: number; treeSize: number}> {
+export async function appendAuditBatch(
+  paths: Pick<MedctlPaths, 'auditDir'>,
+  inputs: AuditInput[],
+): Promise<{first: number; treeSize: number}> {
   const {first, size} = auditLog(paths).append(inputs)
   return {first, treeSize: size}
 }
@@ -66,12 +69,27 @@ export async function anchorLog(session: Session): Promise<AnchorResult> {
   }
   const wallet = (await session.unlock()).wallet as Wallet
   const registryAddress = session.registry()
-  const signed = await signHead(wallet, {size: head.size, root: head.root, lastHash: head.lastHash, time: new Date().toISOString(), chainId: session.profile.chain.chainId, registry: registryAddress})
+  const signed = await signHead(wallet, {
+    size: head.size,
+    root: head.root,
+    lastHash: head.lastHash,
+    time: new Date().toISOString(),
+    chainId: session.profile.chain.chainId,
+    registry: registryAddress,
+  })
   const registry = registryContract(registryAddress, await session.signer())
   const anchored = await anchorTreeHead(registry, {size: head.size, root: head.root})
   await session.chainWritten()
   appendHead(dir, {...signed, anchor: {index: anchored.index, txHash: anchored.txHash, blockNumber: anchored.blockNumber}})
-  return {size: head.size, root: head.root, txHash: anchored.txHash, blockNumber: anchored.blockNumber, index: anchored.index, gasUsed: anchored.gasUsed, alreadyAnchored: false}
+  return {
+    size: head.size,
+    root: head.root,
+    txHash: anchored.txHash,
+    blockNumber: anchored.blockNumber,
+    index: anchored.index,
+    gasUsed: anchored.gasUsed,
+    alreadyAnchored: false,
+  }
 }
 
 export async function chainAnchors(session: Session, registryAddress?: string): Promise<ChainAnchor[]> {
@@ -93,10 +111,23 @@ export type VerifyReport = VerifyResult & {checkedAgainst: CheckedAgainst}
  */
 export async function verifyAgainst(dir: string, trust: VerifierTrust, options: {requireAnchored?: boolean} = {}): Promise<VerifyReport> {
   if (trust.mode === 'offline') {
-    const result = verifyAuditLog(dir, {custodian: trust.custodian, registry: trust.registry, chainId: trust.chainId, requireAnchored: options.requireAnchored})
+    const result = verifyAuditLog(dir, {
+      custodian: trust.custodian,
+      registry: trust.registry,
+      chainId: trust.chainId,
+      requireAnchored: options.requireAnchored,
+    })
     return {
       ...result,
-      checkedAgainst: {mode: 'offline', source: trust.source, chainId: trust.chainId ?? null, registry: trust.registry ?? null, block: null, custodian: trust.custodian ? [trust.custodian] : null, custodianFrom: trust.custodianFrom ?? null},
+      checkedAgainst: {
+        mode: 'offline',
+        source: trust.source,
+        chainId: trust.chainId ?? null,
+        registry: trust.registry ?? null,
+        block: null,
+        custodian: trust.custodian ? [trust.custodian] : null,
+        custodianFrom: trust.custodianFrom ?? null,
+      },
     }
   }
   const view = await openChainView(trust.provider, trust.registry)
@@ -106,8 +137,25 @@ export async function verifyAgainst(dir: string, trust: VerifierTrust, options: 
     if (signer) candidates.add(signer)
   }
   const accepted = await acceptedCustodians(view, trust.custodian, candidates)
-  const result = verifyAuditLog(dir, {anchors: view.anchors, custodian: accepted.custodian, registry: view.registry, chainId: view.chainId, requireAnchored: options.requireAnchored})
-  return {...result, checkedAgainst: {mode: 'chain', source: trust.source, chainId: view.chainId, registry: view.registry, block: view.block, custodian: accepted.custodian, custodianFrom: accepted.from}}
+  const result = verifyAuditLog(dir, {
+    anchors: view.anchors,
+    custodian: accepted.custodian,
+    registry: view.registry,
+    chainId: view.chainId,
+    requireAnchored: options.requireAnchored,
+  })
+  return {
+    ...result,
+    checkedAgainst: {
+      mode: 'chain',
+      source: trust.source,
+      chainId: view.chainId,
+      registry: view.registry,
+      block: view.block,
+      custodian: accepted.custodian,
+      custodianFrom: accepted.from,
+    },
+  }
 }
 
 export interface ShowFilter {
@@ -123,7 +171,13 @@ function parseEntry(bytes: Buffer): AuditEntry | undefined {
   try {
     const value = JSON.parse(bytes.toString('utf8')) as unknown
     const entry = value as AuditEntry
-    return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof entry.type === 'string' && typeof entry.actor?.address === 'string' ? entry : undefined
+    return typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      typeof entry.type === 'string' &&
+      typeof entry.actor?.address === 'string'
+      ? entry
+      : undefined
   } catch {
     return undefined
   }
@@ -153,7 +207,12 @@ export function showEntries(dir: string, filter: ShowFilter): ShownEntry[] {
     const entry = parseEntry(line.bytes)
     if (!entry) continue
     if (entry.type === 'review' && entry.outcome === 'success' && entry.detail?.accessId !== undefined) {
-      reviews.set(String(entry.detail.accessId), {index: line.index, recorded: entry.recorded, approved: entry.detail.approved === true, reviewer: entry.actor.profile ?? entry.actor.address})
+      reviews.set(String(entry.detail.accessId), {
+        index: line.index,
+        recorded: entry.recorded,
+        approved: entry.detail.approved === true,
+        reviewer: entry.actor.profile ?? entry.actor.address,
+      })
     }
     if (filter.subject && entry.subject?.toLowerCase() !== filter.subject.toLowerCase()) continue
     if (filter.actor && entry.actor.address.toLowerCase() !== filter.actor.toLowerCase() && entry.actor.profile !== filter.actor) continue
@@ -167,7 +226,13 @@ export function showEntries(dir: string, filter: ShowFilter): ShownEntry[] {
     const accessId = String(entry.detail.accessId)
     const review = reviews.get(accessId)
     entry.breakGlass = review
-      ? {accessId, review: review.approved ? 'approved' : 'rejected', reviewIndex: review.index, reviewed: review.recorded, reviewer: review.reviewer}
+      ? {
+          accessId,
+          review: review.approved ? 'approved' : 'rejected',
+          reviewIndex: review.index,
+          reviewed: review.recorded,
+          reviewer: review.reviewer,
+        }
       : {accessId, review: 'pending'}
   }
   return out
@@ -228,7 +293,8 @@ export async function publishLogCar(dir: string, out: string): Promise<PublishRe
   } catch {
     writable = false
   }
-  if (!writable) throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
+  if (!writable)
+    throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
   const counts = {entries: 0, heads: 0}
   // The blocks are gathered first: the CAR header names the root, known only once all are made.
   const prepared = await prepareFile(publishedLog(dir, counts))
@@ -250,7 +316,8 @@ export async function fetchPublishedLog(cid: string, source: ContentSource): Pro
   } catch {
     header = undefined
   }
-  if (!header || header.format !== PUBLISHED || !Array.isArray(header.heads)) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That is not a published medctl audit log.', {exitCode: 2})
+  if (!header || header.format !== PUBLISHED || !Array.isArray(header.heads))
+    throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'That is not a published medctl audit log.', {exitCode: 2})
   const dir = mkdtempSync(join(tmpdir(), 'medctl-audit-'))
   writeFileSync(join(dir, 'log-000001.ndjson'), bytes.subarray(nl + 1), {mode: 0o600})
   writeFileSync(join(dir, 'heads.ndjson'), header.heads.map((h) => `${JSON.stringify(h)}\n`).join(''), {mode: 0o600})
@@ -261,7 +328,10 @@ export async function fetchPublishedLog(cid: string, source: ContentSource): Pro
 export async function fetchPublishedLogCar(path: string): Promise<{dir: string; cid: string}> {
   const car = await openCarFile(path)
   try {
-    if (car.roots.length !== 1) throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'This CAR file is not a published medctl audit log (it must have exactly one root).', {exitCode: 2})
+    if (car.roots.length !== 1)
+      throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'This CAR file is not a published medctl audit log (it must have exactly one root).', {
+        exitCode: 2,
+      })
     const cid = car.roots[0] as string
     return {dir: await fetchPublishedLog(cid, car), cid}
   } finally {
@@ -292,7 +362,11 @@ export function logReference(ref: string | undefined, homeDir: string): LogRef {
   } catch {
     // not a CID: said below
   }
-  throw new MedctlError('E_NO_LOG', 'Name the log by a directory, a CAR file written by `audit publish --out`, or the CID of a published log.', {exitCode: ExitCode.USAGE})
+  throw new MedctlError(
+    'E_NO_LOG',
+    'Name the log by a directory, a CAR file written by `audit publish --out`, or the CID of a published log.',
+    {exitCode: ExitCode.USAGE},
+  )
 }
 
 export type LogVerifyReport = VerifyReport & {log: {kind: LogRef['kind']; cid?: string}}
@@ -302,11 +376,18 @@ export type LogVerifyReport = VerifyReport & {log: {kind: LogRef['kind']; cid?: 
  * checked block by block against its CIDs before anything in it is used (E_CAR_CORRUPT, exit 4); a
  * CID is read through the verifier's own content store (`store`). The unpacked copy is removed.
  */
-export async function verifyLogRef(ref: LogRef, trust: VerifierTrust | (() => Promise<VerifierTrust>), options: {requireAnchored?: boolean; store?: () => ContentSource} = {}): Promise<LogVerifyReport> {
+export async function verifyLogRef(
+  ref: LogRef,
+  trust: VerifierTrust | (() => Promise<VerifierTrust>),
+  options: {requireAnchored?: boolean; store?: () => ContentSource} = {},
+): Promise<LogVerifyReport> {
   return withLogDir(ref, options.store, async (dir, cid) => {
     const resolved = typeof trust === 'function' ? await trust() : trust
     try {
-      return {...(await verifyAgainst(dir, resolved, {requireAnchored: options.requireAnchored})), log: {kind: ref.kind, ...(cid ? {cid} : {})}}
+      return {
+        ...(await verifyAgainst(dir, resolved, {requireAnchored: options.requireAnchored})),
+        log: {kind: ref.kind, ...(cid ? {cid} : {})},
+      }
     } finally {
       resolved.close()
     }
@@ -317,16 +398,28 @@ export async function verifyLogRef(ref: LogRef, trust: VerifierTrust | (() => Pr
  * Runs `use` on the directory of the log `ref` names: a CAR file or a CID is unpacked into a
  * temporary copy (every CAR block checked against its CID first), removed afterwards.
  */
-export async function withLogDir<T>(ref: LogRef, store: (() => ContentSource) | undefined, use: (dir: string, cid: string | undefined) => Promise<T>): Promise<T> {
+export async function withLogDir<T>(
+  ref: LogRef,
+  store: (() => ContentSource) | undefined,
+  use: (dir: string, cid: string | undefined) => Promise<T>,
+): Promise<T> {
   let unpacked: {dir: string; cid: string}
   if (ref.kind === 'car') unpacked = await fetchPublishedLogCar(ref.path)
   else if (ref.kind !== 'cid') return use(ref.dir, undefined)
   else {
-    if (!store) throw new MedctlError('E_NO_STORE', 'A published log named by CID is read through your content store: use a profile.', {exitCode: ExitCode.USAGE})
+    if (!store)
+      throw new MedctlError('E_NO_STORE', 'A published log named by CID is read through your content store: use a profile.', {
+        exitCode: ExitCode.USAGE,
+      })
     try {
       unpacked = {dir: await fetchPublishedLog(ref.cid, store()), cid: ref.cid}
     } catch (error) {
-      if (error instanceof MissingBlockError) throw new MedctlError('E_CID_NOT_FOUND', `Your content store does not hold the published log ${ref.cid} (block ${error.cid} is missing): fetch it through a Kubo node that reaches the custodian's, or ask for the CAR file (\`audit publish --out\`).`, {exitCode: ExitCode.USAGE})
+      if (error instanceof MissingBlockError)
+        throw new MedctlError(
+          'E_CID_NOT_FOUND',
+          `Your content store does not hold the published log ${ref.cid} (block ${error.cid} is missing): fetch it through a Kubo node that reaches the custodian's, or ask for the CAR file (\`audit publish --out\`).`,
+          {exitCode: ExitCode.USAGE},
+        )
       throw error
     }
   }

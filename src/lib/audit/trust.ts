@@ -24,7 +24,15 @@ export type TrustSource = 'flags' | 'profile' | 'flags+profile' | 'none'
 
 export type VerifierTrust =
   | {mode: 'chain'; source: TrustSource; provider: Provider; registry: string; custodian?: string; close(): void}
-  | {mode: 'offline'; source: TrustSource; registry?: string; chainId?: number; custodian?: string; custodianFrom?: 'flag' | 'profile'; close(): void}
+  | {
+      mode: 'offline'
+      source: TrustSource
+      registry?: string
+      chainId?: number
+      custodian?: string
+      custodianFrom?: 'flag' | 'profile'
+      close(): void
+    }
 
 /** What a verification was checked against: printed by `audit verify` and `audit check-proof`. */
 export interface CheckedAgainst {
@@ -59,9 +67,16 @@ function address(value: string, flag: string): string {
 function chainError(error: unknown, what: string): MedctlError {
   if (error instanceof MedctlError) return error
   if (isTransientRpc(error)) {
-    return new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer while ${what}.`, {cause: error, suggestions: ['Check --rpc-url or the profile\'s chain, or verify with --offline.']})
+    return new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer while ${what}.`, {
+      cause: error,
+      suggestions: ["Check --rpc-url or the profile's chain, or verify with --offline."],
+    })
   }
-  return new MedctlError('E_CHAIN', `The chain refused a read while ${what}: ${(error as {shortMessage?: string; message?: string}).shortMessage ?? (error as Error).message ?? String(error)}`, {cause: error})
+  return new MedctlError(
+    'E_CHAIN',
+    `The chain refused a read while ${what}: ${(error as {shortMessage?: string; message?: string}).shortMessage ?? (error as Error).message ?? String(error)}`,
+    {cause: error},
+  )
 }
 
 async function read<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -80,7 +95,8 @@ async function providerFor(url: string): Promise<JsonRpcProvider> {
   } catch {
     throw usageError('E_BAD_URL', '--rpc-url is not a URL.')
   }
-  if (!['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol)) throw usageError('E_BAD_URL', '--rpc-url must be an http(s) or ws(s) URL.')
+  if (!['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol))
+    throw usageError('E_BAD_URL', '--rpc-url must be an http(s) or ws(s) URL.')
   const request = new FetchRequest(url)
   request.timeout = 30_000
   const probe = new JsonRpcProvider(request, 1, {staticNetwork: true, batchMaxCount: 1})
@@ -120,26 +136,50 @@ export async function resolveTrust(flags: TrustFlags, openSession: () => Session
     const fromProfile = Boolean(session && (!registryFlag || !custodianFlag))
     return {
       mode: 'offline',
-      source: fromProfile ? (registryFlag || custodianFlag ? 'flags+profile' : 'profile') : registryFlag || custodianFlag ? 'flags' : 'none',
+      source: fromProfile
+        ? registryFlag || custodianFlag
+          ? 'flags+profile'
+          : 'profile'
+        : registryFlag || custodianFlag
+          ? 'flags'
+          : 'none',
       ...(registry ? {registry: getAddress(registry.toLowerCase())} : {}),
       ...(session && !registryFlag ? {chainId: session.profile.chain.chainId} : {}),
-      ...(custodianFlag ? {custodian: custodianFlag, custodianFrom: 'flag' as const} : profileCustodian ? {custodian: profileCustodian, custodianFrom: 'profile' as const} : {}),
+      ...(custodianFlag
+        ? {custodian: custodianFlag, custodianFrom: 'flag' as const}
+        : profileCustodian
+          ? {custodian: profileCustodian, custodianFrom: 'profile' as const}
+          : {}),
       close: nothing,
     }
   }
   if (flags.rpcUrl && registryFlag) {
     const provider = await providerFor(flags.rpcUrl)
-    return {mode: 'chain', source: 'flags', provider, registry: registryFlag, ...(custodianFlag ? {custodian: custodianFlag} : {}), close: () => provider.destroy()}
+    return {
+      mode: 'chain',
+      source: 'flags',
+      provider,
+      registry: registryFlag,
+      ...(custodianFlag ? {custodian: custodianFlag} : {}),
+      close: () => provider.destroy(),
+    }
   }
   let session: Session
   try {
     session = openSession()
   } catch (error) {
     if (error instanceof MedctlError && error.code === 'E_NO_PROFILE') {
-      throw new MedctlError('E_NO_PROFILE', 'No profile to take the chain from: name the chain with --rpc-url and --registry (and optionally --custodian), or verify --offline with --custodian.', {
-        exitCode: ExitCode.USAGE,
-        suggestions: ['medctl audit verify --log DIR --rpc-url URL --registry 0xREGISTRY', 'medctl audit check-proof proof.json --rpc-url URL --registry 0xREGISTRY'],
-      })
+      throw new MedctlError(
+        'E_NO_PROFILE',
+        'No profile to take the chain from: name the chain with --rpc-url and --registry (and optionally --custodian), or verify --offline with --custodian.',
+        {
+          exitCode: ExitCode.USAGE,
+          suggestions: [
+            'medctl audit verify --log DIR --rpc-url URL --registry 0xREGISTRY',
+            'medctl audit check-proof proof.json --rpc-url URL --registry 0xREGISTRY',
+          ],
+        },
+      )
     }
     throw error
   }
@@ -159,17 +199,25 @@ export async function resolveTrust(flags: TrustFlags, openSession: () => Session
 /** The verifier's registry at one pinned block: its chain id, its anchors, and who its custodian is. */
 export async function openChainView(provider: Provider, registry: string): Promise<ChainView> {
   // The node's own answer, not the network a provider was configured with.
-  const chainId = Number(await read('asking the chain id', async () => (provider instanceof JsonRpcProvider ? BigInt(await provider.send('eth_chainId', [])) : (await provider.getNetwork()).chainId)))
+  const chainId = Number(
+    await read('asking the chain id', async () =>
+      provider instanceof JsonRpcProvider ? BigInt(await provider.send('eth_chainId', [])) : (await provider.getNetwork()).chainId,
+    ),
+  )
   const block = await read('reading the block number', () => provider.getBlockNumber())
   const code = await read('reading the registry', () => provider.getCode(registry, block))
   if (code === '0x') {
-    throw new MedctlError('E_NO_REGISTRY_CONTRACT', `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`, {exitCode: ExitCode.USAGE})
+    throw new MedctlError(
+      'E_NO_REGISTRY_CONTRACT',
+      `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`,
+      {exitCode: ExitCode.USAGE},
+    )
   }
   const contract = registryContract(registry, provider)
   const anchors = (await read('reading the anchors', () => listAnchors(contract, {blockTag: block}))) as ChainAnchor[]
   const roles = custodianViews(registry, provider)
   const named = await namedCustodianAt(roles, block).catch((error: unknown) => {
-    throw chainError(error, 'reading the registry\'s custodian')
+    throw chainError(error, "reading the registry's custodian")
   })
   let role: string | undefined
   return {
@@ -182,7 +230,9 @@ export async function openChainView(provider: Provider, registry: string): Promi
       role ??= await read('reading CUSTODIAN_ROLE', () => custodianRoleAt(roles, block))
       const out: string[] = []
       for (const candidate of new Set([...candidates].map((c) => getAddress(c.toLowerCase())))) {
-        const holds = await read('checking the custodian role', () => roles.hasRole.staticCall(role as string, candidate, {blockTag: block}))
+        const holds = await read('checking the custodian role', () =>
+          roles.hasRole.staticCall(role as string, candidate, {blockTag: block}),
+        )
         if (holds) out.push(candidate)
       }
       return out
@@ -195,7 +245,11 @@ export async function openChainView(provider: Provider, registry: string): Promi
  * `custodian()`; else, of the addresses the evidence names (head signers, anchor writers), those
  * that hold CUSTODIAN_ROLE in the verifier's registry at the pinned block.
  */
-export async function acceptedCustodians(view: ChainView, flag: string | undefined, candidates: Iterable<string>): Promise<{custodian: string[]; from: CheckedAgainst['custodianFrom']}> {
+export async function acceptedCustodians(
+  view: ChainView,
+  flag: string | undefined,
+  candidates: Iterable<string>,
+): Promise<{custodian: string[]; from: CheckedAgainst['custodianFrom']}> {
   if (flag) return {custodian: [flag], from: 'flag'}
   if (view.named) return {custodian: [view.named], from: 'registry custodian()'}
   return {custodian: await view.custodians(candidates), from: 'registry CUSTODIAN_ROLE'}

@@ -153,10 +153,22 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
           chainBad = {code: VERIFY_CODES.notJson, index: i, problem: `entry ${i} is not JSON`}
         }
         if (!chainBad) {
-          if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || typeof entry.seq !== 'number') chainBad = {code: VERIFY_CODES.notJson, index: i, problem: `entry ${i} is not an audit entry`}
-          else if (entry.seq > i) chainBad = {code: VERIFY_CODES.missing, index: i, problem: `entry ${i} is missing or out of order (found entry ${entry.seq} there)`}
-          else if (entry.seq < i) chainBad = {code: VERIFY_CODES.inserted, index: i - 1, problem: `entry ${i - 1} was inserted or altered (entry ${entry.seq} follows it)`}
-          else if (entry.prev !== prevHash) chainBad = {code: VERIFY_CODES.chain, index: i - 1, problem: `entry ${i - 1} was altered (entry ${i} does not chain to it)`}
+          if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || typeof entry.seq !== 'number')
+            chainBad = {code: VERIFY_CODES.notJson, index: i, problem: `entry ${i} is not an audit entry`}
+          else if (entry.seq > i)
+            chainBad = {
+              code: VERIFY_CODES.missing,
+              index: i,
+              problem: `entry ${i} is missing or out of order (found entry ${entry.seq} there)`,
+            }
+          else if (entry.seq < i)
+            chainBad = {
+              code: VERIFY_CODES.inserted,
+              index: i - 1,
+              problem: `entry ${i - 1} was inserted or altered (entry ${entry.seq} follows it)`,
+            }
+          else if (entry.prev !== prevHash)
+            chainBad = {code: VERIFY_CODES.chain, index: i - 1, problem: `entry ${i - 1} was altered (entry ${i} does not chain to it)`}
           else intents.observe(entry, i)
         }
       }
@@ -171,21 +183,45 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
   const custodians = options.custodian === undefined ? undefined : new Set([options.custodian].flat().map(lower))
   const signers = new Set<string>()
   const headProblems: VerifyProblem[] = []
-  for (const bad of badHeads) headProblems.push({code: VERIFY_CODES.badHead, problem: `line ${bad.line} of heads.ndjson is not a signed tree head (${bad.problem})`})
+  for (const bad of badHeads)
+    headProblems.push({code: VERIFY_CODES.badHead, problem: `line ${bad.line} of heads.ndjson is not a signed tree head (${bad.problem})`})
   const trustedHeads: SignedHead[] = []
   for (const head of heads) {
     const signer = headSigner(head)
     if (signer) signers.add(signer)
     if (!signer || lower(signer) !== lower(head.signer)) {
-      headProblems.push({code: VERIFY_CODES.badSignature, problem: `the tree head of size ${head.size} is forged: its signature does not verify`})
+      headProblems.push({
+        code: VERIFY_CODES.badSignature,
+        problem: `the tree head of size ${head.size} is forged: its signature does not verify`,
+      })
     } else if (!custodians) {
-      headProblems.push({code: VERIFY_CODES.unverifiedSigner, problem: `the tree heads are signed by ${signer}, but no custodian was given to check it against (name the registry or --custodian)`})
+      headProblems.push({
+        code: VERIFY_CODES.unverifiedSigner,
+        problem: `the tree heads are signed by ${signer}, but no custodian was given to check it against (name the registry or --custodian)`,
+      })
     } else if (!custodians.has(lower(signer))) {
-      headProblems.push({code: VERIFY_CODES.wrongSigner, problem: `the tree head of size ${head.size} is signed by ${signer}, not by the custodian (${[...custodians].join(', ') || 'none holds the role'})`})
-    } else if ((options.registry && lower(head.registry) !== lower(options.registry)) || (options.chainId !== undefined && head.chainId !== options.chainId)) {
-      headProblems.push({code: VERIFY_CODES.foreignHead, problem: `the tree head of size ${head.size} names registry ${head.registry} on chain ${head.chainId}, not the verifier's (${options.registry ?? '?'} on chain ${options.chainId ?? '?'})`})
-    } else if (options.anchors && !options.anchors.some((a) => a.size === head.size && lower(a.root) === lower(head.root) && (!custodians || custodians.has(lower(a.by))))) {
-      headProblems.push({code: VERIFY_CODES.notAnchored, problem: `the tree head of size ${head.size} has no matching anchor in the verifier's registry (missing or forged anchor)`})
+      headProblems.push({
+        code: VERIFY_CODES.wrongSigner,
+        problem: `the tree head of size ${head.size} is signed by ${signer}, not by the custodian (${[...custodians].join(', ') || 'none holds the role'})`,
+      })
+    } else if (
+      (options.registry && lower(head.registry) !== lower(options.registry)) ||
+      (options.chainId !== undefined && head.chainId !== options.chainId)
+    ) {
+      headProblems.push({
+        code: VERIFY_CODES.foreignHead,
+        problem: `the tree head of size ${head.size} names registry ${head.registry} on chain ${head.chainId}, not the verifier's (${options.registry ?? '?'} on chain ${options.chainId ?? '?'})`,
+      })
+    } else if (
+      options.anchors &&
+      !options.anchors.some(
+        (a) => a.size === head.size && lower(a.root) === lower(head.root) && (!custodians || custodians.has(lower(a.by))),
+      )
+    ) {
+      headProblems.push({
+        code: VERIFY_CODES.notAnchored,
+        problem: `the tree head of size ${head.size} has no matching anchor in the verifier's registry (missing or forged anchor)`,
+      })
     } else {
       // Its root (which covers its last line) is checked with the checkpoints below.
       trustedHeads.push(head)
@@ -195,7 +231,9 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
   // (2) the checkpoints: anchors on the verifier's registry (online), else the verified signed heads.
   const anchors = options.anchors ? options.anchors.filter((a) => !custodians || custodians.has(lower(a.by))) : undefined
   const checkpoints: Checkpoint[] = anchors
-    ? [...anchors].sort((a, b) => a.size - b.size || a.index - b.index).map((a) => ({size: a.size, root: a.root, label: `anchor ${a.index}`}))
+    ? [...anchors]
+        .sort((a, b) => a.size - b.size || a.index - b.index)
+        .map((a) => ({size: a.size, root: a.root, label: `anchor ${a.index}`}))
     : trustedHeads.map((h) => ({size: h.size, root: h.root, label: `signed head of size ${h.size}`}))
   let covered = 0
   let cpProblem: VerifyProblem | undefined
@@ -207,7 +245,10 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
         code: VERIFY_CODES.truncated,
         index: from === count ? count : from,
         last: cp.size - 1,
-        problem: from === count ? `the log was truncated: ${cp.label} covers ${cp.size} entries, the log has ${count}` : `entries were removed: ${cp.label} covers ${cp.size} entries, the log has ${count}; the first difference is between entries ${from} and ${count}`,
+        problem:
+          from === count
+            ? `the log was truncated: ${cp.label} covers ${cp.size} entries, the log has ${count}`
+            : `entries were removed: ${cp.label} covers ${cp.size} entries, the log has ${count}; the first difference is between entries ${from} and ${count}`,
       }
       break
     }
@@ -216,7 +257,11 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
     else if (!previous || previous.size === 0) intact = lower(hex(table.root(cp.size))) === lower(cp.root)
     else if (previous.size === cp.size) {
       if (lower(previous.root) !== lower(cp.root)) {
-        cpProblem = {code: VERIFY_CODES.inconsistent, index: from, problem: `${previous.label} and ${cp.label} give different roots for the same size ${cp.size}`}
+        cpProblem = {
+          code: VERIFY_CODES.inconsistent,
+          index: from,
+          problem: `${previous.label} and ${cp.label} give different roots for the same size ${cp.size}`,
+        }
         break
       }
       intact = true
@@ -226,7 +271,10 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
         code: VERIFY_CODES.altered,
         index: from,
         last: cp.size - 1,
-        problem: cp.size - from === 1 ? `entry ${from} differs from ${cp.label}` : `entries ${from}…${cp.size - 1} are not what ${cp.label} covers${previous ? ` (the consistency proof from ${previous.label} fails)` : ' (root mismatch)'}: the first entry that differs is in that range, entries before ${from} are intact`,
+        problem:
+          cp.size - from === 1
+            ? `entry ${from} differs from ${cp.label}`
+            : `entries ${from}…${cp.size - 1} are not what ${cp.label} covers${previous ? ` (the consistency proof from ${previous.label} fails)` : ' (root mismatch)'}: the first entry that differs is in that range, entries before ${from} are intact`,
       }
       break
     }
@@ -237,12 +285,23 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
   // The unanchored tail: only the hash chain and the appender's state file can speak for it.
   let tailProblem: VerifyProblem | undefined
   if (state && !chainBad) {
-    if (state.size > count) tailProblem = {code: VERIFY_CODES.tailTruncated, index: count, last: state.size - 1, problem: `the appender wrote ${state.size} entries, the log has ${count}: entries ${count}…${state.size - 1} were removed`}
+    if (state.size > count)
+      tailProblem = {
+        code: VERIFY_CODES.tailTruncated,
+        index: count,
+        last: state.size - 1,
+        problem: `the appender wrote ${state.size} entries, the log has ${count}: entries ${count}…${state.size - 1} were removed`,
+      }
     else if (state.size > 0) {
       const last = lastHashes.get(state.size)
       if (last !== undefined && last !== state.lastHash) {
         const from = Math.min(covered, state.size - 1)
-        tailProblem = {code: VERIFY_CODES.tailAltered, index: from, last: state.size - 1, problem: `entry ${state.size - 1} is not the one the appender wrote${from < state.size - 1 ? ` (the first entry that differs is between ${from} and ${state.size - 1})` : ''}`}
+        tailProblem = {
+          code: VERIFY_CODES.tailAltered,
+          index: from,
+          last: state.size - 1,
+          problem: `entry ${state.size - 1} is not the one the appender wrote${from < state.size - 1 ? ` (the first entry that differs is between ${from} and ${state.size - 1})` : ''}`,
+        }
       }
     }
   }
@@ -255,7 +314,13 @@ export function verifyAuditLog(dir: string, options: VerifyOptions = {}): Verify
   if (cpProblem) problems.push(cpProblem)
   if (chainBad && !chainFirst) problems.push(chainBad)
   if (tailProblem) problems.push(tailProblem)
-  if (options.requireAnchored && unanchored > 0) problems.push({code: VERIFY_CODES.unanchored, index: covered, last: count - 1, problem: `${unanchored} entries (${covered}…${count - 1}) are covered by no anchor`})
+  if (options.requireAnchored && unanchored > 0)
+    problems.push({
+      code: VERIFY_CODES.unanchored,
+      index: covered,
+      last: count - 1,
+      problem: `${unanchored} entries (${covered}…${count - 1}) are covered by no anchor`,
+    })
 
   const seen = new Set<string>()
   const unique = problems.filter((p) => {

@@ -16,7 +16,9 @@ export function loadArtifact(name: string): Artifact {
   if (cached) return cached
   const path = fileURLToPath(new URL(`./artifacts/${name}.json`, import.meta.url))
   if (!existsSync(path)) {
-    throw new MedctlError('E_ARTIFACT_MISSING', `The compiled contract ${name} is missing.`, {suggestions: ['Run `npm run build` (it compiles contracts/ with solc).']})
+    throw new MedctlError('E_ARTIFACT_MISSING', `The compiled contract ${name} is missing.`, {
+      suggestions: ['Run `npm run build` (it compiles contracts/ with solc).'],
+    })
   }
   const artifact = JSON.parse(readFileSync(path, 'utf8')) as Artifact
   cache.set(name, artifact)

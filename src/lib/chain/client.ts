@@ -5,31 +5,69 @@ import type {JournalRow, TxJournal} from './journal.js'
 /** Custom errors of ConsentRegistry (and OpenZeppelin's) → stable medctl codes. */
 const REVERTS: Record<string, {code: string; exitCode: ExitCodeValue; message: string}> = {
   SignatureExpired: {code: 'E_SIGNATURE_EXPIRED', exitCode: ExitCode.FAILURE, message: 'The signed grant is past its deadline.'},
-  InvalidSigner: {code: 'E_INVALID_SIGNER', exitCode: ExitCode.FAILURE, message: 'The grant is not signed by the subject\'s controller or a custodian (or was signed for another chain or contract).'},
-  ConsentRevoked: {code: 'E_CONSENT_REVOKED', exitCode: ExitCode.DENIED, message: 'This consent was revoked (or voided by a revoke-all); revocation is final.'},
-  ConsentSuperseded: {code: 'E_CONSENT_SUPERSEDED', exitCode: ExitCode.DENIED, message: 'A newer consent for the same patient, grantee and purpose is on chain; an older grant can never take its place back.'},
-  NonceUsed: {code: 'E_NONCE_USED', exitCode: ExitCode.DENIED, message: 'This grant\'s nonce was already used for other terms; a signature is used once.'},
+  InvalidSigner: {
+    code: 'E_INVALID_SIGNER',
+    exitCode: ExitCode.FAILURE,
+    message: "The grant is not signed by the subject's controller or a custodian (or was signed for another chain or contract).",
+  },
+  ConsentRevoked: {
+    code: 'E_CONSENT_REVOKED',
+    exitCode: ExitCode.DENIED,
+    message: 'This consent was revoked (or voided by a revoke-all); revocation is final.',
+  },
+  ConsentSuperseded: {
+    code: 'E_CONSENT_SUPERSEDED',
+    exitCode: ExitCode.DENIED,
+    message: 'A newer consent for the same patient, grantee and purpose is on chain; an older grant can never take its place back.',
+  },
+  NonceUsed: {
+    code: 'E_NONCE_USED',
+    exitCode: ExitCode.DENIED,
+    message: "This grant's nonce was already used for other terms; a signature is used once.",
+  },
   ConsentExpired: {code: 'E_CONSENT_EXPIRED', exitCode: ExitCode.USAGE, message: 'The consent would already be expired.'},
   DurationTooLong: {code: 'E_DURATION_TOO_LONG', exitCode: ExitCode.USAGE, message: 'The consent lasts longer than its purpose allows.'},
   BadWindow: {code: 'E_BAD_WINDOW', exitCode: ExitCode.USAGE, message: 'The validity window is empty (until must be after from).'},
   EmptyGrant: {code: 'E_EMPTY_GRANT', exitCode: ExitCode.USAGE, message: 'A grant needs a grantee, one purpose and at least one class.'},
   OptedOutOfPurpose: {code: 'E_OPTED_OUT', exitCode: ExitCode.DENIED, message: 'The patient opted out of this purpose.'},
-  NotAuthorized: {code: 'E_NOT_AUTHORIZED', exitCode: ExitCode.FAILURE, message: 'Only a custodian or the subject\'s controller may do this.'},
-  AccessControlUnauthorizedAccount: {code: 'E_NOT_AUTHORIZED', exitCode: ExitCode.FAILURE, message: 'This account lacks the role the contract requires.'},
+  NotAuthorized: {
+    code: 'E_NOT_AUTHORIZED',
+    exitCode: ExitCode.FAILURE,
+    message: "Only a custodian or the subject's controller may do this.",
+  },
+  AccessControlUnauthorizedAccount: {
+    code: 'E_NOT_AUTHORIZED',
+    exitCode: ExitCode.FAILURE,
+    message: 'This account lacks the role the contract requires.',
+  },
   UnknownConsent: {code: 'E_UNKNOWN_CONSENT', exitCode: ExitCode.USAGE, message: 'No consent for this patient, grantee and purpose.'},
   UnknownAccess: {code: 'E_UNKNOWN_ACCESS', exitCode: ExitCode.USAGE, message: 'No such break-glass access.'},
   BadAnchor: {code: 'E_BAD_ANCHOR', exitCode: ExitCode.FAILURE, message: 'An anchor may not shrink the log.'},
   EpochOverflow: {code: 'E_EPOCH_OVERFLOW', exitCode: ExitCode.FAILURE, message: 'This subject was revoked-all too many times.'},
-  ClaimAlreadyAttested: {code: 'E_CLAIM_ALREADY_ATTESTED', exitCode: ExitCode.VERIFY_FAILED, message: 'This claim was attested before: a claim is attested once.'},
+  ClaimAlreadyAttested: {
+    code: 'E_CLAIM_ALREADY_ATTESTED',
+    exitCode: ExitCode.VERIFY_FAILED,
+    message: 'This claim was attested before: a claim is attested once.',
+  },
 }
 
 const rpcUnavailable = (error: unknown, detail: string): MedctlError =>
-  new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer: ${detail}`, {cause: error, suggestions: ['Check the node (medctl node status) or the profile\'s chain.rpcUrl; --rpc-timeout sets how long to wait.']})
+  new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer: ${detail}`, {
+    cause: error,
+    suggestions: ["Check the node (medctl node status) or the profile's chain.rpcUrl; --rpc-timeout sets how long to wait."],
+  })
 
 /** Turns a contract revert or an RPC error into a MedctlError with a stable code. */
 export function decodeChainError(contract: Pick<BaseContract, 'interface'> | undefined, error: unknown): MedctlError {
   if (error instanceof MedctlError) return error
-  const e = error as {code?: string; data?: string; revert?: {name?: string}; info?: {error?: {data?: string; message?: string}}; shortMessage?: string; message?: string}
+  const e = error as {
+    code?: string
+    data?: string
+    revert?: {name?: string}
+    info?: {error?: {data?: string; message?: string}}
+    shortMessage?: string
+    message?: string
+  }
   let name = e.revert?.name
   const data = e.data ?? e.info?.error?.data
   if (!name && contract && typeof data === 'string' && data.startsWith('0x') && data.length >= 10) {
@@ -43,7 +81,11 @@ export function decodeChainError(contract: Pick<BaseContract, 'interface'> | und
     const known = REVERTS[name]
     return new MedctlError(known.code, known.message, {exitCode: known.exitCode, cause: error})
   }
-  if (e.code === 'INSUFFICIENT_FUNDS') return new MedctlError('E_INSUFFICIENT_FUNDS', 'The wallet cannot pay the gas.', {cause: error, suggestions: ['Fund the profile\'s address.']})
+  if (e.code === 'INSUFFICIENT_FUNDS')
+    return new MedctlError('E_INSUFFICIENT_FUNDS', 'The wallet cannot pay the gas.', {
+      cause: error,
+      suggestions: ["Fund the profile's address."],
+    })
   if (isTransientRpc(error)) return rpcUnavailable(error, e.shortMessage ?? e.message ?? String(error))
   if (/header not found|unknown block|block not found|BlockOutOfRange/i.test(`${e.message ?? ''} ${e.info?.error?.message ?? ''}`)) {
     return new MedctlError('E_BLOCK_NOT_FOUND', 'The chain has no such block (yet).', {exitCode: ExitCode.USAGE, cause: error})
@@ -51,13 +93,32 @@ export function decodeChainError(contract: Pick<BaseContract, 'interface'> | und
   return new MedctlError('E_CHAIN', `The chain refused the call: ${e.shortMessage ?? e.message ?? String(error)}`, {cause: error})
 }
 
-const TRANSIENT_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']
+const TRANSIENT_CODES = [
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]
 
 export function isTransientRpc(error: unknown): boolean {
-  const e = error as {code?: string; message?: string; shortMessage?: string; cause?: {code?: string; message?: string}; error?: {code?: string}}
+  const e = error as {
+    code?: string
+    message?: string
+    shortMessage?: string
+    cause?: {code?: string; message?: string}
+    error?: {code?: string}
+  }
   if (e?.code === 'TIMEOUT' || e?.code === 'NETWORK_ERROR' || e?.code === 'SERVER_ERROR') return true
   for (const code of [e?.code, e?.cause?.code, e?.error?.code]) if (code && TRANSIENT_CODES.includes(code)) return true
-  return /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|socket hang up|fetch failed|timeout|network error|bad response/i.test(`${e?.message ?? ''} ${e?.shortMessage ?? ''} ${e?.cause?.message ?? ''}`)
+  return /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|socket hang up|fetch failed|timeout|network error|bad response/i.test(
+    `${e?.message ?? ''} ${e?.shortMessage ?? ''} ${e?.cause?.message ?? ''}`,
+  )
 }
 
 /** Runs one read against the chain, turning RPC failures into stable codes. */
@@ -103,7 +164,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 function alreadySent(error: unknown): boolean {
   const e = error as {code?: string; message?: string; info?: {error?: {message?: string}}}
   if (e?.code === 'NONCE_EXPIRED' || e?.code === 'REPLACEMENT_UNDERPRICED') return true
-  return /already known|already imported|known transaction|nonce too low|replacement transaction underpriced/i.test(`${e?.message ?? ''} ${e?.info?.error?.message ?? ''}`)
+  return /already known|already imported|known transaction|nonce too low|replacement transaction underpriced/i.test(
+    `${e?.message ?? ''} ${e?.info?.error?.message ?? ''}`,
+  )
 }
 
 async function broadcast(provider: Provider, raw: string, retries: number): Promise<void> {
@@ -124,7 +187,11 @@ async function broadcast(provider: Provider, raw: string, retries: number): Prom
  * Waits for the receipt of a journalled transaction, re-broadcasting its bytes when the node
  * lost it. 'dropped' when another transaction took its nonce (it can then never be mined).
  */
-async function awaitReceipt(provider: Provider, row: Pick<JournalRow, 'hash' | 'raw' | 'from' | 'nonce'>, options: SendOptions): Promise<TransactionReceipt | 'dropped'> {
+async function awaitReceipt(
+  provider: Provider,
+  row: Pick<JournalRow, 'hash' | 'raw' | 'from' | 'nonce'>,
+  options: SendOptions,
+): Promise<TransactionReceipt | 'dropped'> {
   const deadline = Date.now() + (options.waitTimeoutMs ?? 120_000)
   let delay = 50
   let rebroadcastAt = Date.now() + 5000
@@ -163,7 +230,12 @@ function sentFrom(receipt: TransactionReceipt, resumed: boolean): Sent {
  * Finishes a journalled transaction: re-broadcasts the same bytes if needed and waits for it.
  * Returns undefined when it was dropped (its nonce went to another transaction).
  */
-export async function settleJournalled(provider: Provider, journal: TxJournal, row: JournalRow, options: SendOptions = {}): Promise<Sent | undefined> {
+export async function settleJournalled(
+  provider: Provider,
+  journal: TxJournal,
+  row: JournalRow,
+  options: SendOptions = {},
+): Promise<Sent | undefined> {
   const outcome = await awaitReceipt(provider, row, options)
   if (outcome === 'dropped') {
     journal.settle(row.hash, 'dropped')
@@ -179,7 +251,8 @@ async function pinnedNonce(provider: Provider, from: string): Promise<number> {
 
 async function feeFields(provider: Provider): Promise<Partial<TransactionRequest>> {
   const fee = await provider.getFeeData()
-  if (fee.maxFeePerGas !== null && fee.maxPriorityFeePerGas !== null) return {type: 2, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas}
+  if (fee.maxFeePerGas !== null && fee.maxPriorityFeePerGas !== null)
+    return {type: 2, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas}
   return {type: 0, gasPrice: fee.gasPrice ?? 0n}
 }
 
@@ -192,7 +265,8 @@ async function feeFields(provider: Provider): Promise<Partial<TransactionRequest
 export async function send(contract: BaseContract, method: string, args: unknown[], options: SendOptions = {}): Promise<Sent> {
   const signer = contract.runner as unknown as TxSigner
   const provider = signer?.provider
-  if (!provider || typeof signer.signTransaction !== 'function') throw new MedctlError('E_NO_SIGNER', 'Sending a transaction needs an unlocked identity.')
+  if (!provider || typeof signer.signTransaction !== 'function')
+    throw new MedctlError('E_NO_SIGNER', 'Sending a transaction needs an unlocked identity.')
   try {
     const from = await signer.getAddress()
     const chainId = Number((await provider.getNetwork()).chainId)
@@ -201,7 +275,8 @@ export async function send(contract: BaseContract, method: string, args: unknown
       if (options.intent) {
         const open = journal.unfinished(chainId, options.intent)
         if (open) {
-          const settled = open.status === 'signed' ? await settleJournalled(provider, journal, open, options) : await receiptOf(provider, open)
+          const settled =
+            open.status === 'signed' ? await settleJournalled(provider, journal, open, options) : await receiptOf(provider, open)
           if (settled && settled.receipt.status === 1) return settled
           journal.finish(open.hash)
         }
@@ -221,16 +296,28 @@ export async function send(contract: BaseContract, method: string, args: unknown
     }
     const raw = await signer.signTransaction(tx)
     const hash = keccak256(raw)
-    const row = {hash, chainId, from, nonce: tx.nonce as number, raw, method, intent: options.intent ?? null, payload: options.payload ?? null}
+    const row = {
+      hash,
+      chainId,
+      from,
+      nonce: tx.nonce as number,
+      raw,
+      method,
+      intent: options.intent ?? null,
+      payload: options.payload ?? null,
+    }
     journal?.record(row)
     await broadcast(provider, raw, options.retries ?? 3)
     const outcome = await awaitReceipt(provider, row, options)
     if (outcome === 'dropped') {
       journal?.settle(hash, 'dropped')
-      throw new MedctlError('E_TX_DROPPED', `Transaction ${hash} was replaced by another with the same nonce.`, {suggestions: ['Re-run the command.']})
+      throw new MedctlError('E_TX_DROPPED', `Transaction ${hash} was replaced by another with the same nonce.`, {
+        suggestions: ['Re-run the command.'],
+      })
     }
     journal?.settle(hash, outcome.status === 1 ? 'mined' : 'reverted', outcome.blockNumber)
-    if (outcome.status !== 1) throw new MedctlError('E_CHAIN_REVERTED', `Transaction ${hash} was mined but reverted.`, {details: {txHash: hash}})
+    if (outcome.status !== 1)
+      throw new MedctlError('E_CHAIN_REVERTED', `Transaction ${hash} was mined but reverted.`, {details: {txHash: hash}})
     return sentFrom(outcome, false)
   } catch (error) {
     throw decodeChainError(contract, error)

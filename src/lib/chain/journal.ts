@@ -57,7 +57,19 @@ interface Row {
   created_at: string
 }
 
-const fromRow = (r: Row): JournalRow => ({hash: r.hash, chainId: r.chain_id, from: r.sender, nonce: r.nonce, raw: r.raw, method: r.method, intent: r.intent, payload: r.payload, status: r.status, blockNumber: r.block_number, createdAt: r.created_at})
+const fromRow = (r: Row): JournalRow => ({
+  hash: r.hash,
+  chainId: r.chain_id,
+  from: r.sender,
+  nonce: r.nonce,
+  raw: r.raw,
+  method: r.method,
+  intent: r.intent,
+  payload: r.payload,
+  status: r.status,
+  blockNumber: r.block_number,
+  createdAt: r.created_at,
+})
 
 export class TxJournal {
   constructor(private readonly db: Database.Database) {
@@ -67,8 +79,21 @@ export class TxJournal {
   /** Durable before the broadcast (SQLite commits synchronously). */
   record(row: Omit<JournalRow, 'status' | 'blockNumber' | 'createdAt'>): void {
     this.db
-      .prepare('INSERT OR IGNORE INTO tx_journal (hash, chain_id, sender, nonce, raw, method, intent, payload, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(row.hash, row.chainId, row.from.toLowerCase(), row.nonce, row.raw, row.method, row.intent, row.payload, 'signed', new Date().toISOString())
+      .prepare(
+        'INSERT OR IGNORE INTO tx_journal (hash, chain_id, sender, nonce, raw, method, intent, payload, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        row.hash,
+        row.chainId,
+        row.from.toLowerCase(),
+        row.nonce,
+        row.raw,
+        row.method,
+        row.intent,
+        row.payload,
+        'signed',
+        new Date().toISOString(),
+      )
   }
 
   settle(hash: string, status: Exclude<JournalStatus, 'signed'>, blockNumber: number | null = null): void {
@@ -77,7 +102,11 @@ export class TxJournal {
 
   /** Transactions signed and not yet known to be mined or dropped, oldest nonce first. */
   open(chainId: number, from: string): JournalRow[] {
-    return (this.db.prepare("SELECT * FROM tx_journal WHERE chain_id = ? AND sender = ? AND status = 'signed' ORDER BY nonce").all(chainId, from.toLowerCase()) as Row[]).map(fromRow)
+    return (
+      this.db
+        .prepare("SELECT * FROM tx_journal WHERE chain_id = ? AND sender = ? AND status = 'signed' ORDER BY nonce")
+        .all(chainId, from.toLowerCase()) as Row[]
+    ).map(fromRow)
   }
 
   /**
@@ -85,7 +114,11 @@ export class TxJournal {
    * records) yet: a re-run resumes it rather than signing anew.
    */
   unfinished(chainId: number, intent: string): JournalRow | undefined {
-    const row = this.db.prepare("SELECT * FROM tx_journal WHERE chain_id = ? AND intent = ? AND finished = 0 AND status IN ('signed', 'mined') ORDER BY nonce DESC LIMIT 1").get(chainId, intent) as Row | undefined
+    const row = this.db
+      .prepare(
+        "SELECT * FROM tx_journal WHERE chain_id = ? AND intent = ? AND finished = 0 AND status IN ('signed', 'mined') ORDER BY nonce DESC LIMIT 1",
+      )
+      .get(chainId, intent) as Row | undefined
     return row ? fromRow(row) : undefined
   }
 

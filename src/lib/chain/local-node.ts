@@ -106,7 +106,13 @@ export async function startNode(paths: MedctlPaths): Promise<StartResult> {
     // The node outlives this command: it gets no MEDCTL_* variable (no passphrase) in its environment.
     env: daemonEnv(),
   })
-  const info: NodeInfo = {pid: handle.process.pid ?? 0, port, rpcUrl: handle.rpcUrl, chainId: LOCAL_CHAIN_ID, startedAt: new Date().toISOString()}
+  const info: NodeInfo = {
+    pid: handle.process.pid ?? 0,
+    port,
+    rpcUrl: handle.rpcUrl,
+    chainId: LOCAL_CHAIN_ID,
+    startedAt: new Date().toISOString(),
+  }
   writePrivateFile(infoFile, `${JSON.stringify(info, null, 2)}\n`)
   return {...info, alreadyRunning: false, restoredState}
 }
@@ -169,7 +175,12 @@ export async function ensureNode(paths: MedctlPaths): Promise<NodeInfo> {
  * Funds an address from one of anvil's development accounts (a real transfer, mined and persisted).
  * Only ever used against the embedded node.
  */
-export async function fundFromDevAccount(paths: MedctlPaths, rpcUrl: string, to: string, amountWei: bigint): Promise<{txHash: string; balance: bigint}> {
+export async function fundFromDevAccount(
+  paths: MedctlPaths,
+  rpcUrl: string,
+  to: string,
+  amountWei: bigint,
+): Promise<{txHash: string; balance: bigint}> {
   const {JsonRpcProvider, Wallet} = await import('ethers')
   const provider = new JsonRpcProvider(rpcUrl, undefined, {cacheTimeout: -1, staticNetwork: true})
   try {

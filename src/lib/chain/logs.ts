@@ -44,7 +44,9 @@ export async function queryPaged(contract: BaseContract, event: ContractEventNam
 
 function tooWide(error: unknown): boolean {
   const e = error as {message?: string; info?: {error?: {message?: string}}; error?: {message?: string}}
-  return /range|too many|limit|exceed|too large|block range/i.test(`${e?.message ?? ''} ${e?.info?.error?.message ?? ''} ${e?.error?.message ?? ''}`)
+  return /range|too many|limit|exceed|too large|block range/i.test(
+    `${e?.message ?? ''} ${e?.info?.error?.message ?? ''} ${e?.error?.message ?? ''}`,
+  )
 }
 
 /** The block a medctl ConsentRegistry was deployed in (its immutable `deployedBlock`). */

@@ -1,5 +1,15 @@
 import {bech32} from '@scure/base'
-import {Contract, ContractFactory, getAddress, hexlify, id, verifyTypedData, type ContractRunner, type Signer, type TypedDataDomain} from 'ethers'
+import {
+  Contract,
+  ContractFactory,
+  getAddress,
+  hexlify,
+  id,
+  verifyTypedData,
+  type ContractRunner,
+  type Signer,
+  type TypedDataDomain,
+} from 'ethers'
 import type {ConsentRegistry, ConsentRegistryFunctions} from './consent-registry.types.js'
 import {loadArtifact} from './artifact.js'
 import {chainRead, isTransientRpc, send, type SendOptions} from './client.js'
@@ -86,14 +96,30 @@ export interface ClaimAttestationValue {
   payer: string
 }
 
-export async function signClaimAttestation(signer: Signer, q: ClaimAttestationValue & {chainId: number; registry: string}): Promise<string> {
-  return signer.signTypedData(grantDomain(q.chainId, q.registry), CLAIM_ATTESTATION_TYPES, {claimHash: q.claimHash, subject: q.subject, payer: getAddress(q.payer)})
+export async function signClaimAttestation(
+  signer: Signer,
+  q: ClaimAttestationValue & {chainId: number; registry: string},
+): Promise<string> {
+  return signer.signTypedData(grantDomain(q.chainId, q.registry), CLAIM_ATTESTATION_TYPES, {
+    claimHash: q.claimHash,
+    subject: q.subject,
+    payer: getAddress(q.payer),
+  })
 }
 
 /** Who signed a claim attestation for this chain and registry, or undefined for a malformed signature. */
-export function claimAttestationSigner(q: ClaimAttestationValue & {chainId: number; registry: string; signature: string}): string | undefined {
+export function claimAttestationSigner(
+  q: ClaimAttestationValue & {chainId: number; registry: string; signature: string},
+): string | undefined {
   try {
-    return getAddress(verifyTypedData(grantDomain(q.chainId, q.registry), CLAIM_ATTESTATION_TYPES, {claimHash: q.claimHash, subject: q.subject, payer: getAddress(q.payer)}, q.signature))
+    return getAddress(
+      verifyTypedData(
+        grantDomain(q.chainId, q.registry),
+        CLAIM_ATTESTATION_TYPES,
+        {claimHash: q.claimHash, subject: q.subject, payer: getAddress(q.payer)},
+        q.signature,
+      ),
+    )
   } catch {
     return undefined
   }
@@ -115,7 +141,11 @@ export function bytes32ToRecipient(value: string): string {
   return bech32.encodeFromBytes('age', Buffer.from(value.replace(/^0x/, ''), 'hex'))
 }
 
-export async function publishRecipient(registry: ConsentRegistry, ageRecipient: string, options: SendOptions = {}): Promise<{txHash: string}> {
+export async function publishRecipient(
+  registry: ConsentRegistry,
+  ageRecipient: string,
+  options: SendOptions = {},
+): Promise<{txHash: string}> {
   const sent = await send(registry, 'setRecipient', [recipientToBytes32(ageRecipient)], options)
   return {txHash: sent.txHash}
 }
@@ -127,26 +157,42 @@ export async function lookupRecipient(registry: ConsentRegistry, address: string
 
 export async function anchorTreeHead(registry: ConsentRegistry, head: {size: number; root: string}, options: SendOptions = {}) {
   const sent = await send(registry, 'anchor', [head.size, head.root], options)
-  const anchored = sent.receipt.logs.map((log) => {
-    try {
-      return registry.interface.parseLog(log)
-    } catch {
-      return null
-    }
-  }).find((p) => p?.name === 'Anchored')
+  const anchored = sent.receipt.logs
+    .map((log) => {
+      try {
+        return registry.interface.parseLog(log)
+      } catch {
+        return null
+      }
+    })
+    .find((p) => p?.name === 'Anchored')
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, index: Number(anchored?.args.index ?? 0), gasUsed: sent.gasUsed.toString()}
 }
 
 export async function listAnchors(registry: ConsentRegistry, opts: {blockTag?: number; logRange?: number} = {}) {
   const overrides = opts.blockTag === undefined ? {} : {blockTag: opts.blockTag}
   const count = Number(await chainRead(() => registry.anchorCount(overrides), registry))
-  const events = count === 0 ? [] : await queryPaged(registry, registry.filters.Anchored(), {fromBlock: await deploymentBlock(registry), ...(opts.blockTag === undefined ? {} : {toBlock: opts.blockTag}), ...(opts.logRange ? {range: opts.logRange} : {})})
+  const events =
+    count === 0
+      ? []
+      : await queryPaged(registry, registry.filters.Anchored(), {
+          fromBlock: await deploymentBlock(registry),
+          ...(opts.blockTag === undefined ? {} : {toBlock: opts.blockTag}),
+          ...(opts.logRange ? {range: opts.logRange} : {}),
+        })
   const byIndex = new Map(events.map((e) => [Number((e as unknown as {args: {index: bigint}}).args.index), e]))
   const anchors = []
   for (let i = 0; i < count; i++) {
     const [by, size, root, timestamp] = await chainRead(() => registry.anchorAt(i, overrides), registry)
     const event = byIndex.get(i)
-    anchors.push({index: i, by, size: Number(size), root, timestamp: Number(timestamp), ...(event ? {txHash: event.transactionHash, blockNumber: event.blockNumber} : {})})
+    anchors.push({
+      index: i,
+      by,
+      size: Number(size),
+      root,
+      timestamp: Number(timestamp),
+      ...(event ? {txHash: event.transactionHash, blockNumber: event.blockNumber} : {}),
+    })
   }
   return anchors
 }
@@ -174,14 +220,26 @@ export async function recipientNonce(registry: ConsentRegistry, account: string)
   return chainRead(() => registry.recipientNonceOf(getAddress(account)), registry)
 }
 
-export async function signRecipientRegistration(signer: Signer, q: {chainId: number; registry: string; recipient: string; nonce: bigint; deadline: number}): Promise<RecipientRegistration> {
+export async function signRecipientRegistration(
+  signer: Signer,
+  q: {chainId: number; registry: string; recipient: string; nonce: bigint; deadline: number},
+): Promise<RecipientRegistration> {
   const account = await signer.getAddress()
   const value = {account, recipient: recipientToBytes32(q.recipient), nonce: q.nonce, deadline: q.deadline}
   const signature = await signer.signTypedData(grantDomain(q.chainId, q.registry), RECIPIENT_TYPES, value)
   return {account, recipient: q.recipient, nonce: q.nonce.toString(), deadline: q.deadline, signature}
 }
 
-export async function relayRecipientRegistration(registry: ConsentRegistry, reg: RecipientRegistration, options: SendOptions = {}): Promise<{txHash: string; gasUsed: string}> {
-  const sent = await send(registry, 'setRecipientFor', [getAddress(reg.account), recipientToBytes32(reg.recipient), reg.deadline, reg.signature], options)
+export async function relayRecipientRegistration(
+  registry: ConsentRegistry,
+  reg: RecipientRegistration,
+  options: SendOptions = {},
+): Promise<{txHash: string; gasUsed: string}> {
+  const sent = await send(
+    registry,
+    'setRecipientFor',
+    [getAddress(reg.account), recipientToBytes32(reg.recipient), reg.deadline, reg.signature],
+    options,
+  )
   return {txHash: sent.txHash, gasUsed: sent.gasUsed.toString()}
 }

@@ -86,7 +86,8 @@ function readClaimFile(path: string): FhirResource {
   } catch {
     throw usageError('E_BAD_CLAIM', 'The --file is not a JSON FHIR Claim.')
   }
-  if (!parsed || typeof parsed !== 'object' || (parsed as FhirResource).resourceType !== 'Claim') throw usageError('E_BAD_CLAIM', 'The --file is not a FHIR Claim (resourceType "Claim").')
+  if (!parsed || typeof parsed !== 'object' || (parsed as FhirResource).resourceType !== 'Claim')
+    throw usageError('E_BAD_CLAIM', 'The --file is not a FHIR Claim (resourceType "Claim").')
   return parsed as FhirResource
 }
 
@@ -125,16 +126,34 @@ export async function attestClaims(session: Session, q: AttestRequest): Promise<
   if (q.file) {
     const claim = readClaimFile(q.file)
     const about = (claim.patient as {reference?: unknown} | undefined)?.reference
-    if (!patientRef || about !== patientRef) throw new MedctlError('E_CLAIM_PATIENT_MISMATCH', 'The Claim in --file is not about that patient (its Claim.patient is not the patient\'s record).', {exitCode: 2})
+    if (!patientRef || about !== patientRef)
+      throw new MedctlError(
+        'E_CLAIM_PATIENT_MISMATCH',
+        "The Claim in --file is not about that patient (its Claim.patient is not the patient's record).",
+        {exitCode: 2},
+      )
     claims = [claim]
   } else {
     claims = resources.filter((r) => r.resourceType === 'Claim' && (!q.claimId || r.id === q.claimId))
-    if (claims.length === 0) throw new MedctlError('E_CLAIM_NOT_FOUND', q.claimId ? 'The patient\'s record has no Claim with that id.' : 'The patient\'s record holds no Claim.', {exitCode: 2})
+    if (claims.length === 0)
+      throw new MedctlError(
+        'E_CLAIM_NOT_FOUND',
+        q.claimId ? "The patient's record has no Claim with that id." : "The patient's record holds no Claim.",
+        {exitCode: 2},
+      )
   }
 
   const ctx = await consentContext(session, {write: true})
   const signer = await session.signer()
-  const result: AttestResult = {subject: record.subject, payer, registry: ctx.address, chainId: ctx.chainId, claims: [], attested: 0, duplicates: 0}
+  const result: AttestResult = {
+    subject: record.subject,
+    payer,
+    registry: ctx.address,
+    chainId: ctx.chainId,
+    claims: [],
+    attested: 0,
+    duplicates: 0,
+  }
   const seen = new Set<string>()
   for (const claim of claims) {
     const refs = claimReferences(claim)
@@ -148,7 +167,13 @@ export async function attestClaims(session: Session, q: AttestRequest): Promise<
     const digest: ClaimDigest = {elements: leafHashes(claim), supporting}
     const claimHash = claimHashOf(digest)
     const file = join(dir, `${claimHash.slice(2, 18)}.claim-attestation.json`)
-    const signature = await signClaimAttestation(signer, {claimHash, subject: record.subject, payer, chainId: ctx.chainId, registry: ctx.address})
+    const signature = await signClaimAttestation(signer, {
+      claimHash,
+      subject: record.subject,
+      payer,
+      chainId: ctx.chainId,
+      registry: ctx.address,
+    })
     const attestation: ClaimAttestationFile = {
       medctl: 'claim-attestation',
       v: 2,
@@ -166,24 +191,59 @@ export async function attestClaims(session: Session, q: AttestRequest): Promise<
     const base = {claim: claimKey(claim), claimHash, supporting: Object.keys(supporting).length, unresolved, file}
     const existing = seen.has(claimHash) ? {payer, attestedAt: 0, subject: record.subject} : await attestationOf(ctx.registry, claimHash)
     if (existing) {
-      result.claims.push({...base, status: 'Duplicate', ...(existing.attestedAt ? {attestedAt: existing.attestedAt} : {}), attestedFor: existing.payer})
+      result.claims.push({
+        ...base,
+        status: 'Duplicate',
+        ...(existing.attestedAt ? {attestedAt: existing.attestedAt} : {}),
+        attestedFor: existing.payer,
+      })
       result.duplicates++
       if (existing.payer.toLowerCase() === payer.toLowerCase()) writeFileAtomic(file, `${JSON.stringify(attestation, null, 2)}\n`)
-      await recordAudit(session, {type: 'export', action: 'C', outcome: 'failure', reason: 'E_CLAIM_ALREADY_ATTESTED', subject: record.subject, classes: ['claims'], purpose: 'HPAYMT', detail: {kind: 'claim-attestation', claimHash, payer}})
+      await recordAudit(session, {
+        type: 'export',
+        action: 'C',
+        outcome: 'failure',
+        reason: 'E_CLAIM_ALREADY_ATTESTED',
+        subject: record.subject,
+        classes: ['claims'],
+        purpose: 'HPAYMT',
+        detail: {kind: 'claim-attestation', claimHash, payer},
+      })
       seen.add(claimHash)
       continue
     }
     seen.add(claimHash)
     let sent: Awaited<ReturnType<typeof attestClaim>>
     try {
-      sent = await attestClaim(ctx.registry, {claimHash, subject: record.subject, payer}, {...ctx.send, confirmations: 1, intent: `attestClaim:${claimHash}`})
+      sent = await attestClaim(
+        ctx.registry,
+        {claimHash, subject: record.subject, payer},
+        {...ctx.send, confirmations: 1, intent: `attestClaim:${claimHash}`},
+      )
     } catch (error) {
-      await recordAudit(session, {type: 'export', action: 'C', outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', subject: record.subject, classes: ['claims'], purpose: 'HPAYMT', detail: {kind: 'claim-attestation', claimHash, payer}})
+      await recordAudit(session, {
+        type: 'export',
+        action: 'C',
+        outcome: 'failure',
+        reason: (error as {code?: string}).code ?? 'E_UNEXPECTED',
+        subject: record.subject,
+        classes: ['claims'],
+        purpose: 'HPAYMT',
+        detail: {kind: 'claim-attestation', claimHash, payer},
+      })
       throw error
     }
     await session.chainWritten()
     writeFileAtomic(file, `${JSON.stringify(attestation, null, 2)}\n`)
-    await recordAudit(session, {type: 'export', action: 'C', outcome: 'success', subject: record.subject, classes: ['claims'], purpose: 'HPAYMT', detail: {kind: 'claim-attestation', claimHash, payer, txHash: sent.txHash}})
+    await recordAudit(session, {
+      type: 'export',
+      action: 'C',
+      outcome: 'success',
+      subject: record.subject,
+      classes: ['claims'],
+      purpose: 'HPAYMT',
+      detail: {kind: 'claim-attestation', claimHash, payer, txHash: sent.txHash},
+    })
     ctx.journal?.finish(sent.txHash)
     result.claims.push({...base, status: 'Attested', txHash: sent.txHash})
     result.attested++

@@ -82,7 +82,9 @@ export function differingElements(expected: Record<string, string>, actual: Reco
 }
 
 export function referenceOf(resource: FhirResource): string | undefined {
-  return typeof resource.resourceType === 'string' && typeof resource.id === 'string' ? `${resource.resourceType}/${resource.id}` : undefined
+  return typeof resource.resourceType === 'string' && typeof resource.id === 'string'
+    ? `${resource.resourceType}/${resource.id}`
+    : undefined
 }
 
 /** The key a claim is known by in a batch: `Claim/<id>`, or the hash of its canonical JSON when it has no id. */

@@ -11,7 +11,17 @@ import {ExitCode, usageError, type ExitCodeValue} from '../core/errors.js'
 import type {FhirResource} from '../fhir/index.js'
 import type {Session} from '../session/session.js'
 import type {ClaimAttestationFile} from './attest.js'
-import {claimHashOf, claimKey, claimReferences, differingElements, leafHashes, referenceOf, resourceHash, sha256Hex, type ClaimDigest} from './digest.js'
+import {
+  claimHashOf,
+  claimKey,
+  claimReferences,
+  differingElements,
+  leafHashes,
+  referenceOf,
+  resourceHash,
+  sha256Hex,
+  type ClaimDigest,
+} from './digest.js'
 
 export type VerifyStatus = 'Verified' | 'NotAttested' | 'Altered' | 'Duplicate' | 'NoConsent'
 
@@ -41,7 +51,13 @@ export interface VerifiedClaim {
 
 export interface VerifyClaimsResult {
   /** What was checked against: this profile's own registry, chain and payer address — never the file's. */
-  checkedAgainst: {registry: string; chainId: number; block: number; payer: string; /** The registry's custodian(): the only accepted signer of attestation files. */ custodian: string}
+  checkedAgainst: {
+    registry: string
+    chainId: number
+    block: number
+    payer: string
+    /** The registry's custodian(): the only accepted signer of attestation files. */ custodian: string
+  }
   claims: VerifiedClaim[]
   summary: Record<VerifyStatus, number>
   /** The report written under the home (hashes and codes only), or to --report. */
@@ -58,7 +74,15 @@ interface Inputs {
 
 function isAttestation(value: unknown): value is ClaimAttestationFile {
   const v = value as Partial<ClaimAttestationFile> | null
-  return Boolean(v && v.medctl === 'claim-attestation' && v.claim && typeof v.claim === 'object' && v.digest && typeof v.digest.elements === 'object' && typeof v.digest.supporting === 'object')
+  return Boolean(
+    v &&
+    v.medctl === 'claim-attestation' &&
+    v.claim &&
+    typeof v.claim === 'object' &&
+    v.digest &&
+    typeof v.digest.elements === 'object' &&
+    typeof v.digest.supporting === 'object',
+  )
 }
 
 function listFiles(path: string): string[] {
@@ -168,7 +192,8 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
     if (evidence) {
       digest = evidence.digest
       differs = differingElements(digest.elements, elements)
-      for (const [ref, hash] of Object.entries(supplied)) if (digest.supporting[ref] !== undefined && digest.supporting[ref] !== hash) differs.push(ref)
+      for (const [ref, hash] of Object.entries(supplied))
+        if (digest.supporting[ref] !== undefined && digest.supporting[ref] !== hash) differs.push(ref)
     } else {
       const missing = refs.filter((ref) => supplied[ref] === undefined)
       digest = {elements, supporting: supplied}
@@ -177,7 +202,12 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
         // (the custodian may not have resolved them), else say which are missing.
         const found = await attestationOf(ctx.registry, claimHashOf(digest))
         if (!found) {
-          claims.push({...base, status: 'NotAttested', missing, reason: 'No attestation file for this claim and supporting resources missing.'})
+          claims.push({
+            ...base,
+            status: 'NotAttested',
+            missing,
+            reason: 'No attestation file for this claim and supporting resources missing.',
+          })
           continue
         }
       }
@@ -185,7 +215,14 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
     const claimHash = claimHashOf(digest)
     const onChain = await attestationOf(ctx.registry, claimHash)
     if (!onChain) {
-      claims.push({...base, status: 'NotAttested', claimHash, reason: evidence ? 'The attestation file\'s hash is not on this registry (never attested, or the file was altered).' : 'No attestation of this claim on this registry.'})
+      claims.push({
+        ...base,
+        status: 'NotAttested',
+        claimHash,
+        reason: evidence
+          ? "The attestation file's hash is not on this registry (never attested, or the file was altered)."
+          : 'No attestation of this claim on this registry.',
+      })
       continue
     }
     const attested = {claimHash, subject: onChain.subject, attestedAt: onChain.attestedAt}
@@ -197,10 +234,29 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
       // The file must be the custodian's: its signature, rebuilt from this profile's chain id,
       // registry and payer and the hash of the file's digest, must recover to custodian().
       const value = (evidence as {signature?: {value?: unknown}}).signature?.value
-      const signer = typeof value === 'string' ? claimAttestationSigner({claimHash, subject: onChain.subject, payer, chainId: ctx.chainId, registry: ctx.address, signature: value}) : undefined
+      const signer =
+        typeof value === 'string'
+          ? claimAttestationSigner({
+              claimHash,
+              subject: onChain.subject,
+              payer,
+              chainId: ctx.chainId,
+              registry: ctx.address,
+              signature: value,
+            })
+          : undefined
       if (signer !== custodian) {
         const signature = typeof value === 'string' ? 'invalid' : 'missing'
-        claims.push({...base, ...attested, status: 'NotAttested', signature, reason: signature === 'missing' ? 'The attestation file carries no custodian signature.' : `The attestation file's signature is not the registry custodian's (${custodian}) for this chain, registry and payer.`})
+        claims.push({
+          ...base,
+          ...attested,
+          status: 'NotAttested',
+          signature,
+          reason:
+            signature === 'missing'
+              ? 'The attestation file carries no custodian signature.'
+              : `The attestation file's signature is not the registry custodian's (${custodian}) for this chain, registry and payer.`,
+        })
         continue
       }
     }
@@ -211,15 +267,28 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
     }
     let permitted = consentOf.get(onChain.subject)
     if (permitted === undefined) {
-      permitted = (await checkConsent(ctx.registry, {subject: onChain.subject, grantee: payer, purpose: 'HPAYMT', classes: ['claims']})).decision === 'Permit'
+      permitted =
+        (await checkConsent(ctx.registry, {subject: onChain.subject, grantee: payer, purpose: 'HPAYMT', classes: ['claims']})).decision ===
+        'Permit'
       consentOf.set(onChain.subject, permitted)
     }
-    claims.push({...base, ...attested, ...signature, status: permitted ? 'Verified' : 'NoConsent', ...(permitted ? {} : {reason: 'No active HPAYMT consent for the claims class of this patient.'})})
+    claims.push({
+      ...base,
+      ...attested,
+      ...signature,
+      status: permitted ? 'Verified' : 'NoConsent',
+      ...(permitted ? {} : {reason: 'No active HPAYMT consent for the claims class of this patient.'}),
+    })
   }
 
   const summary: Record<VerifyStatus, number> = {Verified: 0, NotAttested: 0, Altered: 0, Duplicate: 0, NoConsent: 0}
   for (const c of claims) summary[c.status]++
-  const exitCode: ExitCodeValue = summary.Altered + summary.NotAttested + summary.Duplicate > 0 ? ExitCode.VERIFY_FAILED : summary.NoConsent > 0 ? ExitCode.DENIED : ExitCode.OK
+  const exitCode: ExitCodeValue =
+    summary.Altered + summary.NotAttested + summary.Duplicate > 0
+      ? ExitCode.VERIFY_FAILED
+      : summary.NoConsent > 0
+        ? ExitCode.DENIED
+        : ExitCode.OK
   const checkedAgainst = {registry: ctx.address, chainId: ctx.chainId, block: ctx.head, payer, custodian}
 
   // The report under the home holds hashes, codes and element paths only (no claim ids or file names).
@@ -229,10 +298,20 @@ export async function verifyClaims(session: Session, q: VerifyClaimsRequest): Pr
     checkedAgainst,
     summary,
     rejectedInputs: inputs.rejected,
-    claims: claims.map((c, i) => ({n: i + 1, claim: `sha256:${sha256Hex(c.claim).slice(0, 16)}`, status: c.status, ...(c.claimHash ? {claimHash: c.claimHash} : {}), ...(c.signature ? {signature: c.signature} : {}), ...(c.differs ? {differs: c.differs.map((d) => (d.startsWith('Claim') ? d : d.split('/')[0] as string))} : {})})),
+    claims: claims.map((c, i) => ({
+      n: i + 1,
+      claim: `sha256:${sha256Hex(c.claim).slice(0, 16)}`,
+      status: c.status,
+      ...(c.claimHash ? {claimHash: c.claimHash} : {}),
+      ...(c.signature ? {signature: c.signature} : {}),
+      ...(c.differs ? {differs: c.differs.map((d) => (d.startsWith('Claim') ? d : (d.split('/')[0] as string)))} : {}),
+    })),
   }
   if (!q.reportPath) ensurePrivateDir(session.paths.reportsDir)
-  writeFileAtomic(report, `${JSON.stringify(q.reportPath ? {checkedAgainst, summary, rejectedInputs: inputs.rejected, claims} : homeReport, null, 2)}\n`)
+  writeFileAtomic(
+    report,
+    `${JSON.stringify(q.reportPath ? {checkedAgainst, summary, rejectedInputs: inputs.rejected, claims} : homeReport, null, 2)}\n`,
+  )
 
   const audits: SessionAuditInput[] = claims.map((c) => ({
     type: 'consent-decision',

@@ -173,7 +173,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const file = (this.flags as {'passphrase-file'?: string})['passphrase-file']
     if (file) {
       if (this.passphraseFromFile === undefined) {
-        this.passphraseFromFile = await readPassphrase({json: this.jsonEnabled(), noInput: this.noInput, file, onWarning: (m) => this.warn(m)})
+        this.passphraseFromFile = await readPassphrase({
+          json: this.jsonEnabled(),
+          noInput: this.noInput,
+          file,
+          onWarning: (m) => this.warn(m),
+        })
         secrets.add(this.passphraseFromFile)
       }
       return this.passphraseFromFile
@@ -270,10 +275,19 @@ export function toErrorEnvelope(error: unknown): ErrorEnvelope {
   const flagParse = error instanceof Error ? FLAG_PARSE.exec(error.message) : null
   if (flagParse) {
     // The reason without the value given (it may be a secret or a path): "Expected an integer less than or equal to 500".
-    const reason = flagParse[2].replace(/\s*but received:[\s\S]*$/, '').replace(/\s+/g, ' ').trim().replace(/\.$/, '')
+    const reason = flagParse[2]
+      .replace(/\s*but received:[\s\S]*$/, '')
+      .replace(/\s+/g, ' ')
+      .trim()
+      .replace(/\.$/, '')
     return {
       status: 'error',
-      error: {code: 'E_INVALID_FLAGS', message: redact(`Invalid value for ${flagParse[1]}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}.`), exitCode: ExitCode.USAGE, suggestions: ['See --help for the flags and arguments.']},
+      error: {
+        code: 'E_INVALID_FLAGS',
+        message: redact(`Invalid value for ${flagParse[1]}: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}.`),
+        exitCode: ExitCode.USAGE,
+        suggestions: ['See --help for the flags and arguments.'],
+      },
     }
   }
   const name = (error as {constructor?: {name?: string}})?.constructor?.name ?? ''
@@ -281,14 +295,27 @@ export function toErrorEnvelope(error: unknown): ErrorEnvelope {
   if (isParseError) {
     return {
       status: 'error',
-      error: {code: USAGE_ERRORS[name] ?? 'E_USAGE', message: usageMessage(name, error).replace(/(--?[\w-]+)=\S+/g, '$1'), exitCode: ExitCode.USAGE, suggestions: ['See --help for the flags and arguments.']},
+      error: {
+        code: USAGE_ERRORS[name] ?? 'E_USAGE',
+        message: usageMessage(name, error).replace(/(--?[\w-]+)=\S+/g, '$1'),
+        exitCode: ExitCode.USAGE,
+        suggestions: ['See --help for the flags and arguments.'],
+      },
     }
   }
   if (isPromptCancel(error)) {
     return {status: 'error', error: {code: 'E_CANCELLED', message: 'Cancelled.', exitCode: ExitCode.CANCELLED, suggestions: []}}
   }
   const message = error instanceof Error ? error.message : String(error)
-  return {status: 'error', error: {code: 'E_UNEXPECTED', message: redact(message), exitCode: ExitCode.FAILURE, suggestions: ['Set DEBUG=1 to see the stack trace.']}}
+  return {
+    status: 'error',
+    error: {
+      code: 'E_UNEXPECTED',
+      message: redact(message),
+      exitCode: ExitCode.FAILURE,
+      suggestions: ['Set DEBUG=1 to see the stack trace.'],
+    },
+  }
 }
 
 function isPromptCancel(error: unknown): boolean {
@@ -310,7 +337,9 @@ function usageMessage(name: string, error: unknown): string {
       return 'Too many arguments.'
     case 'FlagInvalidOptionError':
     case 'ArgInvalidOptionError':
-      return (e.message ?? 'Invalid value.').replace(/Expected (--?[\w-]+)=\S* /, 'Expected $1 ').replace(/Expected \S+ to be one of/, 'Expected a value that is one of')
+      return (e.message ?? 'Invalid value.')
+        .replace(/Expected (--?[\w-]+)=\S* /, 'Expected $1 ')
+        .replace(/Expected \S+ to be one of/, 'Expected a value that is one of')
     case 'FailedFlagValidationError':
     case 'ViolatedFlagConstraintError':
       // One line per problem, each naming its flag as typed (--out, not out).

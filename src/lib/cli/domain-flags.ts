@@ -6,10 +6,14 @@ import {usageError} from '../core/errors.js'
 export const classesOption = Flags.custom<DataClass[]>({
   description: `Data classes, comma-separated: ${DATA_CLASSES.join(', ')}.`,
   async parse(input) {
-    const classes = input.split(',').map((c) => c.trim()).filter(Boolean)
+    const classes = input
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean)
     const unknown = classes.filter((c) => !isDataClass(c))
     if (classes.length === 0) throw usageError('E_BAD_CLASS', `--classes is empty. Classes: ${DATA_CLASSES.join(', ')}.`)
-    if (unknown.length > 0) throw usageError('E_BAD_CLASS', `Unknown data class ${unknown.map(shownValue).join(', ')}. Classes: ${DATA_CLASSES.join(', ')}.`)
+    if (unknown.length > 0)
+      throw usageError('E_BAD_CLASS', `Unknown data class ${unknown.map(shownValue).join(', ')}. Classes: ${DATA_CLASSES.join(', ')}.`)
     return [...new Set(classes)] as DataClass[]
   },
 })
@@ -26,7 +30,8 @@ export const classOption = Flags.custom<DataClass>({
   description: `Data class: ${DATA_CLASSES.join(', ')}.`,
   async parse(input) {
     const value = input.trim()
-    if (!isDataClass(value)) throw usageError('E_BAD_CLASS', `Unknown data class ${shownValue(value)}. Classes: ${DATA_CLASSES.join(', ')}.`)
+    if (!isDataClass(value))
+      throw usageError('E_BAD_CLASS', `Unknown data class ${shownValue(value)}. Classes: ${DATA_CLASSES.join(', ')}.`)
     return value
   },
 })

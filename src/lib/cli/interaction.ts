@@ -28,7 +28,9 @@ export async function readPassphrase(options: PassphraseOptions): Promise<string
   if (!canPrompt(options)) {
     throw new MedctlError('E_PASSPHRASE_REQUIRED', 'A passphrase is needed and medctl may not prompt for it here.', {
       exitCode: 2,
-      suggestions: ['Pass --passphrase-file FILE (or MEDCTL_PASSPHRASE_FILE), set MEDCTL_PASSPHRASE, or run in a terminal without --json / --no-input.'],
+      suggestions: [
+        'Pass --passphrase-file FILE (or MEDCTL_PASSPHRASE_FILE), set MEDCTL_PASSPHRASE, or run in a terminal without --json / --no-input.',
+      ],
     })
   }
   const {password} = await import('@inquirer/prompts')
@@ -45,7 +47,10 @@ export async function readPassphrase(options: PassphraseOptions): Promise<string
 export async function confirmAction(message: string, options: {yes: boolean; json: boolean; noInput: boolean}): Promise<void> {
   if (options.yes) return
   if (!canPrompt(options)) {
-    throw new MedctlError('E_CONFIRMATION_REQUIRED', `${message} — this needs confirmation.`, {exitCode: 2, suggestions: ['Re-run with --yes.']})
+    throw new MedctlError('E_CONFIRMATION_REQUIRED', `${message} — this needs confirmation.`, {
+      exitCode: 2,
+      suggestions: ['Re-run with --yes.'],
+    })
   }
   const {confirm} = await import('@inquirer/prompts')
   const ok = await confirm({message, default: false}, {output: process.stderr})
@@ -62,14 +67,20 @@ export function readPassphraseFile(file: string, onWarning?: (message: string) =
     fd = openSync(file, 'r')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    throw new MedctlError('E_PASSPHRASE_FILE', `The passphrase file cannot be read (${code ?? 'error'}).`, {exitCode: 2, cause: error, suggestions: ['Check the path given to --passphrase-file / MEDCTL_PASSPHRASE_FILE.']})
+    throw new MedctlError('E_PASSPHRASE_FILE', `The passphrase file cannot be read (${code ?? 'error'}).`, {
+      exitCode: 2,
+      cause: error,
+      suggestions: ['Check the path given to --passphrase-file / MEDCTL_PASSPHRASE_FILE.'],
+    })
   }
   let text: string
   try {
     const stat = fstatSync(fd)
     if (!stat.isFile()) throw new MedctlError('E_PASSPHRASE_FILE', 'The passphrase file is not a regular file.', {exitCode: 2})
-    if (stat.size > 64 * 1024) throw new MedctlError('E_PASSPHRASE_FILE', 'The passphrase file is larger than 64 KiB: not a passphrase.', {exitCode: 2})
-    if ((stat.mode & 0o077) !== 0) onWarning?.(`The passphrase file is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it.`)
+    if (stat.size > 64 * 1024)
+      throw new MedctlError('E_PASSPHRASE_FILE', 'The passphrase file is larger than 64 KiB: not a passphrase.', {exitCode: 2})
+    if ((stat.mode & 0o077) !== 0)
+      onWarning?.(`The passphrase file is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it.`)
     text = readFileSync(fd, 'utf8')
   } finally {
     closeSync(fd)

@@ -18,7 +18,11 @@ export function colorEnabled(): boolean {
  * A table for people on a terminal (fitted to its width: long cells wrap), plain TSV when stdout is
  * piped (one header line, one line per row, tabs and newlines in cells replaced by spaces).
  */
-export function renderTable(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>, options: {tty?: boolean; columns?: number} = {}): string {
+export function renderTable(
+  head: string[],
+  rows: Array<Array<string | number | boolean | null | undefined>>,
+  options: {tty?: boolean; columns?: number} = {},
+): string {
   const cells = rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))))
   const tty = options.tty ?? Boolean(process.stdout.isTTY)
   if (!tty) return [head, ...cells].map((row) => row.map((cell) => cell.replace(/[\t\r\n]+/g, ' ')).join('\t')).join('\n')
@@ -47,7 +51,10 @@ export function renderTable(head: string[], rows: Array<Array<string | number | 
 export function renderFields(fields: Record<string, unknown>): string {
   const width = Math.max(...Object.keys(fields).map((k) => k.length))
   return Object.entries(fields)
-    .map(([key, value]) => `${chalk.bold(key.padEnd(width))}  ${value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+    .map(
+      ([key, value]) =>
+        `${chalk.bold(key.padEnd(width))}  ${value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+    )
     .join('\n')
 }
 

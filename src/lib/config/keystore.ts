@@ -47,7 +47,8 @@ export function kdfLogN(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.MEDCTL_KDF_LOGN
   if (!raw) return 17
   const value = Number(raw)
-  if (!Number.isInteger(value) || value < 10 || value > 20) throw usageError('E_BAD_SETTING', 'MEDCTL_KDF_LOGN must be an integer from 10 to 20.')
+  if (!Number.isInteger(value) || value < 10 || value > 20)
+    throw usageError('E_BAD_SETTING', 'MEDCTL_KDF_LOGN must be an integer from 10 to 20.')
   return value
 }
 
@@ -137,7 +138,13 @@ function parseInfo(raw: string, file: string, name: string): IdentityInfo {
     typeof value.hasPseudonymKey === 'boolean'
   if (!ok) throw corrupt(file, `The public record of identity "${name}"`)
   // The directory names the identity, whatever the file says.
-  return {name, address: value.address as string, recipient: value.recipient as string, hasPseudonymKey: value.hasPseudonymKey as boolean, createdAt: typeof value.createdAt === 'string' ? value.createdAt : ''}
+  return {
+    name,
+    address: value.address as string,
+    recipient: value.recipient as string,
+    hasPseudonymKey: value.hasPseudonymKey as boolean,
+    createdAt: typeof value.createdAt === 'string' ? value.createdAt : '',
+  }
 }
 
 function badPassphrase(cause: unknown): MedctlError {
@@ -172,7 +179,10 @@ export class Keystore {
   info(name: string): IdentityInfo {
     const file = join(this.dir(name), INFO_FILE)
     if (!existsSync(file)) {
-      throw new MedctlError('E_IDENTITY_NOT_FOUND', `No identity named "${name}".`, {exitCode: 2, suggestions: ['Run `medctl keys generate`.']})
+      throw new MedctlError('E_IDENTITY_NOT_FOUND', `No identity named "${name}".`, {
+        exitCode: 2,
+        suggestions: ['Run `medctl keys generate`.'],
+      })
     }
     let raw: string
     try {
@@ -185,12 +195,15 @@ export class Keystore {
 
   async generate(name: string, passphrase: string, options: {pseudonymKey: boolean}): Promise<IdentityInfo> {
     const wallet = Wallet.createRandom()
-    return this.store({
-      name,
-      privateKey: wallet.privateKey,
-      ageIdentity: await generateX25519Identity(),
-      pseudonymKey: options.pseudonymKey ? randomBytes(32).toString('hex') : undefined,
-    }, passphrase)
+    return this.store(
+      {
+        name,
+        privateKey: wallet.privateKey,
+        ageIdentity: await generateX25519Identity(),
+        pseudonymKey: options.pseudonymKey ? randomBytes(32).toString('hex') : undefined,
+      },
+      passphrase,
+    )
   }
 
   async import(data: unknown, passphrase: string, name?: string): Promise<IdentityInfo> {
@@ -198,7 +211,10 @@ export class Keystore {
     const target = name ?? parsed.name
     // Checked before anything is written: a name from a file never becomes a path unchecked.
     this.dir(target)
-    return this.store({name: target, privateKey: parsed.privateKey, ageIdentity: parsed.ageIdentity, pseudonymKey: parsed.pseudonymKey}, passphrase)
+    return this.store(
+      {name: target, privateKey: parsed.privateKey, ageIdentity: parsed.ageIdentity, pseudonymKey: parsed.pseudonymKey},
+      passphrase,
+    )
   }
 
   private async store(
@@ -210,7 +226,9 @@ export class Keystore {
     const wallet = new Wallet(input.privateKey)
     const logN = kdfLogN()
     noteKdf('wallet-encrypt')
-    const walletJson = await encryptKeystoreJson({address: wallet.address, privateKey: wallet.privateKey}, passphrase, {scrypt: {N: 2 ** logN}})
+    const walletJson = await encryptKeystoreJson({address: wallet.address, privateKey: wallet.privateKey}, passphrase, {
+      scrypt: {N: 2 ** logN},
+    })
     const ageFile = await encryptWithPassphrase(input.ageIdentity, passphrase)
     const pseudonymFile = input.pseudonymKey ? await encryptWithPassphrase(input.pseudonymKey, passphrase) : undefined
     const info: IdentityInfo = {
@@ -257,12 +275,20 @@ export class Keystore {
       throw badPassphrase(error)
     }
     const ageIdentity = (await decryptKeyFile(join(dir, AGE_FILE), `The age identity of "${name}"`, passphrase)).trim()
-    const pseudonymHex = info.hasPseudonymKey ? (await decryptKeyFile(join(dir, PSEUDONYM_FILE), `The pseudonym key of "${name}"`, passphrase)).trim() : undefined
-    if (pseudonymHex !== undefined && !/^[0-9a-f]{64}$/.test(pseudonymHex)) throw corrupt(join(dir, PSEUDONYM_FILE), `The pseudonym key of "${name}"`)
+    const pseudonymHex = info.hasPseudonymKey
+      ? (await decryptKeyFile(join(dir, PSEUDONYM_FILE), `The pseudonym key of "${name}"`, passphrase)).trim()
+      : undefined
+    if (pseudonymHex !== undefined && !/^[0-9a-f]{64}$/.test(pseudonymHex))
+      throw corrupt(join(dir, PSEUDONYM_FILE), `The pseudonym key of "${name}"`)
     if (getAddress(wallet.address) !== getAddress(info.address)) {
       throw corrupt(walletFile, `The wallet of identity "${name}" does not match its recorded address; it`)
     }
-    const unlocked: UnlockedIdentity = {...info, wallet, ageIdentity, pseudonymKey: pseudonymHex ? Buffer.from(pseudonymHex, 'hex') : undefined}
+    const unlocked: UnlockedIdentity = {
+      ...info,
+      wallet,
+      ageIdentity,
+      pseudonymKey: pseudonymHex ? Buffer.from(pseudonymHex, 'hex') : undefined,
+    }
     this.unlocked.set(name, unlocked)
     return unlocked
   }
@@ -296,25 +322,29 @@ async function parseExport(data: unknown): Promise<IdentityExport> {
   if (!value || typeof value !== 'object' || Array.isArray(value) || value.format !== 'medctl-identity/1') {
     throw usageError('E_BAD_IDENTITY_FILE', 'The file is not a medctl identity export (format "medctl-identity/1").')
   }
-  if (typeof value.privateKey !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(value.privateKey)) throw usageError('E_BAD_IDENTITY_FILE', 'privateKey must be 0x followed by 64 hex digits.')
+  if (typeof value.privateKey !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(value.privateKey))
+    throw usageError('E_BAD_IDENTITY_FILE', 'privateKey must be 0x followed by 64 hex digits.')
   let address: string
   try {
     address = new Wallet(value.privateKey).address
   } catch {
     throw usageError('E_BAD_IDENTITY_FILE', 'privateKey is not a valid secp256k1 private key.')
   }
-  if (typeof value.ageIdentity !== 'string' || !/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(value.ageIdentity)) throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity must be an AGE-SECRET-KEY-1… string.')
+  if (typeof value.ageIdentity !== 'string' || !/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(value.ageIdentity))
+    throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity must be an AGE-SECRET-KEY-1… string.')
   let recipient: string
   try {
     recipient = await identityToRecipient(value.ageIdentity)
   } catch {
     throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity is not a valid age X25519 identity.')
   }
-  if (value.pseudonymKey !== undefined && (typeof value.pseudonymKey !== 'string' || !/^[0-9a-f]{64}$/.test(value.pseudonymKey))) throw usageError('E_BAD_IDENTITY_FILE', 'pseudonymKey must be 64 hex digits.')
+  if (value.pseudonymKey !== undefined && (typeof value.pseudonymKey !== 'string' || !/^[0-9a-f]{64}$/.test(value.pseudonymKey)))
+    throw usageError('E_BAD_IDENTITY_FILE', 'pseudonymKey must be 64 hex digits.')
   if (typeof value.name !== 'string') throw usageError('E_BAD_IDENTITY_FILE', 'name is missing.')
   if (value.address !== undefined && (typeof value.address !== 'string' || value.address.toLowerCase() !== address.toLowerCase())) {
     throw usageError('E_BAD_IDENTITY_FILE', 'address does not belong to privateKey.')
   }
-  if (value.recipient !== undefined && value.recipient !== recipient) throw usageError('E_BAD_IDENTITY_FILE', 'recipient does not belong to ageIdentity.')
+  if (value.recipient !== undefined && value.recipient !== recipient)
+    throw usageError('E_BAD_IDENTITY_FILE', 'recipient does not belong to ageIdentity.')
   return value as IdentityExport
 }

@@ -70,7 +70,13 @@ function alive(pid: number): boolean {
 function parseHolder(raw: string): LockHolder | undefined {
   try {
     const value = JSON.parse(raw) as Partial<LockHolder>
-    if (typeof value?.pid === 'number' && Number.isSafeInteger(value.pid) && value.pid > 0 && typeof value.host === 'string' && typeof value.token === 'string') {
+    if (
+      typeof value?.pid === 'number' &&
+      Number.isSafeInteger(value.pid) &&
+      value.pid > 0 &&
+      typeof value.host === 'string' &&
+      typeof value.token === 'string'
+    ) {
       return {command: '?', startedAt: '?', ...value} as LockHolder
     }
   } catch {
@@ -105,8 +111,14 @@ function busy(file: string, holder: LockHolder | undefined): MedctlError {
   const who = holder ? `medctl (pid ${holder.pid} on ${holder.host}, "${holder.command}", since ${holder.startedAt})` : 'another medctl'
   return new MedctlError('E_BUSY', `Another writer holds this home: ${who}. One command at a time may write to a home.`, {
     exitCode: 1,
-    suggestions: ['Wait for it to finish and run the command again.', `If no medctl is running${holder ? ` as pid ${holder.pid}` : ''}, remove ${file}.`],
-    details: {lockFile: file, ...(holder ? {pid: holder.pid, host: holder.host, command: holder.command, startedAt: holder.startedAt} : {})},
+    suggestions: [
+      'Wait for it to finish and run the command again.',
+      `If no medctl is running${holder ? ` as pid ${holder.pid}` : ''}, remove ${file}.`,
+    ],
+    details: {
+      lockFile: file,
+      ...(holder ? {pid: holder.pid, host: holder.host, command: holder.command, startedAt: holder.startedAt} : {}),
+    },
   })
 }
 

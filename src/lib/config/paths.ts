@@ -102,11 +102,13 @@ export function safeChildPath(dir: string, name: unknown, options: ContainOption
  * Unlike safeChildPath it allows dots and subdirectories.
  */
 export function resolveInside(dir: string, relativePath: unknown, options: ContainOptions): string {
-  if (typeof relativePath !== 'string' || relativePath === '' || relativePath.includes('\0')) throw nameError(relativePath, options, 'is not a usable path')
+  if (typeof relativePath !== 'string' || relativePath === '' || relativePath.includes('\0'))
+    throw nameError(relativePath, options, 'is not a usable path')
   if (isAbsolute(relativePath)) throw nameError(relativePath, options, 'is absolute')
   const root = resolve(dir)
   const path = resolve(root, relativePath)
   const rel = relative(root, path)
-  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw nameError(relativePath, options, 'leads outside its directory')
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw nameError(relativePath, options, 'leads outside its directory')
   return path
 }

@@ -82,7 +82,10 @@ const SETTABLE: Record<string, (profile: Profile, value: string) => void> = {
     if (value === 'embedded') profile.store = {type: 'embedded'}
     else if (value === 'kubo') {
       const url = profile.store.type === 'kubo' ? profile.store.url : profile.kuboUrl
-      if (!url) throw usageError('E_BAD_SETTING', 'Set store.url (the Kubo RPC URL) before switching store.type to kubo.', ['medctl profile set store.url http://127.0.0.1:5001'])
+      if (!url)
+        throw usageError('E_BAD_SETTING', 'Set store.url (the Kubo RPC URL) before switching store.type to kubo.', [
+          'medctl profile set store.url http://127.0.0.1:5001',
+        ])
       profile.store = {type: 'kubo', url}
     } else throw usageError('E_BAD_SETTING', 'store.type is "embedded" or "kubo".')
   },
@@ -93,12 +96,14 @@ const SETTABLE: Record<string, (profile: Profile, value: string) => void> = {
   },
   'audit.anchorEvery'(profile, value) {
     const every = Number(value)
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(every) || every < 1) throw usageError('E_BAD_SETTING', 'audit.anchorEvery is a whole number of entries, at least 1.')
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(every) || every < 1)
+      throw usageError('E_BAD_SETTING', 'audit.anchorEvery is a whole number of entries, at least 1.')
     profile.audit = {...profile.audit, anchorEvery: every}
   },
   'audit.anchorMinutes'(profile, value) {
     const minutes = Number(value)
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(minutes)) throw usageError('E_BAD_SETTING', 'audit.anchorMinutes is a whole number of minutes (0: no time-based anchoring).')
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(minutes))
+      throw usageError('E_BAD_SETTING', 'audit.anchorMinutes is a whole number of minutes (0: no time-based anchoring).')
     profile.audit = {...profile.audit, anchorMinutes: minutes}
   },
   role(profile, value) {
@@ -179,7 +184,10 @@ export class ProfileStore {
     if (!profile) {
       throw new MedctlError('E_PROFILE_NOT_FOUND', `No profile named "${name}".`, {
         exitCode: 2,
-        suggestions: this.list().length === 0 ? ['Run `medctl init` to create the local profile.'] : ['Run `medctl profile list` to see the profiles.'],
+        suggestions:
+          this.list().length === 0
+            ? ['Run `medctl init` to create the local profile.']
+            : ['Run `medctl profile list` to see the profiles.'],
       })
     }
     return profile
@@ -236,7 +244,10 @@ export class ProfileStore {
         // Never an arbitrary neighbour: the custodian (the profile `init` made) if there is one,
         // else the only profile left, else none — the command then says which is current.
         const left = Object.values(profiles)
-        const next = left.find((p) => p.name === 'local' && p.role === 'custodian') ?? left.find((p) => p.role === 'custodian') ?? (left.length === 1 ? left[0] : undefined)
+        const next =
+          left.find((p) => p.name === 'local' && p.role === 'custodian') ??
+          left.find((p) => p.role === 'custodian') ??
+          (left.length === 1 ? left[0] : undefined)
         if (next) this.conf.set('current', next.name)
         else this.conf.delete('current')
       }
@@ -282,10 +293,18 @@ export function checkProfilesFile(file: string): void {
     if (!NAME_PATTERN.test(name)) throw corruptConfig(file, `${label} does not have a valid name`)
     if (!isObject(profile) || profile.name !== name) throw corruptConfig(file, `${label} is not a profile`)
     if (!isSafeName(profile.identity)) throw corruptConfig(file, `${label} names an unsafe identity ${quoteInput(profile.identity)}`)
-    if (!isObject(profile.chain) || !Number.isSafeInteger(profile.chain.chainId) || typeof profile.chain.embedded !== 'boolean') throw corruptConfig(file, `${label} has no valid chain`)
-    if (!isObject(profile.store) || (profile.store.type !== 'embedded' && profile.store.type !== 'kubo')) throw corruptConfig(file, `${label} has no valid store`)
+    if (!isObject(profile.chain) || !Number.isSafeInteger(profile.chain.chainId) || typeof profile.chain.embedded !== 'boolean')
+      throw corruptConfig(file, `${label} has no valid chain`)
+    if (!isObject(profile.store) || (profile.store.type !== 'embedded' && profile.store.type !== 'kubo'))
+      throw corruptConfig(file, `${label} has no valid store`)
     if (profile.role !== 'custodian' && profile.role !== 'member') throw corruptConfig(file, `${label} has no valid role`)
-    if (profile.network !== undefined && (!isObject(profile.network) || !Number.isSafeInteger(profile.network.chainId) || typeof profile.network.registry !== 'string' || typeof profile.network.custodian !== 'string')) {
+    if (
+      profile.network !== undefined &&
+      (!isObject(profile.network) ||
+        !Number.isSafeInteger(profile.network.chainId) ||
+        typeof profile.network.registry !== 'string' ||
+        typeof profile.network.custodian !== 'string')
+    ) {
       throw corruptConfig(file, `${label} has no valid network`)
     }
   }

@@ -26,12 +26,30 @@ export async function decideConsent(
   const ctx = await consentContext(session, {write: false})
   assertBlock(ctx, q.atBlock)
   const subject = subjectForPatient(custodian, q.patient)
-  const result = await checkConsent(ctx.registry, {subject, grantee: q.grantee, purpose: q.purpose, classes: q.classes, ...(q.atBlock === undefined ? {} : {blockTag: q.atBlock})})
-  await auditConsent(session, {type: 'consent-decision', outcome: result.decision === 'Permit' ? 'success' : 'denied', subject, grantee: q.grantee, purposes: [q.purpose], classes: q.classes, ...(result.consentId ? {consentId: result.consentId} : {}), reason: result.reason})
+  const result = await checkConsent(ctx.registry, {
+    subject,
+    grantee: q.grantee,
+    purpose: q.purpose,
+    classes: q.classes,
+    ...(q.atBlock === undefined ? {} : {blockTag: q.atBlock}),
+  })
+  await auditConsent(session, {
+    type: 'consent-decision',
+    outcome: result.decision === 'Permit' ? 'success' : 'denied',
+    subject,
+    grantee: q.grantee,
+    purposes: [q.purpose],
+    classes: q.classes,
+    ...(result.consentId ? {consentId: result.consentId} : {}),
+    reason: result.reason,
+  })
   return {...result, subject, grantee: q.grantee}
 }
 
-export async function optOutOfPurposes(session: Session, q: {patient?: string; subject?: string; purposes: Purpose[]; confirmations?: number}) {
+export async function optOutOfPurposes(
+  session: Session,
+  q: {patient?: string; subject?: string; purposes: Purpose[]; confirmations?: number},
+) {
   const subject = await subjectOf(session, q)
   const ctx = await consentContext(session, {write: true})
   const result = await optOut(ctx.registry, subject, purposesMask(q.purposes), {...ctx.send, confirmations: q.confirmations ?? 1})
@@ -58,7 +76,15 @@ export async function openEmergencyAccess(session: Session, q: {patient: string;
   const reasonHash = `0x${createHash('sha256').update(q.reason).digest('hex')}`
   const opened = await openBreakGlass(ctx.registry, {subject, grantee: q.grantee, hours: q.hours, reasonHash}, ctx.send)
   await session.chainWritten()
-  await auditConsent(session, {type: 'break-glass', outcome: 'success', subject, grantee: q.grantee, purposes: ['ETREAT', 'BTG'], reason: 'BreakGlass', detail: {accessId: opened.accessId, hours: q.hours, reasonHash}})
+  await auditConsent(session, {
+    type: 'break-glass',
+    outcome: 'success',
+    subject,
+    grantee: q.grantee,
+    purposes: ['ETREAT', 'BTG'],
+    reason: 'BreakGlass',
+    detail: {accessId: opened.accessId, hours: q.hours, reasonHash},
+  })
   return {accessId: opened.accessId, until: opened.until, subject, grantee: q.grantee, txHash: opened.txHash}
 }
 
@@ -90,7 +116,9 @@ export interface ConsentImportRequest {
 export async function importConsentFile(session: Session, q: ConsentImportRequest): Promise<ConsentImportResult> {
   const custodian = await custodianContext(session)
   const ctx = q.dryRun ? undefined : await consentContext(session, {write: true})
-  const reportPath = q.reportPath ?? (q.dryRun ? undefined : join(session.paths.reportsDir, `consent-import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
+  const reportPath =
+    q.reportPath ??
+    (q.dryRun ? undefined : join(session.paths.reportsDir, `consent-import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
   const result = await importConsents({
     file: q.file,
     custodian,

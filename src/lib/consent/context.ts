@@ -27,7 +27,10 @@ export async function consentContext(session: Session, options: {write: boolean}
   const address = session.registry()
   const code = await chainRead(() => provider.getCode(address))
   if (code === '0x') {
-    throw new MedctlError('E_NO_REGISTRY', `No ConsentRegistry at ${address} on this chain.`, {exitCode: 2, suggestions: ['Run `medctl contract deploy`.']})
+    throw new MedctlError('E_NO_REGISTRY', `No ConsentRegistry at ${address} on this chain.`, {
+      exitCode: 2,
+      suggestions: ['Run `medctl contract deploy`.'],
+    })
   }
   const runner = options.write ? await session.signer() : provider
   const block = await chainRead(() => provider.getBlock('latest'))
@@ -46,14 +49,18 @@ export async function consentContext(session: Session, options: {write: boolean}
 /** A block to read at: E_BLOCK_NOT_FOUND past the head rather than the node's raw error. */
 export function assertBlock(ctx: Pick<ConsentContext, 'head'>, block: number | undefined): void {
   if (block !== undefined && block > ctx.head) {
-    throw new MedctlError('E_BLOCK_NOT_FOUND', `Block ${block} is past the chain's head (${ctx.head}).`, {exitCode: 2, suggestions: [`Use --at-block ${ctx.head} or lower.`]})
+    throw new MedctlError('E_BLOCK_NOT_FOUND', `Block ${block} is past the chain's head (${ctx.head}).`, {
+      exitCode: 2,
+      suggestions: [`Use --at-block ${ctx.head} or lower.`],
+    })
   }
 }
 
 /** The subject a command acts on: given as a pseudonym (a patient's own wallet), or derived from the patient's identifier (custodian). */
 export async function subjectOf(session: Session, named: {subject?: string; patient?: string}): Promise<string> {
   if (named.subject) {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(named.subject)) throw usageError('E_BAD_SUBJECT', '--subject is a 32-byte hex pseudonym (0x followed by 64 hex digits).')
+    if (!/^0x[0-9a-fA-F]{64}$/.test(named.subject))
+      throw usageError('E_BAD_SUBJECT', '--subject is a 32-byte hex pseudonym (0x followed by 64 hex digits).')
     return named.subject.toLowerCase()
   }
   return subjectForPatient(await custodianContext(session), named.patient as string)

@@ -30,10 +30,15 @@ function fhirStatus(status: ConsentStatus): 'active' | 'inactive' {
  * else one rebuilt from the chain naming the patient by pseudonym. Its status is the chain's now;
  * the consent id is its id and identifier, and medctl's finer status is a meta tag.
  */
-export async function* exportConsents(registry: ConsentRegistry, custodian: CustodianContext, filter: {subject?: string; grantee?: string; now: number; logRange?: number}): AsyncGenerator<ExportedConsent> {
+export async function* exportConsents(
+  registry: ConsentRegistry,
+  custodian: CustodianContext,
+  filter: {subject?: string; grantee?: string; now: number; logRange?: number},
+): AsyncGenerator<ExportedConsent> {
   const records = await listConsents(registry, filter)
   const terms = new Map<string, {salt: string; consent: FhirResource}>()
-  for await (const t of readTerms(custodian.db, custodian.address, custodian.ageIdentity, filter.subject ? {subject: filter.subject} : {})) terms.set(t.consentId, t)
+  for await (const t of readTerms(custodian.db, custodian.address, custodian.ageIdentity, filter.subject ? {subject: filter.subject} : {}))
+    terms.set(t.consentId, t)
   for (const record of records) yield toExported(record, terms.get(record.consentId.toLowerCase()))
 }
 
@@ -44,7 +49,14 @@ function toExported(record: ConsentRecord, stored: {salt: string; consent: FhirR
     base = stored.consent
     terms = 'verified'
   } else {
-    base = consentResource({patient: {subject: record.subject}, grantee: record.grantee, purposes: record.purposes, classes: record.classes, notBefore: record.notBefore, notAfter: record.notAfter})
+    base = consentResource({
+      patient: {subject: record.subject},
+      grantee: record.grantee,
+      purposes: record.purposes,
+      classes: record.classes,
+      notBefore: record.notBefore,
+      notAfter: record.notAfter,
+    })
     terms = stored ? 'mismatch' : 'missing'
   }
   const id = record.consentId.toLowerCase()
@@ -88,7 +100,12 @@ export async function exportConsentsToFile(
   const ctx = await consentContext(session, {write: false})
   const subject = q.patient ? subjectForPatient(custodian, q.patient) : undefined
   const result: ConsentExportResult = {exported: 0, active: 0, inactive: 0, withTerms: 0, withoutTerms: 0, mismatched: 0, out: q.out}
-  const stream = exportConsents(ctx.registry, custodian, {...(subject ? {subject} : {}), ...(q.grantee ? {grantee: q.grantee} : {}), now: ctx.now, ...(q.logRange ? {logRange: q.logRange} : {})})
+  const stream = exportConsents(ctx.registry, custodian, {
+    ...(subject ? {subject} : {}),
+    ...(q.grantee ? {grantee: q.grantee} : {}),
+    now: ctx.now,
+    ...(q.logRange ? {logRange: q.logRange} : {}),
+  })
   const fill = async (write: (line: string) => void): Promise<void> => {
     for await (const item of stream) {
       write(`${JSON.stringify(item.resource)}\n`)
@@ -106,6 +123,12 @@ export async function exportConsentsToFile(
   } else {
     await writeStreamAtomic(q.out, fill)
   }
-  await recordAudit(session, {type: 'export', action: 'E', outcome: 'success', ...(subject ? {subject} : {}), detail: {what: 'consents', format: 'fhir', exported: result.exported, ...(q.grantee ? {grantee: q.grantee} : {})}})
+  await recordAudit(session, {
+    type: 'export',
+    action: 'E',
+    outcome: 'success',
+    ...(subject ? {subject} : {}),
+    detail: {what: 'consents', format: 'fhir', exported: result.exported, ...(q.grantee ? {grantee: q.grantee} : {})},
+  })
   return result
 }

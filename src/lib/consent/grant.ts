@@ -68,10 +68,17 @@ export async function grantConsent(session: Session, request: GrantRequest): Pro
   const custodian = await custodianContext(session)
   const subject = subjectForPatient(custodian, request.patient)
   if (!request.allowUnknownPatient && !new RecordIndex(custodian.db, custodian.address).hasSubject(subject)) {
-    throw new MedctlError('E_UNKNOWN_PATIENT', 'This vault holds no record of that patient: a grant for them is most likely a typo in the identifier.', {
-      exitCode: 2,
-      suggestions: ['Check the system|value with `medctl records list`.', 'Pass --allow-unknown-patient to grant before the records are imported.'],
-    })
+    throw new MedctlError(
+      'E_UNKNOWN_PATIENT',
+      'This vault holds no record of that patient: a grant for them is most likely a typo in the identifier.',
+      {
+        exitCode: 2,
+        suggestions: [
+          'Check the system|value with `medctl records list`.',
+          'Pass --allow-unknown-patient to grant before the records are imported.',
+        ],
+      },
+    )
   }
   const ctx = await consentContext(session, {write: true})
   const grantee = getAddress(request.grantee)
@@ -83,7 +90,8 @@ export async function grantConsent(session: Session, request: GrantRequest): Pro
   const warnings: string[] = []
   for (const purpose of request.purposes) {
     const granted = await grantOnePurpose(session, custodian, ctx, {...request, purpose, subject, grantee, notBefore, notAfter, epoch})
-    if (granted.replaced) warnings.push(`The ${purpose} consent ${granted.replaced} was replaced by ${granted.consentId} (same patient, grantee and purpose).`)
+    if (granted.replaced)
+      warnings.push(`The ${purpose} consent ${granted.replaced} was replaced by ${granted.consentId} (same patient, grantee and purpose).`)
     consents.push(granted)
   }
   return {subject, grantee, notBefore, notAfter, consents, warnings}
@@ -96,7 +104,9 @@ async function grantOnePurpose(
   q: GrantRequest & {purpose: Purpose; subject: string; grantee: string; notBefore: number; notAfter: number; epoch: number},
 ): Promise<GrantedConsent> {
   const journal = ctx.journal
-  const intent = `grant:${createHash('sha256').update(JSON.stringify([ctx.address, q.subject, q.grantee, q.purpose, [...q.classes].sort(), q.from ?? '', q.until])).digest('hex')}`
+  const intent = `grant:${createHash('sha256')
+    .update(JSON.stringify([ctx.address, q.subject, q.grantee, q.purpose, [...q.classes].sort(), q.from ?? '', q.until]))
+    .digest('hex')}`
   const open = journal?.unfinished(ctx.chainId, intent)
   let grant: GrantInput
   let sealed: Uint8Array
@@ -109,7 +119,14 @@ async function grantOnePurpose(
   } else {
     const bit = purposeBit(q.purpose)
     const current = await currentConsent(ctx.registry, q.subject, q.grantee, bit)
-    const consent = consentResource({patient: {identifier: q.patient}, grantee: q.grantee, purposes: [q.purpose], classes: q.classes, notBefore: q.notBefore, notAfter: q.notAfter})
+    const consent = consentResource({
+      patient: {identifier: q.patient},
+      grantee: q.grantee,
+      purposes: [q.purpose],
+      classes: q.classes,
+      notBefore: q.notBefore,
+      notAfter: q.notAfter,
+    })
     const salt = randomSalt()
     sealed = await sealTerms(custodian.recipient, salt, consent)
     grant = {
@@ -127,9 +144,18 @@ async function grantOnePurpose(
     if (current.consentId && !current.revoked && current.notAfter >= ctx.now) replaced = current.consentId
   }
   const consentId = consentIdOf(grant)
-  const payload: GrantPayload = {grant: {...grant, nonce: grant.nonce.toString()}, sealed: Buffer.from(sealed).toString('base64'), ...(replaced ? {replaced} : {})}
+  const payload: GrantPayload = {
+    grant: {...grant, nonce: grant.nonce.toString()},
+    sealed: Buffer.from(sealed).toString('base64'),
+    ...(replaced ? {replaced} : {}),
+  }
   const signature = await signGrant(custodian.wallet, ctx.chainId, ctx.address, grant)
-  const result = await submitGrant(ctx.registry, grant, signature, {...ctx.send, confirmations: q.confirmations ?? 1, intent, payload: JSON.stringify(payload)})
+  const result = await submitGrant(ctx.registry, grant, signature, {
+    ...ctx.send,
+    confirmations: q.confirmations ?? 1,
+    intent,
+    payload: JSON.stringify(payload),
+  })
   await session.chainWritten()
   const resumed = Boolean(open)
   // Audit first, terms second: stored terms mean the audit entry is written too. A resumed run
@@ -137,10 +163,28 @@ async function grantOnePurpose(
   if (!result.noop && !termsGranted(custodian.db, custodian.address, grant.termsHash)) {
     const already = resumed && auditedConsentIds(session, 'grant').has(consentId)
     if (!already) {
-      await auditConsent(session, {type: 'grant', outcome: 'success', subject: q.subject, grantee: q.grantee, purposes: [q.purpose], classes: q.classes, consentId, detail: {...(replaced ? {replaced} : {}), ...(resumed ? {recovered: true} : {})}})
+      await auditConsent(session, {
+        type: 'grant',
+        outcome: 'success',
+        subject: q.subject,
+        grantee: q.grantee,
+        purposes: [q.purpose],
+        classes: q.classes,
+        consentId,
+        detail: {...(replaced ? {replaced} : {}), ...(resumed ? {recovered: true} : {})},
+      })
     }
     storeTerms(custodian.db, custodian.address, [{consentId, subject: q.subject, termsHash: grant.termsHash, sealed}])
   }
   journal?.finish(result.txHash)
-  return {purpose: q.purpose, consentId, txHash: result.txHash, blockNumber: result.blockNumber, gasUsed: result.gasUsed, noop: result.noop, ...(replaced && !result.noop ? {replaced} : {}), ...(resumed ? {resumed: true} : {})}
+  return {
+    purpose: q.purpose,
+    consentId,
+    txHash: result.txHash,
+    blockNumber: result.blockNumber,
+    gasUsed: result.gasUsed,
+    noop: result.noop,
+    ...(replaced && !result.noop ? {replaced} : {}),
+    ...(resumed ? {resumed: true} : {}),
+  }
 }

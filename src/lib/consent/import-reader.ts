@@ -74,7 +74,10 @@ export function consentFormatOf(file: string): Format {
   if (lower.endsWith('.ndjson.gz') || lower.endsWith('.jsonl.gz')) return 'ndjson.gz'
   if (lower.endsWith('.json')) return 'json'
   if (lower.endsWith('.csv')) return 'csv'
-  throw usageError('E_UNKNOWN_FORMAT', 'Consents come as FHIR R4 Consent NDJSON (.ndjson, .ndjson.gz), JSON (a Consent or a Bundle of them, .json) or CSV (.csv).')
+  throw usageError(
+    'E_UNKNOWN_FORMAT',
+    'Consents come as FHIR R4 Consent NDJSON (.ndjson, .ndjson.gz), JSON (a Consent or a Bundle of them, .json) or CSV (.csv).',
+  )
 }
 
 const RESOURCE_TYPES_SYSTEM = 'http://hl7.org/fhir/resource-types'
@@ -137,31 +140,50 @@ export function parseConsentResource(value: unknown, location: Location): Consen
 }
 
 function parseConsent(value: unknown, location: Location): ConsentItem {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return {kind: 'reject', location, code: 'E_NOT_A_CONSENT', message: 'Expected a JSON object: a FHIR Consent.'}
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    return {kind: 'reject', location, code: 'E_NOT_A_CONSENT', message: 'Expected a JSON object: a FHIR Consent.'}
   const resource = value as FhirResource
   const resourceType = isKnownResourceType(resource?.resourceType) ? resource.resourceType : undefined
   const id = typeof resource?.id === 'string' ? resource.id : undefined
-  const reject = (code: string, message: string): ConsentReject => ({kind: 'reject', location, ...(resourceType ? {resourceType} : {}), ...(id ? {id} : {}), code, message})
-  if (resourceType !== 'Consent') return reject('E_NOT_A_CONSENT', `Expected a Consent resource, found ${resourceType ?? 'no (or no valid) resourceType'}.`)
+  const reject = (code: string, message: string): ConsentReject => ({
+    kind: 'reject',
+    location,
+    ...(resourceType ? {resourceType} : {}),
+    ...(id ? {id} : {}),
+    code,
+    message,
+  })
+  if (resourceType !== 'Consent')
+    return reject('E_NOT_A_CONSENT', `Expected a Consent resource, found ${resourceType ?? 'no (or no valid) resourceType'}.`)
   const problem = validateFhir(resource)
   if (problem) return reject(problem.code, problem.message)
   const c = resource as unknown as ConsentShape
   if (c.status !== 'active') return reject('E_CONSENT_NOT_ACTIVE', `Consent.status is "${c.status}": only active consents are granted.`)
   const provision = c.provision
-  if (provision?.type !== 'permit') return reject('E_UNSUPPORTED_PROVISION', 'Only a permit provision can be granted (a deny is a revoke or an opt-out: use `consent revoke`).')
+  if (provision?.type !== 'permit')
+    return reject(
+      'E_UNSUPPORTED_PROVISION',
+      'Only a permit provision can be granted (a deny is a revoke or an opt-out: use `consent revoke`).',
+    )
 
   let patient: ConsentLine['patient']
   const identifier = c.patient?.identifier
   if (identifier?.system && identifier.value) patient = {identifier: `${identifier.system}|${identifier.value}`}
   else if (c.patient?.reference && PATIENT_REFERENCE.test(c.patient.reference)) patient = {reference: c.patient.reference}
-  else return reject('E_PATIENT_IDENTIFIER', 'Consent.patient needs an identifier (system and value) or a Patient/id reference to an imported patient.')
+  else
+    return reject(
+      'E_PATIENT_IDENTIFIER',
+      'Consent.patient needs an identifier (system and value) or a Patient/id reference to an imported patient.',
+    )
 
   const grantees = (Array.isArray(provision.actor) ? provision.actor : []).flatMap((actor) => {
     const match = ETHEREUM_ACTOR.exec(actor.reference?.identifier?.value ?? '')
     return match ? [match[1] as string] : []
   })
-  if (grantees.length === 0) return reject('E_NO_GRANTEE', 'provision.actor must name the grantee by an identifier whose value is urn:ethereum:0x… (its address).')
-  if (new Set(grantees.map((g) => g.toLowerCase())).size > 1) return reject('E_MULTIPLE_GRANTEES', 'One grantee per Consent: split this Consent into one per grantee.')
+  if (grantees.length === 0)
+    return reject('E_NO_GRANTEE', 'provision.actor must name the grantee by an identifier whose value is urn:ethereum:0x… (its address).')
+  if (new Set(grantees.map((g) => g.toLowerCase())).size > 1)
+    return reject('E_MULTIPLE_GRANTEES', 'One grantee per Consent: split this Consent into one per grantee.')
 
   const purposeCodes = (Array.isArray(provision.purpose) ? provision.purpose : []).map((p) => (typeof p?.code === 'string' ? p.code : ''))
   const unknownPurpose = purposeCodes.find((p) => !isPurpose(p))
@@ -171,7 +193,8 @@ function parseConsent(value: unknown, location: Location): ConsentItem {
   const classes = new Set<DataClass>()
   for (const coding of Array.isArray(provision.class) ? provision.class : []) {
     const found = classesOfCoding(coding)
-    if (!found) return reject('E_BAD_CLASS', `A provision.class is neither a data class (${DATA_CLASSES.join(', ')}) nor a FHIR resource type.`)
+    if (!found)
+      return reject('E_BAD_CLASS', `A provision.class is neither a data class (${DATA_CLASSES.join(', ')}) nor a FHIR resource type.`)
     for (const cls of found) classes.add(cls)
   }
   if (classes.size === 0) return reject('E_BAD_CLASS', 'provision.class must name the data classes granted.')
@@ -186,11 +209,25 @@ function parseConsent(value: unknown, location: Location): ConsentItem {
   } catch (error) {
     return reject((error as MedctlError).code, (error as Error).message)
   }
-  return {kind: 'consent', location, ...(id ? {id} : {}), patient, grantee: grantees[0] as string, purposes: [...new Set(purposeCodes)] as Purpose[], classes: [...classes], notBefore: Math.max(0, notBefore), notAfter, consent: resource}
+  return {
+    kind: 'consent',
+    location,
+    ...(id ? {id} : {}),
+    patient,
+    grantee: grantees[0] as string,
+    purposes: [...new Set(purposeCodes)] as Purpose[],
+    classes: [...classes],
+    notBefore: Math.max(0, notBefore),
+    notAfter,
+    consent: resource,
+  }
 }
 
 function list(value: string | undefined): string[] {
-  return (value ?? '').split(/[;,\s]+/).map((v) => v.trim()).filter(Boolean)
+  return (value ?? '')
+    .split(/[;,\s]+/)
+    .map((v) => v.trim())
+    .filter(Boolean)
 }
 
 /**
@@ -201,17 +238,29 @@ function parseCsvRow(row: Record<string, string>, location: Location, options: C
   try {
     return parseCsvFields(row, location, options)
   } catch (error) {
-    return {kind: 'reject', location, code: error instanceof MedctlError ? error.code : 'E_UNPROCESSABLE', message: 'The row could not be processed.'}
+    return {
+      kind: 'reject',
+      location,
+      code: error instanceof MedctlError ? error.code : 'E_UNPROCESSABLE',
+      message: 'The row could not be processed.',
+    }
   }
 }
 
 function parseCsvFields(row: Record<string, string>, location: Location, options: ConsentReadOptions): ConsentItem {
   const id = row.id || undefined
-  if (id !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return {kind: 'reject', location, code: 'E_INVALID_ID', message: 'The id column is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, "-" and ".").'}
+  if (id !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(id))
+    return {
+      kind: 'reject',
+      location,
+      code: 'E_INVALID_ID',
+      message: 'The id column is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, "-" and ".").',
+    }
   const reject = (code: string, message: string): ConsentReject => ({kind: 'reject', location, ...(id ? {id} : {}), code, message})
   const patient = (row.patient ?? '').trim()
   const bar = patient.indexOf('|')
-  if (bar <= 0 || bar === patient.length - 1) return reject('E_BAD_PATIENT', 'The patient column takes system|value, for example http://hospital.example/mrn|12345.')
+  if (bar <= 0 || bar === patient.length - 1)
+    return reject('E_BAD_PATIENT', 'The patient column takes system|value, for example http://hospital.example/mrn|12345.')
   let grantee: string
   try {
     grantee = options.resolveGrantee((row.grantee ?? '').trim())
@@ -219,9 +268,11 @@ function parseCsvFields(row: Record<string, string>, location: Location, options
     return reject((error as MedctlError).code ?? 'E_GRANTEE_NOT_FOUND', (error as Error).message)
   }
   const purposes = list(row.purpose ?? row.purposes).map((p) => p.toUpperCase())
-  if (purposes.length === 0 || !purposes.every(isPurpose)) return reject('E_BAD_PURPOSE', `The purpose column lists purposes of use among ${PURPOSES.join(', ')}.`)
+  if (purposes.length === 0 || !purposes.every(isPurpose))
+    return reject('E_BAD_PURPOSE', `The purpose column lists purposes of use among ${PURPOSES.join(', ')}.`)
   const classes = list(row.classes)
-  if (classes.length === 0 || !classes.every(isDataClass)) return reject('E_BAD_CLASS', `The classes column lists data classes among ${DATA_CLASSES.join(', ')}.`)
+  if (classes.length === 0 || !classes.every(isDataClass))
+    return reject('E_BAD_CLASS', `The classes column lists data classes among ${DATA_CLASSES.join(', ')}.`)
   if (!row.until) return reject('E_NO_END', 'The until column is required: every consent has an end.')
   let notBefore: number
   let notAfter: number
@@ -233,9 +284,27 @@ function parseCsvFields(row: Record<string, string>, location: Location, options
   }
   const uniquePurposes = [...new Set(purposes)] as Purpose[]
   const uniqueClasses = [...new Set(classes)] as DataClass[]
-  const consent = consentResource({patient: {identifier: patient}, grantee, purposes: uniquePurposes, classes: uniqueClasses, notBefore, notAfter})
+  const consent = consentResource({
+    patient: {identifier: patient},
+    grantee,
+    purposes: uniquePurposes,
+    classes: uniqueClasses,
+    notBefore,
+    notAfter,
+  })
   if (id) consent.id = id
-  return {kind: 'consent', location, ...(id ? {id} : {}), patient: {identifier: patient}, grantee, purposes: uniquePurposes, classes: uniqueClasses, notBefore, notAfter, consent}
+  return {
+    kind: 'consent',
+    location,
+    ...(id ? {id} : {}),
+    patient: {identifier: patient},
+    grantee,
+    purposes: uniquePurposes,
+    classes: uniqueClasses,
+    notBefore,
+    notAfter,
+    consent,
+  }
 }
 
 function parseLine(line: string, location: Location): ConsentItem {
@@ -265,12 +334,18 @@ function* fromJson(file: string, maxBytes: number): Generator<ConsentItem> {
   let text: string
   try {
     if (statSync(file).size > maxBytes) {
-      yield problemReject({file}, {code: 'E_FILE_TOO_LARGE', message: `The JSON file is larger than ${maxBytes} bytes: write it as NDJSON (one Consent per line).`})
+      yield problemReject(
+        {file},
+        {code: 'E_FILE_TOO_LARGE', message: `The JSON file is larger than ${maxBytes} bytes: write it as NDJSON (one Consent per line).`},
+      )
       return
     }
     text = new TextDecoder('utf-8', {fatal: true}).decode(readFileSync(file))
   } catch (error) {
-    yield problemReject({file}, error instanceof TypeError ? {code: 'E_INVALID_UTF8', message: 'The file is not valid UTF-8 text.'} : streamProblem(error))
+    yield problemReject(
+      {file},
+      error instanceof TypeError ? {code: 'E_INVALID_UTF8', message: 'The file is not valid UTF-8 text.'} : streamProblem(error),
+    )
     return
   }
   if (text.trim() === '') {
@@ -322,14 +397,20 @@ async function* fromCsv(file: string, options: ConsentReadOptions): AsyncGenerat
     if (!header) {
       header = item.record.map((h) => h.trim().toLowerCase())
       if (new Set(header).size !== header.length) {
-        yield problemReject(location, {code: 'E_CSV_DUPLICATE_HEADER', message: 'The header names a column twice: which one is meant is ambiguous, so the file is not read.'})
+        yield problemReject(location, {
+          code: 'E_CSV_DUPLICATE_HEADER',
+          message: 'The header names a column twice: which one is meant is ambiguous, so the file is not read.',
+        })
         return
       }
       continue
     }
     rows++
     if (item.record.some((cell) => cell.includes('\uFFFD'))) {
-      yield problemReject(location, {code: 'E_INVALID_UTF8', message: 'The row holds U+FFFD, the mark of an earlier bad conversion to UTF-8.'})
+      yield problemReject(location, {
+        code: 'E_INVALID_UTF8',
+        message: 'The row holds U+FFFD, the mark of an earlier bad conversion to UTF-8.',
+      })
       continue
     }
     const record: Record<string, string> = {}
@@ -352,7 +433,12 @@ export async function* readConsents(file: string, options: ConsentReadOptions): 
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
   switch (format) {
     case 'ndjson':
-      yield* fromLines(file, file === '-' ? splitLines((options.stdin ?? process.stdin) as AsyncIterable<Buffer | string>, {maxLineBytes}) : fileLines(file, {maxLineBytes}))
+      yield* fromLines(
+        file,
+        file === '-'
+          ? splitLines((options.stdin ?? process.stdin) as AsyncIterable<Buffer | string>, {maxLineBytes})
+          : fileLines(file, {maxLineBytes}),
+      )
       break
     case 'ndjson.gz':
       yield* fromLines(file, fileLines(file, {maxLineBytes, gzip: true}))

@@ -96,11 +96,25 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
 
   const reject = (item: Pick<ConsentReject, 'location' | 'code' | 'message'> & {resourceType?: string; id?: string}): void => {
     counts.rejected++
-    if (listRejects && listed.length < 10_000) listed.push({...(item.location.line === undefined ? {} : {line: item.location.line}), ...(item.location.entry === undefined ? {} : {entry: item.location.entry}), code: item.code})
-    const record: RejectRecord = {file: item.location.file, ...(item.location.line === undefined ? {} : {line: item.location.line}), ...(item.location.entry === undefined ? {} : {entry: item.location.entry}), resourceType: item.resourceType ?? 'Consent', ...(item.id ? {id: item.id} : {}), code: item.code, message: item.message}
+    if (listRejects && listed.length < 10_000)
+      listed.push({
+        ...(item.location.line === undefined ? {} : {line: item.location.line}),
+        ...(item.location.entry === undefined ? {} : {entry: item.location.entry}),
+        code: item.code,
+      })
+    const record: RejectRecord = {
+      file: item.location.file,
+      ...(item.location.line === undefined ? {} : {line: item.location.line}),
+      ...(item.location.entry === undefined ? {} : {entry: item.location.entry}),
+      resourceType: item.resourceType ?? 'Consent',
+      ...(item.id ? {id: item.id} : {}),
+      code: item.code,
+      message: item.message,
+    }
     report.write(record)
   }
-  const rejectPrepared = (p: Prepared, code: string, message: string): void => reject({location: p.line.location, code, message, ...(p.line.id ? {id: p.line.id} : {})})
+  const rejectPrepared = (p: Prepared, code: string, message: string): void =>
+    reject({location: p.line.location, code, message, ...(p.line.id ? {id: p.line.id} : {})})
 
   const flush = async (): Promise<void> => {
     const queued = pending
@@ -126,7 +140,11 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     const prior = await Promise.all(
       batch.map((p, i) => {
         const chain = onChain[i] as Awaited<ReturnType<typeof currentConsent>>
-        const suspicious = chain.consentId !== undefined && chain.consentId !== p.consentId && !outcomes.has(p.consentId) && !termsGranted(custodian.db, custodian.address, p.grant.termsHash)
+        const suspicious =
+          chain.consentId !== undefined &&
+          chain.consentId !== p.consentId &&
+          !outcomes.has(p.consentId) &&
+          !termsGranted(custodian.db, custodian.address, p.grant.termsHash)
         return suspicious ? priorGrant(p) : Promise.resolve(undefined)
       }),
     )
@@ -172,7 +190,11 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     })
     const granted: Prepared[] = []
     if (toSend.length > 0) {
-      const result = await grantBatch(registry, toSend.map((p) => p.grant), {...options.send, confirmations: options.confirmations ?? 1})
+      const result = await grantBatch(
+        registry,
+        toSend.map((p) => p.grant),
+        {...options.send, confirmations: options.confirmations ?? 1},
+      )
       counts.transactions++
       gasUsed += BigInt(result.gasUsed)
       const rejections = new Map(result.rejected.map((r) => [r.index, r.reason]))
@@ -201,27 +223,43 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
     // A recovered grant may have its audit entry already (the run died between audit and terms).
     const audited = recovered.size > 0 ? (options.auditedGrants?.() ?? new Set<string>()) : new Set<string>()
     await options.audit?.(
-      toStore.filter((p) => !audited.has(p.consentId)).map((p) => ({
-        type: 'grant',
-        outcome: 'success',
-        subject: p.subject,
-        grantee: p.grant.grantee,
-        purposes: [p.purpose],
-        classes: p.line.classes,
+      toStore
+        .filter((p) => !audited.has(p.consentId))
+        .map((p) => ({
+          type: 'grant',
+          outcome: 'success',
+          subject: p.subject,
+          grantee: p.grant.grantee,
+          purposes: [p.purpose],
+          classes: p.line.classes,
+          consentId: p.consentId,
+          detail: {via: 'import', ...(recovered.has(p) ? {recovered: true} : {})},
+        })),
+    )
+    const sealed = await Promise.all(
+      toStore.map(async (p) => ({
         consentId: p.consentId,
-        detail: {via: 'import', ...(recovered.has(p) ? {recovered: true} : {})},
+        subject: p.subject,
+        termsHash: p.grant.termsHash,
+        sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent),
       })),
     )
-    const sealed = await Promise.all(toStore.map(async (p) => ({consentId: p.consentId, subject: p.subject, termsHash: p.grant.termsHash, sealed: await sealTerms(custodian.recipient, p.salt, p.line.consent)})))
     storeTerms(custodian.db, custodian.address, sealed)
   }
 
   try {
-    for await (const item of readConsents(options.file, {resolveGrantee: options.resolveGrantee, ...(options.stdin ? {stdin: options.stdin} : {})})) {
+    for await (const item of readConsents(options.file, {
+      resolveGrantee: options.resolveGrantee,
+      ...(options.stdin ? {stdin: options.stdin} : {}),
+    })) {
       counts.read++
       options.onProgress?.({phase: options.dryRun ? 'validating' : 'granting', done: counts.read, unit: 'consents'})
       if (item.kind === 'reject') {
-        if (isEmptyInput(item)) throw new MedctlError('E_EMPTY_INPUT', 'The input holds no consent: nothing to import.', {exitCode: 2, suggestions: ['Check the file (an empty file, a header-only CSV or a Bundle without entries).']})
+        if (isEmptyInput(item))
+          throw new MedctlError('E_EMPTY_INPUT', 'The input holds no consent: nothing to import.', {
+            exitCode: 2,
+            suggestions: ['Check the file (an empty file, a header-only CSV or a Bundle without entries).'],
+          })
         counts.consents++
         reject(item)
         continue
@@ -232,7 +270,14 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         if (!index.hasSubject(subject)) {
           if (!options.allowUnknownPatients) {
             counts.consents += item.purposes.length
-            for (let i = 0; i < item.purposes.length; i++) reject({location: item.location, code: 'E_UNKNOWN_PATIENT', message: 'This vault holds no record of the patient this consent names (most likely a typo in the identifier); import the records first or pass --allow-unknown-patient.', ...(item.id ? {id: item.id} : {})})
+            for (let i = 0; i < item.purposes.length; i++)
+              reject({
+                location: item.location,
+                code: 'E_UNKNOWN_PATIENT',
+                message:
+                  'This vault holds no record of the patient this consent names (most likely a typo in the identifier); import the records first or pass --allow-unknown-patient.',
+                ...(item.id ? {id: item.id} : {}),
+              })
             continue
           }
           counts.unknownPatients++
@@ -241,7 +286,13 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
         const known = index.subjectForRef(indexHash(custodian.pseudonymKey, 'ref', item.patient.reference))
         if (!known) {
           counts.consents += item.purposes.length
-          for (let i = 0; i < item.purposes.length; i++) reject({location: item.location, code: 'E_UNKNOWN_PATIENT', message: 'The patient reference names no patient imported into this vault; name the patient by identifier instead.', ...(item.id ? {id: item.id} : {})})
+          for (let i = 0; i < item.purposes.length; i++)
+            reject({
+              location: item.location,
+              code: 'E_UNKNOWN_PATIENT',
+              message: 'The patient reference names no patient imported into this vault; name the patient by identifier instead.',
+              ...(item.id ? {id: item.id} : {}),
+            })
           continue
         }
         subject = known
@@ -250,7 +301,9 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
       counts.consents += item.purposes.length
       if (options.dryRun) continue
       // One on-chain consent per purpose; its nonce orders by the Consent's date (a newer one wins).
-      const dated = Date.parse(String(item.consent.dateTime ?? (item.consent.meta as {lastUpdated?: string} | undefined)?.lastUpdated ?? ''))
+      const dated = Date.parse(
+        String(item.consent.dateTime ?? (item.consent.meta as {lastUpdated?: string} | undefined)?.lastUpdated ?? ''),
+      )
       const ms = Number.isNaN(dated) ? item.notBefore * 1000 : dated
       for (const purpose of item.purposes) {
         const salt = derivedSalt(custodian.pseudonymKey, item.consent, `${item.grantee}:${purpose}`)
@@ -273,11 +326,19 @@ export async function importConsents(options: ConsentImportOptions): Promise<Con
   } finally {
     report.close()
   }
-  return {...counts, gasUsed: gasUsed.toString(), report: report.path, dryRun: Boolean(options.dryRun), ...(listRejects ? {rejects: listed} : {})}
+  return {
+    ...counts,
+    gasUsed: gasUsed.toString(),
+    report: report.path,
+    dryRun: Boolean(options.dryRun),
+    ...(listRejects ? {rejects: listed} : {}),
+  }
 }
 
 /** termsHash → consent id of every grant a (subject, grantee) pair ever received, from the chain's events. */
 async function grantsByTerms(registry: ConsentRegistry, subject: string, grantee: string): Promise<Map<string, string>> {
-  const events = (await queryPaged(registry, registry.filters.Granted(subject, grantee), {fromBlock: await deploymentBlock(registry)})) as EventLog[]
+  const events = (await queryPaged(registry, registry.filters.Granted(subject, grantee), {
+    fromBlock: await deploymentBlock(registry),
+  })) as EventLog[]
   return new Map(events.map((e) => [(e.args.termsHash as string).toLowerCase(), decodeRecord(e.args.record as bigint).consentId]))
 }

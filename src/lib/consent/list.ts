@@ -41,10 +41,16 @@ export interface ListFilter {
  * superseded (a newer grant took the scope), then expired / pending / active.
  */
 export async function listConsents(registry: ConsentRegistry, filter: ListFilter): Promise<ConsentRecord[]> {
-  const scan = {fromBlock: await deploymentBlock(registry), ...(filter.blockTag === undefined ? {} : {toBlock: filter.blockTag}), range: filter.logRange ?? DEFAULT_LOG_RANGE}
+  const scan = {
+    fromBlock: await deploymentBlock(registry),
+    ...(filter.blockTag === undefined ? {} : {toBlock: filter.blockTag}),
+    range: filter.logRange ?? DEFAULT_LOG_RANGE,
+  }
   const granted = (await queryPaged(registry, registry.filters.Granted(filter.subject ?? null, filter.grantee ?? null), scan)) as EventLog[]
   if (granted.length === 0) return []
-  const revokedIds = new Set(((await queryPaged(registry, registry.filters.Revoked(), scan)) as EventLog[]).map((e) => (e.args.consentId as string).toLowerCase()))
+  const revokedIds = new Set(
+    ((await queryPaged(registry, registry.filters.Revoked(), scan)) as EventLog[]).map((e) => (e.args.consentId as string).toLowerCase()),
+  )
   const current = new Map<string, Promise<CurrentConsent>>()
   const epochs = new Map<string, Promise<number>>()
   const records: ConsentRecord[] = []
@@ -56,7 +62,11 @@ export async function listConsents(registry: ConsentRegistry, filter: ListFilter
     if (filter.purpose && purpose !== filter.purpose) continue
     const scope = `${subject}|${grantee}|${r.purpose}`
     if (!current.has(scope)) current.set(scope, currentConsent(registry, subject, grantee, r.purpose, filter.blockTag))
-    if (!epochs.has(subject)) epochs.set(subject, subjectState(registry, subject, filter.blockTag).then((s) => s.epoch))
+    if (!epochs.has(subject))
+      epochs.set(
+        subject,
+        subjectState(registry, subject, filter.blockTag).then((s) => s.epoch),
+      )
     const [now, epoch] = await Promise.all([current.get(scope) as Promise<CurrentConsent>, epochs.get(subject) as Promise<number>])
     let status: ConsentStatus
     if (revokedIds.has(r.consentId) || r.epoch < epoch) status = 'revoked'
@@ -84,7 +94,11 @@ export async function listConsents(registry: ConsentRegistry, filter: ListFilter
 }
 
 /** One consent by id (E_UNKNOWN_CONSENT handled by the caller when undefined). */
-export async function findConsent(registry: ConsentRegistry, consentId: string, filter: Omit<ListFilter, 'subject' | 'grantee' | 'purpose'>): Promise<ConsentRecord | undefined> {
+export async function findConsent(
+  registry: ConsentRegistry,
+  consentId: string,
+  filter: Omit<ListFilter, 'subject' | 'grantee' | 'purpose'>,
+): Promise<ConsentRecord | undefined> {
   const id = consentId.toLowerCase()
   return (await listConsents(registry, filter)).find((c) => c.consentId === id)
 }

@@ -5,7 +5,17 @@ import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 export const PURPOSES = ['TREAT', 'ETREAT', 'HPAYMT', 'HOPERAT', 'HRESCH', 'PUBHLTH', 'PATRQT', 'BTG'] as const
 export type Purpose = (typeof PURPOSES)[number]
 export type Decision = 'Permit' | 'Deny' | 'NoConsent'
-export const REASONS = ['None', 'Granted', 'Expired', 'NotYetValid', 'Revoked', 'PurposeNotCovered', 'ClassNotCovered', 'OptedOut', 'BreakGlass'] as const
+export const REASONS = [
+  'None',
+  'Granted',
+  'Expired',
+  'NotYetValid',
+  'Revoked',
+  'PurposeNotCovered',
+  'ClassNotCovered',
+  'OptedOut',
+  'BreakGlass',
+] as const
 export const DECISIONS: readonly Decision[] = ['NoConsent', 'Permit', 'Deny']
 
 export interface CheckResult {
@@ -40,11 +50,17 @@ export function classesFromMask(mask: number): DataClass[] {
 }
 
 export function parsePurposes(input: string): Purpose[] {
-  const list = input.split(',').map((p) => p.trim().toUpperCase()).filter(Boolean)
+  const list = input
+    .split(',')
+    .map((p) => p.trim().toUpperCase())
+    .filter(Boolean)
   const bad = list.filter((p) => !isPurpose(p))
   if (list.length === 0 || bad.length > 0) {
     const shown = bad.map((p) => (/^[A-Z][A-Z0-9_-]{0,23}$/.test(p) ? `"${p}"` : '(a value)')).join(', ')
-    throw usageError('E_BAD_PURPOSE', `${list.length === 0 ? 'No purpose of use given' : `Unknown purpose of use ${shown}`}. Purposes: ${PURPOSES.join(', ')}.`)
+    throw usageError(
+      'E_BAD_PURPOSE',
+      `${list.length === 0 ? 'No purpose of use given' : `Unknown purpose of use ${shown}`}. Purposes: ${PURPOSES.join(', ')}.`,
+    )
   }
   return [...new Set(list)] as Purpose[]
 }
@@ -52,7 +68,16 @@ export function parsePurposes(input: string): Purpose[] {
 const YEAR = 365 * 86_400
 
 /** The contract's cap on a consent's duration, per purpose (BTG: only through break-glass). */
-export const MAX_DURATION_SECONDS: Record<Purpose, number> = {TREAT: 5 * YEAR, ETREAT: 86_400, HPAYMT: 2 * YEAR, HOPERAT: 2 * YEAR, HRESCH: 10 * YEAR, PUBHLTH: 5 * YEAR, PATRQT: YEAR, BTG: 0}
+export const MAX_DURATION_SECONDS: Record<Purpose, number> = {
+  TREAT: 5 * YEAR,
+  ETREAT: 86_400,
+  HPAYMT: 2 * YEAR,
+  HOPERAT: 2 * YEAR,
+  HRESCH: 10 * YEAR,
+  PUBHLTH: 5 * YEAR,
+  PATRQT: YEAR,
+  BTG: 0,
+}
 
 function humanDuration(seconds: number): string {
   if (seconds === 0) return 'no time at all (break-glass only)'
@@ -66,10 +91,14 @@ export function assertDuration(purpose: Purpose, notBefore: number, notAfter: nu
   const duration = notAfter - Math.max(notBefore, now)
   const cap = MAX_DURATION_SECONDS[purpose]
   if (duration > cap) {
-    throw new MedctlError('E_DURATION_TOO_LONG', `A ${purpose} consent may last at most ${humanDuration(cap)}; this one would last ${humanDuration(Math.ceil(duration / 86_400) * 86_400)}.`, {
-      exitCode: 2,
-      suggestions: [`Choose an --until within ${humanDuration(cap)} of the start.`],
-    })
+    throw new MedctlError(
+      'E_DURATION_TOO_LONG',
+      `A ${purpose} consent may last at most ${humanDuration(cap)}; this one would last ${humanDuration(Math.ceil(duration / 86_400) * 86_400)}.`,
+      {
+        exitCode: 2,
+        suggestions: [`Choose an --until within ${humanDuration(cap)} of the start.`],
+      },
+    )
   }
 }
 
@@ -91,5 +120,10 @@ export function decisionFromChain(decision: bigint | number, reason: bigint | nu
   const d = DECISIONS[Number(decision)] as Decision
   const r = REASONS[Number(reason)] ?? 'None'
   const hasId = consentId && !/^0x0+$/.test(consentId)
-  return {decision: d, reason: d === 'NoConsent' ? 'NoConsent' : r === 'Granted' ? 'Permit' : r, ...(hasId ? {consentId} : {}), ...(r === 'BreakGlass' ? {breakGlass: true} : {})}
+  return {
+    decision: d,
+    reason: d === 'NoConsent' ? 'NoConsent' : r === 'Granted' ? 'Permit' : r,
+    ...(hasId ? {consentId} : {}),
+    ...(r === 'BreakGlass' ? {breakGlass: true} : {}),
+  }
 }

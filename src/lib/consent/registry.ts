@@ -45,7 +45,7 @@ const NONCE_LIMIT = 1n << 48n
  * (the scope's current nonce).
  */
 export function newNonce(floor?: bigint): bigint {
-  const timed = BigInt(Date.now()) * 64n + BigInt(randomBytes(1)[0] as number % 64)
+  const timed = BigInt(Date.now()) * 64n + BigInt((randomBytes(1)[0] as number) % 64)
   const nonce = floor !== undefined && timed <= floor ? floor + 1n : timed
   if (nonce >= NONCE_LIMIT) throw new MedctlError('E_NONCE_RANGE', 'The nonce does not fit 48 bits.')
   return nonce
@@ -120,12 +120,25 @@ export interface CurrentConsent {
 }
 
 /** The current consent of a (subject, grantee, purpose) scope. */
-export async function currentConsent(registry: ConsentRegistry, subject: string, grantee: string, purpose: number, blockTag?: number): Promise<CurrentConsent> {
+export async function currentConsent(
+  registry: ConsentRegistry,
+  subject: string,
+  grantee: string,
+  purpose: number,
+  blockTag?: number,
+): Promise<CurrentConsent> {
   const [consentId, nonce, notBefore, notAfter, classes, revoked] = await chainRead(
     () => registry.consentOf(subject, grantee, purpose, blockTag === undefined ? {} : {blockTag}),
     registry,
   )
-  return {consentId: /^0x0+$/.test(consentId) ? undefined : consentId.toLowerCase(), nonce, notBefore: Number(notBefore), notAfter: Number(notAfter), classes: Number(classes), revoked}
+  return {
+    consentId: /^0x0+$/.test(consentId) ? undefined : consentId.toLowerCase(),
+    nonce,
+    notBefore: Number(notBefore),
+    notAfter: Number(notAfter),
+    classes: Number(classes),
+    revoked,
+  }
 }
 
 function toTuple(g: GrantInput) {
@@ -134,7 +147,13 @@ function toTuple(g: GrantInput) {
 
 /** The contract's BatchGrant: small fields packed into `terms` (see ConsentRegistry.sol). */
 function toBatchTuple(g: GrantInput) {
-  const terms = (g.nonce << 112n) | (BigInt(g.notBefore) << 80n) | (BigInt(g.notAfter) << 48n) | (BigInt(g.classes) << 32n) | (BigInt(g.purpose) << 24n) | BigInt(g.epoch)
+  const terms =
+    (g.nonce << 112n) |
+    (BigInt(g.notBefore) << 80n) |
+    (BigInt(g.notAfter) << 48n) |
+    (BigInt(g.classes) << 32n) |
+    (BigInt(g.purpose) << 24n) |
+    BigInt(g.epoch)
   return [g.subject, g.grantee, terms, g.termsHash]
 }
 
@@ -162,7 +181,12 @@ function parsedLogs(registry: ConsentRegistry, receipt: TransactionReceipt) {
   })
 }
 
-export async function submitGrant(registry: ConsentRegistry, grant: GrantInput, signature: string, options: SendOptions = {}): Promise<GrantResult> {
+export async function submitGrant(
+  registry: ConsentRegistry,
+  grant: GrantInput,
+  signature: string,
+  options: SendOptions = {},
+): Promise<GrantResult> {
   const consentId = consentIdOf(grant)
   const sent = await send(registry, 'grantScopedWithClasses', [toTuple(grant), signature], options)
   const granted = parsedLogs(registry, sent.receipt).some((p) => p.name === 'Granted')
@@ -200,26 +224,47 @@ export function batchOutcome(registry: ConsentRegistry, sent: Sent): BatchResult
   const rejected: BatchResult['rejected'] = []
   for (const parsed of parsedLogs(registry, sent.receipt)) {
     if (parsed.name === 'Granted') granted.push(grantedConsentId(parsed.args.record as bigint))
-    if (parsed.name === 'GrantRejected') rejected.push({index: Number(parsed.args.index), reason: REJECTIONS[Number(parsed.args.reason)] ?? 'Unknown'})
+    if (parsed.name === 'GrantRejected')
+      rejected.push({index: Number(parsed.args.index), reason: REJECTIONS[Number(parsed.args.reason)] ?? 'Unknown'})
   }
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), granted, rejected}
 }
 
-export async function checkConsent(registry: ConsentRegistry, q: {subject: string; grantee: string; purpose: Purpose; classes: readonly DataClass[]; blockTag?: number}): Promise<CheckResult> {
+export async function checkConsent(
+  registry: ConsentRegistry,
+  q: {subject: string; grantee: string; purpose: Purpose; classes: readonly DataClass[]; blockTag?: number},
+): Promise<CheckResult> {
   const [decision, reason, consentId] = await chainRead(
-    () => registry.check(q.subject, q.grantee, purposeBit(q.purpose), classesMask(q.classes), q.blockTag === undefined ? {} : {blockTag: q.blockTag}),
+    () =>
+      registry.check(
+        q.subject,
+        q.grantee,
+        purposeBit(q.purpose),
+        classesMask(q.classes),
+        q.blockTag === undefined ? {} : {blockTag: q.blockTag},
+      ),
     registry,
   )
   return decisionFromChain(decision, reason, consentId)
 }
 
 /** Revokes the current consent of a scope: as a custodian (by scope) or as the subject's controller. */
-export async function revokeConsent(registry: ConsentRegistry, q: {subject: string; grantee: string; purpose: number; asController?: boolean}, options: SendOptions = {}) {
+export async function revokeConsent(
+  registry: ConsentRegistry,
+  q: {subject: string; grantee: string; purpose: number; asController?: boolean},
+  options: SendOptions = {},
+) {
   const sent = q.asController
     ? await send(registry, 'revokeAsController', [q.subject, q.grantee, q.purpose], options)
     : await send(registry, 'revokeByExactPurpose', [scopeOf(q.subject, q.grantee, q.purpose)], options)
   const revoked = parsedLogs(registry, sent.receipt).find((p) => p.name === 'Revoked')
-  return {consentId: revoked ? (revoked.args.consentId as string).toLowerCase() : undefined, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString(), resumed: sent.resumed}
+  return {
+    consentId: revoked ? (revoked.args.consentId as string).toLowerCase() : undefined,
+    txHash: sent.txHash,
+    blockNumber: sent.blockNumber,
+    gasUsed: sent.gasUsed.toString(),
+    resumed: sent.resumed,
+  }
 }
 
 export async function revokeAll(registry: ConsentRegistry, subject: string, options: SendOptions = {}) {
@@ -233,8 +278,15 @@ export async function setController(registry: ConsentRegistry, subject: string, 
 }
 
 /** A subject's controller, revoke-all epoch and opted-out purposes mask. */
-export async function subjectState(registry: ConsentRegistry, subject: string, blockTag?: number): Promise<{controller: string | undefined; epoch: number; optOuts: number}> {
-  const [controller, epoch, optOuts] = await chainRead(() => registry.subjectOf(subject, blockTag === undefined ? {} : {blockTag}), registry)
+export async function subjectState(
+  registry: ConsentRegistry,
+  subject: string,
+  blockTag?: number,
+): Promise<{controller: string | undefined; epoch: number; optOuts: number}> {
+  const [controller, epoch, optOuts] = await chainRead(
+    () => registry.subjectOf(subject, blockTag === undefined ? {} : {blockTag}),
+    registry,
+  )
   return {controller: /^0x0+$/.test(controller) ? undefined : controller, epoch: Number(epoch), optOuts: Number(optOuts)}
 }
 
@@ -251,16 +303,28 @@ export async function optOut(registry: ConsentRegistry, subject: string, purpose
   return {subject, txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }
 
-export async function openBreakGlass(registry: ConsentRegistry, q: {subject: string; grantee: string; hours: number; reasonHash: string}, options: SendOptions = {}) {
+export async function openBreakGlass(
+  registry: ConsentRegistry,
+  q: {subject: string; grantee: string; hours: number; reasonHash: string},
+  options: SendOptions = {},
+) {
   const sent = await send(registry, 'openBreakGlass', [q.subject, q.grantee, q.hours, q.reasonHash], options)
-  const opened = sent.receipt.logs.map((log) => {
-    try {
-      return registry.interface.parseLog(log)
-    } catch {
-      return null
-    }
-  }).find((p) => p?.name === 'BreakGlassOpened')
-  return {accessId: opened?.args.accessId as string, until: Number(opened?.args.until), txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
+  const opened = sent.receipt.logs
+    .map((log) => {
+      try {
+        return registry.interface.parseLog(log)
+      } catch {
+        return null
+      }
+    })
+    .find((p) => p?.name === 'BreakGlassOpened')
+  return {
+    accessId: opened?.args.accessId as string,
+    until: Number(opened?.args.until),
+    txHash: sent.txHash,
+    blockNumber: sent.blockNumber,
+    gasUsed: sent.gasUsed.toString(),
+  }
 }
 
 export async function reviewBreakGlass(registry: ConsentRegistry, accessId: string, approved: boolean, options: SendOptions = {}) {
@@ -268,15 +332,21 @@ export async function reviewBreakGlass(registry: ConsentRegistry, accessId: stri
   return {accessId, approved, txHash: sent.txHash, blockNumber: sent.blockNumber}
 }
 
-
 /** A claim attestation on chain (payer, time, subject pseudonym), or undefined. */
-export async function attestationOf(registry: ConsentRegistry, claimHash: string): Promise<{payer: string; attestedAt: number; subject: string} | undefined> {
+export async function attestationOf(
+  registry: ConsentRegistry,
+  claimHash: string,
+): Promise<{payer: string; attestedAt: number; subject: string} | undefined> {
   const [payer, attestedAt, subject] = await chainRead(() => registry.attestationOf(claimHash), registry)
   return attestedAt === 0n ? undefined : {payer: getAddress(payer), attestedAt: Number(attestedAt), subject: subject.toLowerCase()}
 }
 
 /** The custodian attests a claim hash for a payer (once per hash: E_CLAIM_ALREADY_ATTESTED). */
-export async function attestClaim(registry: ConsentRegistry, q: {claimHash: string; subject: string; payer: string}, options: SendOptions = {}): Promise<{txHash: string; blockNumber: number; gasUsed: string}> {
+export async function attestClaim(
+  registry: ConsentRegistry,
+  q: {claimHash: string; subject: string; payer: string},
+  options: SendOptions = {},
+): Promise<{txHash: string; blockNumber: number; gasUsed: string}> {
   const sent = await send(registry, 'attestClaim', [q.claimHash, q.subject, getAddress(q.payer)], options)
   return {txHash: sent.txHash, blockNumber: sent.blockNumber, gasUsed: sent.gasUsed.toString()}
 }

@@ -54,7 +54,11 @@ export async function revokeConsents(session: Session, request: RevokeRequest): 
   const asController = session.profile.role !== 'custodian'
   if (request.all) {
     const subject = await subjectOf(session, request)
-    const result = await revokeAll(ctx.registry, subject, {...ctx.send, confirmations: request.confirmations ?? 1, intent: `revokeAll:${ctx.address}:${subject}`})
+    const result = await revokeAll(ctx.registry, subject, {
+      ...ctx.send,
+      confirmations: request.confirmations ?? 1,
+      intent: `revokeAll:${ctx.address}:${subject}`,
+    })
     await session.chainWritten()
     await auditConsent(session, {type: 'revoke', outcome: 'success', subject, detail: {all: true}})
     ctx.journal?.finish(result.txHash)
@@ -62,9 +66,17 @@ export async function revokeConsents(session: Session, request: RevokeRequest): 
   }
   let targets: Array<{subject: string; grantee: string; purpose: Purpose; consentId?: string}>
   if (request.consentId) {
-    if (!/^0x[0-9a-fA-F]{40}$/.test(request.consentId)) throw usageError('E_BAD_CONSENT_ID', 'A consent id is 0x followed by 40 hex digits.')
-    const found = await findConsent(ctx.registry, request.consentId, {now: ctx.now, ...(request.logRange ? {logRange: request.logRange} : {})})
-    if (!found) throw new MedctlError('E_UNKNOWN_CONSENT', `No consent ${request.consentId} on this registry.`, {exitCode: 2, suggestions: ['List them with `medctl consent list`.']})
+    if (!/^0x[0-9a-fA-F]{40}$/.test(request.consentId))
+      throw usageError('E_BAD_CONSENT_ID', 'A consent id is 0x followed by 40 hex digits.')
+    const found = await findConsent(ctx.registry, request.consentId, {
+      now: ctx.now,
+      ...(request.logRange ? {logRange: request.logRange} : {}),
+    })
+    if (!found)
+      throw new MedctlError('E_UNKNOWN_CONSENT', `No consent ${request.consentId} on this registry.`, {
+        exitCode: 2,
+        suggestions: ['List them with `medctl consent list`.'],
+      })
     targets = [{subject: found.subject, grantee: found.grantee, purpose: found.purpose, consentId: found.consentId}]
   } else if ((request.patient || request.subject) && request.grantee) {
     const subject = await subjectOf(session, request)
@@ -79,7 +91,11 @@ export async function revokeConsents(session: Session, request: RevokeRequest): 
     if (done) revoked.push(done)
   }
   if (revoked.length === 0) {
-    throw new MedctlError('E_UNKNOWN_CONSENT', `That patient has no consent for that grantee${request.purposes?.length ? ` and purpose ${request.purposes.join(', ')}` : ''}.`, {exitCode: 2})
+    throw new MedctlError(
+      'E_UNKNOWN_CONSENT',
+      `That patient has no consent for that grantee${request.purposes?.length ? ` and purpose ${request.purposes.join(', ')}` : ''}.`,
+      {exitCode: 2},
+    )
   }
   return {subject: targets[0]?.subject as string, all: false, revoked, noop: revoked.every((r) => r.noop)}
 }
@@ -98,13 +114,24 @@ async function revokeOne(
   const base = {consentId: wanted, grantee: target.grantee, purpose: target.purpose}
   if (current.consentId !== wanted) return {...base, noop: true, reason: 'superseded'}
   if (current.revoked) return {...base, noop: true, reason: 'already-revoked'}
-  const result = await revokeConsent(ctx.registry, {subject: target.subject, grantee: target.grantee, purpose: bit, asController}, {
-    ...ctx.send,
-    confirmations: request.confirmations ?? 1,
-    intent: `revoke:${scopeOf(target.subject, target.grantee, bit)}:${wanted}`,
-  })
+  const result = await revokeConsent(
+    ctx.registry,
+    {subject: target.subject, grantee: target.grantee, purpose: bit, asController},
+    {
+      ...ctx.send,
+      confirmations: request.confirmations ?? 1,
+      intent: `revoke:${scopeOf(target.subject, target.grantee, bit)}:${wanted}`,
+    },
+  )
   await session.chainWritten()
-  await auditConsent(session, {type: 'revoke', outcome: 'success', subject: target.subject, grantee: target.grantee, purposes: [target.purpose], consentId: wanted})
+  await auditConsent(session, {
+    type: 'revoke',
+    outcome: 'success',
+    subject: target.subject,
+    grantee: target.grantee,
+    purposes: [target.purpose],
+    consentId: wanted,
+  })
   ctx.journal?.finish(result.txHash)
   return {...base, noop: false, txHash: result.txHash, blockNumber: result.blockNumber, gasUsed: result.gasUsed}
 }

@@ -13,7 +13,13 @@ function provider(rpcUrl: string, chainId: number): JsonRpcProvider {
  * and emergency roles), its address saved in the profile, the custodian's age recipient published
  * in its key directory. Idempotent.
  */
-export async function ensureLocalRegistry(paths: MedctlPaths, profile: Profile, wallet: Wallet, recipient: string, rpcUrl: string): Promise<Profile> {
+export async function ensureLocalRegistry(
+  paths: MedctlPaths,
+  profile: Profile,
+  wallet: Wallet,
+  recipient: string,
+  rpcUrl: string,
+): Promise<Profile> {
   const chain = provider(rpcUrl, profile.chain.chainId)
   try {
     const signer = wallet.connect(chain)
@@ -43,7 +49,14 @@ export async function publishIfMissing(registry: string, signer: Wallet, recipie
   return true
 }
 
-export async function publishRecipientWith(paths: MedctlPaths, rpcUrl: string, chainId: number, registry: string, wallet: Wallet, recipient: string): Promise<void> {
+export async function publishRecipientWith(
+  paths: MedctlPaths,
+  rpcUrl: string,
+  chainId: number,
+  registry: string,
+  wallet: Wallet,
+  recipient: string,
+): Promise<void> {
   const chain = provider(rpcUrl, chainId)
   try {
     await publishIfMissing(registry, wallet.connect(chain), recipient)

@@ -17,7 +17,18 @@ export const SIGNED_GRANT_FORMAT = 'medctl.signed-grant.v1'
 export interface SignedGrantFile {
   format: typeof SIGNED_GRANT_FORMAT
   domain: {name: string; version: string; chainId: number; verifyingContract: string}
-  grant: {subject: string; epoch: number; grantee: string; purpose: number; classes: number; notBefore: number; notAfter: number; termsHash: string; nonce: string; deadline: number}
+  grant: {
+    subject: string
+    epoch: number
+    grantee: string
+    purpose: number
+    classes: number
+    notBefore: number
+    notAfter: number
+    termsHash: string
+    nonce: string
+    deadline: number
+  }
   consentId: string
   signer: string
   signature: string
@@ -39,7 +50,14 @@ export interface SignGrantRequest {
 }
 
 export async function signGrantOffline(signer: Signer, q: SignGrantRequest): Promise<SignedGrantFile> {
-  const consent = consentResource({patient: {subject: q.subject}, grantee: q.grantee, purposes: [q.purpose], classes: q.classes, notBefore: q.notBefore, notAfter: q.notAfter})
+  const consent = consentResource({
+    patient: {subject: q.subject},
+    grantee: q.grantee,
+    purposes: [q.purpose],
+    classes: q.classes,
+    notBefore: q.notBefore,
+    notAfter: q.notAfter,
+  })
   const salt = randomSalt()
   const grant: GrantInput = {
     subject: q.subject,
@@ -70,7 +88,10 @@ const bad = (message: string) => usageError('E_BAD_SIGNED_GRANT', `Not a medctl 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0
 
 /** Parses a signed-grant file and checks everything that can be checked without the chain. */
-export function openSignedGrant(text: string, expected: {chainId: number; registry: string}): {file: SignedGrantFile; grant: GrantInput; signer: string} {
+export function openSignedGrant(
+  text: string,
+  expected: {chainId: number; registry: string},
+): {file: SignedGrantFile; grant: GrantInput; signer: string} {
   let file: SignedGrantFile
   try {
     file = JSON.parse(text) as SignedGrantFile
@@ -81,20 +102,44 @@ export function openSignedGrant(text: string, expected: {chainId: number; regist
   const g = file.grant ?? ({} as SignedGrantFile['grant'])
   if (!isHexString(g.subject, 32) || !isHexString(g.termsHash, 32)) throw bad('grant.subject and grant.termsHash must be 32-byte hex.')
   if (!/^0x[0-9a-fA-F]{40}$/.test(g.grantee ?? '')) throw bad('grant.grantee must be an address.')
-  if (![g.epoch, g.purpose, g.classes, g.notBefore, g.notAfter, g.deadline].every(isInt) || g.purpose > 7 || g.epoch >= 2 ** 24 || [g.notBefore, g.notAfter, g.deadline].some((t) => t >= 2 ** 32) || g.classes >= 2 ** 16) throw bad('grant.epoch, purpose (0-7), classes, notBefore, notAfter and deadline must be integers in range.')
+  if (
+    ![g.epoch, g.purpose, g.classes, g.notBefore, g.notAfter, g.deadline].every(isInt) ||
+    g.purpose > 7 ||
+    g.epoch >= 2 ** 24 ||
+    [g.notBefore, g.notAfter, g.deadline].some((t) => t >= 2 ** 32) ||
+    g.classes >= 2 ** 16
+  )
+    throw bad('grant.epoch, purpose (0-7), classes, notBefore, notAfter and deadline must be integers in range.')
   if (!/^0x[0-9a-f]{1,12}$/i.test(g.nonce ?? '')) throw bad('grant.nonce must be hex of at most 48 bits.')
   if (!isHexString(file.signature) || !file.terms?.salt || !file.terms.consent) throw bad('signature and terms are required.')
-  const grant: GrantInput = {subject: g.subject, epoch: g.epoch, grantee: g.grantee, purpose: g.purpose, classes: g.classes, notBefore: g.notBefore, notAfter: g.notAfter, termsHash: g.termsHash, nonce: BigInt(g.nonce), deadline: g.deadline}
+  const grant: GrantInput = {
+    subject: g.subject,
+    epoch: g.epoch,
+    grantee: g.grantee,
+    purpose: g.purpose,
+    classes: g.classes,
+    notBefore: g.notBefore,
+    notAfter: g.notAfter,
+    termsHash: g.termsHash,
+    nonce: BigInt(g.nonce),
+    deadline: g.deadline,
+  }
 
   const d = file.domain
   if (d?.chainId !== expected.chainId || d.verifyingContract?.toLowerCase() !== expected.registry.toLowerCase()) {
-    throw new MedctlError('E_WRONG_CHAIN', `The grant was signed for chain ${d?.chainId} and registry ${d?.verifyingContract}, not this profile's chain ${expected.chainId} and registry ${expected.registry}.`, {
-      exitCode: 2,
-      suggestions: ['Submit it with a profile on the chain it was signed for, or sign it again for this one.'],
-    })
+    throw new MedctlError(
+      'E_WRONG_CHAIN',
+      `The grant was signed for chain ${d?.chainId} and registry ${d?.verifyingContract}, not this profile's chain ${expected.chainId} and registry ${expected.registry}.`,
+      {
+        exitCode: 2,
+        suggestions: ['Submit it with a profile on the chain it was signed for, or sign it again for this one.'],
+      },
+    )
   }
   if (termsHashOf(Buffer.from(file.terms.salt, 'hex'), file.terms.consent) !== g.termsHash.toLowerCase()) {
-    throw new MedctlError('E_TERMS_MISMATCH', 'The terms in the file do not hash to the grant\'s terms hash: the file was altered.', {exitCode: 2})
+    throw new MedctlError('E_TERMS_MISMATCH', "The terms in the file do not hash to the grant's terms hash: the file was altered.", {
+      exitCode: 2,
+    })
   }
   let signer: string
   try {
@@ -103,7 +148,11 @@ export function openSignedGrant(text: string, expected: {chainId: number; regist
     throw new MedctlError('E_INVALID_SIGNER', 'The signature does not verify.', {exitCode: 1})
   }
   if (file.signer && signer.toLowerCase() !== file.signer.toLowerCase()) {
-    throw new MedctlError('E_INVALID_SIGNER', `The signature is ${signer}'s, not ${file.signer}'s as the file claims: the grant was altered after signing.`, {exitCode: 1})
+    throw new MedctlError(
+      'E_INVALID_SIGNER',
+      `The signature is ${signer}'s, not ${file.signer}'s as the file claims: the grant was altered after signing.`,
+      {exitCode: 1},
+    )
   }
   return {file, grant, signer}
 }

@@ -41,12 +41,37 @@ export async function submitSignedGrant(session: Session, text: string, options:
   await session.chainWritten()
   const purpose = PURPOSES[grant.purpose] as Purpose
   if (!result.noop && !(resumed && auditedConsentIds(session, 'grant').has(consentId))) {
-    await auditConsent(session, {type: 'grant', outcome: 'success', subject: grant.subject, grantee: grant.grantee, purposes: [purpose], classes: classesFromMask(grant.classes), consentId, detail: {via: 'submit', signer, signedBy, ...(resumed ? {recovered: true} : {})}})
+    await auditConsent(session, {
+      type: 'grant',
+      outcome: 'success',
+      subject: grant.subject,
+      grantee: grant.grantee,
+      purposes: [purpose],
+      classes: classesFromMask(grant.classes),
+      consentId,
+      detail: {via: 'submit', signer, signedBy, ...(resumed ? {recovered: true} : {})},
+    })
   }
   if (session.profile.role === 'custodian') {
     const custodian = await custodianContext(session)
-    storeTerms(custodian.db, custodian.address, [{consentId, subject: grant.subject, termsHash: grant.termsHash, sealed: await sealTerms(custodian.recipient, Buffer.from(file.terms.salt, 'hex'), file.terms.consent)}])
+    storeTerms(custodian.db, custodian.address, [
+      {
+        consentId,
+        subject: grant.subject,
+        termsHash: grant.termsHash,
+        sealed: await sealTerms(custodian.recipient, Buffer.from(file.terms.salt, 'hex'), file.terms.consent),
+      },
+    ])
   }
   ctx.journal?.finish(result.txHash)
-  return {consentId, txHash: result.txHash, blockNumber: result.blockNumber, gasUsed: result.gasUsed, noop: result.noop, signer, signedBy, ...(resumed ? {resumed: true} : {})}
+  return {
+    consentId,
+    txHash: result.txHash,
+    blockNumber: result.blockNumber,
+    gasUsed: result.gasUsed,
+    noop: result.noop,
+    signer,
+    signedBy,
+    ...(resumed ? {resumed: true} : {}),
+  }
 }

@@ -46,7 +46,12 @@ export function consentResource(q: TermsInput): FhirResource {
     provision: {
       type: 'permit',
       period: {...(q.notBefore > 0 ? {start: iso(q.notBefore)} : {}), end: iso(q.notAfter)},
-      actor: [{role: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP'}]}, reference: {identifier: {system: 'urn:ietf:rfc:3986', value: `urn:ethereum:${q.grantee}`}}}],
+      actor: [
+        {
+          role: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP'}]},
+          reference: {identifier: {system: 'urn:ietf:rfc:3986', value: `urn:ethereum:${q.grantee}`}},
+        },
+      ],
       purpose: q.purposes.map((code) => ({system: PURPOSE_SYSTEM, code})),
       class: q.classes.map((code) => ({system: DATA_CLASS_SYSTEM, code})),
     },
@@ -55,7 +60,10 @@ export function consentResource(q: TermsInput): FhirResource {
 
 /** SHA-256(salt ‖ RFC 8785 canonical JSON of the Consent), as bytes32 hex. */
 export function termsHashOf(salt: Uint8Array, consent: FhirResource): string {
-  return `0x${createHash('sha256').update(salt).update(canonicalize(consent) ?? '').digest('hex')}`
+  return `0x${createHash('sha256')
+    .update(salt)
+    .update(canonicalize(consent) ?? '')
+    .digest('hex')}`
 }
 
 export function randomSalt(): Buffer {
@@ -68,7 +76,10 @@ export function randomSalt(): Buffer {
  * imports idempotent, while nobody without the key can test a guess against the on-chain hash.
  */
 export function derivedSalt(pseudonymKey: Uint8Array, consent: FhirResource, grantee: string): Buffer {
-  return createHmac('sha256', pseudonymKey).update(`medctl:consent-salt:${grantee.toLowerCase()}:`).update(canonicalize(consent) ?? '').digest()
+  return createHmac('sha256', pseudonymKey)
+    .update(`medctl:consent-salt:${grantee.toLowerCase()}:`)
+    .update(canonicalize(consent) ?? '')
+    .digest()
 }
 
 export interface StoredTerms {
@@ -88,26 +99,48 @@ export async function sealTerms(recipient: string, salt: Uint8Array, consent: Fh
   return encryptText(JSON.stringify({salt: Buffer.from(salt).toString('hex'), consent}), recipient)
 }
 
-export function storeTerms(db: Db, custodian: string, rows: ReadonlyArray<{consentId: string; subject: string; termsHash: string; sealed: Uint8Array}>): void {
+export function storeTerms(
+  db: Db,
+  custodian: string,
+  rows: ReadonlyArray<{consentId: string; subject: string; termsHash: string; sealed: Uint8Array}>,
+): void {
   ensureTable(db)
-  const insert = db.prepare('INSERT OR IGNORE INTO consent_terms (custodian, consent_id, subject, terms_hash, terms_enc) VALUES (?, ?, ?, ?, ?)')
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO consent_terms (custodian, consent_id, subject, terms_hash, terms_enc) VALUES (?, ?, ?, ?, ?)',
+  )
   db.transaction(() => {
-    for (const row of rows) insert.run(custodian.toLowerCase(), row.consentId.toLowerCase(), row.subject, row.termsHash.toLowerCase(), Buffer.from(row.sealed))
+    for (const row of rows)
+      insert.run(custodian.toLowerCase(), row.consentId.toLowerCase(), row.subject, row.termsHash.toLowerCase(), Buffer.from(row.sealed))
   })()
 }
 
 /** Whether a consent with these terms was ever granted from this vault (in any revoke-all epoch). */
 export function termsGranted(db: Db, custodian: string, termsHash: string): boolean {
   ensureTable(db)
-  return db.prepare('SELECT 1 FROM consent_terms WHERE custodian = ? AND terms_hash = ?').get(custodian.toLowerCase(), termsHash.toLowerCase()) !== undefined
+  return (
+    db
+      .prepare('SELECT 1 FROM consent_terms WHERE custodian = ? AND terms_hash = ?')
+      .get(custodian.toLowerCase(), termsHash.toLowerCase()) !== undefined
+  )
 }
 
 /** Every stored consent's terms, decrypted with the custodian's age identity. */
-export async function* readTerms(db: Db, custodian: string, identity: string, filter: {subject?: string} = {}): AsyncGenerator<StoredTerms> {
+export async function* readTerms(
+  db: Db,
+  custodian: string,
+  identity: string,
+  filter: {subject?: string} = {},
+): AsyncGenerator<StoredTerms> {
   ensureTable(db)
   const rows = db
-    .prepare(`SELECT consent_id AS consentId, subject, terms_enc AS sealed FROM consent_terms WHERE custodian = ?${filter.subject ? ' AND subject = ?' : ''} ORDER BY rowid`)
-    .all(...[custodian.toLowerCase(), ...(filter.subject ? [filter.subject] : [])]) as Array<{consentId: string; subject: string; sealed: Buffer}>
+    .prepare(
+      `SELECT consent_id AS consentId, subject, terms_enc AS sealed FROM consent_terms WHERE custodian = ?${filter.subject ? ' AND subject = ?' : ''} ORDER BY rowid`,
+    )
+    .all(...[custodian.toLowerCase(), ...(filter.subject ? [filter.subject] : [])]) as Array<{
+    consentId: string
+    subject: string
+    sealed: Buffer
+  }>
   for (const row of rows) {
     const {salt, consent} = JSON.parse(await decryptText(row.sealed, identity)) as {salt: string; consent: FhirResource}
     yield {consentId: row.consentId, subject: row.subject, salt, consent}

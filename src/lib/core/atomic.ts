@@ -28,7 +28,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
  * `fill` writes through `write`; the file appears under `path` only when it has all returned.
  * Returns the bytes written.
  */
-export async function writeStreamAtomic(path: string, fill: (write: (data: string | Uint8Array) => void) => Promise<void>, options: AtomicWriteOptions = {}): Promise<number> {
+export async function writeStreamAtomic(
+  path: string,
+  fill: (write: (data: string | Uint8Array) => void) => Promise<void>,
+  options: AtomicWriteOptions = {},
+): Promise<number> {
   const temp = openTemp(path, options)
   let bytes = 0
   const write = (data: string | Uint8Array): void => {

@@ -13,15 +13,7 @@ import {
   setCurrentDescendants,
   setStandardSystems,
 } from './fhirpath.js'
-import {
-  cryptoHash,
-  dateShiftDays,
-  encryptValue,
-  noiseUnit,
-  pseudonymId,
-  pseudonymUuid,
-  type ExportKeys,
-} from './keys.js'
+import {cryptoHash, dateShiftDays, encryptValue, noiseUnit, pseudonymId, pseudonymUuid, type ExportKeys} from './keys.js'
 import {repairRequired} from './repair.js'
 import type {CompiledRule, LoadedRules} from './rules.js'
 
@@ -127,11 +119,11 @@ export function rewriteReference(ref: string, opts: Pick<EngineOptions, 'keys' |
 }
 
 function ruleError(rule: CompiledRule, resourceType: string, error: unknown): MedctlError {
-  return new MedctlError(
-    'E_DEID_RULE',
-    `rule ${rule.index} (${rule.path}) failed on a ${resourceType}: ${(error as Error).message}`,
-    {exitCode: ExitCode.FAILURE, cause: error, details: {rule: rule.index, resourceType}},
-  )
+  return new MedctlError('E_DEID_RULE', `rule ${rule.index} (${rule.path}) failed on a ${resourceType}: ${(error as Error).message}`, {
+    exitCode: ExitCode.FAILURE,
+    cause: error,
+    details: {rule: rule.index, resourceType},
+  })
 }
 
 /**
@@ -143,11 +135,7 @@ function ruleError(rule: CompiledRule, resourceType: string, error: unknown): Me
  * ancestors. Ids and references are always replaced with per-export pseudonyms (unless a rule
  * removed them); values no rule selected are kept, except free text, which is dropped.
  */
-export function deidentifyResource(
-  source: FhirResource,
-  opts: EngineOptions,
-  scope: ResourceScope,
-): FhirResource | undefined {
+export function deidentifyResource(source: FhirResource, opts: EngineOptions, scope: ResourceScope): FhirResource | undefined {
   const res = structuredClone(source)
   const {rules, keys, referenceDate} = opts
   const p = rules.parameters
@@ -193,7 +181,11 @@ export function deidentifyResource(
   }
 
   const shiftScope =
-    p.dateShiftScope === 'patient' ? `patient\u0000${scope.patientKey}` : p.dateShiftScope === 'resource' ? `resource\u0000${source.resourceType}/${source.id ?? ''}` : 'export'
+    p.dateShiftScope === 'patient'
+      ? `patient\u0000${scope.patientKey}`
+      : p.dateShiftScope === 'resource'
+        ? `resource\u0000${source.resourceType}/${source.id ?? ''}`
+        : 'export'
   let shiftCache: number | undefined
   const shift = (): number => (shiftCache ??= dateShiftDays(keys, shiftScope, p.dateShiftRange))
 
@@ -201,20 +193,29 @@ export function deidentifyResource(
   const anchorOps: Op[] = []
   const doneAnchors = new Set<string>()
 
-  const sameNode = (a: ResourceNode | null | undefined, b: ResourceNode): boolean => !!a && (a === b || (nodeId(a) !== undefined && nodeId(a) === nodeId(b)))
+  const sameNode = (a: ResourceNode | null | undefined, b: ResourceNode): boolean =>
+    !!a && (a === b || (nodeId(a) !== undefined && nodeId(a) === nodeId(b)))
 
   // Partial forms (a year, a ZIP3, an age) apply only where the rule selected the date, the
   // Address or the Age itself: a rule that removes a whole relative (`Patient.contact`) or a
   // whole block removes their dates and ZIP codes too.
   const ageAncestor = (n: ResourceNode, anchor: ResourceNode): Record<string, unknown> | undefined => {
     for (let x: ResourceNode | null = n; x; x = x.parentResNode) {
-      if (nodeType(x) === 'Age' && isObject(x.data)) return sameNode(x, anchor) || sameNode(x.parentResNode, anchor) || x === n ? x.data : undefined
+      if (nodeType(x) === 'Age' && isObject(x.data))
+        return sameNode(x, anchor) || sameNode(x.parentResNode, anchor) || x === n ? x.data : undefined
       if (sameNode(x, anchor)) break
     }
     return undefined
   }
 
-  const redactLeaf = (n: ResourceNode, type: string | undefined, key: string, parentType: string | undefined, anchor: ResourceNode, value: unknown): unknown => {
+  const redactLeaf = (
+    n: ResourceNode,
+    type: string | undefined,
+    key: string,
+    parentType: string | undefined,
+    anchor: ResourceNode,
+    value: unknown,
+  ): unknown => {
     if (typeof value === 'string' && type && DATE_TYPES.has(type) && p.enablePartialDatesForRedact && sameNode(n, anchor)) {
       return partialDate(value, referenceDate) ?? REMOVED
     }
@@ -326,7 +327,15 @@ export function deidentifyResource(
         break
       case 'perturb':
         if (typeof value === 'number' && (nodeId(anchor) === nodeId(n) || key === 'value')) {
-          set(perturb(value, type, m.rule, keys, `${scope.patientKey}\u0000${source.resourceType}/${source.id ?? ''}\u0000${m.rule.index}\u0000${location(n)}`))
+          set(
+            perturb(
+              value,
+              type,
+              m.rule,
+              keys,
+              `${scope.patientKey}\u0000${source.resourceType}/${source.id ?? ''}\u0000${m.rule.index}\u0000${location(n)}`,
+            ),
+          )
         } else set(defaultLeaf(type, value))
         break
       case 'generalize':

@@ -8,16 +8,7 @@ import canonicalize from 'canonicalize'
 import {ExitCode, MedctlError} from '../core/errors.js'
 import {compilePath, evaluateValue, splitTopLevelUnion, type CompiledPath} from './fhirpath.js'
 
-export const DEID_METHODS = [
-  'keep',
-  'redact',
-  'dateShift',
-  'cryptoHash',
-  'encrypt',
-  'substitute',
-  'perturb',
-  'generalize',
-] as const
+export const DEID_METHODS = ['keep', 'redact', 'dateShift', 'cryptoHash', 'encrypt', 'substitute', 'perturb', 'generalize'] as const
 export type DeidMethod = (typeof DEID_METHODS)[number]
 
 export interface FhirPathRule {
@@ -181,7 +172,10 @@ export function compileRules(input: unknown, options: {name?: string; sha256?: s
         if (raw.rangeType !== undefined && raw.rangeType !== 'fixed' && raw.rangeType !== 'proportional') {
           throw invalid('rangeType must be "fixed" or "proportional"', index)
         }
-        if (raw.roundTo !== undefined && !(Number.isInteger(raw.roundTo) && (raw.roundTo as number) >= 0 && (raw.roundTo as number) <= 28)) {
+        if (
+          raw.roundTo !== undefined &&
+          !(Number.isInteger(raw.roundTo) && (raw.roundTo as number) >= 0 && (raw.roundTo as number) <= 28)
+        ) {
           throw invalid('roundTo must be an integer from 0 to 28', index)
         }
         break
@@ -245,7 +239,10 @@ export function compileRules(input: unknown, options: {name?: string; sha256?: s
 
   const file = input as unknown as RuleFile
   const sha256 =
-    options.sha256 ?? createHash('sha256').update(canonicalize(input) ?? '', 'utf8').digest('hex')
+    options.sha256 ??
+    createHash('sha256')
+      .update(canonicalize(input) ?? '', 'utf8')
+      .digest('hex')
   return {
     name: options.name ?? (typeof input.name === 'string' ? input.name : 'custom'),
     sha256,

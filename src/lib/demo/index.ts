@@ -83,16 +83,28 @@ export interface DemoContext {
 const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
   async (ctx) => {
     const init = await initLocal(ctx.paths, ctx.passphrase)
-    ctx.record({step: 'init', detail: `custodian profile "local" with address ${init.address} (age recipient ${init.recipient})`, data: {...init}})
+    ctx.record({
+      step: 'init',
+      detail: `custodian profile "local" with address ${init.address} (age recipient ${init.recipient})`,
+      data: {...init},
+    })
     const status = await nodeStatus(ctx.paths)
-    ctx.record({step: 'node', detail: `embedded anvil node at ${status.rpcUrl}, chain ${status.chainId}, block ${status.blockNumber}`, data: {...status}})
+    ctx.record({
+      step: 'node',
+      detail: `embedded anvil node at ${status.rpcUrl}, chain ${status.chainId}, block ${status.blockNumber}`,
+      data: {...status},
+    })
   },
   async (ctx) => {
     const local = ctx.session('local')
     ctx.addresses.hospital = local.identity().address
     const descriptor = join(ctx.exchange, 'network.json')
     const exported = await exportNetwork(local, {name: 'demo', out: descriptor})
-    ctx.record({step: 'network', detail: `the hospital writes the network descriptor (chain ${exported.descriptor.chainId}, registry ${exported.descriptor.registry}, custodian ${exported.descriptor.custodian}; nothing secret) to ${descriptor}`, data: {...exported.descriptor}})
+    ctx.record({
+      step: 'network',
+      detail: `the hospital writes the network descriptor (chain ${exported.descriptor.chainId}, registry ${exported.descriptor.registry}, custodian ${exported.descriptor.custodian}; nothing secret) to ${descriptor}`,
+      data: {...exported.descriptor},
+    })
     for (const party of ['clinic', 'lab', 'auditor'] as const) {
       const registrationOut = join(ctx.exchange, `registration-${party}.json`)
       const joined = await joinNetwork(ctx.homes[party], ctx.passphrase, {file: descriptor, name: party, registrationOut})
@@ -102,15 +114,40 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
       ctx.record({
         step: 'join',
         detail: `the ${party} joins from the descriptor in a home of its own (${ctx.homes[party].home}): its own keys (${joined.address}), no pseudonym key, no node, balance ${joined.balanceWei} wei${admitted ? '; the hospital relays its signed registration, so its age recipient is in the on-chain key directory' : ''}`,
-        data: {party, home: ctx.homes[party].home, address: joined.address, role: joined.role, balanceWei: joined.balanceWei, admitted: admitted?.status ?? null},
+        data: {
+          party,
+          home: ctx.homes[party].home,
+          address: joined.address,
+          role: joined.role,
+          balanceWei: joined.balanceWei,
+          admitted: admitted?.status ?? null,
+        },
       })
     }
   },
   async (ctx) => {
     const identity = await new Keystore(ctx.paths).unlock('local', await ctx.passphrase())
-    const custodian = {db: openDatabase(ctx.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: identity.pseudonymKey as Buffer, wallet: identity.wallet}
+    const custodian = {
+      db: openDatabase(ctx.paths),
+      address: identity.address,
+      recipient: identity.recipient,
+      ageIdentity: identity.ageIdentity,
+      pseudonymKey: identity.pseudonymKey as Buffer,
+      wallet: identity.wallet,
+    }
     const imported = await importRecords({db: custodian.db, custodian, sources: [SAMPLES_DIR]})
-    await recordAudit(ctx.session('local'), {type: 'import', action: 'C', outcome: 'success', detail: {read: imported.read, imported: imported.imported, rejected: imported.rejected, patients: imported.patients, objects: imported.objects}})
+    await recordAudit(ctx.session('local'), {
+      type: 'import',
+      action: 'C',
+      outcome: 'success',
+      detail: {
+        read: imported.read,
+        imported: imported.imported,
+        rejected: imported.rejected,
+        patients: imported.patients,
+        objects: imported.objects,
+      },
+    })
     ctx.record({
       step: 'import',
       detail: `${imported.read} FHIR resources from 8 Synthea bundles: ${imported.imported} imported into ${imported.objects} age-encrypted objects for ${imported.patients} patients, ${imported.duplicates} duplicates skipped, ${imported.rejected} rejected (read = imported + duplicates + rejected)`,
@@ -127,7 +164,13 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     ctx.record({
       step: 'emergency',
       detail: `the emergency summary of patient 1 (IPS shape): ${summary.allergies.length} allergies, ${summary.medications.length} active medications, ${summary.conditions.length} active conditions, blood group ${summary.bloodGroup?.value ?? 'not recorded'}, ${summary.vitals.length} latest vital signs`,
-      data: {allergies: summary.allergies.length, medications: summary.medications.length, conditions: summary.conditions.length, vitals: summary.vitals.length, bloodGroup: summary.bloodGroup?.value ?? null},
+      data: {
+        allergies: summary.allergies.length,
+        medications: summary.medications.length,
+        conditions: summary.conditions.length,
+        vitals: summary.vitals.length,
+        bloodGroup: summary.bloodGroup?.value ?? null,
+      },
     })
   },
   async (ctx) => {
@@ -135,33 +178,82 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     const custodian = await custodianContext(local)
     const clinicAddress = ctx.addresses.clinic as string
     const grant = await demoGrant(local, ctx.patients[0] as string, clinicAddress, ['TREAT'], ['labs', 'conditions'], '30d')
-    ctx.record({step: 'grant', detail: `patient 1 grants the clinic TREAT access to labs and conditions for 30 days: consent ${grant.consentId} (${grant.gasUsed} gas; on chain only the pseudonym)`, data: {...grant}})
+    ctx.record({
+      step: 'grant',
+      detail: `patient 1 grants the clinic TREAT access to labs and conditions for 30 days: consent ${grant.consentId} (${grant.gasUsed} gas; on chain only the pseudonym)`,
+      data: {...grant},
+    })
     const car = joinPath(ctx.exchange, 'clinic-package.car')
-    const shared = await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: clinicAddress, purpose: 'TREAT', out: car})
-    ctx.record({step: 'share', detail: `the hospital checks the chain and releases ${shared.objects} object keys (${shared.classes.join(', ')}) to the clinic: access package ${shared.packageCid} and its encrypted objects in ${car}`, data: {...shared}})
+    const shared = await sharePatient(local, custodian, {
+      patient: ctx.patients[0] as string,
+      grantee: clinicAddress,
+      purpose: 'TREAT',
+      out: car,
+    })
+    ctx.record({
+      step: 'share',
+      detail: `the hospital checks the chain and releases ${shared.objects} object keys (${shared.classes.join(', ')}) to the clinic: access package ${shared.packageCid} and its encrypted objects in ${car}`,
+      data: {...shared},
+    })
     const clinic = ctx.session('clinic', 'clinic')
     const out = joinPath(ctx.homes.clinic.home, 'received.json')
     const {pkg: _pkg, ...fetched} = await fetchPackage(clinic, {ref: car, out})
-    ctx.record({step: 'fetch', detail: `the clinic, in its own home, checks every block of the CAR file, asks the chain again and decrypts exactly the granted classes: ${fetched.resources} resources written to ${out}`, data: {...fetched}})
+    ctx.record({
+      step: 'fetch',
+      detail: `the clinic, in its own home, checks every block of the CAR file, asks the chain again and decrypts exactly the granted classes: ${fetched.resources} resources written to ${out}`,
+      data: {...fetched},
+    })
     const revoked = await revokeConsents(local, {consentId: grant.consentId})
-    ctx.record({step: 'revoke', detail: `the patient revokes consent ${grant.consentId} (${revoked.revoked[0]?.gasUsed} gas); revocation is final`, data: {...revoked}})
+    ctx.record({
+      step: 'revoke',
+      detail: `the patient revokes consent ${grant.consentId} (${revoked.revoked[0]?.gasUsed} gas); revocation is final`,
+      data: {...revoked},
+    })
     try {
-      await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: clinicAddress, purpose: 'TREAT', out: joinPath(ctx.exchange, 'refused.car')})
+      await sharePatient(local, custodian, {
+        patient: ctx.patients[0] as string,
+        grantee: clinicAddress,
+        purpose: 'TREAT',
+        out: joinPath(ctx.exchange, 'refused.car'),
+      })
       throw new Error('the share after a revoke was not refused')
     } catch (error) {
       const denied = error as {code?: string; decision?: {decision: string; reason: string}; subject?: string}
       if (denied.code !== 'E_ACCESS_DENIED') throw error
-      ctx.record({step: 'refused', detail: `a new share is refused: ${denied.decision?.decision} (${denied.decision?.reason}); no key released, the attempt is in the audit log`, data: {...denied.decision}})
+      ctx.record({
+        step: 'refused',
+        detail: `a new share is refused: ${denied.decision?.decision} (${denied.decision?.reason}); no key released, the attempt is in the audit log`,
+        data: {...denied.decision},
+      })
     }
     // The emergency room: break-glass opens the emergency summary's classes, and only those.
-    const opened = await openEmergencyAccess(local, {patient: ctx.patients[0] as string, grantee: clinicAddress, reason: 'demo: unconscious on arrival', hours: 4})
+    const opened = await openEmergencyAccess(local, {
+      patient: ctx.patients[0] as string,
+      grantee: clinicAddress,
+      reason: 'demo: unconscious on arrival',
+      hours: 4,
+    })
     const emergencyCar = joinPath(ctx.exchange, 'emergency-package.car')
-    const emergency = await sharePatient(local, custodian, {patient: ctx.patients[0] as string, grantee: clinicAddress, purpose: 'BTG', out: emergencyCar})
+    const emergency = await sharePatient(local, custodian, {
+      patient: ctx.patients[0] as string,
+      grantee: clinicAddress,
+      purpose: 'BTG',
+      out: emergencyCar,
+    })
     const {summary, package: received} = await summarizePackage(clinic, {ref: emergencyCar})
     ctx.record({
       step: 'break-glass',
       detail: `break-glass ${opened.accessId.slice(0, 10)}… for the clinic until ${new Date(opened.until * 1000).toISOString()}: the hospital releases ${emergency.classes.join(', ')} only (${emergency.withheld.length} classes withheld); the clinic's own medctl shows the emergency summary: ${summary.allergies.length} allergies, ${summary.medications.length} active medications, ${summary.conditions.length} active conditions, blood group ${summary.bloodGroup?.value ?? 'not recorded'} — flagged BreakGlass in both audit logs, waiting for review`,
-      data: {accessId: opened.accessId, classes: emergency.classes, withheld: emergency.withheld.length, breakGlass: received.breakGlass, allergies: summary.allergies.length, medications: summary.medications.length, conditions: summary.conditions.length, bloodGroup: summary.bloodGroup?.value ?? null},
+      data: {
+        accessId: opened.accessId,
+        classes: emergency.classes,
+        withheld: emergency.withheld.length,
+        breakGlass: received.breakGlass,
+        allergies: summary.allergies.length,
+        medications: summary.medications.length,
+        conditions: summary.conditions.length,
+        bloodGroup: summary.bloodGroup?.value ?? null,
+      },
     })
   },
   async (ctx) => {
@@ -171,11 +263,33 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     for (const patient of ctx.patients.slice(0, 5)) await demoGrant(local, patient, labAddress, ['HRESCH'], classes, '365d')
     const out = joinPath(ctx.paths.home, 'research-export')
     const car = joinPath(ctx.exchange, 'research-export.car')
-    const result = await exportResearch(local, await custodianContext(local), {grantee: labAddress, classes, outDir: out, format: 'csv', rules: 'safe-harbor', k: 1, deliverTo: labAddress, deliverOut: car})
-    ctx.record({step: 'export', detail: `research export for the lab: ${result.cohort.included} consenting patients (excluded: ${Object.entries(result.cohort.excluded).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`).join(', ')}), Safe Harbor de-identified, CSV tables and a signed manifest, delivered encrypted to the lab's key in ${car}`, data: {...result}})
+    const result = await exportResearch(local, await custodianContext(local), {
+      grantee: labAddress,
+      classes,
+      outDir: out,
+      format: 'csv',
+      rules: 'safe-harbor',
+      k: 1,
+      deliverTo: labAddress,
+      deliverOut: car,
+    })
+    ctx.record({
+      step: 'export',
+      detail: `research export for the lab: ${result.cohort.included} consenting patients (excluded: ${Object.entries(
+        result.cohort.excluded,
+      )
+        .filter(([, n]) => n > 0)
+        .map(([r, n]) => `${r} ${n}`)
+        .join(', ')}), Safe Harbor de-identified, CSV tables and a signed manifest, delivered encrypted to the lab's key in ${car}`,
+      data: {...result},
+    })
     const lab = ctx.session('lab', 'lab')
     const received = joinPath(ctx.homes.lab.home, 'research-export')
-    const verified = await receiveExport(lab, {ref: car, out: received, roots: {provider: await lab.chainProvider(), registry: lab.registry()}})
+    const verified = await receiveExport(lab, {
+      ref: car,
+      out: received,
+      roots: {provider: await lab.chainProvider(), registry: lab.registry()},
+    })
     ctx.record({
       step: 'verify',
       detail: `the lab, in its own home, decrypts the delivery with its own key and checks it: manifest signed by ${verified.signer} (its registry's custodian), ${verified.files.filter((f) => f.status === 'ok').length} of ${verified.files.length} files intact, written to ${received}`,
@@ -187,7 +301,11 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     const local = ctx.session('local')
     const anchored = await anchorLog(local)
     const verified = verifyLog(ctx.paths.auditDir, await chainAnchors(local), local.identity().address)
-    ctx.record({step: 'audit', detail: `${verified.entries} audit entries; tree head ${anchored.root.slice(0, 18)}… anchored in block ${anchored.blockNumber}; audit verify: ${verified.ok ? 'intact' : `FAILED at ${verified.firstBadIndex}`}`, data: {...verified}})
+    ctx.record({
+      step: 'audit',
+      detail: `${verified.entries} audit entries; tree head ${anchored.root.slice(0, 18)}… anchored in block ${anchored.blockNumber}; audit verify: ${verified.ok ? 'intact' : `FAILED at ${verified.firstBadIndex}`}`,
+      data: {...verified},
+    })
     if (!verified.ok) throw new Error(`audit verification failed: ${verified.problem}`)
     const car = joinPath(ctx.exchange, 'audit-log.car')
     await publishAuditLog(ctx.paths.auditDir, {out: car, store: () => openContentStore(local)})
@@ -195,10 +313,11 @@ const ACTS: Array<(ctx: DemoContext) => Promise<void>> = [
     const checked = await verifyLogRef({kind: 'car', path: car}, () => resolveTrust({}, () => auditor))
     ctx.record({
       step: 'auditor',
-      detail: `the auditor, in its own home, verifies the published log ${car} against the anchors of its own registry: ${checked.ok ? `intact, root ${checked.root.slice(0, 18)}… (${checked.root === verified.root ? 'the hospital\'s' : 'NOT the hospital\'s'})` : `FAILED: ${checked.problem}`}`,
+      detail: `the auditor, in its own home, verifies the published log ${car} against the anchors of its own registry: ${checked.ok ? `intact, root ${checked.root.slice(0, 18)}… (${checked.root === verified.root ? "the hospital's" : "NOT the hospital's"})` : `FAILED: ${checked.problem}`}`,
       data: {...checked},
     })
-    if (!checked.ok || checked.root !== verified.root) throw new Error(`the auditor's verification failed: ${checked.problem ?? 'another root'}`)
+    if (!checked.ok || checked.root !== verified.root)
+      throw new Error(`the auditor's verification failed: ${checked.problem ?? 'another root'}`)
   },
 ]
 
@@ -209,7 +328,9 @@ async function demoGrant(session: Session, patient: string, grantee: string, pur
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  const homes = Object.fromEntries(DEMO_PARTIES.map((party) => [party, resolvePaths({env: {MEDCTL_HOME: join(options.home, party)}})])) as Record<DemoParty, MedctlPaths>
+  const homes = Object.fromEntries(
+    DEMO_PARTIES.map((party) => [party, resolvePaths({env: {MEDCTL_HOME: join(options.home, party)}})]),
+  ) as Record<DemoParty, MedctlPaths>
   const paths = homes.hospital
   // A demo of an earlier version ran its chain from the demo directory itself.
   await stopNode(resolvePaths({env: {MEDCTL_HOME: options.home}}))
@@ -244,7 +365,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     closeDatabases()
     if (!options.keepNode) await stopNode(paths)
   }
-  return {home: options.home, homes: Object.fromEntries(DEMO_PARTIES.map((p) => [p, homes[p].home])) as Record<DemoParty, string>, exchange, steps, nodeStopped: !options.keepNode}
+  return {
+    home: options.home,
+    homes: Object.fromEntries(DEMO_PARTIES.map((p) => [p, homes[p].home])) as Record<DemoParty, string>,
+    exchange,
+    steps,
+    nodeStopped: !options.keepNode,
+  }
 }
 
 /** The MRN (system|value) of each bundled sample patient, sorted by file name. */
@@ -253,7 +380,11 @@ function samplePatients(): string[] {
     .filter((f) => f.endsWith('.json') && !/Information/.test(f))
     .sort()
     .map((file) => {
-      const bundle = JSON.parse(readFileSync(joinPath(SAMPLES_DIR, file), 'utf8')) as {entry: Array<{resource: {resourceType: string; identifier?: Array<{system?: string; value?: string; type?: {coding?: Array<{code?: string}>}}>}}>}
+      const bundle = JSON.parse(readFileSync(joinPath(SAMPLES_DIR, file), 'utf8')) as {
+        entry: Array<{
+          resource: {resourceType: string; identifier?: Array<{system?: string; value?: string; type?: {coding?: Array<{code?: string}>}}>}
+        }>
+      }
       const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient')?.resource
       const mrn = patient?.identifier?.find((i) => i.type?.coding?.some((c) => c.code === 'MR'))
       return `${mrn?.system}|${mrn?.value}`

@@ -23,7 +23,11 @@ export interface RenderedFile extends ManifestFile {
  * seven when `classes` is undefined; `patients` always) plus `schema.sql`, their declared
  * schema. Files are in path order.
  */
-export function renderDataset(patients: readonly DeidentifiedPatient[], format: DatasetFormat, options: {classes?: readonly DataClass[]} = {}): RenderedFile[] {
+export function renderDataset(
+  patients: readonly DeidentifiedPatient[],
+  format: DatasetFormat,
+  options: {classes?: readonly DataClass[]} = {},
+): RenderedFile[] {
   const files: RenderedFile[] = []
   const add = (path: string, bytes: Uint8Array, rows: number): void => {
     files.push({path, bytes, rows, sha256: sha256Hex(bytes)})

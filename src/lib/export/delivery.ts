@@ -11,7 +11,16 @@ import {readFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {CID} from 'multiformats/cid'
-import {auditAccess, openDelivery, releasePackage, unsealPackage, type AccessAuditInput, type Grantee, type OpenedDelivery, type Released} from '../access/index.js'
+import {
+  auditAccess,
+  openDelivery,
+  releasePackage,
+  unsealPackage,
+  type AccessAuditInput,
+  type Grantee,
+  type OpenedDelivery,
+  type Released,
+} from '../access/index.js'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {prepareFile, readAll} from '../ipfs/index.js'
 import type {Session} from '../session/session.js'
@@ -51,7 +60,10 @@ export async function deliverExport(
   const listed: ExportDeliveryPackage['files'] = []
   for (const path of [MANIFEST_FILE, ...options.files.filter((f) => f !== MANIFEST_FILE)]) {
     const full = insideDir(resolve(options.dir), path)
-    if (!full) throw new MedctlError('E_MANIFEST_PATH', `The export lists a path outside its directory: ${JSON.stringify(path.slice(0, 80))}.`, {exitCode: ExitCode.VERIFY_FAILED})
+    if (!full)
+      throw new MedctlError('E_MANIFEST_PATH', `The export lists a path outside its directory: ${JSON.stringify(path.slice(0, 80))}.`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+      })
     const plaintext = await readFile(full)
     const bytes = await encryptObject(plaintext, options.to.recipient)
     const file = await prepareFile(bytes)
@@ -77,7 +89,8 @@ export async function deliverExport(
 }
 
 function parseDeliveryPackage(text: string): ExportDeliveryPackage {
-  const bad = (why: string) => new MedctlError('E_BAD_PACKAGE', `This is not a delivered medctl research export: ${why}.`, {exitCode: ExitCode.VERIFY_FAILED})
+  const bad = (why: string) =>
+    new MedctlError('E_BAD_PACKAGE', `This is not a delivered medctl research export: ${why}.`, {exitCode: ExitCode.VERIFY_FAILED})
   let value: ExportDeliveryPackage
   try {
     value = JSON.parse(text) as ExportDeliveryPackage
@@ -120,7 +133,10 @@ function checkOutDir(out: string): void {
  * The receipt is in the lab's own audit log, like a fetch: refused, damaged or failed with its code;
  * kept, before (intent) and after (written) the files reach `out`.
  */
-export async function receiveExport(session: Session, options: {ref: string; out?: string; roots: ExportVerifierRoots}): Promise<ExportVerifyReport> {
+export async function receiveExport(
+  session: Session,
+  options: {ref: string; out?: string; roots: ExportVerifierRoots},
+): Promise<ExportVerifyReport> {
   if (options.out) checkOutDir(options.out)
   const identity = await session.unlock()
   const audited: Omit<AccessAuditInput, 'outcome'> = {type: 'fetch', grantee: identity.address, purpose: 'HRESCH'}
@@ -163,15 +179,33 @@ export async function receiveExport(session: Session, options: {ref: string; out
 }
 
 /** Opens the sealed package, decrypts every file into `staging`, and verifies the result there. */
-async function unpackAndVerify(opened: OpenedDelivery, staging: string, ageIdentity: string, roots: ExportVerifierRoots, audited: Omit<AccessAuditInput, 'outcome'>): Promise<ExportVerifyReport> {
-  const base = {ok: false, exitCode: ExitCode.VERIFY_FAILED, dir: staging, manifest: null, signer: null, files: [], unlisted: [], checkedAgainst: null} as const
+async function unpackAndVerify(
+  opened: OpenedDelivery,
+  staging: string,
+  ageIdentity: string,
+  roots: ExportVerifierRoots,
+  audited: Omit<AccessAuditInput, 'outcome'>,
+): Promise<ExportVerifyReport> {
+  const base = {
+    ok: false,
+    exitCode: ExitCode.VERIFY_FAILED,
+    dir: staging,
+    manifest: null,
+    signer: null,
+    files: [],
+    unlisted: [],
+    checkedAgainst: null,
+  } as const
   const pkg = parseDeliveryPackage(await unsealPackage(await readAll(opened.source.cat(opened.packageCid)), ageIdentity, 'research export'))
   audited.cids = [opened.packageCid, ...pkg.files.map((f) => f.cid)]
   audited.custodian = pkg.custodian
   const received = {kind: opened.kind, packageCid: opened.packageCid, files: pkg.files.length, claimedCustodian: pkg.custodian, out: null}
   for (const f of pkg.files) {
     const full = insideDir(staging, f.path)
-    if (!full) throw new MedctlError('E_MANIFEST_PATH', `The delivery names a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, {exitCode: ExitCode.VERIFY_FAILED})
+    if (!full)
+      throw new MedctlError('E_MANIFEST_PATH', `The delivery names a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+      })
     let plaintext: Uint8Array
     try {
       plaintext = await decryptObject(await readAll(opened.source.cat(f.cid)), ageIdentity)
@@ -179,15 +213,30 @@ async function unpackAndVerify(opened: OpenedDelivery, staging: string, ageIdent
       const code = (error as {code?: string}).code
       if (code !== 'E_DECRYPT' && code !== 'E_CAR_CORRUPT' && code !== 'E_CID_MISMATCH') throw error
       // A file of the delivery arrived damaged: named, and nothing of the delivery is kept.
-      const problem = code === 'E_DECRYPT' ? `${f.path} in the delivery does not decrypt with this profile's identity.` : `${f.path} arrived damaged: a block of it does not match its CID.`
-      return {...base, code: 'E_FILE_ALTERED', problem, firstBadFile: f.path, files: [{path: f.path, status: 'altered'}], unlisted: [], delivery: received}
+      const problem =
+        code === 'E_DECRYPT'
+          ? `${f.path} in the delivery does not decrypt with this profile's identity.`
+          : `${f.path} arrived damaged: a block of it does not match its CID.`
+      return {
+        ...base,
+        code: 'E_FILE_ALTERED',
+        problem,
+        firstBadFile: f.path,
+        files: [{path: f.path, status: 'altered'}],
+        unlisted: [],
+        delivery: received,
+      }
     }
     mkdirSync(dirname(full), {recursive: true, mode: 0o700})
     writeFileSync(full, plaintext, {mode: 0o600})
   }
   const damaged = opened.damaged()
   if (damaged.length > 0) {
-    throw new MedctlError('E_CAR_CORRUPT', `The CAR file is damaged or not a CAR file: block ${damaged[0]} does not match its CID. Nothing from it was used.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid: damaged[0]}})
+    throw new MedctlError(
+      'E_CAR_CORRUPT',
+      `The CAR file is damaged or not a CAR file: block ${damaged[0]} does not match its CID. Nothing from it was used.`,
+      {exitCode: ExitCode.VERIFY_FAILED, details: {cid: damaged[0]}},
+    )
   }
   const report = await verifyExport(staging, roots)
   report.delivery = received
@@ -195,7 +244,10 @@ async function unpackAndVerify(opened: OpenedDelivery, staging: string, ageIdent
 }
 
 /** `export verify DIR|CAR|CID`: a directory is checked where it is; a CAR file or a CID is received first (see receiveExport). */
-export async function verifyExportRef(ref: string, options: {roots: ExportVerifierRoots; out?: string; session: () => Session}): Promise<ExportVerifyReport> {
+export async function verifyExportRef(
+  ref: string,
+  options: {roots: ExportVerifierRoots; out?: string; session: () => Session},
+): Promise<ExportVerifyReport> {
   let stat: ReturnType<typeof statSync> | undefined
   try {
     stat = statSync(ref)
@@ -210,7 +262,8 @@ export async function verifyExportRef(ref: string, options: {roots: ExportVerifi
   }
   if (!stat && !cid) return verifyExport(ref, options.roots) // E_NO_EXPORT: nothing there
   if (stat?.isDirectory()) {
-    if (options.out) throw usageError('E_OUT_WITH_DIR', '--out applies to a delivered export (a CAR file or a CID); a directory is verified where it is.')
+    if (options.out)
+      throw usageError('E_OUT_WITH_DIR', '--out applies to a delivered export (a CAR file or a CID); a directory is verified where it is.')
     return verifyExport(ref, options.roots)
   }
   return receiveExport(options.session(), {ref, out: options.out, roots: options.roots})

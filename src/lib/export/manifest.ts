@@ -22,7 +22,11 @@ export interface Manifest {
   contract: string
   block: string
   format: string
-  cohort: {included: number; excluded: Record<string, number>; byClass?: Record<string, {included: number; excluded: Record<string, number>}>}
+  cohort: {
+    included: number
+    excluded: Record<string, number>
+    byClass?: Record<string, {included: number; excluded: Record<string, number>}>
+  }
   rules: {name: string; sha256: string; zipList: string; restrictedZipPrefixes: string[]}
   k: number
   kAnonymity: KAnonReport
@@ -39,7 +43,11 @@ export interface BuildManifestOptions {
   contract: string
   block: number | bigint | string
   format: string
-  cohort: {included: number; excluded?: Record<string, number>; byClass?: Record<string, {included: number; excluded: Record<string, number>}>}
+  cohort: {
+    included: number
+    excluded?: Record<string, number>
+    byClass?: Record<string, {included: number; excluded: Record<string, number>}>
+  }
   schema?: Record<string, Array<{name: string; type: string}>>
   rules: LoadedRules
   kanon: KAnonReport
@@ -54,7 +62,11 @@ export function sha256Hex(bytes: Uint8Array | string): string {
 }
 
 function sortedRecord(r: Record<string, number> = {}): Record<string, number> {
-  return Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]]))
+  return Object.fromEntries(
+    Object.keys(r)
+      .sort()
+      .map((k) => [k, r[k]]),
+  )
 }
 
 export function buildManifest(o: BuildManifestOptions): Manifest {
@@ -68,7 +80,13 @@ export function buildManifest(o: BuildManifestOptions): Manifest {
       included: o.cohort.included,
       excluded: sortedRecord(o.cohort.excluded),
       ...(o.cohort.byClass
-        ? {byClass: Object.fromEntries(Object.keys(o.cohort.byClass).sort().map((c) => [c, {included: o.cohort.byClass![c].included, excluded: sortedRecord(o.cohort.byClass![c].excluded)}]))}
+        ? {
+            byClass: Object.fromEntries(
+              Object.keys(o.cohort.byClass)
+                .sort()
+                .map((c) => [c, {included: o.cohort.byClass![c].included, excluded: sortedRecord(o.cohort.byClass![c].excluded)}]),
+            ),
+          }
         : {}),
     },
     rules: {

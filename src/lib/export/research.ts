@@ -5,7 +5,18 @@ import {checkConsent} from '../consent/index.js'
 import {registryContract} from '../chain/registry.js'
 import type {Session} from '../session/session.js'
 import {recordAudit} from '../audit/record.js'
-import {DEFAULT_QUASI_IDENTIFIERS, GENDER, ZIP3, birthYearBand, deidentifyCohort, loadBuiltinRules, loadRulesFile, type CohortPatient, type FhirResource, type QuasiIdentifier} from '../deid/index.js'
+import {
+  DEFAULT_QUASI_IDENTIFIERS,
+  GENDER,
+  ZIP3,
+  birthYearBand,
+  deidentifyCohort,
+  loadBuiltinRules,
+  loadRulesFile,
+  type CohortPatient,
+  type FhirResource,
+  type QuasiIdentifier,
+} from '../deid/index.js'
 import {DATA_CLASSES, type DataClass} from '../fhir/data-classes.js'
 import {EmbeddedStore} from '../ipfs/index.js'
 import type {CustodianContext} from '../vault/custodian.js'
@@ -18,7 +29,17 @@ import {tableSchema, tablesFor} from './tables.js'
 import {writeDataset, writeManifest, type DatasetFormat} from './dataset.js'
 
 /** Classes a research export asks for by default: the clinical record without free-text notes and claims. */
-export const DEFAULT_RESEARCH_CLASSES: DataClass[] = ['demographics', 'encounters', 'conditions', 'medications', 'allergies', 'labs', 'vitals', 'procedures', 'immunizations']
+export const DEFAULT_RESEARCH_CLASSES: DataClass[] = [
+  'demographics',
+  'encounters',
+  'conditions',
+  'medications',
+  'allergies',
+  'labs',
+  'vitals',
+  'procedures',
+  'immunizations',
+]
 
 export interface ResearchOptions {
   grantee: string
@@ -77,7 +98,13 @@ export interface ResearchResult {
   delivery?: ExportDelivered
 }
 
-const REASON_BUCKET: Record<string, keyof Excluded> = {NoConsent: 'noConsent', Revoked: 'revoked', Expired: 'expired', OptedOut: 'optedOut', ClassNotCovered: 'classNotCovered'}
+const REASON_BUCKET: Record<string, keyof Excluded> = {
+  NoConsent: 'noConsent',
+  Revoked: 'revoked',
+  Expired: 'expired',
+  OptedOut: 'optedOut',
+  ClassNotCovered: 'classNotCovered',
+}
 
 export function parseQuasiIdentifiers(names: string[] | undefined): readonly QuasiIdentifier[] {
   if (!names || names.length === 0) return DEFAULT_QUASI_IDENTIFIERS
@@ -104,7 +131,9 @@ function quasiIdentifierPatient(p: FhirResource): FhirResource {
   if (typeof p.gender === 'string') out.gender = p.gender
   if (typeof p.birthDate === 'string') out.birthDate = p.birthDate
   const addresses = Array.isArray(p.address) ? (p.address as Array<Record<string, unknown>>) : []
-  const a = addresses.map((x) => ({postalCode: x?.postalCode, state: x?.state, country: x?.country})).map((x) => Object.fromEntries(Object.entries(x).filter(([, v]) => typeof v === 'string')))
+  const a = addresses
+    .map((x) => ({postalCode: x?.postalCode, state: x?.state, country: x?.country}))
+    .map((x) => Object.fromEntries(Object.entries(x).filter(([, v]) => typeof v === 'string')))
   if (a.length > 0 && Object.keys(a[0]).length > 0) out.address = [a[0]]
   return out
 }
@@ -137,12 +166,37 @@ export async function exportResearch(session: Session, custodian: CustodianConte
     lab = options.deliverTo ? await deliveryTarget(session, options) : undefined
     result = await buildResearchExport(session, custodian, options)
   } catch (error) {
-    await recordAudit(session, {...base, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {what: 'research', grantee: options.grantee}})
+    await recordAudit(session, {
+      ...base,
+      outcome: 'failure',
+      reason: (error as {code?: string}).code ?? 'E_UNEXPECTED',
+      detail: {what: 'research', grantee: options.grantee},
+    })
     throw error
   }
-  await recordAudit(session, {...base, outcome: 'success', classes: result.classes, detail: {what: 'research', grantee: options.grantee, block: result.block, included: result.cohort.included, suppressed: result.suppressed, files: result.files.length, format: result.format}})
+  await recordAudit(session, {
+    ...base,
+    outcome: 'success',
+    classes: result.classes,
+    detail: {
+      what: 'research',
+      grantee: options.grantee,
+      block: result.block,
+      included: result.cohort.included,
+      suppressed: result.suppressed,
+      files: result.files.length,
+      format: result.format,
+    },
+  })
   if (lab) {
-    result.delivery = await deliverExport(session, {dir: result.outDir, files: result.files.map((f) => f.path), to: lab, custodian: custodian.address, classes: result.classes, out: options.deliverOut})
+    result.delivery = await deliverExport(session, {
+      dir: result.outDir,
+      files: result.files.map((f) => f.path),
+      to: lab,
+      custodian: custodian.address,
+      classes: result.classes,
+      out: options.deliverOut,
+    })
   }
   return result
 }
@@ -154,9 +208,16 @@ export async function exportResearch(session: Session, custodian: CustodianConte
  */
 async function deliveryTarget(session: Session, options: ResearchOptions): Promise<Grantee> {
   if (options.deliverOut) checkOutputPath(options.deliverOut)
-  const lab = await resolveGrantee(session, options.deliverTo as string, registryContract(session.registry(), await session.chainProvider()))
+  const lab = await resolveGrantee(
+    session,
+    options.deliverTo as string,
+    registryContract(session.registry(), await session.chainProvider()),
+  )
   if (lab.address.toLowerCase() !== options.grantee.toLowerCase()) {
-    throw usageError('E_DELIVER_NOT_GRANTEE', `--deliver-to names ${lab.address}, but the cohort's consents are for ${options.grantee}: an export is delivered only to the researcher it was made for.`)
+    throw usageError(
+      'E_DELIVER_NOT_GRANTEE',
+      `--deliver-to names ${lab.address}, but the cohort's consents are for ${options.grantee}: an export is delivered only to the researcher it was made for.`,
+    )
   }
   return lab
 }
@@ -192,7 +253,9 @@ async function buildResearchExport(session: Session, custodian: CustodianContext
   for (const [n, {subject}] of subjects.entries()) {
     options.onProgress?.({phase: 'selecting cohort', done: n + 1, total: subjects.length, unit: 'patients'})
     // One decision per class: each patient contributes exactly the requested classes they granted.
-    const decisions = await Promise.all(classes.map((c) => checkConsent(registry, {subject, grantee: options.grantee, purpose: 'HRESCH', classes: [c], blockTag: block})))
+    const decisions = await Promise.all(
+      classes.map((c) => checkConsent(registry, {subject, grantee: options.grantee, purpose: 'HRESCH', classes: [c], blockTag: block})),
+    )
     const granted = classes.filter((_, i) => decisions[i].decision === 'Permit')
     classes.forEach((c, i) => {
       if (decisions[i].decision === 'Permit') byClass[c].included++
@@ -213,28 +276,50 @@ async function buildResearchExport(session: Session, custodian: CustodianContext
     patients.push({resources: mergeResources(parts as Parameters<typeof mergeResources>[0]) as FhirResource[]})
   }
   if (patients.length === 0 && !options.allowEmpty) {
-    throw new MedctlError('E_EMPTY_COHORT', `No patient granted ${options.grantee} research access (HRESCH) to any of ${asked.join(', ')} at block ${block}: nothing was written.`, {
-      exitCode: ExitCode.PARTIAL,
-      details: {block, classes, excluded: {...excluded}, byClass},
-      suggestions: ['Check the grants with: medctl consent list', 'Ask for the classes patients granted (--classes), or pass --allow-empty to write an empty export.'],
-    })
+    throw new MedctlError(
+      'E_EMPTY_COHORT',
+      `No patient granted ${options.grantee} research access (HRESCH) to any of ${asked.join(', ')} at block ${block}: nothing was written.`,
+      {
+        exitCode: ExitCode.PARTIAL,
+        details: {block, classes, excluded: {...excluded}, byClass},
+        suggestions: [
+          'Check the grants with: medctl consent list',
+          'Ask for the classes patients granted (--classes), or pass --allow-empty to write an empty export.',
+        ],
+      },
+    )
   }
   // Organisations, practitioners and locations the records point at: their types make the pseudonymised references typed.
   const knownTypes = new Map<string, string>()
-  for (const object of index.objects({subject: null})) for (const r of await read(object)) if (typeof r.id === 'string') knownTypes.set(r.id, r.resourceType)
-  const deidentified = deidentifyCohort({patients, rules, key, k: options.k, quasiIdentifiers, knownTypes, referenceDate: blockTime.slice(0, 10), onProgress: (done, total) => options.onProgress?.({phase: 'de-identifying', done, total, unit: 'patients'})})
+  for (const object of index.objects({subject: null}))
+    for (const r of await read(object)) if (typeof r.id === 'string') knownTypes.set(r.id, r.resourceType)
+  const deidentified = deidentifyCohort({
+    patients,
+    rules,
+    key,
+    k: options.k,
+    quasiIdentifiers,
+    knownTypes,
+    referenceDate: blockTime.slice(0, 10),
+    onProgress: (done, total) => options.onProgress?.({phase: 'de-identifying', done, total, unit: 'patients'}),
+  })
   const warnings: string[] = []
   const {suppressed} = deidentified.kanon
   if (patients.length > 0 && deidentified.patients.length === 0) {
     if (!options.allowEmpty) {
-      throw new MedctlError('E_K_SUPPRESSED_ALL', `k-anonymity (k=${options.k}) suppressed all ${patients.length} consenting patients: no quasi-identifier class reaches ${options.k}. Nothing was written.`, {
-        exitCode: ExitCode.PARTIAL,
-        details: {block, k: options.k, included: patients.length, suppressed, kAnonymity: deidentified.kanon},
-        suggestions: ['Lower --k, coarsen the quasi-identifiers (--quasi-identifiers birth-year:20,gender), or pass --allow-empty.'],
-      })
+      throw new MedctlError(
+        'E_K_SUPPRESSED_ALL',
+        `k-anonymity (k=${options.k}) suppressed all ${patients.length} consenting patients: no quasi-identifier class reaches ${options.k}. Nothing was written.`,
+        {
+          exitCode: ExitCode.PARTIAL,
+          details: {block, k: options.k, included: patients.length, suppressed, kAnonymity: deidentified.kanon},
+          suggestions: ['Lower --k, coarsen the quasi-identifiers (--quasi-identifiers birth-year:20,gender), or pass --allow-empty.'],
+        },
+      )
     }
     warnings.push(`k-anonymity (k=${options.k}) suppressed all ${patients.length} consenting patients: the tables are empty.`)
-  } else if (suppressed > 0) warnings.push(`k-anonymity (k=${options.k}) suppressed ${suppressed} of ${patients.length} consenting patients.`)
+  } else if (suppressed > 0)
+    warnings.push(`k-anonymity (k=${options.k}) suppressed ${suppressed} of ${patients.length} consenting patients.`)
   if (patients.length === 0) warnings.push('No patient is in the cohort: the tables are empty (--allow-empty).')
   const files = await writeDataset({patients: deidentified.patients, format: options.format, outDir: options.outDir, classes})
   const manifest = await signManifest(
@@ -243,7 +328,11 @@ async function buildResearchExport(session: Session, custodian: CustodianContext
       contract: registryAddress,
       block,
       format: options.format,
-      cohort: {included: deidentified.patients.length, excluded: {...excluded, kAnonymitySuppressed: deidentified.kanon.suppressed}, byClass: Object.fromEntries(Object.entries(byClass).map(([c, v]) => [c, {included: v.included, excluded: {...v.excluded}}]))},
+      cohort: {
+        included: deidentified.patients.length,
+        excluded: {...excluded, kAnonymitySuppressed: deidentified.kanon.suppressed},
+        byClass: Object.fromEntries(Object.entries(byClass).map(([c, v]) => [c, {included: v.included, excluded: {...v.excluded}}])),
+      },
       schema: options.format === 'ndjson' ? undefined : tableSchema(tablesFor(classes)),
       rules,
       kanon: deidentified.kanon,

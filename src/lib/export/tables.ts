@@ -27,34 +27,107 @@ const B = (name: string): Column => ({name, type: 'BOOLEAN'})
 /** The columns of each table (documented in COLUMNS.md; keep the two in step). */
 export const TABLE_COLUMNS: Record<TableName, Column[]> = {
   patients: [
-    S('patient_id'), S('gender'), I('birth_year'), S('age_group'), B('deceased'), S('deceased_date'),
-    S('state'), S('zip3'), S('country'), S('race_code'), S('race_display'), S('ethnicity_code'),
-    S('ethnicity_display'), S('birth_sex'), S('marital_status_code'), S('language_code'),
+    S('patient_id'),
+    S('gender'),
+    I('birth_year'),
+    S('age_group'),
+    B('deceased'),
+    S('deceased_date'),
+    S('state'),
+    S('zip3'),
+    S('country'),
+    S('race_code'),
+    S('race_display'),
+    S('ethnicity_code'),
+    S('ethnicity_display'),
+    S('birth_sex'),
+    S('marital_status_code'),
+    S('language_code'),
   ],
   encounters: [
-    S('encounter_id'), S('patient_id'), S('status'), S('class_code'), S('type_system'), S('type_code'),
-    S('type_display'), S('period_start'), S('period_end'), S('reason_system'), S('reason_code'), S('reason_display'),
+    S('encounter_id'),
+    S('patient_id'),
+    S('status'),
+    S('class_code'),
+    S('type_system'),
+    S('type_code'),
+    S('type_display'),
+    S('period_start'),
+    S('period_end'),
+    S('reason_system'),
+    S('reason_code'),
+    S('reason_display'),
   ],
   conditions: [
-    S('condition_id'), S('patient_id'), S('encounter_id'), S('clinical_status'), S('verification_status'),
-    S('category'), S('code_system'), S('code'), S('display'), S('onset'), S('abatement'), S('recorded_date'),
+    S('condition_id'),
+    S('patient_id'),
+    S('encounter_id'),
+    S('clinical_status'),
+    S('verification_status'),
+    S('category'),
+    S('code_system'),
+    S('code'),
+    S('display'),
+    S('onset'),
+    S('abatement'),
+    S('recorded_date'),
   ],
   observations: [
-    S('observation_id'), S('patient_id'), S('encounter_id'), S('status'), S('category'), S('panel_code'),
-    S('code_system'), S('code'), S('display'), S('effective'), D('value_quantity'), S('value_unit'),
-    S('value_code_system'), S('value_code'), S('value_display'), B('value_boolean'), S('value_string'),
+    S('observation_id'),
+    S('patient_id'),
+    S('encounter_id'),
+    S('status'),
+    S('category'),
+    S('panel_code'),
+    S('code_system'),
+    S('code'),
+    S('display'),
+    S('effective'),
+    D('value_quantity'),
+    S('value_unit'),
+    S('value_code_system'),
+    S('value_code'),
+    S('value_display'),
+    B('value_boolean'),
+    S('value_string'),
   ],
   medications: [
-    S('medication_id'), S('patient_id'), S('encounter_id'), S('resource_type'), S('status'), S('intent'),
-    S('code_system'), S('code'), S('display'), S('authored_on'), S('reason_code'), S('reason_display'),
+    S('medication_id'),
+    S('patient_id'),
+    S('encounter_id'),
+    S('resource_type'),
+    S('status'),
+    S('intent'),
+    S('code_system'),
+    S('code'),
+    S('display'),
+    S('authored_on'),
+    S('reason_code'),
+    S('reason_display'),
   ],
   procedures: [
-    S('procedure_id'), S('patient_id'), S('encounter_id'), S('status'), S('code_system'), S('code'),
-    S('display'), S('performed_start'), S('performed_end'), S('reason_code'), S('reason_display'),
+    S('procedure_id'),
+    S('patient_id'),
+    S('encounter_id'),
+    S('status'),
+    S('code_system'),
+    S('code'),
+    S('display'),
+    S('performed_start'),
+    S('performed_end'),
+    S('reason_code'),
+    S('reason_display'),
   ],
   immunizations: [
-    S('immunization_id'), S('patient_id'), S('encounter_id'), S('status'), S('vaccine_system'),
-    S('vaccine_code'), S('vaccine_display'), S('occurrence'), B('primary_source'),
+    S('immunization_id'),
+    S('patient_id'),
+    S('encounter_id'),
+    S('status'),
+    S('vaccine_system'),
+    S('vaccine_code'),
+    S('vaccine_display'),
+    S('occurrence'),
+    B('primary_source'),
   ],
 }
 
@@ -98,7 +171,11 @@ export function schemaSql(names: readonly TableName[], format: 'csv' | 'parquet'
   for (const t of names) {
     const cols = TABLE_COLUMNS[t].map((c) => `  ${c.name} ${SQL_TYPES[c.type]}`).join(',\n')
     lines.push(`CREATE TABLE ${t} (\n${cols}\n);`)
-    lines.push(format === 'csv' ? `COPY ${t} FROM '${t}.csv' (FORMAT csv, HEADER true);` : `INSERT INTO ${t} SELECT * FROM read_parquet('${t}.parquet');`)
+    lines.push(
+      format === 'csv'
+        ? `COPY ${t} FROM '${t}.csv' (FORMAT csv, HEADER true);`
+        : `INSERT INTO ${t} SELECT * FROM read_parquet('${t}.parquet');`,
+    )
     lines.push('')
   }
   return lines.join('\n')
@@ -138,7 +215,9 @@ function dateOf(r: Json, base: string): {start: string | null; end: string | nul
 }
 
 function extensionByUrl(r: Json, url: string): Json | undefined {
-  return arr(r.extension).map(obj).find((e) => e?.url === url)
+  return arr(r.extension)
+    .map(obj)
+    .find((e) => e?.url === url)
 }
 
 function patientRow(id: string, p: FhirResource): Cell[] {
@@ -147,7 +226,12 @@ function patientRow(id: string, p: FhirResource): Cell[] {
   const zip = str(address?.postalCode)
   const race = extensionByUrl(p, 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race')
   const eth = extensionByUrl(p, 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity')
-  const omb = (e: Json | undefined): Json | undefined => obj(arr(e?.extension).map(obj).find((x) => x?.url === 'ombCategory')?.valueCoding)
+  const omb = (e: Json | undefined): Json | undefined =>
+    obj(
+      arr(e?.extension)
+        .map(obj)
+        .find((x) => x?.url === 'ombCategory')?.valueCoding,
+    )
   const sex = extensionByUrl(p, 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex')
   const deceasedDate = str(p.deceasedDateTime)
   return [
@@ -155,7 +239,7 @@ function patientRow(id: string, p: FhirResource): Cell[] {
     str(p.gender),
     m ? Number(m[1]) : null,
     ageGroupOf(p) === AGE_90_PLUS ? AGE_90_PLUS : null,
-    deceasedDate !== null ? true : bool(p.deceasedBoolean) ?? false,
+    deceasedDate !== null ? true : (bool(p.deceasedBoolean) ?? false),
     deceasedDate,
     str(address?.state),
     zip && /^\d{3}/.test(zip) ? zip.slice(0, 3) : null,
@@ -179,8 +263,18 @@ function rowsFor(patientId: string, r: FhirResource, tables: Record<TableName, C
       const t = firstCoding(arr(r.type)[0])
       const period = obj(r.period)
       tables.encounters.push([
-        id, patientId, str(r.status), str(obj(r.class)?.code), t.system, t.code, t.display,
-        str(period?.start), str(period?.end), reason.system, reason.code, reason.display,
+        id,
+        patientId,
+        str(r.status),
+        str(obj(r.class)?.code),
+        t.system,
+        t.code,
+        t.display,
+        str(period?.start),
+        str(period?.end),
+        reason.system,
+        reason.code,
+        reason.display,
       ])
       break
     }
@@ -189,8 +283,17 @@ function rowsFor(patientId: string, r: FhirResource, tables: Record<TableName, C
       const onset = dateOf(r, 'onset')
       const abatement = dateOf(r, 'abatement')
       tables.conditions.push([
-        id, patientId, enc, firstCoding(r.clinicalStatus).code, firstCoding(r.verificationStatus).code,
-        firstCoding(arr(r.category)[0]).code, c.system, c.code, c.display, onset.start, abatement.start,
+        id,
+        patientId,
+        enc,
+        firstCoding(r.clinicalStatus).code,
+        firstCoding(r.verificationStatus).code,
+        firstCoding(arr(r.category)[0]).code,
+        c.system,
+        c.code,
+        c.display,
+        onset.start,
+        abatement.start,
         str(r.recordedDate),
       ])
       break
@@ -218,8 +321,18 @@ function rowsFor(patientId: string, r: FhirResource, tables: Record<TableName, C
       const c = firstCoding(r.medicationCodeableConcept)
       const when = str(r.authoredOn) ?? str(r.dateAsserted) ?? dateOf(r, 'effective').start
       tables.medications.push([
-        id, patientId, enc, r.resourceType, str(r.status), str(r.intent), c.system, c.code, c.display, when,
-        reason.code, reason.display,
+        id,
+        patientId,
+        enc,
+        r.resourceType,
+        str(r.status),
+        str(r.intent),
+        c.system,
+        c.code,
+        c.display,
+        when,
+        reason.code,
+        reason.display,
       ])
       break
     }
@@ -227,15 +340,31 @@ function rowsFor(patientId: string, r: FhirResource, tables: Record<TableName, C
       const c = firstCoding(r.code)
       const performed = dateOf(r, 'performed')
       tables.procedures.push([
-        id, patientId, enc, str(r.status), c.system, c.code, c.display, performed.start, performed.end,
-        reason.code, reason.display,
+        id,
+        patientId,
+        enc,
+        str(r.status),
+        c.system,
+        c.code,
+        c.display,
+        performed.start,
+        performed.end,
+        reason.code,
+        reason.display,
       ])
       break
     }
     case 'Immunization': {
       const c = firstCoding(r.vaccineCode)
       tables.immunizations.push([
-        id, patientId, enc, str(r.status), c.system, c.code, c.display, str(r.occurrenceDateTime) ?? str(r.occurrenceString),
+        id,
+        patientId,
+        enc,
+        str(r.status),
+        c.system,
+        c.code,
+        c.display,
+        str(r.occurrenceDateTime) ?? str(r.occurrenceString),
         bool(r.primarySource),
       ])
       break

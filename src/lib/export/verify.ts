@@ -85,11 +85,13 @@ export interface ExportDeliveryReceived {
 
 const HEX64 = /^[0-9a-f]{64}$/
 
-
 function chainError(error: unknown, what: string): MedctlError {
   if (error instanceof MedctlError) return error
   if (isTransientRpc(error)) {
-    return new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer while ${what}.`, {cause: error, suggestions: ['Check --rpc-url or the profile\'s chain.']})
+    return new MedctlError('E_RPC_UNAVAILABLE', `The chain did not answer while ${what}.`, {
+      cause: error,
+      suggestions: ["Check --rpc-url or the profile's chain."],
+    })
   }
   return new MedctlError('E_CHAIN', `The chain refused a read while ${what}.`, {cause: error})
 }
@@ -118,9 +120,11 @@ function parseManifest(text: string): Manifest | string {
   }
   if (!Array.isArray(m.files)) return '"files" is missing'
   for (const f of m.files) {
-    if (!f || typeof f.path !== 'string' || typeof f.sha256 !== 'string' || !HEX64.test(f.sha256)) return 'a "files" entry lacks a path or a SHA-256'
+    if (!f || typeof f.path !== 'string' || typeof f.sha256 !== 'string' || !HEX64.test(f.sha256))
+      return 'a "files" entry lacks a path or a SHA-256'
   }
-  if (m.signature !== undefined && (typeof m.signature?.value !== 'string' || typeof m.signature?.signer !== 'string')) return '"signature" is malformed'
+  if (m.signature !== undefined && (typeof m.signature?.value !== 'string' || typeof m.signature?.signer !== 'string'))
+    return '"signature" is malformed'
   return m as Manifest
 }
 
@@ -152,18 +156,27 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
 }
 
 /** The verifier's chain, read at one block: chain id, registry code and the registry's custodian. */
-async function readRoots(roots: ExportVerifierRoots): Promise<{chainId: number; block: number; registry: string; custodianOf(candidate: string | null): Promise<{custodian: string | null; from: ExportCheckedAgainst['custodianFrom']}>}> {
+async function readRoots(roots: ExportVerifierRoots): Promise<{
+  chainId: number
+  block: number
+  registry: string
+  custodianOf(candidate: string | null): Promise<{custodian: string | null; from: ExportCheckedAgainst['custodianFrom']}>
+}> {
   const {provider} = roots
   const registry = getAddress(roots.registry.toLowerCase())
   const chainId = Number(await read('asking the chain id', async () => (await provider.getNetwork()).chainId))
   const block = await read('reading the block number', () => provider.getBlockNumber())
   const code = await read('reading the registry', () => provider.getCode(registry, block))
   if (code === '0x') {
-    throw new MedctlError('E_NO_REGISTRY_CONTRACT', `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`, {exitCode: ExitCode.USAGE})
+    throw new MedctlError(
+      'E_NO_REGISTRY_CONTRACT',
+      `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`,
+      {exitCode: ExitCode.USAGE},
+    )
   }
   const views = custodianViews(registry, provider)
   const named = await namedCustodianAt(views, block).catch((error: unknown) => {
-    throw chainError(error, 'reading the registry\'s custodian')
+    throw chainError(error, "reading the registry's custodian")
   })
   return {
     chainId,
@@ -191,9 +204,20 @@ export async function verifyExport(dir: string, roots: ExportVerifierRoots): Pro
   } catch {
     throw new MedctlError('E_NO_EXPORT', 'No such export directory, delivered CAR file or CID.', {exitCode: ExitCode.USAGE})
   }
-  if (!stat.isDirectory()) throw new MedctlError('E_NO_EXPORT', 'The export must be a directory holding manifest.json.', {exitCode: ExitCode.USAGE})
-  const report: ExportVerifyReport = {ok: false, exitCode: ExitCode.VERIFY_FAILED, dir: base, manifest: null, signer: null, files: [], unlisted: [], checkedAgainst: null}
-  const fail = (code: ExportVerifyCode, problem: string, file?: string): ExportVerifyReport => Object.assign(report, {code, problem, ...(file === undefined ? {} : {firstBadFile: file})})
+  if (!stat.isDirectory())
+    throw new MedctlError('E_NO_EXPORT', 'The export must be a directory holding manifest.json.', {exitCode: ExitCode.USAGE})
+  const report: ExportVerifyReport = {
+    ok: false,
+    exitCode: ExitCode.VERIFY_FAILED,
+    dir: base,
+    manifest: null,
+    signer: null,
+    files: [],
+    unlisted: [],
+    checkedAgainst: null,
+  }
+  const fail = (code: ExportVerifyCode, problem: string, file?: string): ExportVerifyReport =>
+    Object.assign(report, {code, problem, ...(file === undefined ? {} : {firstBadFile: file})})
 
   let text: string
   try {
@@ -206,7 +230,14 @@ export async function verifyExport(dir: string, roots: ExportVerifierRoots): Pro
   const parsed = parseManifest(text)
   if (typeof parsed === 'string') return fail('E_MANIFEST_INVALID', `The manifest is malformed: ${parsed}.`)
   const manifest = parsed
-  report.manifest = {chainId: manifest.chainId, contract: manifest.contract, block: manifest.block, format: manifest.format, createdAt: manifest.createdAt, claimedSigner: manifest.signature?.signer ?? null}
+  report.manifest = {
+    chainId: manifest.chainId,
+    contract: manifest.contract,
+    block: manifest.block,
+    format: manifest.format,
+    createdAt: manifest.createdAt,
+    claimedSigner: manifest.signature?.signer ?? null,
+  }
 
   // The signer is recovered from the signature over the canonical bytes, never read from the file.
   if (manifest.signature) {
@@ -221,25 +252,34 @@ export async function verifyExport(dir: string, roots: ExportVerifierRoots): Pro
   const {custodian, from} = await chain.custodianOf(report.signer)
   report.checkedAgainst = {chainId: chain.chainId, registry: chain.registry, block: chain.block, custodian, custodianFrom: from}
 
-  if (manifest.chainId !== String(chain.chainId)) return fail('E_MANIFEST_CHAIN', `The manifest is for chain ${manifest.chainId}; your chain is ${chain.chainId}.`)
+  if (manifest.chainId !== String(chain.chainId))
+    return fail('E_MANIFEST_CHAIN', `The manifest is for chain ${manifest.chainId}; your chain is ${chain.chainId}.`)
   let claimedRegistry: string | undefined
   try {
     claimedRegistry = getAddress(manifest.contract.toLowerCase())
   } catch {
     claimedRegistry = undefined
   }
-  if (claimedRegistry !== chain.registry) return fail('E_MANIFEST_REGISTRY', `The manifest names another registry than yours (${chain.registry}).`)
-  if (!/^\d+$/.test(manifest.block) || BigInt(manifest.block) > BigInt(chain.block)) return fail('E_MANIFEST_BLOCK', `The manifest pins block ${manifest.block}, which your chain has not reached (head ${chain.block}).`)
+  if (claimedRegistry !== chain.registry)
+    return fail('E_MANIFEST_REGISTRY', `The manifest names another registry than yours (${chain.registry}).`)
+  if (!/^\d+$/.test(manifest.block) || BigInt(manifest.block) > BigInt(chain.block))
+    return fail('E_MANIFEST_BLOCK', `The manifest pins block ${manifest.block}, which your chain has not reached (head ${chain.block}).`)
   if (!manifest.signature) return fail('E_MANIFEST_UNSIGNED', 'The manifest carries no signature.')
-  if (!report.signer) return fail('E_MANIFEST_SIGNER', 'The manifest\'s signature is not a valid signature.')
+  if (!report.signer) return fail('E_MANIFEST_SIGNER', "The manifest's signature is not a valid signature.")
   if (!custodian || report.signer !== custodian) {
-    return fail('E_MANIFEST_SIGNER', custodian ? `The manifest is signed by ${report.signer}, not by your registry's custodian ${custodian}.` : `The manifest is signed by ${report.signer}, which does not hold the custodian role in your registry.`)
+    return fail(
+      'E_MANIFEST_SIGNER',
+      custodian
+        ? `The manifest is signed by ${report.signer}, not by your registry's custodian ${custodian}.`
+        : `The manifest is signed by ${report.signer}, which does not hold the custodian role in your registry.`,
+    )
   }
 
   // Every listed path must stay inside the directory, checked before any file is read.
   const realBase = await realpath(base)
   for (const f of manifest.files) {
-    if (!insideDir(base, f.path)) return fail('E_MANIFEST_PATH', `The manifest lists a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, f.path)
+    if (!insideDir(base, f.path))
+      return fail('E_MANIFEST_PATH', `The manifest lists a path outside the export: ${JSON.stringify(f.path.slice(0, 80))}.`, f.path)
   }
   for (const f of manifest.files) {
     const full = insideDir(base, f.path) as string

@@ -6,7 +6,10 @@ import {fileLines, type LineProblem} from './lines.js'
 export type CsvItem = {line: number; record: string[]; problem?: undefined} | {line?: number; record?: undefined; problem: LineProblem}
 
 const CSV_PROBLEMS: Record<string, LineProblem> = {
-  CSV_RECORD_INCONSISTENT_FIELDS_LENGTH: {code: 'E_CSV_COLUMN_COUNT', message: 'The row has a different number of columns than the header.'},
+  CSV_RECORD_INCONSISTENT_FIELDS_LENGTH: {
+    code: 'E_CSV_COLUMN_COUNT',
+    message: 'The row has a different number of columns than the header.',
+  },
   CSV_RECORD_INCONSISTENT_COLUMNS: {code: 'E_CSV_COLUMN_COUNT', message: 'The row has a different number of columns than the header.'},
   CSV_QUOTE_NOT_CLOSED: {code: 'E_CSV_SYNTAX', message: 'A quoted field is never closed.'},
   CSV_INVALID_CLOSING_QUOTE: {code: 'E_CSV_SYNTAX', message: 'A quote closes a field in the middle of it.'},
@@ -56,7 +59,11 @@ export async function* readCsvRecords(file: string, options: {maxLineBytes?: num
     }
   } catch (error) {
     yield* pending.splice(0)
-    yield {problem: (error as {code?: string})?.code?.startsWith('CSV_') ? csvProblem(error) : {code: 'E_READ_FAILED', message: 'The CSV could not be read.'}}
+    yield {
+      problem: (error as {code?: string})?.code?.startsWith('CSV_')
+        ? csvProblem(error)
+        : {code: 'E_READ_FAILED', message: 'The CSV could not be read.'},
+    }
     return
   }
   yield* pending.splice(0)

@@ -15,7 +15,13 @@ export interface CsvMapping {
     genderMap?: Record<string, string>
     postalCode?: string
   }
-  observations?: Array<{column: string; code: {system: string; code: string; display?: string}; unit?: string; category?: 'laboratory' | 'vital-signs' | string; date?: string}>
+  observations?: Array<{
+    column: string
+    code: {system: string; code: string; display?: string}
+    unit?: string
+    category?: 'laboratory' | 'vital-signs' | string
+    date?: string
+  }>
   conditions?: Array<{column: string; system: string; display?: string; date?: string}>
   medicationStatements?: Array<{column: string; system: string; display?: string; date?: string}>
 }
@@ -32,14 +38,26 @@ export function loadCsvMapping(path: string): CsvMapping {
 
 export function validateMapping(raw: unknown): CsvMapping {
   const m = raw as CsvMapping
-  if (!m || typeof m !== 'object' || !m.patient || typeof m.patient.identifier !== 'string' || typeof m.patient.identifierSystem !== 'string') {
+  if (
+    !m ||
+    typeof m !== 'object' ||
+    !m.patient ||
+    typeof m.patient.identifier !== 'string' ||
+    typeof m.patient.identifierSystem !== 'string'
+  ) {
     throw usageError('E_CSV_MAPPING', 'The mapping needs patient.identifier (a column) and patient.identifierSystem.')
   }
   for (const [i, o] of (m.observations ?? []).entries()) {
-    if (typeof o.column !== 'string' || !o.code?.system || !o.code?.code) throw usageError('E_CSV_MAPPING', `observations[${i}] needs column and code.system, code.code.`)
+    if (typeof o.column !== 'string' || !o.code?.system || !o.code?.code)
+      throw usageError('E_CSV_MAPPING', `observations[${i}] needs column and code.system, code.code.`)
   }
-  for (const [name, list] of [['conditions', m.conditions], ['medicationStatements', m.medicationStatements]] as const) {
-    for (const [i, c] of (list ?? []).entries()) if (typeof c.column !== 'string' || typeof c.system !== 'string') throw usageError('E_CSV_MAPPING', `${name}[${i}] needs column and system.`)
+  for (const [name, list] of [
+    ['conditions', m.conditions],
+    ['medicationStatements', m.medicationStatements],
+  ] as const) {
+    for (const [i, c] of (list ?? []).entries())
+      if (typeof c.column !== 'string' || typeof c.system !== 'string')
+        throw usageError('E_CSV_MAPPING', `${name}[${i}] needs column and system.`)
   }
   return m
 }
@@ -66,7 +84,11 @@ export function decimalOf(value: string): number | undefined | 'not-decimal' {
     return Number.isFinite(n) ? n : 'not-decimal'
   }
   const loose = Number(value)
-  return value.trim() !== '' && !Number.isNaN(loose) ? 'not-decimal' : /^[+-]?(0[xob]|infinity|nan$)/i.test(value.trim()) ? 'not-decimal' : undefined
+  return value.trim() !== '' && !Number.isNaN(loose)
+    ? 'not-decimal'
+    : /^[+-]?(0[xob]|infinity|nan$)/i.test(value.trim())
+      ? 'not-decimal'
+      : undefined
 }
 
 /** One CSV row → a Patient and its clinical resources, with ids derived from the content (idempotent). */
@@ -78,7 +100,9 @@ export function rowToResources(row: Record<string, string>, mapping: CsvMapping)
   const patient: FhirResource = {
     resourceType: 'Patient',
     id: patientId,
-    identifier: [{type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR'}]}, system: p.identifierSystem, value: mrn}],
+    identifier: [
+      {type: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR'}]}, system: p.identifierSystem, value: mrn},
+    ],
   }
   const family = p.family ? row[p.family]?.trim() : undefined
   const given = p.given ? row[p.given]?.trim() : undefined
@@ -97,17 +121,24 @@ export function rowToResources(row: Record<string, string>, mapping: CsvMapping)
     const when = dateTime(o.date ? row[o.date]?.trim() : undefined)
     const numeric = decimalOf(value)
     if (numeric === 'not-decimal' || (numeric === undefined && o.unit)) {
-      throw new MedctlError('E_CSV_NOT_A_NUMBER', `Column "${o.column}" holds a value that is not a decimal number${o.unit ? ` (the mapping gives it the unit ${o.unit})` : ' (hexadecimal, octal, binary, Infinity and the like are refused)'}.`)
+      throw new MedctlError(
+        'E_CSV_NOT_A_NUMBER',
+        `Column "${o.column}" holds a value that is not a decimal number${o.unit ? ` (the mapping gives it the unit ${o.unit})` : ' (hexadecimal, octal, binary, Infinity and the like are refused)'}.`,
+      )
     }
     resources.push({
       resourceType: 'Observation',
       id: stableId('Observation', patientId, o.column, value, when ?? ''),
       status: 'final',
-      ...(o.category ? {category: [{coding: [{system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: o.category}]}]} : {}),
+      ...(o.category
+        ? {category: [{coding: [{system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: o.category}]}]}
+        : {}),
       code: {coding: [{system: o.code.system, code: o.code.code, ...(o.code.display ? {display: o.code.display} : {})}]},
       subject,
       ...(when ? {effectiveDateTime: when} : {}),
-      ...(typeof numeric === 'number' ? {valueQuantity: {value: numeric, ...(o.unit ? {unit: o.unit, system: 'http://unitsofmeasure.org', code: o.unit} : {})}} : {valueString: value}),
+      ...(typeof numeric === 'number'
+        ? {valueQuantity: {value: numeric, ...(o.unit ? {unit: o.unit, system: 'http://unitsofmeasure.org', code: o.unit} : {})}}
+        : {valueString: value}),
     })
   }
   for (const c of mapping.conditions ?? []) {
@@ -130,7 +161,9 @@ export function rowToResources(row: Record<string, string>, mapping: CsvMapping)
       resourceType: 'MedicationStatement',
       id: stableId('MedicationStatement', patientId, m.column, code, when ?? ''),
       status: 'active',
-      medicationCodeableConcept: {coding: [{system: m.system, code, ...(m.display && row[m.display] ? {display: row[m.display]?.trim()} : {})}]},
+      medicationCodeableConcept: {
+        coding: [{system: m.system, code, ...(m.display && row[m.display] ? {display: row[m.display]?.trim()} : {})}],
+      },
       subject,
       ...(when ? {effectiveDateTime: when} : {}),
     })

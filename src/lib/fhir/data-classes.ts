@@ -25,9 +25,20 @@ export function isDataClass(value: string): value is DataClass {
   return (DATA_CLASSES as readonly string[]).includes(value)
 }
 
-
 /** Resources that describe the organisation, not a patient: stored as reference data. */
-const REFERENCE_TYPES = new Set(['Organization', 'Practitioner', 'PractitionerRole', 'Location', 'HealthcareService', 'Endpoint', 'Medication', 'Substance', 'Device', 'ValueSet', 'CodeSystem'])
+const REFERENCE_TYPES = new Set([
+  'Organization',
+  'Practitioner',
+  'PractitionerRole',
+  'Location',
+  'HealthcareService',
+  'Endpoint',
+  'Medication',
+  'Substance',
+  'Device',
+  'ValueSet',
+  'CodeSystem',
+])
 
 export function isReferenceData(resource: FhirResource): boolean {
   return REFERENCE_TYPES.has(resource.resourceType)

@@ -55,7 +55,7 @@ function headerAt(fd: number, offset: number): number | 'eof' | 'zeros' | 'junk'
 
 function onlyZerosFrom(fd: number, offset: number): boolean {
   const buffer = Buffer.alloc(64 * 1024)
-  for (let at = offset; ; ) {
+  for (let at = offset; ;) {
     const read = readSync(fd, buffer, 0, buffer.length, at)
     if (read === 0) return true
     if (!buffer.subarray(0, read).every((b) => b === 0)) return false
@@ -105,7 +105,11 @@ export async function* gzipMembers(path: string, walk: GzipWalk, options: {maxMe
 }
 
 /** Inflates the deflate data at `start`; undefined (with walk.stop set) when it is damaged or cut short. */
-async function* inflateMember(path: string, start: number, walk: GzipWalk): AsyncGenerator<Buffer, {consumed: number; crc: number; size: number} | undefined> {
+async function* inflateMember(
+  path: string,
+  start: number,
+  walk: GzipWalk,
+): AsyncGenerator<Buffer, {consumed: number; crc: number; size: number} | undefined> {
   const source = createReadStream(path, {start})
   const inflate = createInflateRaw()
   const queue: Buffer[] = []
@@ -152,7 +156,8 @@ async function* inflateMember(path: string, start: number, walk: GzipWalk): Asyn
         continue
       }
       if (failure !== undefined) {
-        if (failure.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(failure.message)) walk.stop = {kind: 'truncated', member: walk.members}
+        if (failure.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(failure.message))
+          walk.stop = {kind: 'truncated', member: walk.members}
         else if (typeof failure.code === 'string' && failure.code.startsWith('Z_')) walk.stop = {kind: 'damaged', member: walk.members}
         else throw failure
         return undefined

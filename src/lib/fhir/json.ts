@@ -15,7 +15,12 @@ export function parseJson(text: string): {value: unknown; problem?: undefined} |
     const message = (error as Error)?.message ?? ''
     const position = /at position (\d+)/.exec(message)?.[1]
     const end = /end of (JSON )?input/i.test(message)
-    return {problem: {code: 'E_INVALID_JSON', message: `Not valid JSON${end ? ': the text ends early' : position === undefined ? '' : ` at character ${position}`}.`}}
+    return {
+      problem: {
+        code: 'E_INVALID_JSON',
+        message: `Not valid JSON${end ? ': the text ends early' : position === undefined ? '' : ` at character ${position}`}.`,
+      },
+    }
   }
 }
 
@@ -29,7 +34,11 @@ export function shapeProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): LinePro
   while (stack.length > 0) {
     const [node, depth] = stack.pop() as [unknown, number]
     if (typeof node === 'string') {
-      if (!isWellFormed(node)) return {code: 'E_INVALID_UNICODE', message: 'A string holds a lone surrogate (\\uD800-\\uDFFF escape without its pair): not storable as UTF-8.'}
+      if (!isWellFormed(node))
+        return {
+          code: 'E_INVALID_UNICODE',
+          message: 'A string holds a lone surrogate (\\uD800-\\uDFFF escape without its pair): not storable as UTF-8.',
+        }
       continue
     }
     if (!node || typeof node !== 'object') continue

@@ -31,8 +31,10 @@ export function streamProblem(error: unknown): LineProblem {
   if (e?.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(e?.message ?? '')) {
     return {code: 'E_GZIP_TRUNCATED', message: 'The gzip file ends early (truncated): the lines after this point are missing.'}
   }
-  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return {code: 'E_GZIP_CORRUPT', message: `The gzip data cannot be decompressed (${e.code}).`}
-  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) return {code: 'E_READ_FAILED', message: `The input could not be read (${e.code}).`}
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_'))
+    return {code: 'E_GZIP_CORRUPT', message: `The gzip data cannot be decompressed (${e.code}).`}
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code))
+    return {code: 'E_READ_FAILED', message: `The input could not be read (${e.code}).`}
   return {code: 'E_READ_FAILED', message: 'The input could not be read.'}
 }
 
@@ -41,7 +43,8 @@ function decodeLine(bytes: Buffer, line: number, decoder: TextDecoder): LineItem
   if (end > 0 && bytes[end - 1] === 0x0d) end--
   let start = 0
   if (line === 1 && end >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3
-  if (bytes.subarray(start, end).includes(0)) return {line, problem: {code: 'E_BINARY_INPUT', message: 'The line is binary data (it holds NUL bytes), not text.'}}
+  if (bytes.subarray(start, end).includes(0))
+    return {line, problem: {code: 'E_BINARY_INPUT', message: 'The line is binary data (it holds NUL bytes), not text.'}}
   try {
     return {line, text: decoder.decode(bytes.subarray(start, end))}
   } catch {
@@ -66,7 +69,8 @@ export async function* splitLines(chunks: AsyncIterable<Buffer | string>, option
   const iterator = chunks[Symbol.asyncIterator]()
   const finishLine = (tail: Buffer): LineItem => {
     let item: LineItem
-    if (overflow || partBytes + tail.length > max) item = {line, problem: {code: 'E_LINE_TOO_LONG', message: `The line is longer than ${max} bytes (the limit; see --max-line-mb).`}}
+    if (overflow || partBytes + tail.length > max)
+      item = {line, problem: {code: 'E_LINE_TOO_LONG', message: `The line is longer than ${max} bytes (the limit; see --max-line-mb).`}}
     else item = decodeLine(parts.length === 0 ? tail : Buffer.concat([...parts, tail]), line, decoder)
     parts = []
     partBytes = 0
@@ -168,9 +172,24 @@ export async function* fileLines(path: string, options: LineOptions & {gzip?: bo
     yield item
   }
   if (stop?.kind === 'damaged') {
-    yield {line: next, problem: {code: 'E_GZIP_CORRUPT', message: stop.member === 0 ? 'The gzip data is damaged (a check failed): nothing is read from this file, since its lines cannot be trusted.' : `Gzip member ${stop.member + 1} is damaged (a check failed): its lines and those after it cannot be trusted; the ${stop.member} member(s) before it were read.`}}
+    yield {
+      line: next,
+      problem: {
+        code: 'E_GZIP_CORRUPT',
+        message:
+          stop.member === 0
+            ? 'The gzip data is damaged (a check failed): nothing is read from this file, since its lines cannot be trusted.'
+            : `Gzip member ${stop.member + 1} is damaged (a check failed): its lines and those after it cannot be trusted; the ${stop.member} member(s) before it were read.`,
+      },
+    }
   } else if (stop?.kind === 'trailing') {
-    yield {line: next, problem: {code: 'E_GZIP_TRAILING_DATA', message: `Bytes after gzip member ${stop.member} are not gzip: ignored; the lines before them were read.`}}
+    yield {
+      line: next,
+      problem: {
+        code: 'E_GZIP_TRAILING_DATA',
+        message: `Bytes after gzip member ${stop.member} are not gzip: ignored; the lines before them were read.`,
+      },
+    }
   }
 }
 

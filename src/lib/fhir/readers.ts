@@ -44,7 +44,14 @@ export interface Source {
   problem?: LineProblem
 }
 
-const EXTENSIONS: Array<[string, Format]> = [['.ndjson.gz', 'ndjson.gz'], ['.jsonl.gz', 'ndjson.gz'], ['.ndjson', 'ndjson'], ['.jsonl', 'ndjson'], ['.json', 'json'], ['.csv', 'csv']]
+const EXTENSIONS: Array<[string, Format]> = [
+  ['.ndjson.gz', 'ndjson.gz'],
+  ['.jsonl.gz', 'ndjson.gz'],
+  ['.ndjson', 'ndjson'],
+  ['.jsonl', 'ndjson'],
+  ['.json', 'json'],
+  ['.csv', 'csv'],
+]
 
 function formatOf(path: string): Format | undefined {
   const lower = path.toLowerCase()
@@ -63,10 +70,19 @@ function walk(dir: string): Array<{path: string; problem?: LineProblem}> {
       const path = join(dir, entry.name)
       if (entry.isDirectory()) return walk(path)
       if (entry.isSymbolicLink()) {
-        return [{path, problem: {code: 'E_SYMLINK_SKIPPED', message: 'A symbolic link inside a directory is not followed (it may lead outside it): name its target to import it.'}}]
+        return [
+          {
+            path,
+            problem: {
+              code: 'E_SYMLINK_SKIPPED',
+              message: 'A symbolic link inside a directory is not followed (it may lead outside it): name its target to import it.',
+            },
+          },
+        ]
       }
       if (!formatOf(entry.name)) return []
-      if (!entry.isFile()) return [{path, problem: {code: 'E_NOT_A_REGULAR_FILE', message: 'Not a regular file (a FIFO, socket or device): skipped.'}}]
+      if (!entry.isFile())
+        return [{path, problem: {code: 'E_NOT_A_REGULAR_FILE', message: 'Not a regular file (a FIFO, socket or device): skipped.'}}]
       return [{path}]
     })
 }
@@ -111,15 +127,23 @@ export function expandSources(sources: readonly string[], options: {mapping?: Cs
         continue
       }
       const format = formatOf(path) ?? 'json'
-      if (format === 'csv' && !options.mapping) throw usageError('E_CSV_MAPPING', `${path} is CSV: pass --mapping FILE to say how its columns map to FHIR.`)
+      if (format === 'csv' && !options.mapping)
+        throw usageError('E_CSV_MAPPING', `${path} is CSV: pass --mapping FILE to say how its columns map to FHIR.`)
       files.push({path, format, rank: rankOf(path, format)})
     }
   }
-  return files.map((f, i) => ({f, i})).sort((a, b) => a.f.rank - b.f.rank || a.i - b.i).map(({f}) => f)
+  return files
+    .map((f, i) => ({f, i}))
+    .sort((a, b) => a.f.rank - b.f.rank || a.i - b.i)
+    .map(({f}) => f)
 }
 
 function resourceKey(resource: FhirResource): string {
-  return resource.id ? `${resource.resourceType}/${resource.id}` : `sha256:${createHash('sha256').update(canonicalize(resource) ?? '').digest('hex')}`
+  return resource.id
+    ? `${resource.resourceType}/${resource.id}`
+    : `sha256:${createHash('sha256')
+        .update(canonicalize(resource) ?? '')
+        .digest('hex')}`
 }
 
 function looksBinary(text: string): boolean {
@@ -132,7 +156,14 @@ function looksBinary(text: string): boolean {
 function rejectOf(location: Location, problem: LineProblem, resource?: {resourceType?: unknown; id?: unknown}): InputItem {
   const resourceType = isKnownResourceType(resource?.resourceType) ? resource.resourceType : undefined
   const id = typeof resource?.id === 'string' ? resource.id : undefined
-  return {kind: 'reject', location, ...(resourceType ? {resourceType} : {}), ...(id ? {id} : {}), code: problem.code, message: problem.message}
+  return {
+    kind: 'reject',
+    location,
+    ...(resourceType ? {resourceType} : {}),
+    ...(id ? {id} : {}),
+    code: problem.code,
+    message: problem.message,
+  }
 }
 
 /**
@@ -145,7 +176,17 @@ function* guarded(location: Location, value: unknown, work: () => Generator<Inpu
     for (const item of work()) done.push(item)
   } catch (error) {
     const code = error instanceof MedctlError ? error.code : error instanceof RangeError ? 'E_TOO_COMPLEX' : 'E_UNPROCESSABLE'
-    done.push(rejectOf(location, {code, message: code === 'E_UNPROCESSABLE' ? 'The input could not be processed.' : 'The input is too large or too deeply nested to process.'}, value as FhirResource))
+    done.push(
+      rejectOf(
+        location,
+        {
+          code,
+          message:
+            code === 'E_UNPROCESSABLE' ? 'The input could not be processed.' : 'The input is too large or too deeply nested to process.',
+        },
+        value as FhirResource,
+      ),
+    )
   }
   yield* done
 }
@@ -182,17 +223,30 @@ function* processValue(value: unknown, location: Location, resolver: ReferenceRe
 }
 
 function referenceMessage(problems: ReferenceProblem[]): LineProblem {
-  const paths = problems.slice(0, 3).map((p) => p.path).join(', ')
+  const paths = problems
+    .slice(0, 3)
+    .map((p) => p.path)
+    .join(', ')
   const more = problems.length > 3 ? ` and ${problems.length - 3} more` : ''
   const foreign = problems.filter((p) => p.kind === 'foreign')
   if (foreign.length > 0) {
     return {
       code: 'E_FOREIGN_REFERENCE',
-      message: `A reference points at a Patient on another FHIR server (at ${foreign.slice(0, 3).map((p) => p.path).join(', ')}); it is never attached to a local patient. Pass --fhir-base when that server is yours.`,
+      message: `A reference points at a Patient on another FHIR server (at ${foreign
+        .slice(0, 3)
+        .map((p) => p.path)
+        .join(', ')}); it is never attached to a local patient. Pass --fhir-base when that server is yours.`,
     }
   }
-  if (problems.some((p) => p.kind === 'invalid')) return {code: 'E_INVALID_REFERENCE', message: `A reference is not a valid FHIR reference (Type/id with a FHIR id) (at ${paths}${more}).`}
-  return {code: 'E_DANGLING_REFERENCE', message: `${problems.length > 1 ? 'References resolve' : 'A reference resolves'} to nothing in this import (at ${paths}${more}).`}
+  if (problems.some((p) => p.kind === 'invalid'))
+    return {
+      code: 'E_INVALID_REFERENCE',
+      message: `A reference is not a valid FHIR reference (Type/id with a FHIR id) (at ${paths}${more}).`,
+    }
+  return {
+    code: 'E_DANGLING_REFERENCE',
+    message: `${problems.length > 1 ? 'References resolve' : 'A reference resolves'} to nothing in this import (at ${paths}${more}).`,
+  }
 }
 
 /**
@@ -225,7 +279,15 @@ function checkResource(resource: FhirResource, location: Location, resolver: Ref
     const finish = (reply: ValidationReply): InputItem => {
       if (reply.thrown !== undefined) {
         const code = reply.thrown
-        return rejectOf(location, {code, message: code === 'E_UNPROCESSABLE' ? 'The input could not be processed.' : 'The input is too large or too deeply nested to process.'}, resource)
+        return rejectOf(
+          location,
+          {
+            code,
+            message:
+              code === 'E_UNPROCESSABLE' ? 'The input could not be processed.' : 'The input is too large or too deeply nested to process.',
+          },
+          resource,
+        )
       }
       const item = afterValidation(resource, location, resolver, reply.problem)
       return item.kind === 'resource' ? {...item, json, digest: reply.digest} : item
@@ -236,7 +298,12 @@ function checkResource(resource: FhirResource, location: Location, resolver: Ref
   return json !== undefined && item.kind === 'resource' ? {...item, json} : item
 }
 
-function afterValidation(resource: FhirResource, location: Location, resolver: ReferenceResolver, problem: ValidationProblem | undefined): InputItem {
+function afterValidation(
+  resource: FhirResource,
+  location: Location,
+  resolver: ReferenceResolver,
+  problem: ValidationProblem | undefined,
+): InputItem {
   if (problem) return rejectOf(location, problem, resource)
   if (resource.resourceType !== 'Patient' && !isReferenceData(resource)) {
     const link = patientLinkOf(resource)
@@ -300,7 +367,10 @@ function* processBundle(bundle: FhirResource, location: Location, resolver: Refe
     }
     for (const [index, entry] of (entries as Array<{resource?: unknown} | null>).entries()) {
       // A nested Bundle keeps the outer entry's index and adds the inner ones as a path ("3.1").
-      const here: Location = location.entry === undefined ? {...location, entry: index} : {...location, entryPath: `${location.entryPath ?? String(location.entry)}.${index}`}
+      const here: Location =
+        location.entry === undefined
+          ? {...location, entry: index}
+          : {...location, entryPath: `${location.entryPath ?? String(location.entry)}.${index}`}
       if (!entry || typeof entry !== 'object' || Array.isArray(entry) || entry.resource === undefined) {
         yield rejectOf(here, {code: 'E_NOT_A_RESOURCE', message: 'The bundle entry has no resource.'})
         continue
@@ -321,7 +391,10 @@ export async function* readLines(stream: NodeJS.ReadableStream): AsyncGenerator<
 /** One JSON text (a line, a file) to its items: parse and shape checks, then the resource or bundle. */
 function* processText(text: string, location: Location, resolver: ReferenceResolver): Generator<InputItem> {
   if (looksBinary(text)) {
-    yield rejectOf(location, {code: 'E_BINARY_INPUT', message: location.line === undefined ? 'The file is binary data, not JSON text.' : 'The line is binary data, not JSON text.'})
+    yield rejectOf(location, {
+      code: 'E_BINARY_INPUT',
+      message: location.line === undefined ? 'The file is binary data, not JSON text.' : 'The line is binary data, not JSON text.',
+    })
     return
   }
   const parsed = parseJson(text)
@@ -354,7 +427,12 @@ function* readJsonBytes(file: string, bytes: Buffer, resolver: ReferenceResolver
   try {
     text = new TextDecoder('utf-8', {fatal: true}).decode(bytes)
   } catch {
-    yield rejectOf({file}, looksBinaryBytes(bytes) ? {code: 'E_BINARY_INPUT', message: 'The file is binary data, not JSON text.'} : {code: 'E_INVALID_UTF8', message: 'The file is not valid UTF-8 text.'})
+    yield rejectOf(
+      {file},
+      looksBinaryBytes(bytes)
+        ? {code: 'E_BINARY_INPUT', message: 'The file is binary data, not JSON text.'}
+        : {code: 'E_INVALID_UTF8', message: 'The file is not valid UTF-8 text.'},
+    )
     return
   }
   if (text.trim() === '') {
@@ -373,12 +451,21 @@ function* readJsonFile(file: string, resolver: ReferenceResolver, maxBytes: numb
   let bytes: Buffer
   try {
     if (statSync(file).size > maxBytes) {
-      yield rejectOf({file}, {code: 'E_FILE_TOO_LARGE', message: `The JSON file is larger than ${maxBytes} bytes: split it, or write it as NDJSON (one resource per line).`})
+      yield rejectOf(
+        {file},
+        {
+          code: 'E_FILE_TOO_LARGE',
+          message: `The JSON file is larger than ${maxBytes} bytes: split it, or write it as NDJSON (one resource per line).`,
+        },
+      )
       return
     }
     bytes = readFileSync(file)
   } catch (error) {
-    yield rejectOf({file}, error instanceof RangeError ? {code: 'E_FILE_TOO_LARGE', message: 'The JSON file is too large to read whole.'} : streamProblem(error))
+    yield rejectOf(
+      {file},
+      error instanceof RangeError ? {code: 'E_FILE_TOO_LARGE', message: 'The JSON file is too large to read whole.'} : streamProblem(error),
+    )
     return
   }
   yield* readJsonBytes(file, bytes, resolver)
@@ -405,7 +492,10 @@ async function* readCsv(file: string, mapping: CsvMapping, resolver: ReferenceRe
       header = record.map((h) => h.trim())
       const seen = new Set<string>()
       if (header.some((h) => (seen.has(h) ? true : (seen.add(h), false)))) {
-        yield rejectOf(location, {code: 'E_CSV_DUPLICATE_HEADER', message: 'The header names a column twice: which one the mapping means is ambiguous, so the file is not read.'})
+        yield rejectOf(location, {
+          code: 'E_CSV_DUPLICATE_HEADER',
+          message: 'The header names a column twice: which one the mapping means is ambiguous, so the file is not read.',
+        })
         return
       }
       if (header.some((h) => h.includes('\uFFFD'))) {
@@ -427,7 +517,12 @@ async function* readCsv(file: string, mapping: CsvMapping, resolver: ReferenceRe
     try {
       resources = rowToResources(row, mapping)
     } catch (error) {
-      yield rejectOf(location, error instanceof MedctlError ? {code: error.code, message: error.message} : {code: 'E_CSV_ROW', message: 'The row could not be mapped.'})
+      yield rejectOf(
+        location,
+        error instanceof MedctlError
+          ? {code: error.code, message: error.message}
+          : {code: 'E_CSV_ROW', message: 'The row could not be mapped.'},
+      )
       continue
     }
     for (const resource of resources) {
@@ -443,7 +538,11 @@ async function* readCsv(file: string, mapping: CsvMapping, resolver: ReferenceRe
  * Stdin: a whole JSON document (a resource or a Bundle) when it is one, else NDJSON. Buffers up to
  * `maxJsonBytes` to tell; past that it is read as NDJSON, streaming.
  */
-async function* readStdin(stream: NodeJS.ReadableStream, resolver: ReferenceResolver, options: {maxLineBytes: number; maxJsonBytes: number}): AsyncGenerator<InputItem> {
+async function* readStdin(
+  stream: NodeJS.ReadableStream,
+  resolver: ReferenceResolver,
+  options: {maxLineBytes: number; maxJsonBytes: number},
+): AsyncGenerator<InputItem> {
   const iterator = (stream as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]()
   const head: Buffer[] = []
   let bytes = 0
@@ -551,4 +650,3 @@ async function* readAll(sources: readonly string[], options: ReadOptions, resolv
     }
   }
 }
-

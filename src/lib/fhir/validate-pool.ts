@@ -11,7 +11,10 @@ export interface ValidationRequest {
 }
 
 /** A problem, or the SHA-256 of the resource's canonical JSON (RFC 8785), or the code of what the validator threw. */
-export type ValidationReply = {problem: ValidationProblem; digest?: undefined; thrown?: undefined} | {digest: string; problem?: undefined; thrown?: undefined} | {thrown: string; problem?: undefined; digest?: undefined}
+export type ValidationReply =
+  | {problem: ValidationProblem; digest?: undefined; thrown?: undefined}
+  | {digest: string; problem?: undefined; thrown?: undefined}
+  | {thrown: string; problem?: undefined; digest?: undefined}
 
 /** Resources sent to a thread in one message (one structured clone and one wake-up per batch, not per resource). */
 const BATCH = 64
@@ -50,7 +53,8 @@ export class ValidationPool {
   private outstanding = 0
   private readonly workers: Worker[] = []
   private readonly waiting = new Map<number, {resolve: (replies: ValidationReply[]) => void; reject: (error: unknown) => void}>()
-  private batch: {jsons: string[]; resolvers: Array<(reply: ValidationReply) => void>; rejecters: Array<(error: unknown) => void>} | undefined
+  private batch:
+    {jsons: string[]; resolvers: Array<(reply: ValidationReply) => void>; rejecters: Array<(error: unknown) => void>} | undefined
   private nextId = 0
   private turn = 0
   private failure: unknown

@@ -18,7 +18,11 @@ parentPort?.on('message', (request: ValidationRequest) => {
       const resource = JSON.parse(json) as FhirResource
       const problem = validateFhir(resource)
       if (problem) return {problem}
-      return {digest: createHash('sha256').update(canonicalize(resource) ?? json).digest('hex')}
+      return {
+        digest: createHash('sha256')
+          .update(canonicalize(resource) ?? json)
+          .digest('hex'),
+      }
     } catch (error) {
       // The same codes the reader's guard gives an exception thrown by the work on one value.
       const code = error instanceof MedctlError ? error.code : error instanceof RangeError ? 'E_TOO_COMPLEX' : 'E_UNPROCESSABLE'

@@ -30,7 +30,8 @@ export interface ValidationProblem {
 function codeFor(issue: OperationOutcomeIssue): string {
   const text = `${issue.details?.text ?? ''} ${issue.diagnostics ?? ''}`
   if (/missing required/i.test(text)) return 'E_MISSING_REQUIRED'
-  if (/invalid json type|invalid .*format|invalid .*value|expected .* but got|invalid (date|uri|code|id)/i.test(text)) return 'E_INVALID_PRIMITIVE'
+  if (/invalid json type|invalid .*format|invalid .*value|expected .* but got|invalid (date|uri|code|id)/i.test(text))
+    return 'E_INVALID_PRIMITIVE'
   if (/invalid additional property|unknown property/i.test(text)) return 'E_UNKNOWN_ELEMENT'
   return 'E_INVALID_RESOURCE'
 }
@@ -42,7 +43,10 @@ export function isKnownResourceType(value: unknown): value is string {
 
 /** An issue's text without quoted values (an unknown property's name may be a patient's data). */
 function scrub(text: string): string {
-  return text.replaceAll(/"[^"]*"/g, '').replaceAll(/\s{2,}/g, ' ').trim()
+  return text
+    .replaceAll(/"[^"]*"/g, '')
+    .replaceAll(/\s{2,}/g, ' ')
+    .trim()
 }
 
 /** An issue's element path; an unknown property stops at its parent (its name is input, not a FHIR element). */
@@ -65,7 +69,9 @@ export function validateFhir(resource: FhirResource): ValidationProblem | undefi
   try {
     issues = validateResource(resource as unknown as Parameters<typeof validateResource>[0]) as OperationOutcomeIssue[]
   } catch (error) {
-    issues = (error as {outcome?: {issue?: OperationOutcomeIssue[]}}).outcome?.issue ?? [{severity: 'error', code: 'invalid', details: {text: 'The resource cannot be validated.'}}]
+    issues = (error as {outcome?: {issue?: OperationOutcomeIssue[]}}).outcome?.issue ?? [
+      {severity: 'error', code: 'invalid', details: {text: 'The resource cannot be validated.'}},
+    ]
   }
   const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal')
   if (errors.length === 0) return undefined

@@ -190,7 +190,12 @@ export function encodeCar(roots: readonly string[], blocks: Iterable<Block>): Ui
  * Writes a CAR file atomically (temp file, fsync, rename), streaming the blocks; duplicate
  * blocks are written once. Returns the number of blocks and bytes written.
  */
-export async function writeCarFile(path: string, roots: readonly string[], blocks: AsyncIterable<Block> | Iterable<Block>, options: {mode?: number} = {}): Promise<{blocks: number; bytes: number}> {
+export async function writeCarFile(
+  path: string,
+  roots: readonly string[],
+  blocks: AsyncIterable<Block> | Iterable<Block>,
+  options: {mode?: number} = {},
+): Promise<{blocks: number; bytes: number}> {
   let count = 0
   const seen = new Set<string>()
   const bytes = await writeStreamAtomic(
@@ -212,7 +217,10 @@ export async function writeCarFile(path: string, roots: readonly string[], block
 }
 
 /** Every block of the DAGs under `roots`, depth first, each once, read through `getBlock`. */
-export async function* dagBlocks(roots: readonly string[], getBlock: (cid: string) => Promise<Uint8Array | undefined>): AsyncGenerator<Block> {
+export async function* dagBlocks(
+  roots: readonly string[],
+  getBlock: (cid: string) => Promise<Uint8Array | undefined>,
+): AsyncGenerator<Block> {
   const seen = new Set<string>()
   const stack = [...roots].reverse()
   while (stack.length > 0) {
@@ -261,7 +269,8 @@ export class CarFile {
       fd = openSync(path, 'r')
     } catch (error) {
       const code = (error as {code?: string}).code
-      if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') throw new MedctlError('E_FILE_NOT_FOUND', `Cannot read ${path} (${code}).`, {exitCode: ExitCode.USAGE})
+      if (code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES')
+        throw new MedctlError('E_FILE_NOT_FOUND', `Cannot read ${path} (${code}).`, {exitCode: ExitCode.USAGE})
       throw error
     }
     try {
@@ -282,7 +291,8 @@ export class CarFile {
         return decoded
       }
       const [headerLength, headerVarint] = varintAt(0)
-      if (headerLength === 0 || headerLength > MAX_HEADER || headerVarint + headerLength > size) throw corrupt('the header length is out of range')
+      if (headerLength === 0 || headerLength > MAX_HEADER || headerVarint + headerLength > size)
+        throw corrupt('the header length is out of range')
       const header = decodeCarHeader(read(headerVarint, headerLength))
       const index = new Map<string, {offset: number; length: number}>()
       const damaged = new Set<string>()
@@ -301,7 +311,11 @@ export class CarFile {
         } else if (!index.has(text)) index.set(text, {offset: position + lengthBytes + cidLength, length: block.length})
         position += lengthBytes + length
       }
-      for (const root of header.roots) if (!index.has(root)) throw corrupt(damaged.has(root) ? `the root block ${root} does not match its CID` : `the root ${root} is not in the file`, {cid: root})
+      for (const root of header.roots)
+        if (!index.has(root))
+          throw corrupt(damaged.has(root) ? `the root block ${root} does not match its CID` : `the root ${root} is not in the file`, {
+            cid: root,
+          })
       return new CarFile(fd, header.roots, index, damaged)
     } catch (error) {
       closeSync(fd)
@@ -368,7 +382,8 @@ export async function decodeCar(bytes: Uint8Array): Promise<{roots: string[]; bl
   const first = decodeVarint(bytes, 0)
   if (!first) throw corrupt('the file ends inside a length')
   const [headerLength, headerVarint] = first
-  if (headerLength === 0 || headerLength > MAX_HEADER || headerVarint + headerLength > bytes.length) throw corrupt('the header length is out of range')
+  if (headerLength === 0 || headerLength > MAX_HEADER || headerVarint + headerLength > bytes.length)
+    throw corrupt('the header length is out of range')
   const header = decodeCarHeader(bytes.subarray(headerVarint, headerVarint + headerLength))
   const blocks = new Map<string, Uint8Array>()
   let position = headerVarint + headerLength
@@ -376,11 +391,13 @@ export async function decodeCar(bytes: Uint8Array): Promise<{roots: string[]; bl
     const decoded = decodeVarint(bytes, position)
     if (!decoded) throw corrupt('the file ends inside a length', {offset: position})
     const [length, lengthBytes] = decoded
-    if (length === 0 || length > MAX_CAR_BLOCK + 128 || position + lengthBytes + length > bytes.length) throw corrupt('a section length is out of range', {offset: position})
+    if (length === 0 || length > MAX_CAR_BLOCK + 128 || position + lengthBytes + length > bytes.length)
+      throw corrupt('a section length is out of range', {offset: position})
     const section = bytes.subarray(position + lengthBytes, position + lengthBytes + length)
     const [cid, cidLength] = readCid(section)
     const block = section.subarray(cidLength)
-    if (!(await blockMatches(cid.toString(), block))) throw corrupt(`block ${cid.toString()} does not match its CID`, {cid: cid.toString(), offset: position})
+    if (!(await blockMatches(cid.toString(), block)))
+      throw corrupt(`block ${cid.toString()} does not match its CID`, {cid: cid.toString(), offset: position})
     blocks.set(cid.toString(), block)
     position += lengthBytes + length
   }

@@ -95,7 +95,11 @@ export class EmbeddedStore implements ContentStore {
   async getBlock(cid: string): Promise<Uint8Array | undefined> {
     const bytes = this.getBlockSync(cid)
     if (bytes && !(await blockMatches(cid, bytes))) {
-      throw new MedctlError('E_BLOCK_CORRUPT', `Stored block ${cid} does not match its CID.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid}, suggestions: ['Run `medctl store verify`.']})
+      throw new MedctlError('E_BLOCK_CORRUPT', `Stored block ${cid} does not match its CID.`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+        details: {cid},
+        suggestions: ['Run `medctl store verify`.'],
+      })
     }
     return bytes
   }
@@ -116,7 +120,10 @@ export class EmbeddedStore implements ContentStore {
   async verify(roots: readonly string[] = []): Promise<VerifyReport> {
     const corrupt: string[] = []
     let checked = 0
-    for (const row of this.db.prepare('SELECT cid, bytes FROM blocks ORDER BY cid').iterate() as IterableIterator<{cid: string; bytes: Buffer}>) {
+    for (const row of this.db.prepare('SELECT cid, bytes FROM blocks ORDER BY cid').iterate() as IterableIterator<{
+      cid: string
+      bytes: Buffer
+    }>) {
       checked++
       if (!(await blockMatches(row.cid, row.bytes))) corrupt.push(row.cid)
     }

@@ -35,7 +35,11 @@ export class KuboProfileStore implements ContentStore {
     const expected = await encodeUnixfs(bytes, () => undefined)
     const added = await this.remote.addFrom(() => bytes)
     if (added.cid !== expected.cid) {
-      throw new MedctlError('E_STORE_MISMATCH', `The Kubo node computed ${added.cid} where medctl computes ${expected.cid}: its add options differ (CIDv1, raw leaves, 256 KiB chunks).`, {exitCode: ExitCode.FAILURE})
+      throw new MedctlError(
+        'E_STORE_MISMATCH',
+        `The Kubo node computed ${added.cid} where medctl computes ${expected.cid}: its add options differ (CIDv1, raw leaves, 256 KiB chunks).`,
+        {exitCode: ExitCode.FAILURE},
+      )
     }
     return expected
   }
@@ -48,7 +52,11 @@ export class KuboProfileStore implements ContentStore {
     const local = await this.local.addStream(source)
     const added = await this.remote.addFrom(() => this.local.cat(local.cid))
     if (added.cid !== local.cid) {
-      throw new MedctlError('E_STORE_MISMATCH', `The Kubo node computed ${added.cid} where medctl computes ${local.cid}: its add options differ (CIDv1, raw leaves, 256 KiB chunks).`, {exitCode: ExitCode.FAILURE})
+      throw new MedctlError(
+        'E_STORE_MISMATCH',
+        `The Kubo node computed ${added.cid} where medctl computes ${local.cid}: its add options differ (CIDv1, raw leaves, 256 KiB chunks).`,
+        {exitCode: ExitCode.FAILURE},
+      )
     }
     await this.remote.pin(local.cid)
     return local
@@ -102,7 +110,10 @@ export function contentStoreFor(input: StoreFactoryInput): ContentStore {
 }
 
 /** The profile's content store (see contentStoreFor). */
-export function openContentStore(session: {paths: MedctlPaths; profile: {store: StoreSettings}}, options: {kuboUrl?: string; tuning?: KuboTuning} = {}): ContentStore {
+export function openContentStore(
+  session: {paths: MedctlPaths; profile: {store: StoreSettings}},
+  options: {kuboUrl?: string; tuning?: KuboTuning} = {},
+): ContentStore {
   return contentStoreFor({store: session.profile.store, db: () => openDatabase(session.paths), ...options})
 }
 

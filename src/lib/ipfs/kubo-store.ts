@@ -19,7 +19,14 @@ type ByteSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
 
 /** Transient: the network, a timeout, or a 5xx. A 4xx is the request's fault and is not retried. */
 export function isTransient(error: unknown): boolean {
-  const e = error as {name?: string; code?: string; cause?: {code?: string}; response?: {status?: number}; status?: number; message?: string}
+  const e = error as {
+    name?: string
+    code?: string
+    cause?: {code?: string}
+    response?: {status?: number}
+    status?: number
+    message?: string
+  }
   const status = e?.response?.status ?? e?.status
   if (typeof status === 'number') return status >= 500
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true
@@ -84,11 +91,16 @@ export class KuboStore implements ContentStore {
 
   private unavailable(error: unknown): MedctlError {
     const e = error as {name?: string; code?: string; cause?: {code?: string}; message?: string}
-    const why = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? `no answer within ${this.probeTimeoutMs} ms` : (e?.code ?? e?.cause?.code ?? e?.message ?? String(error))
+    const why =
+      e?.name === 'TimeoutError' || e?.name === 'AbortError'
+        ? `no answer within ${this.probeTimeoutMs} ms`
+        : (e?.code ?? e?.cause?.code ?? e?.message ?? String(error))
     return new MedctlError('E_STORE_UNAVAILABLE', `The Kubo node at ${this.options.url} is unavailable (${why}).`, {
       cause: error,
       details: {url: this.options.url},
-      suggestions: ['Start the node (or check its RPC address: `medctl profile set store.url URL`) and run the command again; nothing was lost.'],
+      suggestions: [
+        'Start the node (or check its RPC address: `medctl profile set store.url URL`) and run the command again; nothing was lost.',
+      ],
     })
   }
 
@@ -115,13 +127,22 @@ export class KuboStore implements ContentStore {
       await this.probe()
     }
     const message = lastError instanceof Error ? lastError.message : String(lastError)
-    throw new MedctlError('E_KUBO', `Kubo ${what} failed at ${this.options.url}: ${message}`, {cause: lastError, suggestions: ['Check that the node runs and its RPC API is reachable.']})
+    throw new MedctlError('E_KUBO', `Kubo ${what} failed at ${this.options.url}: ${message}`, {
+      cause: lastError,
+      suggestions: ['Check that the node runs and its RPC API is reachable.'],
+    })
   }
 
   /** Adds content produced afresh by `source` on every attempt (so a retry can resend it). */
   async addFrom(source: () => ByteSource): Promise<{cid: string; size: number}> {
     return this.attempt('add', async (signal) => {
-      const added = await this.client.add(source() as Uint8Array, {cidVersion: 1, rawLeaves: true, chunker: `size-${CHUNK_SIZE}`, pin: false, signal})
+      const added = await this.client.add(source() as Uint8Array, {
+        cidVersion: 1,
+        rawLeaves: true,
+        chunker: `size-${CHUNK_SIZE}`,
+        pin: false,
+        signal,
+      })
       return {cid: added.cid.toString(), size: Number(added.size)}
     })
   }
@@ -152,7 +173,10 @@ export class KuboStore implements ContentStore {
   async getBlock(cid: string): Promise<Uint8Array | undefined> {
     const bytes = await this.attempt('block get', async (signal) => this.client.block.get(CID.parse(cid), {signal}))
     if (!(await blockMatches(cid, bytes))) {
-      throw new MedctlError('E_CID_MISMATCH', `The Kubo node at ${this.options.url} served a block that does not match ${cid}.`, {exitCode: ExitCode.VERIFY_FAILED, details: {cid}})
+      throw new MedctlError('E_CID_MISMATCH', `The Kubo node at ${this.options.url} served a block that does not match ${cid}.`, {
+        exitCode: ExitCode.VERIFY_FAILED,
+        details: {cid},
+      })
     }
     return bytes
   }

@@ -37,13 +37,21 @@ export interface EraseResult {
 export function copyHolders(auditDir: string, subject: string): CopyHolder[] {
   const holders = new Map<string, CopyHolder>()
   for (const line of readLog(auditDir)) {
-    let entry: {type?: string; outcome?: string; subject?: string; classes?: string[]; recorded?: string; detail?: {grantee?: string; phase?: string}}
+    let entry: {
+      type?: string
+      outcome?: string
+      subject?: string
+      classes?: string[]
+      recorded?: string
+      detail?: {grantee?: string; phase?: string}
+    }
     try {
       entry = JSON.parse(line.bytes.toString('utf8')) as typeof entry
     } catch {
       continue
     }
-    if (entry.type !== 'key-release' || entry.outcome !== 'success' || entry.subject !== subject || entry.detail?.phase === 'intent') continue
+    if (entry.type !== 'key-release' || entry.outcome !== 'success' || entry.subject !== subject || entry.detail?.phase === 'intent')
+      continue
     const grantee = entry.detail?.grantee ?? 'unknown'
     const h = holders.get(grantee) ?? {grantee, classes: [], releases: 0, lastRelease: ''}
     h.releases++
@@ -83,7 +91,8 @@ export async function erasePatient(session: Session, q: {patient: string}): Prom
   const custodian = await custodianContext(session)
   const subject = subjectForPatient(custodian, q.patient)
   const index = new RecordIndex(custodian.db, custodian.address)
-  if (!index.hasSubject(subject) && index.objects({subject, attachments: 'include'}).length === 0) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
+  if (!index.hasSubject(subject) && index.objects({subject, attachments: 'include'}).length === 0)
+    throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
   const copiesHeldBy = copyHolders(session.paths.auditDir, subject)
   await recordAudit(session, {type: 'revoke', action: 'D', outcome: 'success', subject, detail: {kind: 'erase', phase: 'intent'}})
   let revoke: EraseResult['revokeAll'] = {}
@@ -101,7 +110,16 @@ export async function erasePatient(session: Session, q: {patient: string}): Prom
     outcome: 'success',
     subject,
     cids: shred.cids,
-    detail: {kind: 'erase', phase: 'written', objects: shred.cids.length, envelopes: shred.envelopes, blocks: shred.blocks, unpinned: unpin.unpinned, unpinFailures: unpin.failures.length, copiesHeldBy: copiesHeldBy.length},
+    detail: {
+      kind: 'erase',
+      phase: 'written',
+      objects: shred.cids.length,
+      envelopes: shred.envelopes,
+      blocks: shred.blocks,
+      unpinned: unpin.unpinned,
+      unpinFailures: unpin.failures.length,
+      copiesHeldBy: copiesHeldBy.length,
+    },
   })
   return {
     subject,

@@ -27,7 +27,12 @@ import {RecordIndex} from '../vault/record-index.js'
  * Each file is written atomically (temp, fsync, rename; mode 0600). Audited: the export's intent
  * before anything is read (so it is itself among the audit events exported), its outcome after.
  */
-export const PATIENT_EXPORT_FILES = {record: 'record.json', consents: 'consents.json', auditEvents: 'audit-events.json', manifest: 'manifest.json'} as const
+export const PATIENT_EXPORT_FILES = {
+  record: 'record.json',
+  consents: 'consents.json',
+  auditEvents: 'audit-events.json',
+  manifest: 'manifest.json',
+} as const
 
 export interface PatientExportResult {
   subject: string
@@ -69,10 +74,17 @@ export async function exportPatient(session: Session, q: {patient: string; out: 
   const custodian = await custodianContext(session)
   // E_ERASED (exit 2) for an erased patient: nothing about them is left to export.
   const subject = subjectForPatient(custodian, q.patient)
-  if (!new RecordIndex(custodian.db, custodian.address).hasSubject(subject)) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
+  if (!new RecordIndex(custodian.db, custodian.address).hasSubject(subject))
+    throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
   const dir = outDirectory(q.out)
   const exportedAt = new Date().toISOString()
-  const audit = {type: 'export' as const, action: 'R' as const, subject, purpose: 'PATRQT', detail: {what: 'patient-record', format: 'fhir'}}
+  const audit = {
+    type: 'export' as const,
+    action: 'R' as const,
+    subject,
+    purpose: 'PATRQT',
+    detail: {what: 'patient-record', format: 'fhir'},
+  }
   await recordAudit(session, {...audit, outcome: 'success', detail: {...audit.detail, phase: 'intent'}})
   try {
     const record = await showRecords(custodian, {patient: q.patient}, openContentStore(session))
@@ -83,7 +95,11 @@ export async function exportPatient(session: Session, q: {patient: string; out: 
     if (session.profile.chain.registry) {
       const ctx = await consentContext(session, {write: false})
       chain = {chainId: ctx.chainId, registry: ctx.address, block: ctx.head}
-      for await (const c of exportConsents(ctx.registry, custodian, {subject, now: ctx.now, ...(q.logRange ? {logRange: q.logRange} : {})})) {
+      for await (const c of exportConsents(ctx.registry, custodian, {
+        subject,
+        now: ctx.now,
+        ...(q.logRange ? {logRange: q.logRange} : {}),
+      })) {
         consents.push(c.resource)
         byChainStatus[c.status] = (byChainStatus[c.status] ?? 0) + 1
       }
@@ -100,8 +116,16 @@ export async function exportPatient(session: Session, q: {patient: string; out: 
     }
     const texts = {
       record: `${JSON.stringify(record.bundle, null, 2)}\n`,
-      consents: `${JSON.stringify(collection(consents, (r) => `urn:medctl:consent:${String(r.id)}`), null, 2)}\n`,
-      auditEvents: `${JSON.stringify(collection(events, (r) => `urn:medctl:audit:${String(r.id)}`), null, 2)}\n`,
+      consents: `${JSON.stringify(
+        collection(consents, (r) => `urn:medctl:consent:${String(r.id)}`),
+        null,
+        2,
+      )}\n`,
+      auditEvents: `${JSON.stringify(
+        collection(events, (r) => `urn:medctl:audit:${String(r.id)}`),
+        null,
+        2,
+      )}\n`,
     }
     const active = consents.filter((c) => c.status === 'active').length
     const result: PatientExportResult = {
@@ -120,17 +144,35 @@ export async function exportPatient(session: Session, q: {patient: string; out: 
       subject,
       exportedAt,
       chain,
-      files: Object.fromEntries((['record', 'consents', 'auditEvents'] as const).map((k) => [PATIENT_EXPORT_FILES[k], {sha256: sha256(texts[k])}])),
+      files: Object.fromEntries(
+        (['record', 'consents', 'auditEvents'] as const).map((k) => [PATIENT_EXPORT_FILES[k], {sha256: sha256(texts[k])}]),
+      ),
       counts: {resources: result.resources, consents: result.consents.total, auditEvents: result.auditEvents},
     }
     writeFileAtomic(files.record, texts.record)
     writeFileAtomic(files.consents, texts.consents)
     writeFileAtomic(files.auditEvents, texts.auditEvents)
     writeFileAtomic(files.manifest, `${JSON.stringify(manifest, null, 2)}\n`)
-    await recordAudit(session, {...audit, outcome: 'success', classes: record.classes, detail: {...audit.detail, phase: 'written', resources: result.resources, consents: result.consents.total, auditEvents: result.auditEvents}})
+    await recordAudit(session, {
+      ...audit,
+      outcome: 'success',
+      classes: record.classes,
+      detail: {
+        ...audit.detail,
+        phase: 'written',
+        resources: result.resources,
+        consents: result.consents.total,
+        auditEvents: result.auditEvents,
+      },
+    })
     return result
   } catch (error) {
-    await recordAudit(session, {...audit, outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {...audit.detail, phase: 'written'}})
+    await recordAudit(session, {
+      ...audit,
+      outcome: 'failure',
+      reason: (error as {code?: string}).code ?? 'E_UNEXPECTED',
+      detail: {...audit.detail, phase: 'written'},
+    })
     throw error
   }
 }

@@ -11,7 +11,15 @@
 import {chmodSync, lstatSync, renameSync, rmSync} from 'node:fs'
 import {createServer, type Socket} from 'node:net'
 import {dirname, join} from 'node:path'
-import {AGENT_PROTOCOL_VERSION, MAX_LINE_BYTES, MAX_UNLOCK_MS, type AgentHandoff, type AgentKeys, type AgentRequest, type AgentResponse} from './agent-protocol.js'
+import {
+  AGENT_PROTOCOL_VERSION,
+  MAX_LINE_BYTES,
+  MAX_UNLOCK_MS,
+  type AgentHandoff,
+  type AgentKeys,
+  type AgentRequest,
+  type AgentResponse,
+} from './agent-protocol.js'
 
 /** How often the agent checks its deadline (the clock may jump: suspend, NTP) and its socket. */
 const WATCH_MS = 500
@@ -98,7 +106,11 @@ async function main(): Promise<void> {
       case 'identity': {
         // Keyed per profile: a request for another profile, or for this profile now pointing at
         // another identity, is refused, and the caller uses the passphrase.
-        if (request.profile !== profile || request.identity !== identity || String(request.address).toLowerCase() !== address.toLowerCase()) {
+        if (
+          request.profile !== profile ||
+          request.identity !== identity ||
+          String(request.address).toLowerCase() !== address.toLowerCase()
+        ) {
           return {ok: false, code: 'E_AGENT_WRONG_PROFILE', message: `This agent holds profile "${profile}" only.`}
         }
         return {ok: true, keys: {...keys}}
@@ -126,7 +138,14 @@ async function main(): Promise<void> {
       else {
         try {
           request = JSON.parse(buffer.slice(0, newline)) as AgentRequest
-          response = request && request.v === AGENT_PROTOCOL_VERSION ? answer(request) : {ok: false, code: 'E_AGENT_BAD_REQUEST', message: `Unsupported protocol version (this agent speaks ${AGENT_PROTOCOL_VERSION}).`}
+          response =
+            request && request.v === AGENT_PROTOCOL_VERSION
+              ? answer(request)
+              : {
+                  ok: false,
+                  code: 'E_AGENT_BAD_REQUEST',
+                  message: `Unsupported protocol version (this agent speaks ${AGENT_PROTOCOL_VERSION}).`,
+                }
         } catch {
           response = {ok: false, code: 'E_AGENT_BAD_REQUEST', message: 'The request is not JSON.'}
         }

@@ -60,9 +60,7 @@ export interface AgentStatusBody {
   deadline: string
 }
 
-export type AgentResponse =
-  | {ok: true; status?: AgentStatusBody; keys?: AgentKeys}
-  | {ok: false; code: string; message: string}
+export type AgentResponse = {ok: true; status?: AgentStatusBody; keys?: AgentKeys} | {ok: false; code: string; message: string}
 
 export function agentDir(home: string): string {
   return join(home, 'agent')
@@ -73,10 +71,14 @@ export function agentSocketPath(home: string, profile: string): string {
   if (!isSafeName(profile)) throw usageError('E_BAD_NAME', 'The profile name is not a safe name.')
   const path = join(agentDir(home), `${profile}.sock`)
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-    throw new MedctlError('E_AGENT_PATH_TOO_LONG', `The agent's socket path would be ${Buffer.byteLength(path)} bytes; Unix sockets allow ${MAX_SOCKET_PATH_BYTES}.`, {
-      exitCode: 2,
-      suggestions: ['Use a shorter MEDCTL_HOME or a shorter profile name.'],
-    })
+    throw new MedctlError(
+      'E_AGENT_PATH_TOO_LONG',
+      `The agent's socket path would be ${Buffer.byteLength(path)} bytes; Unix sockets allow ${MAX_SOCKET_PATH_BYTES}.`,
+      {
+        exitCode: 2,
+        suggestions: ['Use a shorter MEDCTL_HOME or a shorter profile name.'],
+      },
+    )
   }
   return path
 }
@@ -89,9 +91,13 @@ export function parseUnlockDuration(text: string): number {
   const trimmed = text.trim().toLowerCase()
   const match = /^(?:(\d{1,5})h)?(?:(\d{1,5})m)?(?:(\d{1,6})s)?$/.exec(trimmed)
   const accepted = 'Give a duration such as 90s, 15m, 2h or 1h30m (from 1s to 12h).'
-  if (!match || trimmed === '') throw usageError('E_BAD_DURATION', `--for ${JSON.stringify(text.slice(0, 20))} is not a duration.`, [accepted])
+  if (!match || trimmed === '')
+    throw usageError('E_BAD_DURATION', `--for ${JSON.stringify(text.slice(0, 20))} is not a duration.`, [accepted])
   const ms = (Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0)) * 1000
   if (ms < 1000) throw usageError('E_BAD_DURATION', '--for must be at least 1s.', [accepted])
-  if (ms > MAX_UNLOCK_MS) throw usageError('E_BAD_DURATION', '--for may be at most 12h: an unlocked session is meant for a working day, not for ever.', [accepted])
+  if (ms > MAX_UNLOCK_MS)
+    throw usageError('E_BAD_DURATION', '--for may be at most 12h: an unlocked session is meant for a working day, not for ever.', [
+      accepted,
+    ])
   return ms
 }

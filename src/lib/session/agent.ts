@@ -85,7 +85,12 @@ function removeStale(socket: string, ino: number): void {
  * Sends one request to the agent of `profile` and reads its one-line answer. Never throws for an
  * agent problem: the caller decides (a command falls back to the passphrase).
  */
-export async function askAgent(paths: MedctlPaths, profile: string, request: AgentRequest, timeoutMs = ASK_TIMEOUT_MS): Promise<AgentProbe> {
+export async function askAgent(
+  paths: MedctlPaths,
+  profile: string,
+  request: AgentRequest,
+  timeoutMs = ASK_TIMEOUT_MS,
+): Promise<AgentProbe> {
   const socket = agentSocketPath(paths.home, profile)
   let ino: number
   try {
@@ -139,8 +144,19 @@ export async function askAgent(paths: MedctlPaths, profile: string, request: Age
  * age recipient, pseudonym key present or not); undefined when there is no usable agent, and the
  * command then uses the passphrase. `onWarning` hears why an agent that is there was not used.
  */
-export async function identityFromAgent(paths: MedctlPaths, profile: string, info: IdentityInfo, onWarning?: (message: string) => void): Promise<UnlockedIdentity | undefined> {
-  const probe = await askAgent(paths, profile, {v: AGENT_PROTOCOL_VERSION, op: 'identity', profile, identity: info.name, address: info.address})
+export async function identityFromAgent(
+  paths: MedctlPaths,
+  profile: string,
+  info: IdentityInfo,
+  onWarning?: (message: string) => void,
+): Promise<UnlockedIdentity | undefined> {
+  const probe = await askAgent(paths, profile, {
+    v: AGENT_PROTOCOL_VERSION,
+    op: 'identity',
+    profile,
+    identity: info.name,
+    address: info.address,
+  })
   const skip = (why: string): undefined => {
     onWarning?.(`The unlocked session of profile "${profile}" was not used (${why}); using the passphrase.`)
     return undefined
@@ -154,9 +170,17 @@ export async function identityFromAgent(paths: MedctlPaths, profile: string, inf
   try {
     const wallet = new Wallet(keys.privateKey)
     const recipient = await identityToRecipient(keys.ageIdentity)
-    const pseudonymOk = info.hasPseudonymKey ? typeof keys.pseudonymKey === 'string' && /^[0-9a-f]{64}$/.test(keys.pseudonymKey) : keys.pseudonymKey === undefined
-    if (getAddress(wallet.address) !== getAddress(info.address) || recipient !== info.recipient || !pseudonymOk) return skip('its keys are not those of this identity')
-    return {...info, wallet, ageIdentity: keys.ageIdentity, pseudonymKey: keys.pseudonymKey ? Buffer.from(keys.pseudonymKey, 'hex') : undefined}
+    const pseudonymOk = info.hasPseudonymKey
+      ? typeof keys.pseudonymKey === 'string' && /^[0-9a-f]{64}$/.test(keys.pseudonymKey)
+      : keys.pseudonymKey === undefined
+    if (getAddress(wallet.address) !== getAddress(info.address) || recipient !== info.recipient || !pseudonymOk)
+      return skip('its keys are not those of this identity')
+    return {
+      ...info,
+      wallet,
+      ageIdentity: keys.ageIdentity,
+      pseudonymKey: keys.pseudonymKey ? Buffer.from(keys.pseudonymKey, 'hex') : undefined,
+    }
   } catch {
     return skip('its keys are not usable')
   }
@@ -209,7 +233,10 @@ export async function lockSessions(paths: MedctlPaths, target: {profile?: string
   if ('profile' in target) profiles = [new ProfileStore(paths).resolve(target.profile).name]
   else {
     try {
-      profiles = readdirSync(agentDir(paths.home)).filter((name) => name.endsWith('.sock')).map((name) => name.slice(0, -'.sock'.length)).filter((name) => isSafeName(name))
+      profiles = readdirSync(agentDir(paths.home))
+        .filter((name) => name.endsWith('.sock'))
+        .map((name) => name.slice(0, -'.sock'.length))
+        .filter((name) => isSafeName(name))
     } catch {
       profiles = []
     }
@@ -266,7 +293,9 @@ function prepareAgentDir(home: string): void {
   const stat = lstatSync(dir)
   const uid = currentUid()
   if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) {
-    throw new MedctlError('E_AGENT_UNSAFE', `${dir} is not a directory owned by this user; medctl will not put an agent socket there.`, {suggestions: [`Remove ${dir} after checking who created it.`]})
+    throw new MedctlError('E_AGENT_UNSAFE', `${dir} is not a directory owned by this user; medctl will not put an agent socket there.`, {
+      suggestions: [`Remove ${dir} after checking who created it.`],
+    })
   }
   if ((stat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700)
 }
@@ -276,7 +305,12 @@ function prepareAgentDir(home: string): void {
  * derivation of the session), ends an agent already serving the profile, and starts a detached
  * agent holding the keys until `forMs` from now.
  */
-export async function unlockSession(paths: MedctlPaths, profileName: string | undefined, passphrase: () => Promise<string>, options: {forMs: number}): Promise<UnlockResult> {
+export async function unlockSession(
+  paths: MedctlPaths,
+  profileName: string | undefined,
+  passphrase: () => Promise<string>,
+  options: {forMs: number},
+): Promise<UnlockResult> {
   const profile = new ProfileStore(paths).resolve(profileName)
   const socket = agentSocketPath(paths.home, profile.name)
   const identity = await new Keystore(paths).unlock(profile.identity, await passphrase())
@@ -308,7 +342,11 @@ export async function unlockSession(paths: MedctlPaths, profileName: string | un
     const fail = (why: string): void => {
       clearTimeout(timer)
       child.kill('SIGKILL')
-      reject(new MedctlError('E_AGENT_START', `The session agent did not start (${why}).`, {suggestions: ['Run the command again; commands keep working with the passphrase.']}))
+      reject(
+        new MedctlError('E_AGENT_START', `The session agent did not start (${why}).`, {
+          suggestions: ['Run the command again; commands keep working with the passphrase.'],
+        }),
+      )
     }
     const timer = setTimeout(() => fail(`no answer within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS)
     child.once('error', (error) => fail(error.message))
@@ -328,6 +366,12 @@ export async function unlockSession(paths: MedctlPaths, profileName: string | un
   })
   child.stdout?.destroy()
   child.unref()
-  const state = stateOf(profile.name, socket, {profile: profile.name, identity: identity.name, address: identity.address, pid, deadline: new Date(deadline).toISOString()})
+  const state = stateOf(profile.name, socket, {
+    profile: profile.name,
+    identity: identity.name,
+    address: identity.address,
+    pid,
+    deadline: new Date(deadline).toISOString(),
+  })
   return {...state, unlocked: true, pid, deadline: state.deadline as string, replaced: previous.locked.length > 0}
 }

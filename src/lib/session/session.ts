@@ -84,10 +84,14 @@ export class Session {
   async pseudonymKey(): Promise<Buffer> {
     const identity = await this.unlock()
     if (!identity.pseudonymKey) {
-      throw new MedctlError('E_NOT_CUSTODIAN', `Profile "${this.profile.name}" has no pseudonym key: only a custodian profile can name patients.`, {
-        exitCode: 2,
-        suggestions: ['Use the custodian profile (--profile local), or create one with `medctl profile create NAME --custodian`.'],
-      })
+      throw new MedctlError(
+        'E_NOT_CUSTODIAN',
+        `Profile "${this.profile.name}" has no pseudonym key: only a custodian profile can name patients.`,
+        {
+          exitCode: 2,
+          suggestions: ['Use the custodian profile (--profile local), or create one with `medctl profile create NAME --custodian`.'],
+        },
+      )
     }
     return identity.pseudonymKey
   }
@@ -97,7 +101,11 @@ export class Session {
     const {chain} = this.profile
     if (chain.embedded) this.resolvedRpcUrl = (await ensureNode(this.paths)).rpcUrl
     else if (chain.rpcUrl) this.resolvedRpcUrl = chain.rpcUrl
-    else throw new MedctlError('E_NO_CHAIN', `Profile "${this.profile.name}" names no chain.`, {exitCode: 2, suggestions: ['medctl profile set chain.rpcUrl URL']})
+    else
+      throw new MedctlError('E_NO_CHAIN', `Profile "${this.profile.name}" names no chain.`, {
+        exitCode: 2,
+        suggestions: ['medctl profile set chain.rpcUrl URL'],
+      })
     return this.resolvedRpcUrl
   }
 
@@ -141,7 +149,13 @@ export class Session {
 }
 
 /** Public view of a profile: never a secret. */
-export async function summarizeProfile(paths: MedctlPaths, profiles: ProfileStore, keystore: Keystore, profile: Profile, rpcUrl: string | null): Promise<ProfileSummary> {
+export async function summarizeProfile(
+  paths: MedctlPaths,
+  profiles: ProfileStore,
+  keystore: Keystore,
+  profile: Profile,
+  rpcUrl: string | null,
+): Promise<ProfileSummary> {
   const identity = keystore.exists(profile.identity) ? keystore.info(profile.identity) : undefined
   return {
     name: profile.name,
@@ -153,7 +167,14 @@ export async function summarizeProfile(paths: MedctlPaths, profiles: ProfileStor
     store: profile.store.type === 'kubo' ? {type: 'kubo', url: profile.store.url} : {type: 'embedded', path: paths.database},
     kuboUrl: profile.kuboUrl ?? null,
     network: profile.network
-      ? {name: profile.network.name ?? null, chainId: profile.network.chainId, registry: profile.network.registry, custodian: profile.network.custodian, deployedBlock: profile.network.deployedBlock, joinedAt: profile.network.joinedAt}
+      ? {
+          name: profile.network.name ?? null,
+          chainId: profile.network.chainId,
+          registry: profile.network.registry,
+          custodian: profile.network.custodian,
+          deployedBlock: profile.network.deployedBlock,
+          joinedAt: profile.network.joinedAt,
+        }
       : null,
   }
 }

@@ -43,14 +43,36 @@ export interface AttachmentInfo {
 /** What a DocumentReference made by `records attach` says about its file, or undefined for any other resource. */
 export function attachmentOf(resource: FhirResource): AttachmentInfo | undefined {
   if (resource.resourceType !== 'DocumentReference') return undefined
-  const content = (resource as {content?: Array<{attachment?: {contentType?: string; title?: string; extension?: Array<{url?: string; valueString?: string; valueDecimal?: number}>}}>}).content
+  const content = (
+    resource as {
+      content?: Array<{
+        attachment?: {contentType?: string; title?: string; extension?: Array<{url?: string; valueString?: string; valueDecimal?: number}>}
+      }>
+    }
+  ).content
   const attachment = content?.[0]?.attachment
   const ext = (url: string) => attachment?.extension?.find((e) => e.url === url)
   const cid = ext(ATTACHMENT_EXTENSION.cid)?.valueString
   const sha256 = ext(ATTACHMENT_EXTENSION.sha256)?.valueString
   const size = ext(ATTACHMENT_EXTENSION.size)?.valueDecimal
-  if (!attachment || !cid || !sha256 || !/^[0-9a-f]{64}$/.test(sha256) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined
-  return {documentReference: String(resource.id), cid, sha256, size, contentType: attachment.contentType ?? 'application/octet-stream', ...(attachment.title ? {title: attachment.title} : {})}
+  if (
+    !attachment ||
+    !cid ||
+    !sha256 ||
+    !/^[0-9a-f]{64}$/.test(sha256) ||
+    typeof size !== 'number' ||
+    !Number.isSafeInteger(size) ||
+    size < 0
+  )
+    return undefined
+  return {
+    documentReference: String(resource.id),
+    cid,
+    sha256,
+    size,
+    contentType: attachment.contentType ?? 'application/octet-stream',
+    ...(attachment.title ? {title: attachment.title} : {}),
+  }
 }
 
 export interface AttachOptions {
@@ -75,7 +97,10 @@ export interface AttachResult extends AttachmentInfo {
 }
 
 function fileNotFound(file: string, why: string): MedctlError {
-  return new MedctlError('E_FILE_NOT_FOUND', `Cannot read ${file} (${why}).`, {exitCode: ExitCode.USAGE, suggestions: ['Name an existing regular file.']})
+  return new MedctlError('E_FILE_NOT_FOUND', `Cannot read ${file} (${why}).`, {
+    exitCode: ExitCode.USAGE,
+    suggestions: ['Name an existing regular file.'],
+  })
 }
 
 /** The file's bytes, read afresh in 1 MiB chunks; every chunk also goes through `observe`. */
@@ -98,7 +123,21 @@ async function* readFile(file: string, observe: (chunk: Buffer) => void): AsyncG
 /** Guesses a MIME type from the extension; anything unknown is application/octet-stream. */
 export function contentTypeFor(file: string): string {
   const ext = file.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1] ?? ''
-  const known: Record<string, string> = {dcm: 'application/dicom', zip: 'application/zip', pdf: 'application/pdf', jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', tif: 'image/tiff', tiff: 'image/tiff', txt: 'text/plain', xml: 'application/xml', json: 'application/json', gz: 'application/gzip', mp4: 'video/mp4'}
+  const known: Record<string, string> = {
+    dcm: 'application/dicom',
+    zip: 'application/zip',
+    pdf: 'application/pdf',
+    jpg: 'image/jpeg',
+    jpeg: 'image/jpeg',
+    png: 'image/png',
+    tif: 'image/tiff',
+    tiff: 'image/tiff',
+    txt: 'text/plain',
+    xml: 'application/xml',
+    json: 'application/json',
+    gz: 'application/gzip',
+    mp4: 'video/mp4',
+  }
   return known[ext] ?? 'application/octet-stream'
 }
 
@@ -121,7 +160,8 @@ export async function attachFile(options: AttachOptions): Promise<AttachResult> 
   const index = new RecordIndex(db, custodian.address)
   const identifierKey = patientIdentifierKey(options.patient)
   const subject = subjectForPatient({db, address: custodian.address, pseudonymKey: Buffer.from(custodian.pseudonymKey)}, options.patient)
-  if (!index.hasSubject(subject)) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient: import the patient first.', {exitCode: ExitCode.USAGE})
+  if (!index.hasSubject(subject))
+    throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient: import the patient first.', {exitCode: ExitCode.USAGE})
   let size: number
   try {
     const stat = statSync(options.file)
@@ -145,7 +185,17 @@ export async function attachFile(options: AttachOptions): Promise<AttachResult> 
   const documentReference = `medctl-att-${createHmac('sha256', custodian.pseudonymKey).update(`medctl:attachment-id:${subject}|${dataClass}|${sha256}`, 'utf8').digest('hex').slice(0, 40)}`
   const existing = index.attachmentFor(subject, dataClass, contentKey)
   if (existing) {
-    return {subject, class: dataClass, documentReference, cid: existing.cid, recordCid: existing.recordCid, sha256, size: existing.size, contentType: existing.contentType, created: false}
+    return {
+      subject,
+      class: dataClass,
+      documentReference,
+      cid: existing.cid,
+      recordCid: existing.recordCid,
+      sha256,
+      size: existing.size,
+      contentType: existing.contentType,
+      created: false,
+    }
   }
 
   await options.audit?.({phase: 'intent', subject})
@@ -164,7 +214,10 @@ export async function attachFile(options: AttachOptions): Promise<AttachResult> 
   })
   const stored = await store.addStream(encryptObjectStream(plaintext, objectKey.recipient))
   if (second.digest('hex') !== sha256 || plainBytes !== size) {
-    throw new MedctlError('E_FILE_CHANGED', `${options.file} changed while it was being attached; nothing was linked to the patient.`, {exitCode: ExitCode.FAILURE, suggestions: ['Attach it again once nothing writes to it.']})
+    throw new MedctlError('E_FILE_CHANGED', `${options.file} changed while it was being attached; nothing was linked to the patient.`, {
+      exitCode: ExitCode.FAILURE,
+      suggestions: ['Attach it again once nothing writes to it.'],
+    })
   }
   const contentType = options.contentType ?? contentTypeFor(options.file)
   const [system, ...rest] = identifierKey.split('|')
@@ -200,7 +253,9 @@ export async function attachFile(options: AttachOptions): Promise<AttachResult> 
   const recordEnvelope = await wrapKey(recordKey.identity, [custodian.recipient])
   const attachmentEnvelope = await wrapKey(objectKey.identity, [custodian.recipient])
   const keyHash = indexHash(custodian.pseudonymKey, 'resource', `DocumentReference/${documentReference}`)
-  const contentHash = createHash('sha256').update(canonicalize(resource) ?? json).digest('hex')
+  const contentHash = createHash('sha256')
+    .update(canonicalize(resource) ?? json)
+    .digest('hex')
   db.transaction(() => {
     store.writeBlocksSync(prepared.blocks)
     index.insertObject({
@@ -214,7 +269,28 @@ export async function attachFile(options: AttachOptions): Promise<AttachResult> 
       envelope: {recipient: custodian.recipient, bytes: recordEnvelope},
       ledger: [{keyHash, contentHash}],
     })
-    index.insertAttachment({cid: stored.cid, subject, class: dataClass, contentKey, size, contentType, recordCid: prepared.cid, cipherBytes: stored.size, envelope: {recipient: custodian.recipient, bytes: attachmentEnvelope}})
+    index.insertAttachment({
+      cid: stored.cid,
+      subject,
+      class: dataClass,
+      contentKey,
+      size,
+      contentType,
+      recordCid: prepared.cid,
+      cipherBytes: stored.size,
+      envelope: {recipient: custodian.recipient, bytes: attachmentEnvelope},
+    })
   })()
-  return {subject, class: dataClass, documentReference, cid: stored.cid, recordCid: prepared.cid, sha256, size, contentType, title: basename(options.file), created: true}
+  return {
+    subject,
+    class: dataClass,
+    documentReference,
+    cid: stored.cid,
+    recordCid: prepared.cid,
+    sha256,
+    size,
+    contentType,
+    title: basename(options.file),
+    created: true,
+  }
 }

@@ -29,7 +29,10 @@ export async function decryptObject(ciphertext: Uint8Array, objectIdentity: stri
   try {
     return await decrypter.decrypt(ciphertext)
   } catch (error) {
-    throw new MedctlError('E_DECRYPT', 'The object does not decrypt with its key: the key or the stored bytes are wrong.', {cause: error, exitCode: 4})
+    throw new MedctlError('E_DECRYPT', 'The object does not decrypt with its key: the key or the stored bytes are wrong.', {
+      cause: error,
+      exitCode: 4,
+    })
   }
 }
 
@@ -114,5 +117,8 @@ export async function* decryptObjectStream(ciphertext: AsyncIterable<Uint8Array>
 
 function decryptFailure(error: unknown): MedctlError {
   if (error instanceof MedctlError) return error
-  return new MedctlError('E_DECRYPT', 'The object does not decrypt with its key: the key or the stored bytes are wrong.', {cause: error, exitCode: 4})
+  return new MedctlError('E_DECRYPT', 'The object does not decrypt with its key: the key or the stored bytes are wrong.', {
+    cause: error,
+    exitCode: 4,
+  })
 }

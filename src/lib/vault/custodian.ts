@@ -21,5 +21,12 @@ export async function custodianContext(session: Session): Promise<CustodianConte
     })
   }
   const identity = await session.unlock()
-  return {db: openDatabase(session.paths), address: identity.address, recipient: identity.recipient, ageIdentity: identity.ageIdentity, pseudonymKey: await session.pseudonymKey(), wallet: identity.wallet}
+  return {
+    db: openDatabase(session.paths),
+    address: identity.address,
+    recipient: identity.recipient,
+    ageIdentity: identity.ageIdentity,
+    pseudonymKey: await session.pseudonymKey(),
+    wallet: identity.wallet,
+  }
 }

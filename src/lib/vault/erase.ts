@@ -74,7 +74,8 @@ export function shredSubject(db: Db, custodianAddress: string, subject: string, 
       rows += db.prepare('DELETE FROM ledger WHERE custodian = ? AND subject = ?').run(custodian, subject).changes
       rows += db.prepare('DELETE FROM patient_refs WHERE custodian = ? AND subject = ?').run(custodian, subject).changes
       rows += db.prepare('DELETE FROM subjects WHERE custodian = ? AND subject = ?').run(custodian, subject).changes
-      if (tableExists(db, 'consent_terms')) rows += db.prepare('DELETE FROM consent_terms WHERE lower(custodian) = ? AND subject = ?').run(custodian, subject).changes
+      if (tableExists(db, 'consent_terms'))
+        rows += db.prepare('DELETE FROM consent_terms WHERE lower(custodian) = ? AND subject = ?').run(custodian, subject).changes
       index.markErased(subject, at)
       return {envelopes, blocks: blocks.length, rows}
     })()

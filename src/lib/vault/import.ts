@@ -3,7 +3,18 @@ import {resolve as resolvePath} from 'node:path'
 import canonicalize from 'canonicalize'
 import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
-import {ValidationPool, classOf, defaultValidationThreads, isReferenceData, patientKeyOf, patientRefOf, readInputs, type CsvMapping, type FhirResource, type InputItem} from '../fhir/index.js'
+import {
+  ValidationPool,
+  classOf,
+  defaultValidationThreads,
+  isReferenceData,
+  patientKeyOf,
+  patientRefOf,
+  readInputs,
+  type CsvMapping,
+  type FhirResource,
+  type InputItem,
+} from '../fhir/index.js'
 import {EmbeddedStore} from '../ipfs/index.js'
 import {encryptObject, encryptText, newObjectKey, wrapKey} from './crypto.js'
 import type {Db} from '../db/database.js'
@@ -82,7 +93,6 @@ const COMMIT_BATCH = 256
 const COMMIT_BATCH_BYTES = 16 * 1024 * 1024
 const MAX_REJECTED_FILES = 1000
 
-
 /**
  * A resource waiting in a group: its serialised JSON as UTF-8 bytes and its hashes only (not the
  * parsed object, several times larger). Bytes live outside the JavaScript heap, so a full buffer
@@ -138,13 +148,18 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       await options.audit?.(event)
     } catch (error) {
       if (error instanceof MedctlError) throw error
-      throw new MedctlError('E_AUDIT_WRITE', 'The import audit entry could not be appended, so nothing more was committed: the records already committed each have their entry. Repair the audit log, then run the import again.', {cause: error})
+      throw new MedctlError(
+        'E_AUDIT_WRITE',
+        'The import audit entry could not be appended, so nothing more was committed: the records already committed each have their entry. Repair the audit log, then run the import again.',
+        {cause: error},
+      )
     }
   }
 
   // Reports hold codes, locations and keyed hashes only: a file name may carry a patient's name, an
   // id an MRN. The caller gets the file behind each reference in the result (stdout, not the home).
-  const keyed = (domain: string, value: string): string => createHmac('sha256', custodian.pseudonymKey).update(`medctl:report-${domain}:${value}`, 'utf8').digest('hex').slice(0, 16)
+  const keyed = (domain: string, value: string): string =>
+    createHmac('sha256', custodian.pseudonymKey).update(`medctl:report-${domain}:${value}`, 'utf8').digest('hex').slice(0, 16)
   const rejectedFiles = new Map<string, RejectedSource>()
   const fileRef = (file: string): string => {
     if (file === '-') return 'stdin'
@@ -160,7 +175,8 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const reject = (item: Omit<RejectRecord, 'file'> & {file?: string}): void => {
     counts.rejected++
     const {file, id, resourceType, line, entry, entryPath, code, message} = item
-    if (listRejects && listed.length < 10_000) listed.push({file: file ?? '-', ...(line === undefined ? {} : {line}), ...(entry === undefined ? {} : {entry}), code})
+    if (listRejects && listed.length < 10_000)
+      listed.push({file: file ?? '-', ...(line === undefined ? {} : {line}), ...(entry === undefined ? {} : {entry}), code})
     report.write({
       file: fileRef(file ?? '-'),
       ...(line === undefined ? {} : {line}),
@@ -218,7 +234,13 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       outcome: 'success',
       cids: batch.map((b) => b.prepared.cid),
       classes: [...new Set(batch.map((b) => b.group.dataClass))].sort(),
-      detail: {phase: 'intent', job: jobId ?? 0, batch: batchNumber, objects: batch.length, resources: batch.reduce((n, b) => n + b.group.items.length, 0)},
+      detail: {
+        phase: 'intent',
+        job: jobId ?? 0,
+        batch: batchNumber,
+        objects: batch.length,
+        resources: batch.reduce((n, b) => n + b.group.items.length, 0),
+      },
     })
   }
 
@@ -236,15 +258,21 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       for (const group of batch) counts.imported += group.items.length
       return
     }
-    for (let start = 0; start < batch.length; ) {
+    for (let start = 0; start < batch.length;) {
       // A commit takes up to COMMIT_BATCH objects and about COMMIT_BATCH_BYTES of plaintext (at least one object).
       let end = start
       let partBytes = 0
-      while (end < batch.length && end - start < COMMIT_BATCH && (end === start || partBytes + (batch[end] as Group).bytes <= COMMIT_BATCH_BYTES)) partBytes += (batch[end++] as Group).bytes
+      while (
+        end < batch.length &&
+        end - start < COMMIT_BATCH &&
+        (end === start || partBytes + (batch[end] as Group).bytes <= COMMIT_BATCH_BYTES)
+      )
+        partBytes += (batch[end++] as Group).bytes
       const part = batch.slice(start, end)
       start = end
       const sealed: Array<Awaited<ReturnType<typeof seal>>> = []
-      for (let i = 0; i < part.length; i += concurrency) sealed.push(...(await Promise.all(part.slice(i, i + concurrency).map((group) => seal(group)))))
+      for (let i = 0; i < part.length; i += concurrency)
+        sealed.push(...(await Promise.all(part.slice(i, i + concurrency).map((group) => seal(group)))))
       await auditIntent(sealed)
       commit(sealed)
       // Committed: the ledger answers for these resources from now on.
@@ -259,13 +287,25 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     if (resource.resourceType === 'Patient') {
       const identifierKey = patientKeyOf(resource)
       if (!identifierKey) {
-        reject({...location, resourceType: 'Patient', id: resource.id, code: 'E_NO_PATIENT_IDENTIFIER', message: 'The Patient has no identifier (system|value) to key it by.'})
+        reject({
+          ...location,
+          resourceType: 'Patient',
+          id: resource.id,
+          code: 'E_NO_PATIENT_IDENTIFIER',
+          message: 'The Patient has no identifier (system|value) to key it by.',
+        })
         return undefined
       }
       const subject = subjectOf(custodian.pseudonymKey, identifierKey)
       if (index.erasedAt(subject)) {
         // An erased patient stays erased: re-importing an old copy never brings them back.
-        reject({...location, resourceType: 'Patient', id: resource.id, code: 'E_ERASED', message: 'This patient\'s records were erased; their data is not imported again.'})
+        reject({
+          ...location,
+          resourceType: 'Patient',
+          id: resource.id,
+          code: 'E_ERASED',
+          message: "This patient's records were erased; their data is not imported again.",
+        })
         return undefined
       }
       const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${resource.id ?? identifierKey}`)
@@ -276,7 +316,8 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
           resourceType: 'Patient',
           id: resource.id,
           code: 'E_PATIENT_ID_CONFLICT',
-          message: 'A Patient with this id and a different identifier was imported before: one id never stands for two patients (the first one stays).',
+          message:
+            'A Patient with this id and a different identifier was imported before: one id never stands for two patients (the first one stays).',
         })
         return undefined
       }
@@ -297,7 +338,13 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${patientId}`)
     const subject = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
     if (!subject) {
-      reject({...location, resourceType: resource.resourceType, id: resource.id, code: 'E_UNKNOWN_PATIENT', message: 'The Patient it belongs to is neither in this import nor imported before.'})
+      reject({
+        ...location,
+        resourceType: resource.resourceType,
+        id: resource.id,
+        code: 'E_UNKNOWN_PATIENT',
+        message: 'The Patient it belongs to is neither in this import nor imported before.',
+      })
       return undefined
     }
     return {subject}
@@ -315,7 +362,13 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const threads = options.validationThreads ?? defaultValidationThreads()
   const validator = threads > 0 ? ValidationPool.shared(threads) : undefined
   try {
-    for await (const item of readInputs(options.sources, {mapping: options.mapping, maxLineBytes: options.maxLineBytes, maxJsonBytes: options.maxJsonBytes, localBases: options.localBases, validator})) {
+    for await (const item of readInputs(options.sources, {
+      mapping: options.mapping,
+      maxLineBytes: options.maxLineBytes,
+      maxJsonBytes: options.maxJsonBytes,
+      localBases: options.localBases,
+      validator,
+    })) {
       counts.read++
       if (counts.read % 1000 === 0) options.onProgress?.({phase: 'importing', done: counts.read, unit: 'resources'})
       if (item.kind === 'reject') {
@@ -325,7 +378,11 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       const {resource} = item
       // A validation thread already serialised and digested it; the inline path does it here.
       const json = item.json ?? JSON.stringify(resource)
-      const contentHash = item.digest ?? createHash('sha256').update(canonicalize(resource) ?? json).digest('hex')
+      const contentHash =
+        item.digest ??
+        createHash('sha256')
+          .update(canonicalize(resource) ?? json)
+          .digest('hex')
       const keyHash = indexHash(custodian.pseudonymKey, 'resource', item.key)
       const seenKey = `${keyHash}:${contentHash}`
       if (pendingKeys.has(seenKey) || index.hasImported(keyHash, contentHash)) {
@@ -356,12 +413,26 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     const code = error instanceof MedctlError ? error.code : 'E_UNEXPECTED'
     // The job ends marked failed whatever happened; the failure entry is best effort (the audit
     // log itself may be what failed).
-    await finish('failed', {outcome: 'failure', detail: {phase: 'failed', job: jobId ?? 0, code, ...counts, patients: patients.size}}).catch(() => undefined)
+    await finish('failed', {
+      outcome: 'failure',
+      detail: {phase: 'failed', job: jobId ?? 0, code, ...counts, patients: patients.size},
+    }).catch(() => undefined)
     throw error
   }
   report.close()
   const status = counts.rejected > 0 ? 'partial' : 'done'
-  await finish(status, {outcome: counts.rejected > 0 ? 'failure' : 'success', detail: {phase: 'finished', job: jobId ?? 0, status, ...counts, patients: patients.size}})
+  await finish(status, {
+    outcome: counts.rejected > 0 ? 'failure' : 'success',
+    detail: {phase: 'finished', job: jobId ?? 0, status, ...counts, patients: patients.size},
+  })
   options.onProgress?.({phase: 'imported', done: counts.read, unit: 'resources'})
-  return {...counts, patients: patients.size, report: report.path, dryRun: Boolean(options.dryRun), jobId, rejectedFiles: [...rejectedFiles.values()], ...(listRejects ? {rejects: listed} : {})}
+  return {
+    ...counts,
+    patients: patients.size,
+    report: report.path,
+    dryRun: Boolean(options.dryRun),
+    jobId,
+    rejectedFiles: [...rejectedFiles.values()],
+    ...(listRejects ? {rejects: listed} : {}),
+  }
 }

@@ -24,7 +24,9 @@ export interface ListResult {
 export function patientIdentifierKey(patient: string): string {
   const bar = patient.indexOf('|')
   if (bar <= 0 || bar === patient.length - 1) {
-    throw new MedctlError('E_BAD_PATIENT', 'Name a patient as system|value, for example "http://hospital.example/mrn|12345".', {exitCode: 2})
+    throw new MedctlError('E_BAD_PATIENT', 'Name a patient as system|value, for example "http://hospital.example/mrn|12345".', {
+      exitCode: 2,
+    })
   }
   return patient
 }
@@ -33,21 +35,35 @@ export function patientIdentifierKey(patient: string): string {
  * The subject pseudonym of a patient. With the custodian's database at hand (every command about a
  * patient), an erased patient is E_ERASED (exit 2): nothing about them may be read, shared or granted.
  */
-export function subjectForPatient(custodian: Pick<CustodianContext, 'pseudonymKey'> & Partial<Pick<CustodianContext, 'db' | 'address'>>, patient: string): string {
+export function subjectForPatient(
+  custodian: Pick<CustodianContext, 'pseudonymKey'> & Partial<Pick<CustodianContext, 'db' | 'address'>>,
+  patient: string,
+): string {
   const subject = subjectOf(custodian.pseudonymKey, patientIdentifierKey(patient))
   if (custodian.db && custodian.address) {
     const erasedAt = new RecordIndex(custodian.db, custodian.address).erasedAt(subject)
-    if (erasedAt) throw new MedctlError('E_ERASED', `That patient's records were erased (${erasedAt}): nothing about them can be read, shared or granted.`, {exitCode: 2, details: {subject, erasedAt}})
+    if (erasedAt)
+      throw new MedctlError(
+        'E_ERASED',
+        `That patient's records were erased (${erasedAt}): nothing about them can be read, shared or granted.`,
+        {exitCode: 2, details: {subject, erasedAt}},
+      )
   }
   return subject
 }
 
-export async function listRecords(custodian: CustodianContext, options: {patient?: string; showIdentifiers?: boolean}): Promise<ListResult> {
+export async function listRecords(
+  custodian: CustodianContext,
+  options: {patient?: string; showIdentifiers?: boolean},
+): Promise<ListResult> {
   const index = new RecordIndex(custodian.db, custodian.address)
   const wanted = options.patient ? subjectForPatient(custodian, options.patient) : undefined
   const subjects = index.subjects().filter((s) => !wanted || s.subject === wanted)
   if (wanted && subjects.length === 0) {
-    throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2, suggestions: ['Check the system|value, or run `medctl records list`.']})
+    throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {
+      exitCode: 2,
+      suggestions: ['Check the system|value, or run `medctl records list`.'],
+    })
   }
   const counts = index.resourceCounts()
   const objects = index.objects()
@@ -68,7 +84,12 @@ export async function listRecords(custodian: CustodianContext, options: {patient
 }
 
 /** Decrypts one stored object with the object key unwrapped by `identity` from the envelope. */
-export async function readObject(store: Pick<ContentSource, 'cat'>, object: Pick<ObjectRow, 'cid'>, envelope: Uint8Array, identity: string): Promise<FhirResource[]> {
+export async function readObject(
+  store: Pick<ContentSource, 'cat'>,
+  object: Pick<ObjectRow, 'cid'>,
+  envelope: Uint8Array,
+  identity: string,
+): Promise<FhirResource[]> {
   const objectIdentity = await unwrapKey(envelope, identity)
   const chunks: Uint8Array[] = []
   for await (const chunk of store.cat(object.cid)) chunks.push(chunk)
@@ -83,7 +104,8 @@ export async function readObject(store: Pick<ContentSource, 'cat'>, object: Pick
 /** Merges object versions: the latest copy of each resource (by type/id) wins; order is stable. */
 export function mergeResources(parts: FhirResource[][]): FhirResource[] {
   const byKey = new Map<string, FhirResource>()
-  for (const part of parts) for (const resource of part) byKey.set(resource.id ? `${resource.resourceType}/${resource.id}` : JSON.stringify(resource), resource)
+  for (const part of parts)
+    for (const resource of part) byKey.set(resource.id ? `${resource.resourceType}/${resource.id}` : JSON.stringify(resource), resource)
   return [...byKey.values()]
 }
 
@@ -98,7 +120,11 @@ export interface ShowResult {
  * The custodian decrypts a patient's record (the chosen classes) into a FHIR collection Bundle,
  * reading the objects from `store` (the profile's content store, from `openContentStore`).
  */
-export async function showRecords(custodian: CustodianContext, options: {patient: string; classes?: DataClass[]}, store: Pick<ContentSource, 'cat'>): Promise<ShowResult> {
+export async function showRecords(
+  custodian: CustodianContext,
+  options: {patient: string; classes?: DataClass[]},
+  store: Pick<ContentSource, 'cat'>,
+): Promise<ShowResult> {
   const index = new RecordIndex(custodian.db, custodian.address)
   const subject = subjectForPatient(custodian, options.patient)
   if (!index.hasSubject(subject)) throw new MedctlError('E_PATIENT_NOT_FOUND', 'No records for that patient.', {exitCode: 2})
@@ -114,6 +140,10 @@ export async function showRecords(custodian: CustodianContext, options: {patient
     subject,
     classes: DATA_CLASSES.filter((c) => objects.some((o) => o.class === c)),
     resources: resources.length,
-    bundle: {resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource}))},
+    bundle: {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: resources.map((resource) => ({...(resource.id ? {fullUrl: `${resource.resourceType}/${resource.id}`} : {}), resource})),
+    },
   }
 }

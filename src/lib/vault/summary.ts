@@ -50,7 +50,11 @@ function codingOf(concept: R | undefined): {text: string; code?: string; loinc?:
   const codings = (concept?.coding ?? []) as Array<{system?: string; code?: string; display?: string}>
   const first = codings.find((c) => c.display) ?? codings[0]
   const loinc = codings.find((c) => c.system === LOINC)?.code
-  return {text: concept?.text ?? first?.display ?? first?.code ?? 'unknown', ...(first?.code ? {code: `${first.system ?? ''}|${first.code}`} : {}), ...(loinc ? {loinc} : {})}
+  return {
+    text: concept?.text ?? first?.display ?? first?.code ?? 'unknown',
+    ...(first?.code ? {code: `${first.system ?? ''}|${first.code}`} : {}),
+    ...(loinc ? {loinc} : {}),
+  }
 }
 
 const statusOf = (concept: R | undefined): string | undefined => (concept?.coding as Array<{code?: string}> | undefined)?.[0]?.code
@@ -64,34 +68,71 @@ function quantity(r: R): string | undefined {
   return parts.length ? parts.join('; ') : undefined
 }
 
-const dateOf = (r: R): string | undefined => r.effectiveDateTime ?? r.effectivePeriod?.start ?? r.issued ?? r.onsetDateTime ?? r.recordedDate ?? r.authoredOn ?? r.dateAsserted
+const dateOf = (r: R): string | undefined =>
+  r.effectiveDateTime ?? r.effectivePeriod?.start ?? r.issued ?? r.onsetDateTime ?? r.recordedDate ?? r.authoredOn ?? r.dateAsserted
 
 /** The summary of a patient's resources (any classes; the relevant ones are picked). */
 export function emergencySummary(resources: readonly FhirResource[]): EmergencySummary {
   const all = resources as R[]
   const allergies = all
-    .filter((r) => r.resourceType === 'AllergyIntolerance' && !['inactive', 'resolved'].includes(statusOf(r.clinicalStatus) ?? '') && statusOf(r.verificationStatus) !== 'entered-in-error' && statusOf(r.verificationStatus) !== 'refuted')
+    .filter(
+      (r) =>
+        r.resourceType === 'AllergyIntolerance' &&
+        !['inactive', 'resolved'].includes(statusOf(r.clinicalStatus) ?? '') &&
+        statusOf(r.verificationStatus) !== 'entered-in-error' &&
+        statusOf(r.verificationStatus) !== 'refuted',
+    )
     .map((r) => ({...codingOf(r.code), ...(dateOf(r) ? {date: dateOf(r)} : {}), ref: refOf(r)}))
   const medications = all
     .filter((r) => (r.resourceType === 'MedicationRequest' || r.resourceType === 'MedicationStatement') && r.status === 'active')
-    .map((r) => ({...codingOf(r.medicationCodeableConcept ?? {text: r.medicationReference?.display}), ...(dateOf(r) ? {date: dateOf(r)} : {}), ref: refOf(r)}))
+    .map((r) => ({
+      ...codingOf(r.medicationCodeableConcept ?? {text: r.medicationReference?.display}),
+      ...(dateOf(r) ? {date: dateOf(r)} : {}),
+      ref: refOf(r),
+    }))
   const conditions = all
-    .filter((r) => r.resourceType === 'Condition' && ['active', 'recurrence', 'relapse'].includes(statusOf(r.clinicalStatus) ?? '') && statusOf(r.verificationStatus) !== 'entered-in-error')
+    .filter(
+      (r) =>
+        r.resourceType === 'Condition' &&
+        ['active', 'recurrence', 'relapse'].includes(statusOf(r.clinicalStatus) ?? '') &&
+        statusOf(r.verificationStatus) !== 'entered-in-error',
+    )
     .map((r) => ({...codingOf(r.code), ...(dateOf(r) ? {date: dateOf(r)} : {}), ref: refOf(r)}))
-  const observations = all.filter((r) => r.resourceType === 'Observation' && r.status !== 'entered-in-error').sort((a, b) => String(dateOf(b) ?? '').localeCompare(String(dateOf(a) ?? '')))
+  const observations = all
+    .filter((r) => r.resourceType === 'Observation' && r.status !== 'entered-in-error')
+    .sort((a, b) => String(dateOf(b) ?? '').localeCompare(String(dateOf(a) ?? '')))
   const loincOf = (r: R) => codingOf(r.code).loinc
   const blood = observations.find((r) => loincOf(r) === BLOOD_ABO_RH)
   const abo = observations.find((r) => loincOf(r) === BLOOD_ABO)
   const rh = observations.find((r) => loincOf(r) === BLOOD_RH)
   let bloodGroup: SummaryItem | null = null
-  if (blood) bloodGroup = {text: 'Blood group (ABO and Rh)', code: `${LOINC}|${BLOOD_ABO_RH}`, value: quantity(blood) ?? '?', ...(dateOf(blood) ? {date: dateOf(blood)} : {}), ref: refOf(blood)}
-  else if (abo) bloodGroup = {text: 'Blood group (ABO and Rh)', code: `${LOINC}|${BLOOD_ABO}`, value: `${quantity(abo) ?? '?'}${rh ? ` ${quantity(rh) ?? ''}` : ''}`.trim(), ...(dateOf(abo) ? {date: dateOf(abo)} : {}), ref: refOf(abo)}
+  if (blood)
+    bloodGroup = {
+      text: 'Blood group (ABO and Rh)',
+      code: `${LOINC}|${BLOOD_ABO_RH}`,
+      value: quantity(blood) ?? '?',
+      ...(dateOf(blood) ? {date: dateOf(blood)} : {}),
+      ref: refOf(blood),
+    }
+  else if (abo)
+    bloodGroup = {
+      text: 'Blood group (ABO and Rh)',
+      code: `${LOINC}|${BLOOD_ABO}`,
+      value: `${quantity(abo) ?? '?'}${rh ? ` ${quantity(rh) ?? ''}` : ''}`.trim(),
+      ...(dateOf(abo) ? {date: dateOf(abo)} : {}),
+      ref: refOf(abo),
+    }
   const latest = new Map<string, R>()
   for (const r of observations) {
     const code = loincOf(r)
     if (code && VITALS.has(code) && !latest.has(code)) latest.set(code, r)
   }
-  const vitals = [...latest.values()].map((r) => ({...codingOf(r.code), value: quantity(r) ?? '?', ...(dateOf(r) ? {date: dateOf(r)} : {}), ref: refOf(r)}))
+  const vitals = [...latest.values()].map((r) => ({
+    ...codingOf(r.code),
+    value: quantity(r) ?? '?',
+    ...(dateOf(r) ? {date: dateOf(r)} : {}),
+    ref: refOf(r),
+  }))
   return {allergies, medications, conditions, bloodGroup, vitals}
 }
 
@@ -124,7 +165,7 @@ export function ipsBundle(summary: EmergencySummary, resources: readonly FhirRes
     type: {coding: [{system: LOINC, code: '60591-5', display: 'Patient summary Document'}]},
     ...(patient ? {subject: {reference: `urn:uuid:${patient.id}`}} : {}),
     date: now.toISOString(),
-    author: [{display: 'medctl (custodian\'s record)'}],
+    author: [{display: "medctl (custodian's record)"}],
     title: 'Emergency patient summary',
     section: sections.map((s) => {
       const refs = s.items.map((i) => i.ref).filter((ref) => byRef.has(ref))
@@ -132,8 +173,13 @@ export function ipsBundle(summary: EmergencySummary, resources: readonly FhirRes
       return {
         title: s.title,
         code: {coding: [{system: LOINC, code: s.loinc}]},
-        text: {status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${s.items.length ? s.items.map((i) => escapeHtml(`${i.text}${i.value ? `: ${i.value}` : ''}`)).join('<br/>') : 'None recorded.'}</div>`},
-        ...(refs.length ? {entry: refs.map((ref) => ({reference: `urn:uuid:${(byRef.get(ref) as R).id}`}))} : {emptyReason: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'unavailable'}]}}),
+        text: {
+          status: 'generated',
+          div: `<div xmlns="http://www.w3.org/1999/xhtml">${s.items.length ? s.items.map((i) => escapeHtml(`${i.text}${i.value ? `: ${i.value}` : ''}`)).join('<br/>') : 'None recorded.'}</div>`,
+        },
+        ...(refs.length
+          ? {entry: refs.map((ref) => ({reference: `urn:uuid:${(byRef.get(ref) as R).id}`}))}
+          : {emptyReason: {coding: [{system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'unavailable'}]}}),
       }
     }),
   }

@@ -51,7 +51,10 @@ export async function uploadObjects(options: UploadOptions): Promise<UploadResul
         result.skipped++
       } else {
         const added = await options.target.addFrom(() => options.source.cat(cid))
-        if (added.cid !== cid) throw new Error(`the node computed ${added.cid} for ${cid}: its add options differ from medctl's (CIDv1, raw leaves, 256 KiB chunks)`)
+        if (added.cid !== cid)
+          throw new Error(
+            `the node computed ${added.cid} for ${cid}: its add options differ from medctl's (CIDv1, raw leaves, 256 KiB chunks)`,
+          )
         await options.target.pin(cid)
         index.markUploaded(cid, target, added.size)
         result.uploaded++

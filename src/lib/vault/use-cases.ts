@@ -36,7 +36,9 @@ export interface ImportRequest {
 
 export async function importRecordFiles(session: Session, q: ImportRequest): Promise<ImportResult> {
   const custodian = await custodianContext(session)
-  const reportPath = q.reportPath ?? (q.dryRun ? undefined : join(session.paths.reportsDir, `import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
+  const reportPath =
+    q.reportPath ??
+    (q.dryRun ? undefined : join(session.paths.reportsDir, `import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
   const result = await importRecords({
     db: custodian.db,
     custodian,
@@ -85,13 +87,29 @@ export async function attachRecordFile(session: Session, q: AttachRequest): Prom
       ...(q.contentType ? {contentType: q.contentType} : {}),
       audit: async (event) => {
         subject = event.subject
-        await recordAudit(session, {type: 'import', action: 'C', outcome: 'success', subject: event.subject, classes: [q.dataClass], detail: {kind: 'attach', phase: 'intent'}})
+        await recordAudit(session, {
+          type: 'import',
+          action: 'C',
+          outcome: 'success',
+          subject: event.subject,
+          classes: [q.dataClass],
+          detail: {kind: 'attach', phase: 'intent'},
+        })
       },
       ...(q.onProgress ? {onProgress: q.onProgress} : {}),
     })
   } catch (error) {
     // A refusal before anything was stored (bad class, unknown or erased patient, missing file) has no intent to close.
-    if (subject) await recordAudit(session, {type: 'import', action: 'C', outcome: 'failure', subject, classes: [q.dataClass], reason: (error as {code?: string}).code ?? 'E_UNEXPECTED', detail: {kind: 'attach', phase: 'failed'}}).catch(() => undefined)
+    if (subject)
+      await recordAudit(session, {
+        type: 'import',
+        action: 'C',
+        outcome: 'failure',
+        subject,
+        classes: [q.dataClass],
+        reason: (error as {code?: string}).code ?? 'E_UNEXPECTED',
+        detail: {kind: 'attach', phase: 'failed'},
+      }).catch(() => undefined)
     throw error
   }
   await recordAudit(session, {
@@ -118,25 +136,45 @@ export interface UploadRequest {
 export async function uploadRecords(session: Session, q: UploadRequest): Promise<UploadResult> {
   const profile = session.profile
   const url = q.kuboUrl ?? (profile.store.type === 'kubo' ? profile.store.url : profile.kuboUrl)
-  if (!url) throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2, suggestions: ['Pass --kubo URL, or `medctl profile set store.url URL`.']})
+  if (!url)
+    throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {
+      exitCode: 2,
+      suggestions: ['Pass --kubo URL, or `medctl profile set store.url URL`.'],
+    })
   const custodian = await custodianContext(session)
   const target = openContentStore(session, {kuboUrl: url, tuning: {timeoutMs: q.timeoutMs, retries: q.retries}})
   if (!(target instanceof KuboStore)) throw new MedctlError('E_NO_KUBO', 'No Kubo node to upload to.', {exitCode: 2})
   let result: UploadResult
   try {
-    result = await uploadObjects({db: custodian.db, custodianAddress: custodian.address, source: openLocalBlocks(custodian.db), target, targetId: url, ...(q.onProgress ? {onProgress: q.onProgress} : {})})
+    result = await uploadObjects({
+      db: custodian.db,
+      custodianAddress: custodian.address,
+      source: openLocalBlocks(custodian.db),
+      target,
+      targetId: url,
+      ...(q.onProgress ? {onProgress: q.onProgress} : {}),
+    })
   } catch (error) {
     await recordAudit(session, {type: 'upload', action: 'C', outcome: 'failure', reason: (error as {code?: string}).code ?? 'E_UNEXPECTED'})
     throw error
   }
-  await recordAudit(session, {type: 'upload', action: 'C', outcome: result.failed > 0 ? 'failure' : 'success', detail: {uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes}})
+  await recordAudit(session, {
+    type: 'upload',
+    action: 'C',
+    outcome: result.failed > 0 ? 'failure' : 'success',
+    detail: {uploaded: result.uploaded, skipped: result.skipped, failed: result.failed, bytes: result.bytes},
+  })
   return result
 }
 
 /** The custodian decrypts a patient's classes into a FHIR Bundle; audited before it leaves the service. */
 export async function decryptPatient(session: Session, q: {patient: string; classes?: readonly DataClass[]}) {
   const custodian = await custodianContext(session)
-  const shown = await showRecords(custodian, {patient: q.patient, ...(q.classes ? {classes: [...q.classes]} : {})}, openContentStore(session))
+  const shown = await showRecords(
+    custodian,
+    {patient: q.patient, ...(q.classes ? {classes: [...q.classes]} : {})},
+    openContentStore(session),
+  )
   await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes})
   return shown
 }
@@ -144,10 +182,20 @@ export async function decryptPatient(session: Session, q: {patient: string; clas
 export {SUMMARY_CLASSES, BREAK_GLASS_CLASSES} from './summary.js'
 
 /** The custodian builds a patient's emergency summary (IPS shape); audited like any decryption. */
-export async function summarizePatient(session: Session, q: {patient: string}): Promise<{subject: string; summary: EmergencySummary; ips: FhirResource}> {
+export async function summarizePatient(
+  session: Session,
+  q: {patient: string},
+): Promise<{subject: string; summary: EmergencySummary; ips: FhirResource}> {
   const custodian = await custodianContext(session)
   const shown = await showRecords(custodian, {patient: q.patient, classes: [...SUMMARY_CLASSES]}, openContentStore(session))
-  await recordAudit(session, {type: 'decrypt', action: 'R', outcome: 'success', subject: shown.subject, classes: shown.classes, detail: {what: 'emergency-summary'}})
+  await recordAudit(session, {
+    type: 'decrypt',
+    action: 'R',
+    outcome: 'success',
+    subject: shown.subject,
+    classes: shown.classes,
+    detail: {what: 'emergency-summary'},
+  })
   const resources = shown.bundle.entry.map((e) => e.resource)
   const summary = emergencySummary(resources)
   return {subject: shown.subject, summary, ips: ipsBundle(summary, resources)}
