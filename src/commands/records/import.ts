@@ -45,6 +45,13 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
       multiple: true,
       env: 'MEDCTL_FHIR_BASE',
     }),
+    threads: Flags.integer({
+      description:
+        'Threads validating resources beside the reading one (0: validate on the reading thread). Default: one per core beyond the first (none on one core), at most four.',
+      min: 0,
+      max: 16,
+      env: 'MEDCTL_IMPORT_THREADS',
+    }),
     'buffer-mb': Flags.integer({
       description: 'Plaintext buffered in memory before objects are committed (bounds memory; smaller commits more often).',
       default: 64,
@@ -69,6 +76,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial success (some input reject
       ...(this.flags.report ? {reportPath: this.flags.report} : {}),
       bufferBytes: this.flags['buffer-mb'] * 1024 * 1024,
       maxLineBytes: this.flags['max-line-mb'] * 1024 * 1024,
+      ...(this.flags.threads === undefined ? {} : {validationThreads: this.flags.threads}),
       localBases: this.flags['fhir-base'] ?? [],
       anchor: !this.flags['no-anchor'],
       onProgress: progress.update,

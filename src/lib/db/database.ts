@@ -122,6 +122,26 @@ export function databaseError(error: unknown, file: string): unknown {
   return fromSystemError(error, file) ?? error
 }
 
+const statementCache = new WeakMap<Db, Map<string, Database.Statement>>()
+
+/**
+ * A prepared statement compiled once per connection (better-sqlite3 compiles on every `prepare`):
+ * for statements run once per resource or per object in bulk jobs.
+ */
+export function statement(db: Db, sql: string): Database.Statement {
+  let cache = statementCache.get(db)
+  if (!cache) {
+    cache = new Map()
+    statementCache.set(db, cache)
+  }
+  let prepared = cache.get(sql)
+  if (!prepared) {
+    prepared = db.prepare(sql)
+    cache.set(sql, prepared)
+  }
+  return prepared
+}
+
 export function closeDatabases(): void {
   for (const db of handles.values()) if (db.open) db.close()
   handles.clear()

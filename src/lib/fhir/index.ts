@@ -7,3 +7,4 @@ export {DEFAULT_MAX_JSON_BYTES, expandSources, readInputs, type ReadOptions} fro
 export {ReferenceResolver, idFromFullUrl, rewriteReferences, type ReferenceProblem, type Resolution} from './references.js'
 export type {FhirResource, InputItem, Location} from './types.js'
 export {isKnownResourceType, loadDefinitions, validateFhir, type ValidationProblem} from './validate.js'
+export {ValidationPool, defaultValidationThreads} from './validate-pool.js'

@@ -12,7 +12,8 @@ import {DEFAULT_MAX_LINE_BYTES, fileLines, headBytes, splitLines, streamProblem,
 import {patientLinkOf} from './patients.js'
 import {ReferenceResolver, idFromFullUrl, rewriteReferences, type ReferenceProblem} from './references.js'
 import type {FhirResource, InputItem, Location} from './types.js'
-import {isKnownResourceType, validateFhir} from './validate.js'
+import {isKnownResourceType, validateFhir, type ValidationProblem} from './validate.js'
+import type {ValidationPool, ValidationReply} from './validate-pool.js'
 
 export interface ReadOptions {
   mapping?: CsvMapping
@@ -25,6 +26,11 @@ export interface ReadOptions {
   maxJsonBytes?: number
   /** Base URLs of this organisation's FHIR server: absolute references under them are local (Type/id). */
   localBases?: readonly string[]
+  /**
+   * Validate on these threads instead of inline (same results, same order): each resource item
+   * then also carries its serialised JSON and the SHA-256 of its canonical JSON.
+   */
+  validator?: ValidationPool
 }
 
 export const DEFAULT_MAX_JSON_BYTES = 256 * 1024 * 1024
@@ -243,10 +249,61 @@ function referenceMessage(problems: ReferenceProblem[]): LineProblem {
   }
 }
 
+/**
+ * A resource whose validation runs on a thread: `finish` turns the reply into the item the inline
+ * path would have given. A `barrier` is registered with the resolver when valid (a Patient or
+ * reference data outside a bundle), so nothing after it is read before its reply is in.
+ */
+interface PendingCheck {
+  kind: 'pending'
+  json: string
+  barrier: boolean
+  finish: (reply: ValidationReply) => InputItem
+}
+
+type ReadItem = InputItem | PendingCheck
+
+/** Resources longer than this (UTF-16 code units of their JSON) are validated on the reading thread. */
+const MAX_THREAD_JSON = 1024 * 1024
+
+/** The resolvers of reads whose validation runs on threads: their checkResource defers it. */
+const deferring = new WeakSet<ReferenceResolver>()
+
 function checkResource(resource: FhirResource, location: Location, resolver: ReferenceResolver): InputItem {
   const problems = rewriteReferences(resource, resolver)
   if (problems.length > 0) return rejectOf(location, referenceMessage(problems), resource)
-  const problem = validateFhir(resource)
+  const json = deferring.has(resolver) ? JSON.stringify(resource) : undefined
+  // A very large resource is validated here: a thread's heap is capped for the common case.
+  if (json !== undefined && json.length <= MAX_THREAD_JSON) {
+    const barrier = location.entry === undefined && (resource.resourceType === 'Patient' || isReferenceData(resource))
+    const finish = (reply: ValidationReply): InputItem => {
+      if (reply.thrown !== undefined) {
+        const code = reply.thrown
+        return rejectOf(
+          location,
+          {
+            code,
+            message:
+              code === 'E_UNPROCESSABLE' ? 'The input could not be processed.' : 'The input is too large or too deeply nested to process.',
+          },
+          resource,
+        )
+      }
+      const item = afterValidation(resource, location, resolver, reply.problem)
+      return item.kind === 'resource' ? {...item, json, digest: reply.digest} : item
+    }
+    return {kind: 'pending', json, barrier, finish} as PendingCheck as unknown as InputItem
+  }
+  const item = afterValidation(resource, location, resolver, validateFhir(resource))
+  return json !== undefined && item.kind === 'resource' ? {...item, json} : item
+}
+
+function afterValidation(
+  resource: FhirResource,
+  location: Location,
+  resolver: ReferenceResolver,
+  problem: ValidationProblem | undefined,
+): InputItem {
   if (problem) return rejectOf(location, problem, resource)
   if (resource.resourceType !== 'Patient' && !isReferenceData(resource)) {
     const link = patientLinkOf(resource)
@@ -255,6 +312,38 @@ function checkResource(resource: FhirResource, location: Location, resolver: Ref
   // Outside bundles only what others point at across files is remembered (bounded memory).
   if (location.entry === undefined && (resource.resourceType === 'Patient' || isReferenceData(resource))) resolver.register(resource)
   return {kind: 'resource', resource, location, key: resourceKey(resource)}
+}
+
+/** Resources validated ahead of the one the consumer waits for (bounds what is in flight). */
+const VALIDATION_WINDOW = 1024
+
+/**
+ * Replaces each pending check by its validated item, in input order, with at most
+ * VALIDATION_WINDOW in flight; a barrier is settled before the next item is read.
+ */
+async function* settle(items: AsyncIterable<ReadItem>, pool: ValidationPool): AsyncGenerator<InputItem> {
+  const queue: Array<InputItem | Promise<InputItem>> = []
+  const settleOne = (pending: PendingCheck): Promise<InputItem> => {
+    const item = pool.validate(pending.json).then((reply) => pending.finish(reply))
+    // Awaited in order below; this only keeps a failure after the consumer stopped from going unhandled.
+    item.catch(() => undefined)
+    return item
+  }
+  for await (const item of items) {
+    if (item.kind === 'pending') {
+      if (item.barrier) {
+        const done = settleOne(item)
+        pool.send()
+        queue.push(await done)
+      } else queue.push(settleOne(item))
+    } else queue.push(item)
+    while (queue.length > VALIDATION_WINDOW) {
+      pool.send()
+      yield await (queue.shift() as InputItem | Promise<InputItem>)
+    }
+  }
+  pool.send()
+  while (queue.length > 0) yield await (queue.shift() as InputItem | Promise<InputItem>)
 }
 
 function* processBundle(bundle: FhirResource, location: Location, resolver: ReferenceResolver, nesting: number): Generator<InputItem> {
@@ -522,6 +611,20 @@ async function* readStdin(
  */
 export async function* readInputs(sources: readonly string[], options: ReadOptions = {}): AsyncGenerator<InputItem> {
   const resolver = options.resolver ?? new ReferenceResolver({localBases: options.localBases})
+  if (!options.validator) {
+    yield* readAll(sources, options, resolver)
+    return
+  }
+  deferring.add(resolver)
+  try {
+    // Items carry pending checks here (see checkResource); settle() resolves them in order.
+    yield* settle(readAll(sources, options, resolver) as AsyncIterable<ReadItem>, options.validator)
+  } finally {
+    deferring.delete(resolver)
+  }
+}
+
+async function* readAll(sources: readonly string[], options: ReadOptions, resolver: ReferenceResolver): AsyncGenerator<InputItem> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
   const maxJsonBytes = options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES
   for (const source of expandSources(sources, options)) {

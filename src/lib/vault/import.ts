@@ -4,7 +4,9 @@ import canonicalize from 'canonicalize'
 import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {
+  ValidationPool,
   classOf,
+  defaultValidationThreads,
   isReferenceData,
   patientKeyOf,
   patientRefOf,
@@ -36,6 +38,8 @@ export interface ImportOptions {
   bufferBytes?: number
   /** Objects encrypted at the same time during a flush. */
   concurrency?: number
+  /** Threads validating resources (0: on the reading thread; default: one per core beyond the first, none on one core, at most four). */
+  validationThreads?: number
   /** The longest NDJSON line or CSV row accepted, in bytes (default 64 MiB). */
   maxLineBytes?: number
   /** The largest whole-JSON file (a Bundle) read, in bytes (default 256 MiB). */
@@ -85,14 +89,23 @@ export interface ImportResult {
 
 /** Objects committed in one transaction after one write-ahead audit entry. */
 const COMMIT_BATCH = 256
+/** ... and at most this much ciphertext held for one commit (bounded memory whatever `bufferBytes`). */
+const COMMIT_BATCH_BYTES = 16 * 1024 * 1024
 const MAX_REJECTED_FILES = 1000
 
+/**
+ * A resource waiting in a group: its serialised JSON as UTF-8 bytes and its hashes only (not the
+ * parsed object, several times larger). Bytes live outside the JavaScript heap, so a full buffer
+ * does not make the collector let the heap grow to a multiple of it.
+ */
 interface Pending {
-  resource: FhirResource
   keyHash: string
   contentHash: string
-  json: string
+  json: Buffer
 }
+
+const NEWLINE = Buffer.from('\n')
+const RELEASED = Buffer.alloc(0)
 
 interface Group {
   subject: string | null
@@ -122,7 +135,10 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const counts = {read: 0, imported: 0, duplicates: 0, rejected: 0, objects: 0}
   const patients = new Set<string>()
   const dryRunRefs = new Map<string, string>()
-  const seenThisRun = new Set<string>()
+  // Duplicates within this run: what is committed is found in the ledger (an indexed lookup per
+  // resource); only what is buffered and not yet committed is held here, so this set is bounded by
+  // `bufferBytes` like the groups. A dry run commits nothing, so it keeps every key it saw.
+  const pendingKeys = new Set<string>()
   const groups = new Map<string, Group>()
   let buffered = 0
   const report = new RejectReport(options.reportPath)
@@ -175,26 +191,31 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
 
   /** Encrypts a group into an object (no writes): the part that runs concurrently. */
   const seal = async (group: Group) => {
-    const plaintext = Buffer.from(group.items.map((p) => p.json).join('\n') + '\n', 'utf8')
+    // The resources' JSON, one per line (the same bytes as their UTF-8 joined by newlines).
+    let plaintext: Buffer | undefined = Buffer.concat(group.items.flatMap((p) => [p.json, NEWLINE]))
+    // Only the sizes and hashes are needed from here on: the JSON is let go as soon as it is sealed.
+    for (const p of group.items) p.json = RELEASED
+    const plainBytes = plaintext.length
     const objectKey = await newObjectKey()
     const ciphertext = await encryptObject(plaintext, objectKey.recipient)
+    plaintext = undefined
     const envelope = await wrapKey(objectKey.identity, [custodian.recipient])
     const prepared = await store.prepare(ciphertext)
-    return {group, plaintext, ciphertext, envelope, prepared}
+    return {group, plainBytes, cipherBytes: ciphertext.length, envelope, prepared}
   }
 
   /** Blocks, object rows, envelopes and ledger rows of a batch of objects: one transaction. */
   const commit = (batch: Array<Awaited<ReturnType<typeof seal>>>): void => {
     db.transaction(() => {
-      for (const {group, plaintext, ciphertext, envelope, prepared} of batch) {
+      for (const {group, plainBytes, cipherBytes, envelope, prepared} of batch) {
         store.writeBlocksSync(prepared.blocks)
         index.insertObject({
           cid: prepared.cid,
           subject: group.subject,
           class: group.dataClass,
           resources: group.items.length,
-          plainBytes: plaintext.length,
-          cipherBytes: ciphertext.length,
+          plainBytes,
+          cipherBytes,
           jobId,
           envelope: {recipient: custodian.recipient, bytes: envelope},
           ledger: group.items.map((p) => ({keyHash: p.keyHash, contentHash: p.contentHash})),
@@ -237,13 +258,25 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       for (const group of batch) counts.imported += group.items.length
       return
     }
-    for (let start = 0; start < batch.length; start += COMMIT_BATCH) {
-      const part = batch.slice(start, start + COMMIT_BATCH)
+    for (let start = 0; start < batch.length;) {
+      // A commit takes up to COMMIT_BATCH objects and about COMMIT_BATCH_BYTES of plaintext (at least one object).
+      let end = start
+      let partBytes = 0
+      while (
+        end < batch.length &&
+        end - start < COMMIT_BATCH &&
+        (end === start || partBytes + (batch[end] as Group).bytes <= COMMIT_BATCH_BYTES)
+      )
+        partBytes += (batch[end++] as Group).bytes
+      const part = batch.slice(start, end)
+      start = end
       const sealed: Array<Awaited<ReturnType<typeof seal>>> = []
       for (let i = 0; i < part.length; i += concurrency)
         sealed.push(...(await Promise.all(part.slice(i, i + concurrency).map((group) => seal(group)))))
       await auditIntent(sealed)
       commit(sealed)
+      // Committed: the ledger answers for these resources from now on.
+      for (const group of part) for (const p of group.items) pendingKeys.delete(`${p.keyHash}:${p.contentHash}`)
     }
   }
 
@@ -290,8 +323,12 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       }
       if (options.dryRun) dryRunRefs.set(refHash, subject)
       else {
-        if (!index.hasSubject(subject)) index.upsertSubject(subject, await encryptText(identifierKey, custodian.recipient))
-        index.mapPatientRef(refHash, subject)
+        const identifierEnc = index.hasSubject(subject) ? undefined : await encryptText(identifierKey, custodian.recipient)
+        // One transaction (one sync to disk) for the subject and its id mapping, not one each.
+        db.transaction(() => {
+          if (identifierEnc) index.upsertSubject(subject, identifierEnc)
+          index.mapPatientRef(refHash, subject)
+        })()
       }
       return {subject}
     }
@@ -322,12 +359,15 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     }
   }
 
+  const threads = options.validationThreads ?? defaultValidationThreads()
+  const validator = threads > 0 ? ValidationPool.shared(threads) : undefined
   try {
     for await (const item of readInputs(options.sources, {
       mapping: options.mapping,
       maxLineBytes: options.maxLineBytes,
       maxJsonBytes: options.maxJsonBytes,
       localBases: options.localBases,
+      validator,
     })) {
       counts.read++
       if (counts.read % 1000 === 0) options.onProgress?.({phase: 'importing', done: counts.read, unit: 'resources'})
@@ -336,18 +376,22 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         continue
       }
       const {resource} = item
-      const json = JSON.stringify(resource)
-      const contentHash = createHash('sha256')
-        .update(canonicalize(resource) ?? json)
-        .digest('hex')
+      // A validation thread already serialised and digested it; the inline path does it here.
+      const json = item.json ?? JSON.stringify(resource)
+      const contentHash =
+        item.digest ??
+        createHash('sha256')
+          .update(canonicalize(resource) ?? json)
+          .digest('hex')
       const keyHash = indexHash(custodian.pseudonymKey, 'resource', item.key)
-      if (seenThisRun.has(`${keyHash}:${contentHash}`) || index.hasImported(keyHash, contentHash)) {
+      const seenKey = `${keyHash}:${contentHash}`
+      if (pendingKeys.has(seenKey) || index.hasImported(keyHash, contentHash)) {
         counts.duplicates++
         continue
       }
       const owner = await subjectFor(resource, item.location)
       if (!owner) continue
-      seenThisRun.add(`${keyHash}:${contentHash}`)
+      pendingKeys.add(seenKey)
       if (owner.subject) patients.add(owner.subject)
       const dataClass = classOf(resource)
       const groupKey = `${owner.subject ?? 'reference'}|${dataClass}`
@@ -356,7 +400,8 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         group = {subject: owner.subject, dataClass, items: [], bytes: 0}
         groups.set(groupKey, group)
       }
-      group.items.push({resource, keyHash, contentHash, json})
+      // Sizes stay counted in UTF-16 code units (json.length), as before: the same groups flush at the same points.
+      group.items.push({keyHash, contentHash, json: Buffer.from(json, 'utf8')})
       group.bytes += json.length
       buffered += json.length
       if (group.bytes >= groupBytes) await flush(groupKey)

@@ -1,5 +1,5 @@
 import type {DataClass} from '../fhir/data-classes.js'
-import type {Db} from '../db/database.js'
+import {statement, type Db} from '../db/database.js'
 
 export interface SubjectRow {
   subject: string
@@ -68,18 +68,20 @@ export class RecordIndex {
   }
 
   upsertSubject(subject: string, identifierEnc: Uint8Array): boolean {
-    const info = this.db
-      .prepare('INSERT OR IGNORE INTO subjects (custodian, subject, identifier_enc, created_at) VALUES (?, ?, ?, ?)')
-      .run(this.custodian, subject, Buffer.from(identifierEnc), new Date().toISOString())
+    const info = statement(
+      this.db,
+      'INSERT OR IGNORE INTO subjects (custodian, subject, identifier_enc, created_at) VALUES (?, ?, ?, ?)',
+    ).run(this.custodian, subject, Buffer.from(identifierEnc), new Date().toISOString())
     return info.changes > 0
   }
 
   /** When the subject was erased (crypto-shredded), or undefined. The tombstone holds the pseudonym only. */
   erasedAt(subject: string): string | undefined {
     ensureErasedTable(this.db)
-    const row = this.db
-      .prepare('SELECT erased_at FROM erased_subjects WHERE custodian = ? AND subject = ?')
-      .get(this.custodian, subject) as {erased_at: string} | undefined
+    const row = statement(this.db, 'SELECT erased_at FROM erased_subjects WHERE custodian = ? AND subject = ?').get(
+      this.custodian,
+      subject,
+    ) as {erased_at: string} | undefined
     return row?.erased_at
   }
 
@@ -92,7 +94,7 @@ export class RecordIndex {
   }
 
   hasSubject(subject: string): boolean {
-    return Boolean(this.db.prepare('SELECT 1 FROM subjects WHERE custodian = ? AND subject = ?').get(this.custodian, subject))
+    return Boolean(statement(this.db, 'SELECT 1 FROM subjects WHERE custodian = ? AND subject = ?').get(this.custodian, subject))
   }
 
   subjects(): SubjectRow[] {
@@ -104,13 +106,15 @@ export class RecordIndex {
   }
 
   mapPatientRef(refHash: string, subject: string): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO patient_refs (custodian, ref_hash, subject) VALUES (?, ?, ?)')
-      .run(this.custodian, refHash, subject)
+    statement(this.db, 'INSERT OR REPLACE INTO patient_refs (custodian, ref_hash, subject) VALUES (?, ?, ?)').run(
+      this.custodian,
+      refHash,
+      subject,
+    )
   }
 
   subjectForRef(refHash: string): string | undefined {
-    const row = this.db.prepare('SELECT subject FROM patient_refs WHERE custodian = ? AND ref_hash = ?').get(this.custodian, refHash) as
+    const row = statement(this.db, 'SELECT subject FROM patient_refs WHERE custodian = ? AND ref_hash = ?').get(this.custodian, refHash) as
       {subject: string} | undefined
     return row?.subject
   }
@@ -118,32 +122,34 @@ export class RecordIndex {
   /** Whether this exact version of a resource (key and content) was imported before. */
   hasImported(keyHash: string, contentHash: string): boolean {
     return Boolean(
-      this.db
-        .prepare('SELECT 1 FROM ledger WHERE custodian = ? AND key_hash = ? AND content_hash = ?')
-        .get(this.custodian, keyHash, contentHash),
+      statement(this.db, 'SELECT 1 FROM ledger WHERE custodian = ? AND key_hash = ? AND content_hash = ?').get(
+        this.custodian,
+        keyHash,
+        contentHash,
+      ),
     )
   }
 
   /** Writes the object row, its custodian envelope and its ledger rows. Call inside a transaction. */
   insertObject(object: NewObject): void {
     const now = new Date().toISOString()
-    this.db
-      .prepare(
-        'INSERT OR IGNORE INTO objects (custodian, cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        this.custodian,
-        object.cid,
-        object.subject,
-        object.class,
-        object.resources,
-        object.plainBytes,
-        object.cipherBytes,
-        object.jobId,
-        now,
-      )
+    statement(
+      this.db,
+      'INSERT OR IGNORE INTO objects (custodian, cid, subject, class, resources, plain_bytes, cipher_bytes, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      this.custodian,
+      object.cid,
+      object.subject,
+      object.class,
+      object.resources,
+      object.plainBytes,
+      object.cipherBytes,
+      object.jobId,
+      now,
+    )
     this.putEnvelope(object.cid, object.envelope.recipient, object.envelope.bytes)
-    const ledger = this.db.prepare(
+    const ledger = statement(
+      this.db,
       'INSERT OR IGNORE INTO ledger (custodian, key_hash, content_hash, subject, class, cid, job_id) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
     for (const row of object.ledger)
@@ -151,9 +157,12 @@ export class RecordIndex {
   }
 
   putEnvelope(cid: string, recipient: string, envelope: Uint8Array): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO key_envelopes (cid, recipient, envelope, created_at) VALUES (?, ?, ?, ?)')
-      .run(cid, recipient, Buffer.from(envelope), new Date().toISOString())
+    statement(this.db, 'INSERT OR REPLACE INTO key_envelopes (cid, recipient, envelope, created_at) VALUES (?, ?, ?, ?)').run(
+      cid,
+      recipient,
+      Buffer.from(envelope),
+      new Date().toISOString(),
+    )
   }
 
   envelope(cid: string, recipient: string): Buffer | undefined {

@@ -26,6 +26,8 @@ export interface ImportRequest {
   reportPath?: string
   bufferBytes: number
   maxLineBytes: number
+  /** Threads validating resources (see ImportOptions.validationThreads). */
+  validationThreads?: number
   localBases?: string[]
   /** Anchor the audit log's tree head when done (default true, when the profile has a registry). */
   anchor?: boolean
@@ -47,6 +49,7 @@ export async function importRecordFiles(session: Session, q: ImportRequest): Pro
     bufferBytes: q.bufferBytes,
     groupBytes: Math.min(4 * 1024 * 1024, q.bufferBytes),
     maxLineBytes: q.maxLineBytes,
+    ...(q.validationThreads === undefined ? {} : {validationThreads: q.validationThreads}),
     localBases: q.localBases ?? [],
     // Write-ahead: the import appends an intent entry before each commit and the outcome at the end.
     audit: q.dryRun ? undefined : (event) => recordAudit(session, {type: 'import', action: 'C', ...event}),

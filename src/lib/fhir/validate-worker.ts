@@ -1,0 +1,33 @@
+import {createHash} from 'node:crypto'
+import {parentPort} from 'node:worker_threads'
+import canonicalize from 'canonicalize'
+import {MedctlError} from '../core/errors.js'
+import type {FhirResource} from './types.js'
+import {loadDefinitions, validateFhir} from './validate.js'
+import type {ValidationReply, ValidationRequest} from './validate-pool.js'
+
+/**
+ * A validation thread: receives batches of serialised resources (already reference-rewritten by
+ * the reader), validates each against FHIR R4 and digests its canonical JSON. Pure: no state
+ * survives a resource, so the results do not depend on which thread ran them.
+ */
+loadDefinitions()
+parentPort?.on('message', (request: ValidationRequest) => {
+  const replies: ValidationReply[] = request.jsons.split('\n').map((json) => {
+    try {
+      const resource = JSON.parse(json) as FhirResource
+      const problem = validateFhir(resource)
+      if (problem) return {problem}
+      return {
+        digest: createHash('sha256')
+          .update(canonicalize(resource) ?? json)
+          .digest('hex'),
+      }
+    } catch (error) {
+      // The same codes the reader's guard gives an exception thrown by the work on one value.
+      const code = error instanceof MedctlError ? error.code : error instanceof RangeError ? 'E_TOO_COMPLEX' : 'E_UNPROCESSABLE'
+      return {thrown: code}
+    }
+  })
+  parentPort?.postMessage({id: request.id, replies})
+})
