@@ -11,7 +11,14 @@ import {MedctlError} from '../core/errors.js'
 import {headShapeProblem, headSigner, readHeads, type SignedHead} from './heads.js'
 import {readLog} from './log.js'
 import {MerkleTable, leafHash, verifyConsistency, verifyInclusion} from './merkle.js'
-import {acceptedCustodians, openChainView, type CheckedAgainst, type VerifierTrust} from './trust.js'
+import {
+  acceptedCustodians,
+  chainCheckedAgainst,
+  offlineCheckedAgainst,
+  openChainView,
+  type CheckedAgainst,
+  type VerifierTrust,
+} from './trust.js'
 import type {ChainAnchor} from './verify.js'
 
 export const PROOF_FORMAT = 'medctl-audit-proof/1'
@@ -254,15 +261,7 @@ export async function checkProofAgainst(value: unknown, trust: VerifierTrust): P
   if (trust.mode === 'offline') {
     return {
       ...checkProof(value, {custodian: trust.custodian, registry: trust.registry, chainId: trust.chainId}),
-      checkedAgainst: {
-        mode: 'offline',
-        source: trust.source,
-        chainId: trust.chainId ?? null,
-        registry: trust.registry ?? null,
-        block: null,
-        custodian: trust.custodian ? [trust.custodian] : null,
-        custodianFrom: trust.custodianFrom ?? null,
-      },
+      checkedAgainst: offlineCheckedAgainst(trust),
     }
   }
   const view = await openChainView(trust.provider, trust.registry)
@@ -275,14 +274,6 @@ export async function checkProofAgainst(value: unknown, trust: VerifierTrust): P
   const accepted = await acceptedCustodians(view, trust.custodian, candidates)
   return {
     ...checkProof(value, {anchors: view.anchors, custodian: accepted.custodian, registry: view.registry, chainId: view.chainId}),
-    checkedAgainst: {
-      mode: 'chain',
-      source: trust.source,
-      chainId: view.chainId,
-      registry: view.registry,
-      block: view.block,
-      custodian: accepted.custodian,
-      custodianFrom: accepted.from,
-    },
+    checkedAgainst: chainCheckedAgainst(trust.source, view, accepted),
   }
 }

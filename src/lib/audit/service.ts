@@ -13,7 +13,14 @@ import {toFhirAuditEvent} from './fhir.js'
 import {appendHead, headSigner, parseHeads, readHeads, signHead} from './heads.js'
 import {AuditLog, logTreeHead, logTreeHeadAsync, readLog} from './log.js'
 import type {LogTreeHead} from './scan.js'
-import {acceptedCustodians, openChainView, type CheckedAgainst, type VerifierTrust} from './trust.js'
+import {
+  acceptedCustodians,
+  chainCheckedAgainst,
+  offlineCheckedAgainst,
+  openChainView,
+  type CheckedAgainst,
+  type VerifierTrust,
+} from './trust.js'
 import {verifyAuditLog, type ChainAnchor, type VerifyResult} from './verify.js'
 
 export function auditLog(paths: Pick<MedctlPaths, 'auditDir'>): AuditLog {
@@ -119,15 +126,7 @@ export async function verifyAgainst(dir: string, trust: VerifierTrust, options: 
     })
     return {
       ...result,
-      checkedAgainst: {
-        mode: 'offline',
-        source: trust.source,
-        chainId: trust.chainId ?? null,
-        registry: trust.registry ?? null,
-        block: null,
-        custodian: trust.custodian ? [trust.custodian] : null,
-        custodianFrom: trust.custodianFrom ?? null,
-      },
+      checkedAgainst: offlineCheckedAgainst(trust),
     }
   }
   const view = await openChainView(trust.provider, trust.registry)
@@ -146,15 +145,7 @@ export async function verifyAgainst(dir: string, trust: VerifierTrust, options: 
   })
   return {
     ...result,
-    checkedAgainst: {
-      mode: 'chain',
-      source: trust.source,
-      chainId: view.chainId,
-      registry: view.registry,
-      block: view.block,
-      custodian: accepted.custodian,
-      custodianFrom: accepted.from,
-    },
+    checkedAgainst: chainCheckedAgainst(trust.source, view, accepted),
   }
 }
 

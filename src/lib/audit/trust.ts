@@ -7,7 +7,7 @@ import {FetchRequest, JsonRpcProvider, getAddress, type Provider} from 'ethers'
 import {ExitCode, MedctlError, usageError} from '../core/errors.js'
 import {isTransientRpc} from '../chain/client.js'
 import type {Session} from '../session/session.js'
-import {custodianRoleAt, custodianViews, listAnchors, namedCustodianAt, registryContract} from '../chain/registry.js'
+import {custodianRoleAt, custodianViews, listAnchors, namedCustodianAt, noRegistryContract, registryContract} from '../chain/registry.js'
 import type {ChainAnchor} from './verify.js'
 
 /** Read-only views every ConsentRegistry has (AccessControl), plus `custodian()` where deployed. */
@@ -44,6 +44,19 @@ export interface CheckedAgainst {
   /** The addresses accepted as the custodian; empty when none of the signers holds the role. */
   custodian: string[] | null
   custodianFrom: 'flag' | 'profile' | 'registry custodian()' | 'registry CUSTODIAN_ROLE' | null
+}
+
+/** What an offline check was checked against: the verifier's flags or profile, no chain. */
+export function offlineCheckedAgainst(trust: Extract<VerifierTrust, {mode: 'offline'}>): CheckedAgainst {
+  return {
+    mode: 'offline',
+    source: trust.source,
+    chainId: trust.chainId ?? null,
+    registry: trust.registry ?? null,
+    block: null,
+    custodian: trust.custodian ? [trust.custodian] : null,
+    custodianFrom: trust.custodianFrom ?? null,
+  }
 }
 
 export interface ChainView {
@@ -207,11 +220,7 @@ export async function openChainView(provider: Provider, registry: string): Promi
   const block = await read('reading the block number', () => provider.getBlockNumber())
   const code = await read('reading the registry', () => provider.getCode(registry, block))
   if (code === '0x') {
-    throw new MedctlError(
-      'E_NO_REGISTRY_CONTRACT',
-      `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`,
-      {exitCode: ExitCode.USAGE},
-    )
+    throw noRegistryContract(registry, chainId, block)
   }
   const contract = registryContract(registry, provider)
   const anchors = (await read('reading the anchors', () => listAnchors(contract, {blockTag: block}))) as ChainAnchor[]
@@ -253,4 +262,21 @@ export async function acceptedCustodians(
   if (flag) return {custodian: [flag], from: 'flag'}
   if (view.named) return {custodian: [view.named], from: 'registry custodian()'}
   return {custodian: await view.custodians(candidates), from: 'registry CUSTODIAN_ROLE'}
+}
+
+/** What a check against the chain was checked against: the pinned view and the custodians accepted. */
+export function chainCheckedAgainst(
+  source: TrustSource,
+  view: ChainView,
+  accepted: {custodian: string[]; from: CheckedAgainst['custodianFrom']},
+): CheckedAgainst {
+  return {
+    mode: 'chain',
+    source,
+    chainId: view.chainId,
+    registry: view.registry,
+    block: view.block,
+    custodian: accepted.custodian,
+    custodianFrom: accepted.from,
+  }
 }

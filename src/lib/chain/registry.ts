@@ -11,6 +11,7 @@ import {
   type TypedDataDomain,
 } from 'ethers'
 import type {ConsentRegistry, ConsentRegistryFunctions} from './consent-registry.types.js'
+import {ExitCode, MedctlError} from '../core/errors.js'
 import {loadArtifact} from './artifact.js'
 import {chainRead, isTransientRpc, send, type SendOptions} from './client.js'
 import {deploymentBlock, queryPaged} from './logs.js'
@@ -42,6 +43,15 @@ const CUSTODIAN_VIEW_ABI = [
 
 export function custodianViews(address: string, runner: ContractRunner): CustodianViews {
   return new Contract(address, CUSTODIAN_VIEW_ABI, runner) as unknown as CustodianViews
+}
+
+/** A verifier's registry address names no contract on its chain: a usage error, said plainly. */
+export function noRegistryContract(registry: string, chainId: number, block: number): MedctlError {
+  return new MedctlError(
+    'E_NO_REGISTRY_CONTRACT',
+    `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`,
+    {exitCode: ExitCode.USAGE},
+  )
 }
 
 /** The address custodian() names at `block`, or undefined when the deployment has no such view (a transient RPC error is thrown). */

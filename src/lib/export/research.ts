@@ -29,17 +29,7 @@ import {tableSchema, tablesFor} from './tables.js'
 import {writeDataset, writeManifest, type DatasetFormat} from './dataset.js'
 
 /** Classes a research export asks for by default: the clinical record without free-text notes and claims. */
-export const DEFAULT_RESEARCH_CLASSES: DataClass[] = [
-  'demographics',
-  'encounters',
-  'conditions',
-  'medications',
-  'allergies',
-  'labs',
-  'vitals',
-  'procedures',
-  'immunizations',
-]
+export const DEFAULT_RESEARCH_CLASSES: DataClass[] = DATA_CLASSES.filter((c) => !['imaging', 'notes', 'claims', 'other'].includes(c))
 
 export interface ResearchOptions {
   grantee: string

@@ -11,7 +11,7 @@ import {isAbsolute, join, relative, resolve, sep} from 'node:path'
 import {getAddress, verifyMessage, type Provider} from 'ethers'
 import {ExitCode, MedctlError, type ExitCodeValue} from '../core/errors.js'
 import {isTransientRpc} from '../chain/client.js'
-import {custodianRoleAt, custodianViews, namedCustodianAt} from '../chain/registry.js'
+import {custodianRoleAt, custodianViews, namedCustodianAt, noRegistryContract} from '../chain/registry.js'
 import {manifestSigningBytes, type Manifest} from './manifest.js'
 
 export const MANIFEST_FILE = 'manifest.json'
@@ -168,11 +168,7 @@ async function readRoots(roots: ExportVerifierRoots): Promise<{
   const block = await read('reading the block number', () => provider.getBlockNumber())
   const code = await read('reading the registry', () => provider.getCode(registry, block))
   if (code === '0x') {
-    throw new MedctlError(
-      'E_NO_REGISTRY_CONTRACT',
-      `No contract at ${registry} on chain ${chainId} (block ${block}): the verifier's registry address is wrong or the chain is not the one it was deployed on.`,
-      {exitCode: ExitCode.USAGE},
-    )
+    throw noRegistryContract(registry, chainId, block)
   }
   const views = custodianViews(registry, provider)
   const named = await namedCustodianAt(views, block).catch((error: unknown) => {
