@@ -1,5 +1,6 @@
-import {Decrypter, Encrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
+import {Decrypter, Encrypter} from 'age-encryption'
 import {MedctlError} from '../core/errors.js'
+import {ageEncrypt, newX25519Identity} from './age-writer.js'
 
 /**
  * Record-object crypto, all in the standard age format (any age tool can decrypt):
@@ -13,14 +14,11 @@ export interface ObjectKey {
 }
 
 export async function newObjectKey(): Promise<ObjectKey> {
-  const identity = await generateX25519Identity()
-  return {identity, recipient: await identityToRecipient(identity)}
+  return newX25519Identity()
 }
 
 export async function encryptObject(plaintext: Uint8Array, recipient: string): Promise<Uint8Array> {
-  const encrypter = new Encrypter()
-  encrypter.addRecipient(recipient)
-  return encrypter.encrypt(plaintext)
+  return ageEncrypt(plaintext, [recipient])
 }
 
 export async function decryptObject(ciphertext: Uint8Array, objectIdentity: string): Promise<Uint8Array> {
@@ -39,9 +37,7 @@ export async function decryptObject(ciphertext: Uint8Array, objectIdentity: stri
 /** The object identity, age-encrypted to each recipient (one stanza per recipient). */
 export async function wrapKey(objectIdentity: string, recipients: readonly string[]): Promise<Uint8Array> {
   if (recipients.length === 0) throw new MedctlError('E_NO_RECIPIENT', 'A key envelope needs at least one recipient.')
-  const encrypter = new Encrypter()
-  for (const recipient of recipients) encrypter.addRecipient(recipient)
-  return encrypter.encrypt(objectIdentity)
+  return ageEncrypt(objectIdentity, recipients)
 }
 
 export async function unwrapKey(envelope: Uint8Array, identity: string): Promise<string> {
@@ -56,9 +52,7 @@ export async function unwrapKey(envelope: Uint8Array, identity: string): Promise
 
 /** Encrypts a short text (e.g. an identifier) to a recipient. */
 export async function encryptText(text: string, recipient: string): Promise<Uint8Array> {
-  const encrypter = new Encrypter()
-  encrypter.addRecipient(recipient)
-  return encrypter.encrypt(text)
+  return ageEncrypt(text, [recipient])
 }
 
 export async function decryptText(ciphertext: Uint8Array, identity: string): Promise<string> {
