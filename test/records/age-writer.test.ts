@@ -2,9 +2,9 @@ import {execFileSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {Decrypter, identityToRecipient} from 'age-encryption'
+import {Decrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
 import {afterAll, describe, expect, it} from 'vitest'
-import {ageEncrypt, newX25519Identity} from '../../src/lib/vault/age-writer.js'
+import {ageEncrypt, newX25519Identity, recipientOf} from '../../src/lib/age/writer.js'
 
 // Our age writer is checked only by readers we did not write: the age-encryption package (typage)
 // and the Debian `age` command (Go).
@@ -33,6 +33,15 @@ describe('age writer (X25519, native crypto)', () => {
       expect(identity).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/)
       expect(await identityToRecipient(identity)).toBe(recipient)
     }
+  })
+
+  it('derives the recipient of an identity made by age-encryption exactly as age-encryption does', async () => {
+    for (let i = 0; i < 20; i++) {
+      const identity = await generateX25519Identity()
+      expect(recipientOf(identity)).toBe(await identityToRecipient(identity))
+    }
+    expect(() => recipientOf('AGE-SECRET-KEY-1NOTANIDENTITY')).toThrow(expect.objectContaining({code: 'E_BAD_IDENTITY'}))
+    expect(() => recipientOf(newX25519Identity().recipient)).toThrow(expect.objectContaining({code: 'E_BAD_IDENTITY'}))
   })
 
   // Sizes around the 64 KiB STREAM chunk: empty, one byte, a full chunk, one over, two full chunks.

@@ -7,7 +7,7 @@ import {MedctlError, ExitCode} from '../core/errors.js'
 import type {MedctlPaths} from '../config/paths.js'
 import {anchorTreeHead, listAnchors, registryContract} from '../chain/registry.js'
 import type {Session} from '../session/session.js'
-import {MissingBlockError, openCarFile, prepareFile, readAll, writeCarFile, type ContentSource, type ContentStore} from '../ipfs/index.js'
+import type {ContentSource, ContentStore} from '../ipfs/index.js'
 import type {AuditEntry, AuditInput} from './entry.js'
 import {toFhirAuditEvent} from './fhir.js'
 import {appendHead, headSigner, parseHeads, readHeads, signHead} from './heads.js'
@@ -66,6 +66,9 @@ export interface AnchorResult {
 }
 
 /** Signs the current tree head with the custodian key and anchors it on chain. */
+/** The content-store code (kubo-rpc-client, UnixFS, CAR) loads only for the commands that publish or fetch a log (start-up). */
+const loadIpfs = () => import('../ipfs/index.js')
+
 export async function anchorLog(session: Session): Promise<AnchorResult> {
   const dir = session.paths.auditDir
   const head = await treeHeadAsync(dir)
@@ -287,6 +290,7 @@ export async function publishLogCar(dir: string, out: string): Promise<PublishRe
   if (!writable)
     throw new MedctlError('E_BAD_OUT', `Cannot write ${out}: its folder does not exist or it is a folder.`, {exitCode: ExitCode.USAGE})
   const counts = {entries: 0, heads: 0}
+  const {prepareFile, writeCarFile} = await loadIpfs()
   // The blocks are gathered first: the CAR header names the root, known only once all are made.
   const prepared = await prepareFile(publishedLog(dir, counts))
   const written = await writeCarFile(out, [prepared.cid], prepared.blocks)
@@ -299,6 +303,7 @@ export async function publishLogCar(dir: string, out: string): Promise<PublishRe
  * removes the directory (`rmSync(dir, {recursive: true})`).
  */
 export async function fetchPublishedLog(cid: string, source: ContentSource): Promise<string> {
+  const {readAll} = await loadIpfs()
   const bytes = await readAll(source.cat(cid))
   const nl = bytes.indexOf(10)
   let header: {format?: unknown; heads?: unknown} | undefined
@@ -317,7 +322,7 @@ export async function fetchPublishedLog(cid: string, source: ContentSource): Pro
 
 /** Opens a published log's CAR file (every block checked against its CID) and unpacks it (see fetchPublishedLog). */
 export async function fetchPublishedLogCar(path: string): Promise<{dir: string; cid: string}> {
-  const car = await openCarFile(path)
+  const car = await (await loadIpfs()).openCarFile(path)
   try {
     if (car.roots.length !== 1)
       throw new MedctlError('E_NOT_AN_AUDIT_LOG', 'This CAR file is not a published medctl audit log (it must have exactly one root).', {
@@ -405,7 +410,7 @@ export async function withLogDir<T>(
     try {
       unpacked = {dir: await fetchPublishedLog(ref.cid, store()), cid: ref.cid}
     } catch (error) {
-      if (error instanceof MissingBlockError)
+      if (error instanceof (await loadIpfs()).MissingBlockError)
         throw new MedctlError(
           'E_CID_NOT_FOUND',
           `Your content store does not hold the published log ${ref.cid} (block ${error.cid} is missing): fetch it through a Kubo node that reaches the custodian's, or ask for the CAR file (\`audit publish --out\`).`,

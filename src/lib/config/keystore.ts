@@ -1,11 +1,11 @@
 import {randomBytes} from 'node:crypto'
 import {appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {Decrypter, Encrypter, generateX25519Identity, identityToRecipient} from 'age-encryption'
 import {Wallet, encryptKeystoreJson, getAddress, isKeystoreJson} from 'ethers'
 import {MedctlError, fromSystemError, usageError} from '../core/errors.js'
 import {writeFileAtomic} from '../core/atomic.js'
 import {ensurePrivateDir, isSafeName, safeChildPath, type MedctlPaths} from './paths.js'
+import {newX25519Identity, recipientOf} from '../age/writer.js'
 
 /**
  * An identity: an Ethereum key (ethers encrypted JSON keystore), an age X25519 identity
@@ -67,8 +67,12 @@ export function writePrivateFile(path: string, data: string | Uint8Array): void 
   writeFileAtomic(path, data, {mode: 0o600})
 }
 
+/** The age reader (scrypt recipients) loads only when a key file is opened with the passphrase: not under an unlocked session (start-up). */
+const loadAge = () => import('age-encryption')
+
 async function encryptWithPassphrase(plaintext: string, passphrase: string): Promise<Uint8Array> {
   noteKdf('age-encrypt')
+  const {Encrypter} = await loadAge()
   const encrypter = new Encrypter()
   encrypter.setPassphrase(passphrase)
   encrypter.setScryptWorkFactor(kdfLogN())
@@ -77,6 +81,7 @@ async function encryptWithPassphrase(plaintext: string, passphrase: string): Pro
 
 async function decryptWithPassphrase(ciphertext: Uint8Array, passphrase: string): Promise<string> {
   noteKdf('age-decrypt')
+  const {Decrypter} = await loadAge()
   const decrypter = new Decrypter()
   decrypter.addPassphrase(passphrase)
   try {
@@ -199,7 +204,7 @@ export class Keystore {
       {
         name,
         privateKey: wallet.privateKey,
-        ageIdentity: await generateX25519Identity(),
+        ageIdentity: newX25519Identity().identity,
         pseudonymKey: options.pseudonymKey ? randomBytes(32).toString('hex') : undefined,
       },
       passphrase,
@@ -234,7 +239,7 @@ export class Keystore {
     const info: IdentityInfo = {
       name: input.name,
       address: wallet.address,
-      recipient: await identityToRecipient(input.ageIdentity),
+      recipient: recipientOf(input.ageIdentity),
       hasPseudonymKey: Boolean(input.pseudonymKey),
       createdAt: new Date().toISOString(),
     }
@@ -334,7 +339,7 @@ async function parseExport(data: unknown): Promise<IdentityExport> {
     throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity must be an AGE-SECRET-KEY-1… string.')
   let recipient: string
   try {
-    recipient = await identityToRecipient(value.ageIdentity)
+    recipient = recipientOf(value.ageIdentity)
   } catch {
     throw usageError('E_BAD_IDENTITY_FILE', 'ageIdentity is not a valid age X25519 identity.')
   }

@@ -8,7 +8,7 @@ import {custodianContext} from '../vault/custodian.js'
 import {subjectForPatient} from '../vault/read.js'
 import {auditConsent, auditConsents, auditedConsentIds} from './audit.js'
 import {assertBlock, consentContext, subjectOf} from './context.js'
-import {importConsents, type ConsentImportResult} from './import.js'
+import type {ConsentImportResult} from './import.js'
 import {purposesMask, type CheckResult, type Purpose} from './model.js'
 import {checkConsent, openBreakGlass, optOut, reviewBreakGlass, setController} from './registry.js'
 
@@ -119,6 +119,8 @@ export async function importConsentFile(session: Session, q: ConsentImportReques
   const reportPath =
     q.reportPath ??
     (q.dryRun ? undefined : join(session.paths.reportsDir, `consent-import-${new Date().toISOString().replaceAll(':', '-')}.ndjson`))
+  // A bulk migration's reader (CSV, FHIR Consent parsing) loads only for it (start-up of the other consent commands).
+  const {importConsents} = await import('./import.js')
   const result = await importConsents({
     file: q.file,
     custodian,

@@ -22,13 +22,13 @@ import {chmodSync, lstatSync, mkdirSync, readdirSync, rmSync} from 'node:fs'
 import {createConnection} from 'node:net'
 import {extname} from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {identityToRecipient} from 'age-encryption'
 import {Wallet, getAddress} from 'ethers'
 import {MedctlError} from '../core/errors.js'
 import {daemonEnv} from '../chain/anvil.js'
 import {Keystore, type IdentityInfo, type UnlockedIdentity} from '../config/keystore.js'
 import {isSafeName, type MedctlPaths} from '../config/paths.js'
 import {ProfileStore} from '../config/profiles.js'
+import {recipientOf} from '../age/writer.js'
 import {
   AGENT_PROTOCOL_VERSION,
   MAX_LINE_BYTES,
@@ -169,7 +169,7 @@ export async function identityFromAgent(
   if (!keys) return skip('the agent sent no keys')
   try {
     const wallet = new Wallet(keys.privateKey)
-    const recipient = await identityToRecipient(keys.ageIdentity)
+    const recipient = recipientOf(keys.ageIdentity)
     const pseudonymOk = info.hasPseudonymKey
       ? typeof keys.pseudonymKey === 'string' && /^[0-9a-f]{64}$/.test(keys.pseudonymKey)
       : keys.pseudonymKey === undefined

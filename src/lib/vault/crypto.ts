@@ -1,6 +1,5 @@
-import {Decrypter, Encrypter} from 'age-encryption'
 import {MedctlError} from '../core/errors.js'
-import {ageEncrypt, newX25519Identity} from './age-writer.js'
+import {ageEncrypt, newX25519Identity} from '../age/writer.js'
 
 /**
  * Record-object crypto, all in the standard age format (any age tool can decrypt):
@@ -8,6 +7,9 @@ import {ageEncrypt, newX25519Identity} from './age-writer.js'
  * wrapped — age-encrypted again — to the custodian and later to each grantee. Sharing never
  * re-encrypts data; destroying a patient's envelopes shreds their objects.
  */
+/** age-encryption (the reader, and the streaming writer) loads only when something is decrypted or streamed (start-up). */
+const loadAge = () => import('age-encryption')
+
 export interface ObjectKey {
   identity: string
   recipient: string
@@ -22,7 +24,7 @@ export async function encryptObject(plaintext: Uint8Array, recipient: string): P
 }
 
 export async function decryptObject(ciphertext: Uint8Array, objectIdentity: string): Promise<Uint8Array> {
-  const decrypter = new Decrypter()
+  const decrypter = new (await loadAge()).Decrypter()
   decrypter.addIdentity(objectIdentity)
   try {
     return await decrypter.decrypt(ciphertext)
@@ -41,7 +43,7 @@ export async function wrapKey(objectIdentity: string, recipients: readonly strin
 }
 
 export async function unwrapKey(envelope: Uint8Array, identity: string): Promise<string> {
-  const decrypter = new Decrypter()
+  const decrypter = new (await loadAge()).Decrypter()
   decrypter.addIdentity(identity)
   try {
     return (await decrypter.decrypt(envelope, 'text')).trim()
@@ -56,7 +58,7 @@ export async function encryptText(text: string, recipient: string): Promise<Uint
 }
 
 export async function decryptText(ciphertext: Uint8Array, identity: string): Promise<string> {
-  const decrypter = new Decrypter()
+  const decrypter = new (await loadAge()).Decrypter()
   decrypter.addIdentity(identity)
   return decrypter.decrypt(ciphertext, 'text')
 }
@@ -82,7 +84,7 @@ function toReadable(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Arra
  * standard age file (the `age` command decrypts it).
  */
 export async function* encryptObjectStream(plaintext: AsyncIterable<Uint8Array>, recipient: string): AsyncGenerator<Uint8Array> {
-  const encrypter = new Encrypter()
+  const encrypter = new (await loadAge()).Encrypter()
   encrypter.addRecipient(recipient)
   const sealed = await encrypter.encrypt(toReadable(plaintext))
   yield* sealed as unknown as AsyncIterable<Uint8Array>
@@ -94,7 +96,7 @@ export async function* encryptObjectStream(plaintext: AsyncIterable<Uint8Array>,
  * when the whole stream ends without error. Any failure is E_DECRYPT (exit 4).
  */
 export async function* decryptObjectStream(ciphertext: AsyncIterable<Uint8Array>, objectIdentity: string): AsyncGenerator<Uint8Array> {
-  const decrypter = new Decrypter()
+  const decrypter = new (await loadAge()).Decrypter()
   decrypter.addIdentity(objectIdentity)
   let opened: AsyncIterable<Uint8Array>
   try {

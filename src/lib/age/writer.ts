@@ -58,6 +58,19 @@ export function newX25519Identity(): X25519Identity {
   }
 }
 
+/** The age1… recipient of an AGE-SECRET-KEY-1… identity (the identity's public point). */
+export function recipientOf(identity: string): string {
+  let decoded: {prefix: string; bytes: Uint8Array}
+  try {
+    decoded = bech32.decodeToBytes(identity.toLowerCase())
+  } catch (error) {
+    throw new MedctlError('E_BAD_IDENTITY', 'An age identity must be an AGE-SECRET-KEY-1… X25519 identity.', {cause: error})
+  }
+  if (decoded.prefix !== HRP_IDENTITY.toLowerCase() || decoded.bytes.length !== 32)
+    throw new MedctlError('E_BAD_IDENTITY', 'An age identity must be an AGE-SECRET-KEY-1… X25519 identity.')
+  return bech32.encodeFromBytes(HRP_RECIPIENT, publicPointOf(privateKeyOf(decoded.bytes)))
+}
+
 interface Recipient {
   point: Buffer
   key: KeyObject
