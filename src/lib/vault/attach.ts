@@ -1,7 +1,6 @@
 import {createHash, createHmac} from 'node:crypto'
 import {createReadStream, statSync} from 'node:fs'
 import {basename} from 'node:path'
-import canonicalize from 'canonicalize'
 import {ExitCode, MedctlError} from '../core/errors.js'
 import type {ProgressEvent} from '../core/progress.js'
 import type {Db} from '../db/database.js'
@@ -12,6 +11,7 @@ import {encryptObject, encryptObjectStream, newObjectKey, wrapKey} from './crypt
 import {indexHash} from './pseudonym.js'
 import {patientIdentifierKey, subjectForPatient} from './read.js'
 import {RecordIndex} from './record-index.js'
+import {canonicalJson} from '../fhir/canonical-json.js'
 
 /**
  * Where a DocumentReference made by `records attach` carries what FHIR R4's Attachment cannot:
@@ -253,9 +253,7 @@ export async function attachFile(options: AttachOptions): Promise<AttachResult> 
   const recordEnvelope = await wrapKey(recordKey.identity, [custodian.recipient])
   const attachmentEnvelope = await wrapKey(objectKey.identity, [custodian.recipient])
   const keyHash = indexHash(custodian.pseudonymKey, 'resource', `DocumentReference/${documentReference}`)
-  const contentHash = createHash('sha256')
-    .update(canonicalize(resource) ?? json)
-    .digest('hex')
+  const contentHash = createHash('sha256').update(canonicalJson(resource)).digest('hex')
   db.transaction(() => {
     store.writeBlocksSync(prepared.blocks)
     index.insertObject({

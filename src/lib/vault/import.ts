@@ -1,6 +1,5 @@
 import {createHash, createHmac} from 'node:crypto'
 import {resolve as resolvePath} from 'node:path'
-import canonicalize from 'canonicalize'
 import {MedctlError} from '../core/errors.js'
 import type {DataClass} from '../fhir/data-classes.js'
 import {
@@ -21,6 +20,7 @@ import type {Db} from '../db/database.js'
 import {indexHash, subjectOf} from './pseudonym.js'
 import {RecordIndex, type JobStatus} from './record-index.js'
 import {RejectReport, type RejectRecord} from '../fhir/reject-report.js'
+import {canonicalJson} from '../fhir/canonical-json.js'
 
 export type {RejectRecord}
 
@@ -283,6 +283,21 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const flush = (key: string): Promise<void> => flushGroups([key])
   const flushAll = (): Promise<void> => flushGroups([...groups.keys()])
 
+  // A patient's resources come together: their subject is remembered by patient id (a bounded map;
+  // a binding never changes once made, see E_PATIENT_ID_CONFLICT), not looked up (HMAC + query) each time.
+  const knownRefs = new Map<string, string>()
+  const subjectOfPatientId = (patientId: string): string | undefined => {
+    const known = knownRefs.get(patientId)
+    if (known) return known
+    const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${patientId}`)
+    const subject = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
+    if (subject) {
+      if (knownRefs.size >= 10_000) knownRefs.clear()
+      knownRefs.set(patientId, subject)
+    }
+    return subject
+  }
+
   const subjectFor = async (resource: FhirResource, location: InputItem['location']): Promise<{subject: string | null} | undefined> => {
     if (resource.resourceType === 'Patient') {
       const identifierKey = patientKeyOf(resource)
@@ -335,8 +350,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     if (isReferenceData(resource)) return {subject: null}
     const patientId = patientRefOf(resource)
     if (!patientId) return {subject: null}
-    const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${patientId}`)
-    const subject = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
+    const subject = subjectOfPatientId(patientId)
     if (!subject) {
       reject({
         ...location,
@@ -378,11 +392,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       const {resource} = item
       // A validation thread already serialised and digested it; the inline path does it here.
       const json = item.json ?? JSON.stringify(resource)
-      const contentHash =
-        item.digest ??
-        createHash('sha256')
-          .update(canonicalize(resource) ?? json)
-          .digest('hex')
+      const contentHash = item.digest ?? createHash('sha256').update(canonicalJson(resource)).digest('hex')
       const keyHash = indexHash(custodian.pseudonymKey, 'resource', item.key)
       const seenKey = `${keyHash}:${contentHash}`
       if (pendingKeys.has(seenKey) || index.hasImported(keyHash, contentHash)) {
