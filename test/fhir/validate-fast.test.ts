@@ -196,7 +196,8 @@ function mutate(resource: JsonObject, rand: () => number, samples: JsonObject[])
     case 7: {
       // numbers: negative, fractional, zero
       const numbers = all.filter((s) => typeof get(s) === 'number')
-      if (numbers.length > 0) set(pick(numbers), pick([0, -1, 1.5, -2.25, 1e21]))
+      // Infinity is what JSON.parse gives for 1e400.
+      if (numbers.length > 0) set(pick(numbers), pick([0, -1, 1.5, -2.25, 1e21, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]))
       else if (slot) set(slot, pick([0, -1, 1.5]))
       break
     }

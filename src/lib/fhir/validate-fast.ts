@@ -20,15 +20,18 @@ import type {FhirResource} from './types.js'
  *
  * 1. ajv over HL7's R4 JSON schema as fast-schema.ts reshapes it (structure, required elements,
  *    JSON types and Medplum's primitive formats). `npm run build` compiles it once to standalone
- *    code (scripts/fhir-validators.mjs, dist/lib/fhir/fhir-validators.cjs, about 10 MB, loaded in
- *    about 0.2 s); run from the TypeScript sources it is compiled here on first use (about 3 s).
+ *    code (scripts/fhir-validators.mjs, dist/lib/fhir/fhir-validators.cjs, about 11 MB, loaded in
+ *    about 0.2-0.3 s); run from the TypeScript sources it is compiled here on first use (about 3 s).
  * 2. What a JSON schema cannot say, checked on a walk guided by Medplum's own type schemas: no
- *    null, empty array, empty object or blank string anywhere, no string over 1 MiB, and the
- *    FHIRPath invariants Medplum evaluates (severity error; the resource's own on the resource,
- *    an element's on its values). ext-1 (every extension) and dom-2/4/5 without `contained` are
- *    decided here; any other invariant is evaluated with Medplum's FHIRPath engine, as Medplum does.
+ *    null, empty array, empty object or blank string anywhere, no string over 1 MiB, no infinite
+ *    number (JSON.parse of 1e400), a primitive's extensions (`_given`) only beside its value, and
+ *    the FHIRPath invariants Medplum evaluates (severity error; the resource's own on the
+ *    resource, an element's on its values). ext-1 and the common ones (HOLDS_WHEN) are decided
+ *    here; any other is evaluated with Medplum's FHIRPath engine, as Medplum does.
  *
- * Loaded only when validateFhir first runs: nothing here is imported by other commands' start-up.
+ * Needs the R4 definitions indexed (validate.ts `loadDefinitions`, which validateFhir calls
+ * first). ajv and the validators are loaded on the first validation, not when this module is
+ * imported: no other command's start-up loads them.
  */
 
 type Validator = (data: unknown) => boolean
@@ -272,6 +275,8 @@ function objectHolds(object: Record<string, unknown>, type: string, walk: Walk):
 function valueHolds(value: unknown, site: Site, walk: Walk): boolean {
   if (value === null || value === undefined) return false
   if (typeof value === 'string') return plainString(value)
+  // JSON.parse gives Infinity for 1e400: ajv's number type lets it through, Medplum does not.
+  if (typeof value === 'number') return site.primitive && Number.isFinite(value)
   if (typeof value !== 'object') return site.primitive
   if (Array.isArray(value) || site.primitive) return false
   const object = value as Record<string, unknown>
