@@ -356,6 +356,58 @@ function mutate(resource: JsonObject, rand: () => number, samples: JsonObject[])
   return copy
 }
 
+/** Hand-written edge cases: limits and JSON.parse quirks the random mutations do not reach. */
+function edgeCases(): JsonObject[] {
+  const MiB = 1024 * 1024
+  const patient = (extra: JsonObject): JsonObject => ({resourceType: 'Patient', id: 'edge', ...extra})
+  return [
+    patient({name: [{text: 'x'.repeat(MiB)}]}),
+    patient({name: [{text: 'x'.repeat(MiB + 1)}]}),
+    patient({multipleBirthInteger: Number.POSITIVE_INFINITY}),
+    patient({multipleBirthInteger: 2 ** 53 + 2}),
+    patient({multipleBirthInteger: -0}),
+    JSON.parse('{"resourceType":"Patient","__proto__":{"gender":"male"}}') as JsonObject,
+    JSON.parse('{"resourceType":"Patient","gender":"male","gender":"x y"}') as JsonObject,
+    patient({name: [{given: ['a', null], _given: [null, {extension: [{url: 'u', valueString: 'v'}]}]}]}),
+    patient({name: [{given: ['a', 'b'], _given: [null, {id: 'x'}]}]}),
+    patient({birthDate: '2000-01-01', _birthDate: {extension: [{url: 'u', valueDateTime: '2000-01-01T10:00:00Z'}]}}),
+    patient({_birthDate: {extension: [{url: 'u', valueString: 'v'}]}}),
+    patient({text: {status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}}),
+    patient({contained: [{resourceType: 'Organization', id: 'o', name: 'x'}], managingOrganization: {reference: '#o'}}),
+    patient({contained: [{resourceType: 'Organization', id: 'o', contained: [{resourceType: 'Basic', id: 'b', code: {text: 'x'}}]}]}),
+    patient({contained: [{resourceType: 'NotAType', id: 'o'}]}),
+    patient({contained: [{id: 'o'}]}),
+    patient({contact: [{organization: {reference: 'Organization/1'}}]}),
+    patient({contact: [{}]}),
+    patient({extension: [{url: 'u', valueString: 'x', valueBoolean: true}]}),
+    patient({extension: [{url: 'u', valueReference: {reference: 'Patient/1'}, extension: [{url: 'v', valueString: 'x'}]}]}),
+    patient({deceasedBoolean: false, deceasedDateTime: '2020'}),
+    patient({deceasedString: 'x'}),
+    {resourceType: 'Observation', status: 'final', code: {text: 'x'}, valueQuantity: {value: 1, comparator: '<'}},
+    {resourceType: 'Observation', status: 'final', code: {text: 'x'}, valueSampledData: {origin: {value: 0}, period: 1, dimensions: 0}},
+    {resourceType: 'Observation', status: 'final', code: {text: 'x'}, valueSampledData: {origin: {value: 0}, period: 1, dimensions: 1}},
+    {resourceType: 'Observation', status: 'final', code: {text: 'x'}, valueAttachment: {data: 'not base64!'}},
+    {resourceType: 'Observation', status: 'final', code: {text: 'x'}, effectiveInstant: '2020-01-01T00:00:00Z'},
+    {resourceType: 'Observation', status: 'final', code: {text: 'x'}, effectiveInstant: '2020-01-01'},
+    {resourceType: 'Bundle', type: 'collection', entry: [{resource: {resourceType: 'Patient', id: 'p'}}, {fullUrl: 'urn:uuid:1'}]},
+    {resourceType: 'Bundle', type: 'collection', entry: [{fullUrl: 'http://x/Patient/1/_history/2', resource: {resourceType: 'Patient'}}]},
+    {resourceType: 'Bundle', type: 'collection', entry: [{resource: {resourceType: 'Patient', id: 'p', gender: 'x y'}}]},
+    {resourceType: 'Binary', contentType: 'text/plain', data: 'dGVzdA=='},
+    {resourceType: 'Binary', contentType: 'text/plain', data: 'dGVzdA'},
+    {resourceType: 'Basic', code: {text: 'x'}, created: '2020-02-30'},
+    {resourceType: 'Questionnaire', status: 'draft', item: [{linkId: '1', type: 'group'}]},
+    {resourceType: 'Questionnaire', status: 'draft', item: [{linkId: '1', type: 'display', required: true}]},
+    {resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: {reference: 'Patient/1'}},
+    {
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      subject: {reference: 'Patient/1'},
+      medicationCodeableConcept: {text: 'x'},
+    },
+  ]
+}
+
 const MUTATIONS = Number(process.env.MUTATIONS ?? 4000)
 
 let corpus: Array<{origin: string; resource: JsonObject}>
@@ -370,6 +422,7 @@ beforeAll(() => {
   corpus = [
     ...samples.map((resource) => ({origin: 'sample', resource})),
     ...fixtures.map((resource) => ({origin: 'fixture', resource})),
+    ...edgeCases().map((resource, i) => ({origin: `edge case ${i}`, resource})),
     ...mutants.map((resource, i) => ({origin: `mutation ${i}`, resource})),
   ]
 }, 300_000)
@@ -400,7 +453,8 @@ describe('compiled FHIR validation (validate-fast.ts) against Medplum alone', ()
     }
     console.log(
       `differential corpus: ${corpus.length} resources (${corpus.filter((c) => c.origin === 'sample').length} samples, ` +
-        `${corpus.filter((c) => c.origin === 'fixture').length} from fixtures, ${MUTATIONS} mutations); ` +
+        `${corpus.filter((c) => c.origin === 'fixture').length} from fixtures, ` +
+        `${corpus.filter((c) => c.origin.startsWith('edge case')).length} edge cases, ${MUTATIONS} mutations); ` +
         `${rejected} rejected by Medplum, ${fast} accepted by the fast path; codes ${JSON.stringify(Object.fromEntries(codes))}`,
     )
     expect(fastButRejected.slice(0, 10)).toEqual([])
