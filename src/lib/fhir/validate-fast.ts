@@ -307,7 +307,9 @@ function resourceHolds(resource: Record<string, unknown>, walk: Walk, root: bool
  * resource type and its id checked by the caller); false when it may not.
  */
 export function fastAccepts(resource: FhirResource): boolean {
-  const validate = loadValidators()[resource.resourceType]
+  const validators = loadValidators()
+  // Own properties only: a resourceType such as "constructor" must not find Object's.
+  const validate = Object.hasOwn(validators, resource.resourceType) ? validators[resource.resourceType] : undefined
   if (!validate?.(resource)) return false
   const root = toTypedValue(resource)
   return resourceHolds(resource as unknown as Record<string, unknown>, {root, resources: []}, true)
