@@ -1,5 +1,4 @@
 import {existsSync} from 'node:fs'
-import {availableParallelism} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 import type {ValidationProblem} from './validate.js'
@@ -19,9 +18,15 @@ export type ValidationReply =
 /** Resources sent to a thread in one message (one structured clone and one wake-up per batch, not per resource). */
 const BATCH = 64
 
-/** The number of validation threads by default: one per core beside the reading thread's (none on one core), at most four. */
+/**
+ * The number of validation threads by default: none. Since validation is compiled (validate-fast.ts)
+ * it costs less than what a thread adds (serialising each resource, posting it, parsing it again,
+ * and the definitions loaded once more per thread): on two cores the samples x40 imported at
+ * 4,112 res/s and 342 MiB inline against 3,316 res/s and 504 MiB with one thread (bench/README.md).
+ * `--threads N` still spreads validation over N threads.
+ */
 export function defaultValidationThreads(): number {
-  return Math.max(0, Math.min(4, availableParallelism() - 1))
+  return 0
 }
 
 /**

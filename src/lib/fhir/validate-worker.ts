@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {parentPort} from 'node:worker_threads'
-import canonicalize from 'canonicalize'
 import {MedctlError} from '../core/errors.js'
+import {canonicalJson} from './canonical-json.js'
 import type {FhirResource} from './types.js'
 import {loadDefinitions, validateFhir} from './validate.js'
 import {loadValidators} from './validate-fast.js'
@@ -21,9 +21,7 @@ parentPort?.on('message', (request: ValidationRequest) => {
       const problem = validateFhir(resource)
       if (problem) return {problem}
       return {
-        digest: createHash('sha256')
-          .update(canonicalize(resource) ?? json)
-          .digest('hex'),
+        digest: createHash('sha256').update(canonicalJson(resource)).digest('hex'),
       }
     } catch (error) {
       // The same codes the reader's guard gives an exception thrown by the work on one value.
