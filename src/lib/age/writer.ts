@@ -31,6 +31,11 @@ const CHUNK = 64 * 1024
 const TAG = 16
 const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 const UNUSED_X = Buffer.alloc(32).toString('base64url')
+const BASE_POINT = createPublicKey({
+  key: Buffer.concat([SPKI_X25519_PREFIX, Buffer.from([9, ...new Uint8Array(31)])]),
+  format: 'der',
+  type: 'spki',
+})
 
 export interface X25519Identity {
   /** AGE-SECRET-KEY-1… */
@@ -43,9 +48,9 @@ function privateKeyOf(scalar: Uint8Array): KeyObject {
   return createPrivateKey({key: {kty: 'OKP', crv: 'X25519', d: Buffer.from(scalar).toString('base64url'), x: UNUSED_X}, format: 'jwk'})
 }
 
+/** The public point: X25519(scalar, 9), the shared secret with the base point (cheaper than exporting the public key as SPKI). */
 function publicPointOf(privateKey: KeyObject): Buffer {
-  const spki = createPublicKey(privateKey).export({type: 'spki', format: 'der'})
-  return spki.subarray(spki.length - 32)
+  return diffieHellman({privateKey, publicKey: BASE_POINT})
 }
 
 /** A fresh X25519 identity and its recipient, in age's encodings. */

@@ -134,7 +134,25 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   const jobId = options.dryRun ? null : index.startJob('import')
   const counts = {read: 0, imported: 0, duplicates: 0, rejected: 0, objects: 0}
   const patients = new Set<string>()
-  const dryRunRefs = new Map<string, string>()
+  // Patients seen and not yet written: their id mappings answer lookups from here, and their rows
+  // are written in the transaction of the next commit (one sync to disk for many patients, and
+  // never a patient row without the objects that need it). A dry run writes none and keeps all.
+  const pendingRefs = new Map<string, string>()
+  const pendingSubjects = new Set<string>()
+  let pendingPatients: Array<{refHash: string; subject: string; identifierEnc?: Uint8Array}> = []
+  const writePendingPatients = (): void => {
+    for (const {refHash, subject, identifierEnc} of pendingPatients) {
+      if (identifierEnc) index.upsertSubject(subject, identifierEnc)
+      index.mapPatientRef(refHash, subject)
+    }
+  }
+  const patientsWritten = (): void => {
+    for (const {refHash, subject} of pendingPatients) {
+      pendingRefs.delete(refHash)
+      pendingSubjects.delete(subject)
+    }
+    pendingPatients = []
+  }
   // Duplicates within this run: what is committed is found in the ledger (an indexed lookup per
   // resource); only what is buffered and not yet committed is held here, so this set is bounded by
   // `bufferBytes` like the groups. A dry run commits nothing, so it keeps every key it saw.
@@ -207,6 +225,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
   /** Blocks, object rows, envelopes and ledger rows of a batch of objects: one transaction. */
   const commit = (batch: Array<Awaited<ReturnType<typeof seal>>>): void => {
     db.transaction(() => {
+      writePendingPatients()
       for (const {group, plainBytes, cipherBytes, envelope, prepared} of batch) {
         store.writeBlocksSync(prepared.blocks)
         index.insertObject({
@@ -222,6 +241,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         })
       }
     })()
+    patientsWritten()
     for (const {group} of batch) counts.imported += group.items.length
     counts.objects += batch.length
   }
@@ -290,7 +310,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
     const known = knownRefs.get(patientId)
     if (known) return known
     const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${patientId}`)
-    const subject = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
+    const subject = pendingRefs.get(refHash) ?? index.subjectForRef(refHash)
     if (subject) {
       if (knownRefs.size >= 10_000) knownRefs.clear()
       knownRefs.set(patientId, subject)
@@ -324,7 +344,7 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         return undefined
       }
       const refHash = indexHash(custodian.pseudonymKey, 'ref', `Patient/${resource.id ?? identifierKey}`)
-      const bound = dryRunRefs.get(refHash) ?? index.subjectForRef(refHash)
+      const bound = pendingRefs.get(refHash) ?? index.subjectForRef(refHash)
       if (resource.id !== undefined && bound !== undefined && bound !== subject) {
         reject({
           ...location,
@@ -336,14 +356,14 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
         })
         return undefined
       }
-      if (options.dryRun) dryRunRefs.set(refHash, subject)
-      else {
-        const identifierEnc = index.hasSubject(subject) ? undefined : await encryptText(identifierKey, custodian.recipient)
-        // One transaction (one sync to disk) for the subject and its id mapping, not one each.
-        db.transaction(() => {
-          if (identifierEnc) index.upsertSubject(subject, identifierEnc)
-          index.mapPatientRef(refHash, subject)
-        })()
+      if (bound === undefined) {
+        pendingRefs.set(refHash, subject)
+        if (!options.dryRun) {
+          const known = pendingSubjects.has(subject) || index.hasSubject(subject)
+          const identifierEnc = known ? undefined : await encryptText(identifierKey, custodian.recipient)
+          pendingSubjects.add(subject)
+          pendingPatients.push({refHash, subject, ...(identifierEnc ? {identifierEnc} : {})})
+        }
       }
       return {subject}
     }
@@ -418,6 +438,10 @@ export async function importRecords(options: ImportOptions): Promise<ImportResul
       if (buffered >= bufferBytes) await flushAll()
     }
     await flushAll()
+    if (!options.dryRun && pendingPatients.length > 0) {
+      db.transaction(writePendingPatients)()
+      patientsWritten()
+    }
   } catch (error) {
     report.close()
     const code = error instanceof MedctlError ? error.code : 'E_UNEXPECTED'
