@@ -3,7 +3,7 @@ import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:f
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {binRun, repoRoot} from './helpers/cli.js'
+import {killHomeNode, repoRoot} from './helpers/cli.js'
 
 /**
  * The README's walkthrough, run as written: every line of every ```sh doctest block, in order, in
@@ -45,13 +45,9 @@ describe('README walkthrough (doc test)', () => {
   // mktemp in the walkthrough lands here, so the test can clean up whatever the script made.
   const scratch = mkdtempSync(join(tmpdir(), 'medctl-readme-'))
 
-  afterAll(() => {
-    // A failed run may leave the walkthrough's embedded node running: stop it, then remove all.
-    for (const entry of readdirSync(scratch)) {
-      const home = join(scratch, entry)
-      if (existsSync(join(home, 'config')))
-        spawnSync(process.execPath, [binRun, 'node', 'stop'], {env: {...process.env, MEDCTL_HOME: home}, encoding: 'utf8'})
-    }
+  afterAll(async () => {
+    // A failed run may leave the walkthrough's embedded node running: end it, then remove all.
+    for (const entry of readdirSync(scratch)) await killHomeNode(join(scratch, entry))
     rmSync(scratch, {recursive: true, force: true})
   })
 
