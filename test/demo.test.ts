@@ -3,7 +3,7 @@ import {spawnSync} from 'node:child_process'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {DEMO_PASSPHRASE} from '../src/lib/demo/index.js'
-import {killHomeNode, parseEnvelope, repoRoot, runBin, useTempHome, type TestHome} from './helpers/cli.js'
+import {cliEnv, killHomeNode, parseEnvelope, repoRoot, runBin, useTempHome, type TestHome} from './helpers/cli.js'
 
 type Party = 'hospital' | 'clinic' | 'lab' | 'auditor'
 
@@ -172,7 +172,7 @@ describe('medctl demo (subprocess, temporary home, no passphrase, no input)', ()
   it("the closing hint works as written: npx finds medctl, the demo passphrase opens the hospital's home", () => {
     const r = spawnSync('npx', ['medctl', 'records', 'list', '--json'], {
       cwd: repoRoot,
-      env: {...process.env, ...t.env, MEDCTL_HOME: result.homes.hospital, MEDCTL_PASSPHRASE: DEMO_PASSPHRASE, MEDCTL_KDF_LOGN: ''},
+      env: cliEnv({...t.env, MEDCTL_HOME: result.homes.hospital, MEDCTL_PASSPHRASE: DEMO_PASSPHRASE, MEDCTL_KDF_LOGN: ''}),
       encoding: 'utf8',
       timeout: 120_000,
     })
