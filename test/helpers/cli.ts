@@ -1,9 +1,10 @@
 import {spawn, spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {cpSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {runCommand} from '@oclif/test'
+import {expect, inject} from 'vitest'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 export const binRun = join(repoRoot, 'bin', 'run.js')
@@ -49,6 +50,28 @@ export function useTempHome(extra: NodeJS.ProcessEnv = {}): TestHome {
       rmSync(home, {recursive: true, force: true})
     },
   }
+}
+
+/**
+ * Makes t's home what `medctl init` makes it (the local custodian profile and identity, a funded
+ * wallet, the ConsentRegistry deployed) with its node running, as a test file's set-up. It copies
+ * the home global-setup initialised once for the run (same keys and registry address in every
+ * copy, each with its own chain restored from the dump) instead of running init again; without
+ * one it runs init. Files that test init itself run it.
+ */
+export async function initHome(t: TestHome): Promise<void> {
+  const template = inject('medctlTemplateHome')
+  if (!template) {
+    const init = await runJson(['init'])
+    expect(init.exitCode, JSON.stringify(init.envelope)).toBe(0)
+    return
+  }
+  const runtime = new Set(['node.json', 'anvil.log'].map((file) => join(template, 'data', 'node', file)))
+  cpSync(template, t.home, {recursive: true, filter: (source) => !runtime.has(source)})
+  process.env.MEDCTL_HOME = t.home
+  const started = await runJson<{restoredState: boolean}>(['node', 'start'])
+  expect(started.exitCode, JSON.stringify(started.envelope)).toBe(0)
+  expect(started.envelope.result.restoredState).toBe(true)
 }
 
 /** Whether pid is a running anvil (not gone, not a zombie waiting to be reaped). */
