@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {classOf, type FhirResource} from '../src/lib/fhir/index.js'
 import {openCarFile} from '../src/lib/ipfs/index.js'
 import {startIpfsNet, type IpfsNet} from './helpers/ipfs-net.js'
-import {parseEnvelope, repoRoot, runBin, runJson, TEST_PASSPHRASE} from './helpers/cli.js'
+import {killHomeNode, parseEnvelope, repoRoot, runBin, runJson, TEST_PASSPHRASE} from './helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
 const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
@@ -134,7 +134,7 @@ describe('four homes on one chain: hospital, clinic, lab, auditor', () => {
 
   afterAll(async () => {
     await net?.stop()
-    runBin(['node', 'stop', '--json'], {env: env('hospital')})
+    await killHomeNode(homes.hospital)
     rmSync(root, {recursive: true, force: true})
   })
 

@@ -3,7 +3,7 @@ import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:f
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {binRun, repoRoot} from './helpers/cli.js'
+import {cliEnv, killHomeNode, repoRoot} from './helpers/cli.js'
 
 /**
  * The README's walkthrough, run as written: every line of every ```sh doctest block, in order, in
@@ -45,13 +45,9 @@ describe('README walkthrough (doc test)', () => {
   // mktemp in the walkthrough lands here, so the test can clean up whatever the script made.
   const scratch = mkdtempSync(join(tmpdir(), 'medctl-readme-'))
 
-  afterAll(() => {
-    // A failed run may leave the walkthrough's embedded node running: stop it, then remove all.
-    for (const entry of readdirSync(scratch)) {
-      const home = join(scratch, entry)
-      if (existsSync(join(home, 'config')))
-        spawnSync(process.execPath, [binRun, 'node', 'stop'], {env: {...process.env, MEDCTL_HOME: home}, encoding: 'utf8'})
-    }
+  afterAll(async () => {
+    // A failed run may leave the walkthrough's embedded node running: end it, then remove all.
+    for (const entry of readdirSync(scratch)) await killHomeNode(join(scratch, entry))
     rmSync(scratch, {recursive: true, force: true})
   })
 
@@ -74,7 +70,7 @@ describe('README walkthrough (doc test)', () => {
   })
 
   it('every line runs as written, with the exit code the README says', () => {
-    const env: NodeJS.ProcessEnv = {...process.env, TMPDIR: scratch, NO_COLOR: '1', CI: '1'}
+    const env: NodeJS.ProcessEnv = cliEnv({TMPDIR: scratch, NO_COLOR: '1', CI: '1'})
     for (const key of Object.keys(env)) if (key.startsWith('MEDCTL_')) delete env[key]
     // Only the key-derivation cost differs from a reader's run (production scrypt on every command
     // would add minutes, and proves nothing about the commands).

@@ -42,9 +42,12 @@ export function homeAt(home: string): Home {
   return {home, env: {MEDCTL_HOME: home, MEDCTL_PASSPHRASE: PASSPHRASE, MEDCTL_KDF_LOGN: '11', MEDCTL_NO_INPUT: '1', NO_COLOR: '1'}}
 }
 
-/** The parent's environment without any MEDCTL_* setting, so only the home's own apply. */
+/**
+ * The parent's environment without any MEDCTL_* setting, so only the home's own apply, and without
+ * NODE_ENV (vitest's NODE_ENV=test makes oclif load tsx in every process, as no user's shell does).
+ */
 function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEDCTL_')))
+  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('MEDCTL_') && key !== 'NODE_ENV'))
   return {...base, ...env}
 }
 

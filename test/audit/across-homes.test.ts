@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {appendAuditBatch, publishLogCar, type AuditInput} from '../../src/lib/audit/index.js'
-import {runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 interface Verified {
   ok: boolean
@@ -48,7 +48,7 @@ describe("audit across homes: publish --out log.car, verify --log log.car in the
     hospital = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-audit-homes-'))
     auditorHome = mkdtempSync(join(tmpdir(), 'medctl-auditor-'))
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(hospital)
     const shown = await runJson<{address: string; chain: {registry: string}}>(['profile', 'show'])
     registry = shown.envelope.result.chain.registry
     custodian = shown.envelope.result.address

@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {AuditLog, appendHead, treeHead, type AuditInput} from '../../src/lib/audit/index.js'
 import {DEFAULT_ANCHOR_EVERY, anchorDue, anchorPolicy} from '../../src/lib/audit/record.js'
-import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const ACTOR = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
 const input: AuditInput = {type: 'grant', action: 'C', outcome: 'success', actor: {address: ACTOR}}
@@ -128,7 +128,7 @@ describe('anchoring policy per profile (CLI, embedded chain)', () => {
 
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', join(repoRoot, 'data', 'samples', 'synthea-r4')])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
     expect((await runJson(['profile', 'use', 'local'])).exitCode).toBe(0)

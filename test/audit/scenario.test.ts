@@ -5,7 +5,7 @@ import {Wallet} from 'ethers'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {MEDCTL_EVENT, buildEntry, lineHash, serializeEntry, signHead, treeHead} from '../../src/lib/audit/index.js'
 import {r4Problems} from '../deid/r4.js'
-import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
 const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
@@ -26,7 +26,7 @@ describe('audit log: a real scenario is fully logged, verifies, proves; every ta
   let lines: string[]
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', samples])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
     expect(

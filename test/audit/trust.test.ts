@@ -25,7 +25,7 @@ import {
   type SignedHead,
 } from '../../src/lib/audit/index.js'
 import {deployRegistry, registryContract} from '../../src/lib/chain/registry.js'
-import {TEST_PASSPHRASE, parseEnvelope, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {TEST_PASSPHRASE, parseEnvelope, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 /** anvil's well-known development account #2: the attacker's own funded key on the same chain. */
 const ATTACKER_KEY = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a'
@@ -122,7 +122,7 @@ describe('audit: the verifier trusts only its own registry, chain and custodian'
 
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
     expect((await runJson(['profile', 'use', 'local'])).exitCode).toBe(0)
     logDir = join(t.home, 'data', 'audit')

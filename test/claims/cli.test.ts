@@ -2,7 +2,7 @@ import {cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, write
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 import {claimDigest, recoverSigner, signWithFreshKey} from './eip712-noble.js'
 
 const SAMPLE = join(repoRoot, 'data', 'samples', 'synthea-r4', 'Carolee951_Sanford861_d88f994a-5efa-421d-9c40-5f116d2114a6.json')
@@ -29,7 +29,7 @@ describe('claims attest / verify through the CLI (embedded chain, Synthea claims
     t = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-claims-'))
     out = join(work, 'attestations')
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', SAMPLE, '--no-anchor'])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'payer'])).exitCode).toBe(0)
     expect(

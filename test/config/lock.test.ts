@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {acquireHomeLock, lockHolder, type LockHolder} from '../../src/lib/config/lock.js'
 import {resolvePaths} from '../../src/lib/config/paths.js'
-import {parseEnvelope, repoRoot, runBin, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {parseEnvelope, repoRoot, runBin, runJson, spawnBin, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 /** A process that stays alive until killed: a stand-in for another medctl holding the lock. */
 function sleeper(): ChildProcess {
@@ -129,7 +129,7 @@ describe('one writer per home (CLI)', () => {
   const children: ChildProcess[] = []
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
   }, 180_000)
   afterEach(() => {
     for (const child of children.splice(0)) child.kill('SIGKILL')

@@ -1,7 +1,7 @@
 import {statSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 interface Summary {
   name: string
@@ -17,7 +17,7 @@ describe('profile commands (in-process, JSON parsed)', () => {
   let t: TestHome
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
   })
   afterAll(async () => t.cleanup())
 

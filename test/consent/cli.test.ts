@@ -1,6 +1,6 @@
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
 
@@ -8,7 +8,7 @@ describe('consent commands through the CLI (embedded chain)', () => {
   let t: TestHome
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
     ).toBe(0)

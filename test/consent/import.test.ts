@@ -11,7 +11,7 @@ import {consentContext} from '../../src/lib/consent/context.js'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {Session} from '../../src/lib/session/session.js'
 import {custodianContext} from '../../src/lib/vault/custodian.js'
-import {TEST_PASSPHRASE, parseEnvelope, repoRoot, runBin, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {TEST_PASSPHRASE, parseEnvelope, repoRoot, runBin, runJson, spawnBin, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const MRN = 'http://hospital.example/mrn'
 const P = `${MRN}|MRN-0001`
@@ -62,7 +62,7 @@ describe('consent import through the CLI (embedded chain)', () => {
 
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
     ).toBe(0)

@@ -4,7 +4,7 @@ import {JsonRpcProvider} from 'ethers'
 import {CID} from 'multiformats/cid'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {collectPhi, loadSyntheaPatients, SYNTHEA_DIR} from '../deid/synthea.js'
-import {runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {initHome, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 type J = Record<string, unknown>
 const MRN_SYSTEM = 'http://hospital.smarthealthit.org'
@@ -32,7 +32,7 @@ describe('the chain holds no PHI and no CID after a full scenario', () => {
       expect(r.exitCode, `${args.join(' ')}: ${JSON.stringify(r.envelope.error ?? {})}`).toBe(exit)
       return r.envelope.result
     }
-    await ok(['init'])
+    await initHome(t)
     await ok(['records', 'import', SYNTHEA_DIR, '--no-anchor'])
     await ok(['profile', 'create', 'clinic'])
     await ok(['profile', 'create', 'lab'])

@@ -5,7 +5,7 @@ import {Contract, JsonRpcProvider, Wallet} from 'ethers'
 import {ANVIL_DEV_KEYS, rpcCall} from '../../src/lib/chain/anvil.js'
 import {loadArtifact} from '../../src/lib/chain/artifact.js'
 import {loadDefinitions, validateFhir, type FhirResource} from '../../src/lib/fhir/index.js'
-import {repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
 
@@ -51,7 +51,7 @@ describe("a patient signs offline, a relayer submits; consents export as FHIR wi
 
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
     ).toBe(0)

@@ -4,7 +4,7 @@ import {parse} from 'csv-parse/sync'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {csvField, neutraliseCsvCell, tableToCsv} from '../../src/lib/export/csv.js'
 import type {Table} from '../../src/lib/export/tables.js'
-import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 /** Issue 18 #8: CSV formula injection. */
 describe('CSV cells are neutralised against formula injection (OWASP)', () => {
@@ -72,7 +72,7 @@ describe('research export as CSV from an imported legacy CSV with formula cells 
         'A-101,Panza,Teresa,1978-11-23,F,01002,2023-06-12,5.4,73211009,-cmd,860976,+1+1',
       ].join('\n') + '\n',
     )
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     const imported = await runJson(['records', 'import', join(dir, 'legacy.csv'), '--mapping', join(dir, 'mapping.json'), '--no-anchor'])
     expect(imported.exitCode, JSON.stringify(imported.envelope)).toBe(0)
     expect((await runJson(['profile', 'create', 'lab'])).exitCode).toBe(0)

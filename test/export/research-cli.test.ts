@@ -2,7 +2,7 @@ import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {parquetReadObjects} from 'hyparquet'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
 const CLASSES = 'demographics,conditions,labs,vitals,immunizations'
@@ -59,7 +59,7 @@ describe('export research (CLI): consented cohort, Safe Harbor, k-anonymity, rep
     t = useTempHome()
     patients = samplePatients()
     expect(patients).toHaveLength(6)
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', samples, '--no-anchor'])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'lab'])).exitCode).toBe(0)
     for (const p of patients.slice(0, 4)) {

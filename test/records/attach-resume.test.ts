@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resolvePaths} from '../../src/lib/config/paths.js'
-import {repoRoot, runJson, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runJson, spawnBin, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
 
@@ -14,7 +14,7 @@ describe('records attach killed mid-stream (kill -9) resumes to one attachment',
   beforeAll(async () => {
     t = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-attach-kill-'))
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
     ).toBe(0)

@@ -13,7 +13,7 @@ import type {FhirResource} from '../../src/lib/fhir/index.js'
 import {readAll, readUnixfs} from '../../src/lib/ipfs/index.js'
 import {ATTACHMENT_EXTENSION} from '../../src/lib/vault/attach.js'
 import {KuboMock} from '../helpers/kubo-mock.js'
-import {binRun, parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {binRun, cliEnv, parseEnvelope, repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
 /** A few MiB and an odd tail: many age chunks (64 KiB) and many UnixFS blocks (256 KiB). */
@@ -40,7 +40,7 @@ interface FetchResult {
 function storeCat(t: TestHome, cid: string): {status: number | null; stdout: Buffer} {
   const r = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {
     cwd: repoRoot,
-    env: {...process.env, ...t.env},
+    env: cliEnv(t.env),
     encoding: 'buffer',
     maxBuffer: 64 * 1024 * 1024,
   })
@@ -111,7 +111,7 @@ describe('records attach: a large file streamed through age into the store, link
     // A name that must never reach the audit log or the index.
     file = join(work, 'quixote-brain-mri.zip')
     writeFileSync(file, content)
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
     ).toBe(0)

@@ -1,7 +1,7 @@
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const fixtures = join(repoRoot, 'test', 'fixtures', 'records')
 
@@ -29,7 +29,7 @@ describe('records import: bad input gets a code and a location, its neighbours s
   let t: TestHome
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
   })
   afterAll(async () => t.cleanup())
 

@@ -7,7 +7,7 @@ import {Decrypter} from 'age-encryption'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {Keystore} from '../../src/lib/config/keystore.js'
 import {resolvePaths} from '../../src/lib/config/paths.js'
-import {TEST_PASSPHRASE, binRun, repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {TEST_PASSPHRASE, binRun, cliEnv, repoRoot, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const P = 'http://hospital.example/mrn|MRN-0001'
 
@@ -86,7 +86,7 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
   beforeAll(async () => {
     t = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-erase-'))
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (await runJson(['records', 'import', join(repoRoot, 'test', 'fixtures', 'records', 'bulk.ndjson.gz'), '--no-anchor'])).exitCode,
     ).toBe(0)
@@ -115,7 +115,7 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
     for (const {cid} of listed.envelope.result.patients[0]?.objects ?? []) {
       const cat = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {
         cwd: repoRoot,
-        env: {...process.env, ...t.env},
+        env: cliEnv(t.env),
         encoding: 'buffer',
       })
       expect(cat.status).toBe(0)
@@ -172,7 +172,7 @@ describe('records erase: crypto-shredding through the CLI (embedded chain and st
     for (const {cid} of saved) {
       const cat = spawnSync(process.execPath, [binRun, 'store', 'cat', cid], {
         cwd: repoRoot,
-        env: {...process.env, ...t.env},
+        env: cliEnv(t.env),
         encoding: 'buffer',
       })
       expect(cat.status).not.toBe(0)

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {validateFhir, type FhirResource} from '../../src/lib/fhir/index.js'
-import {repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 import {r4Problems} from '../deid/r4.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
@@ -49,7 +49,7 @@ describe('records export-patient (GDPR Art. 15/20) through the CLI, against the 
   beforeAll(async () => {
     t = useTempHome()
     work = mkdtempSync(join(tmpdir(), 'medctl-export-patient-'))
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', CAROLEE, LUISA, '--no-anchor'])).exitCode).toBe(0)
     clinic = (await runJson<{address: string}>(['profile', 'create', 'clinic'])).envelope.result.address
     payer = (await runJson<{address: string}>(['profile', 'create', 'payer'])).envelope.result.address

@@ -6,7 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {generate} from '../../bench/import/generate.js'
 import {MedctlError} from '../../src/lib/core/errors.js'
 import {loadDefinitions} from '../../src/lib/fhir/index.js'
-import {runBin, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {initHome, runBin, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 import {freshVault, neighbours} from './vault-helper.js'
 
 describe('import audit is write-ahead: no committed record without its import entry', () => {
@@ -116,7 +116,7 @@ describe('kill -9 during records import (subprocess): every committed object has
     input = mkdtempSync(join(tmpdir(), 'medctl-kill-audit-'))
     await generate({patients: 120, perPatient: 30, out: input, seed: 11})
     t = useTempHome()
-    expect(runBin(['init', '--json'], {env: t.env}).status).toBe(0)
+    await initHome(t)
   }, 120_000)
   afterAll(async () => {
     await t.cleanup()

@@ -6,7 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resolvePaths} from '../../src/lib/config/paths.js'
 import {EmbeddedStore} from '../../src/lib/ipfs/index.js'
 import {openDatabase} from '../../src/lib/db/database.js'
-import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {cliEnv, parseEnvelope, repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
 
@@ -67,7 +67,7 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
   let first: ImportResult
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     const run = await runJson<ImportResult>(['records', 'import', samples])
     expect(run.exitCode, JSON.stringify(run.envelope)).toBe(0)
     first = run.envelope.result
@@ -136,7 +136,7 @@ describe('records import on the Synthea samples (CLI, real SQLite, embedded IPFS
     expect(objectKey).toMatch(/^AGE-SECRET-KEY-1/)
     writeFileSync(join(work, 'object.key'), `${objectKey}\n`, {mode: 0o600})
     const ciphertext = execFileSync(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'store', 'cat', object!.cid], {
-      env: {...process.env, ...t.env},
+      env: cliEnv(t.env),
     })
     writeFileSync(join(work, 'object.age'), ciphertext)
     const plaintext = execFileSync('age', ['-d', '-i', join(work, 'object.key'), join(work, 'object.age')]).toString('utf8')

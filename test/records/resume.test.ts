@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {generate} from '../../bench/import/generate.js'
-import {parseEnvelope, runBin, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {initHome, parseEnvelope, runBin, spawnBin, useTempHome, type TestHome} from '../helpers/cli.js'
 
 interface ImportResult {
   read: number
@@ -45,7 +45,7 @@ describe('records import survives kill -9 and resumes to the same final state', 
     total = (await generate({patients: 150, perPatient: 40, out: input, seed: 7})).resources
     reference = useTempHome()
     interrupted = useTempHome()
-    for (const home of [reference, interrupted]) expect(runBin(['init', '--json'], {env: home.env}).status).toBe(0)
+    for (const home of [reference, interrupted]) await initHome(home)
   }, 120_000)
   afterAll(async () => {
     await reference.cleanup()

@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {classOf, type FhirResource} from '../../src/lib/fhir/index.js'
-import {repoRoot, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
 const PATIENT = 'http://hospital.smarthealthit.org|d88f994a-5efa-421d-9c40-5f116d2114a6'
@@ -19,7 +19,7 @@ describe('consent-gated access: records share (custodian) and records fetch (gra
   let packageCid: string
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', samples])).exitCode).toBe(0)
     expect((await runJson(['profile', 'create', 'clinic'])).exitCode).toBe(0)
     const granted = await runJson<{consents: Array<{consentId: string}>}>([

@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadDefinitions, validateFhir, type FhirResource} from '../../src/lib/fhir/index.js'
 import {emergencySummary} from '../../src/lib/vault/summary.js'
-import {repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 import {r4Problems} from '../deid/r4.js'
 
 const samples = join(repoRoot, 'data', 'samples', 'synthea-r4')
@@ -27,7 +27,7 @@ describe('records summary: the emergency summary (IPS shape)', () => {
   let t: TestHome
   beforeAll(async () => {
     t = useTempHome()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect((await runJson(['records', 'import', samples, '--no-anchor'])).exitCode).toBe(0)
     loadDefinitions()
   }, 300_000)

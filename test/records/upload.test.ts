@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {EmbeddedStore, KuboStore, readAll} from '../../src/lib/ipfs/index.js'
 import {KuboMock} from '../helpers/kubo-mock.js'
-import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
+import {parseEnvelope, repoRoot, runBin, runJson, useTempHome, initHome, type TestHome} from '../helpers/cli.js'
 import Database from 'better-sqlite3'
 
 interface UploadResult {
@@ -117,7 +117,7 @@ describe('records upload (CLI) replicates every object to Kubo and pins it, resu
     t = useTempHome()
     kubo = new KuboMock()
     await kubo.start()
-    expect((await runJson(['init'])).exitCode).toBe(0)
+    await initHome(t)
     expect(
       (
         await runJson([

@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {openSignedGrant} from '../../src/lib/consent/signed-grant.js'
 import {parseUnlockDuration} from '../../src/lib/session/agent-protocol.js'
-import {TEST_PASSPHRASE, parseEnvelope, runBin, useTempHome, type TestHome} from '../helpers/cli.js'
+import {TEST_PASSPHRASE, parseEnvelope, runBin, runJson, useTempHome, type TestHome} from '../helpers/cli.js'
 
 const REGISTRY = '0x0000000000000000000000000000000000000001'
 const GRANTEE = '0x0000000000000000000000000000000000000002'
@@ -115,7 +115,9 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
     return {...r, envelope: parseEnvelope<{subject: string; signer: string}>(r.stdout)}
   }
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    // The set-up (identities and profiles) runs in-process: only what the tests below run goes
+    // through bin/run.js subprocesses.
     t = useTempHome()
     kdfLog = join(t.home, 'kdf.log')
     grantFile = join(t.home, 'grant.json')
@@ -152,12 +154,11 @@ describe('medctl unlock / lock: an unlocked session held by a per-user agent', (
       ],
     ]
     for (const args of setup) {
-      const r = runBin([...args, '--json'], {env: t.env})
-      expect(r.status, r.stdout + r.stderr).toBe(0)
+      const r = await runJson(args)
+      expect(r.exitCode, JSON.stringify(r.envelope)).toBe(0)
     }
-    address = parseEnvelope<{address: string}>(runBin(['keys', 'show', '--profile', 'cust', '--json'], {env: t.env}).stdout).result.address
-    otherAddress = parseEnvelope<{address: string}>(runBin(['keys', 'show', '--profile', 'other', '--json'], {env: t.env}).stdout).result
-      .address
+    address = (await runJson<{address: string}>(['keys', 'show', '--profile', 'cust'])).envelope.result.address
+    otherAddress = (await runJson<{address: string}>(['keys', 'show', '--profile', 'other'])).envelope.result.address
     expect(address).toMatch(/^0x[0-9a-fA-F]{40}$/)
   })
 
