@@ -1,6 +1,9 @@
-import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {shapeProblem} from '../../src/lib/fhir/json.js'
 import type {FhirResource} from '../../src/lib/fhir/types.js'
@@ -488,4 +491,47 @@ describe('compiled FHIR validation (validate-fast.ts) against Medplum alone', ()
     }
     expect(differing.slice(0, 10)).toEqual([])
   })
+
+  it('the built CLI, indexing only the resource definitions each input needs, decides every resource as Medplum with all of them', () => {
+    const built = join(ROOT, 'dist', 'lib', 'fhir', 'validate.js')
+    if (!existsSync(join(ROOT, 'dist', 'lib', 'fhir', 'r4-definitions', '_base.json'))) return // no build ran
+    const work = mkdtempSync(join(tmpdir(), 'medctl-split-defs-'))
+    try {
+      // A fresh process: Medplum's index starts empty there, and fills type by type as the corpus needs.
+      const input = join(work, 'corpus.ndjson')
+      // JSON has no Infinity (the corpus holds some, as JSON.parse of 1e400 gives): carried as a marker.
+      const NONFINITE = 'medctl-test-nonfinite:'
+      const replacer = (_key: string, value: unknown) =>
+        typeof value === 'number' && !Number.isFinite(value) ? `${NONFINITE}${value}` : value
+      const reviver = (_key: string, value: unknown) =>
+        typeof value === 'string' && value.startsWith(NONFINITE) ? Number(value.slice(NONFINITE.length)) : value
+      const lines = corpus.map((c) => JSON.stringify(c.resource, replacer))
+      writeFileSync(input, lines.join('\n'))
+      const script = `
+        import {readFileSync} from 'node:fs'
+        const {validateFhir} = await import(${JSON.stringify(pathToFileURL(built).href)})
+        const out = []
+        for (const line of readFileSync(${JSON.stringify(input)}, 'utf8').split('\\n')) {
+          const p = validateFhir(JSON.parse(line, (k, v) => typeof v === 'string' && v.startsWith('${NONFINITE}') ? Number(v.slice(${NONFINITE.length})) : v))
+          out.push(p ? p.code + ': ' + p.message : 'accepted')
+        }
+        process.stdout.write(JSON.stringify(out))`
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {encoding: 'utf8', maxBuffer: 256 * 1024 * 1024})
+      expect(run.status, run.stderr).toBe(0)
+      const answers = JSON.parse(run.stdout) as string[]
+      expect(answers).toHaveLength(corpus.length)
+      const differing = corpus
+        // Both sides see the resource as parsed from its line, as an import does (a mutation may share
+        // one object between two elements, which Medplum's FHIRPath intersect tells from two equal copies).
+        .map((c, i) => {
+          const parsed = JSON.parse(lines[i] as string, reviver) as FhirResource
+          return {c, expected: describeProblem(validateFhirWithMedplum(parsed)), got: answers[i]}
+        })
+        .filter((d) => d.expected !== d.got)
+        .map((d) => `${d.c.origin} (${String(d.c.resource.resourceType)}): Medplum ${d.expected}; built ${d.got}`)
+      expect(differing.slice(0, 10)).toEqual([])
+    } finally {
+      rmSync(work, {recursive: true, force: true})
+    }
+  }, 300_000)
 })

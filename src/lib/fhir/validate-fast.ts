@@ -41,11 +41,17 @@ let validators: Validators | undefined
 
 const require = createRequire(import.meta.url)
 
+/** Whether the build generated the validators (dist); from the TypeScript sources they are compiled in the process. */
+export function generatedValidators(): boolean {
+  return existsSync(GENERATED)
+}
+
+const GENERATED = fileURLToPath(new URL('./fhir-validators.cjs', import.meta.url))
+
 /** The compiled validators, one per resource type (a validation thread loads them as it starts). */
 export function loadValidators(): Validators {
   if (validators) return validators
-  const generated = fileURLToPath(new URL('./fhir-validators.cjs', import.meta.url))
-  validators = existsSync(generated) ? (require(generated) as Validators) : compileValidators()
+  validators = generatedValidators() ? (require(GENERATED) as Validators) : compileValidators()
   return validators
 }
 

@@ -4,7 +4,7 @@ import {MedctlError} from '../core/errors.js'
 import {canonicalJson} from './canonical-json.js'
 import type {FhirResource} from './types.js'
 import {loadDefinitions, validateFhir} from './validate.js'
-import {loadValidators} from './validate-fast.js'
+import {generatedValidators, loadValidators} from './validate-fast.js'
 import type {ValidationReply, ValidationRequest} from './validate-pool.js'
 
 /**
@@ -12,7 +12,9 @@ import type {ValidationReply, ValidationRequest} from './validate-pool.js'
  * the reader), validates each against FHIR R4 and digests its canonical JSON. Pure: no state
  * survives a resource, so the results do not depend on which thread ran them.
  */
-loadDefinitions()
+// Built, the definitions load type by type as resources need them; from the sources the schema
+// is compiled here, which needs them all first.
+if (!generatedValidators()) loadDefinitions()
 loadValidators()
 parentPort?.on('message', (request: ValidationRequest) => {
   const replies: ValidationReply[] = request.jsons.split('\n').map((json) => {

