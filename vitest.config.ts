@@ -8,7 +8,9 @@ import {BaseSequencer, type TestSpecification} from 'vitest/node'
  */
 const LONGEST_FIRST = [
   'test/readme.test.ts',
-  'test/faults.test.ts',
+  'test/faults/records-import.test.ts',
+  'test/faults/consent-import.test.ts',
+  'test/faults/records-upload.test.ts',
   'test/session/unlock.test.ts',
   'test/demo.test.ts',
   'test/records/export-patient.test.ts',

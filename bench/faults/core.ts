@@ -1,6 +1,6 @@
 /**
  * The fault script's core: three bulk jobs, each killed with SIGKILL at random points and run again
- * to completion, checked against a clean run. Used by bench/faults/run.ts and test/faults.test.ts.
+ * to completion, checked against a clean run. Used by bench/faults/run.ts and test/faults/*.test.ts (one job per file).
  */
 import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
